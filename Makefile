@@ -1,0 +1,44 @@
+# TRIS — the two commands of the README are `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint types unit postgres-check demo bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Serve the API on SQLite at http://127.0.0.1:8000 (demo data on an empty database).
+run: $(STAMP)
+	$(BIN)/tris serve --host 127.0.0.1 --port 8000 --demo
+
+## Print the demo scenario's audit timelines on a fresh SQLite file.
+demo: $(STAMP)
+	rm -f var/demo.db && mkdir -p var
+	TRIS_DATABASE_URL=sqlite:///var/demo.db $(BIN)/tris demo
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check tris tests benchmarks
+	$(BIN)/ruff check tris tests benchmarks
+
+types: $(STAMP)
+	$(BIN)/mypy --strict tris
+
+postgres-check:
+	@bash scripts/ensure-postgres.sh
+
+## Lint, types and every test on SQLite and on a throwaway PostgreSQL.
+test: $(STAMP) postgres-check lint types
+	$(BIN)/python -O -m pytest -q -p no:cacheprovider
+
+bench: $(STAMP) postgres-check
+	$(BIN)/python -O -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis var

@@ -1,0 +1,1 @@
+"""TRIS: event-sourced records of trisectoral agreements."""

@@ -1,0 +1,259 @@
+"""The two storage backends: the library's recorders, extended with TRIS's own tables.
+
+TRIS keeps everything in one database: the event log (the library's table), and beside
+it the idempotency records that are written in the same transaction as the events they
+produced, and the tables of tokens and read models. `Database` runs TRIS's own SQL on
+either backend with one placeholder style (`%s`).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+from uuid import UUID
+
+import psycopg
+from eventsourcing.persistence import ApplicationRecorder, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+from psycopg.rows import DictRow
+from psycopg.sql import SQL
+
+from tris.config import parse_database_url
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """The first response to a POST with an Idempotency-Key, kept with its events."""
+
+    token_id: str
+    key: str
+    fingerprint: str
+    status: int
+    body: Any
+
+
+class Cursor(Protocol):
+    """The part of a DB-API cursor TRIS uses."""
+
+    def execute(self, sql: Any, params: Sequence[Any] = ..., /) -> Any:
+        """Run one statement."""
+
+    def fetchall(self) -> list[Any]:
+        """All remaining rows."""
+
+    def fetchone(self) -> Any:
+        """The next row or None."""
+
+
+TRIS_TABLES = [
+    """CREATE TABLE IF NOT EXISTS tris_idempotency (
+        token_id TEXT NOT NULL,
+        idem_key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (token_id, idem_key))""",
+    """CREATE TABLE IF NOT EXISTS tris_tokens (
+        token_id TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        party_id TEXT,
+        label TEXT,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT)""",
+]
+
+_INSERT_IDEMPOTENCY = (
+    "INSERT INTO tris_idempotency (token_id, idem_key, fingerprint, status, body, created_at) "
+    "VALUES (%s, %s, %s, %s, %s, CURRENT_TIMESTAMP)"
+)
+
+
+def _idempotency_params(record: IdempotencyRecord) -> tuple[Any, ...]:
+    return (
+        record.token_id,
+        record.key,
+        record.fingerprint,
+        record.status,
+        json.dumps(record.body, sort_keys=True, separators=(",", ":")),
+    )
+
+
+class TrisSQLiteRecorder(SQLiteApplicationRecorder):
+    """The library's SQLite recorder, also writing idempotency records in the same transaction."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        """The library's table plus TRIS's own."""
+        return [*super().construct_create_table_statements(), *TRIS_TABLES]
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        positions = super()._insert_events(c, stored_events, **kwargs)
+        record: IdempotencyRecord | None = kwargs.get("idempotency")
+        if record is not None:
+            c.execute(_INSERT_IDEMPOTENCY.replace("%s", "?"), _idempotency_params(record))
+        return positions
+
+
+class TrisPostgresRecorder(PostgresApplicationRecorder):
+    """The library's PostgreSQL recorder, also writing idempotency records in one transaction."""
+
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self.sql_create_statements.extend(SQL(s).format() for s in TRIS_TABLES)
+
+    def _insert_events(
+        self,
+        curs: psycopg.Cursor[DictRow],
+        stored_events: Sequence[StoredEvent],
+        **kwargs: Any,
+    ) -> None:
+        record: IdempotencyRecord | None = kwargs.get("idempotency")
+        if record is not None:
+            curs.execute(SQL(_INSERT_IDEMPOTENCY), _idempotency_params(record))
+
+
+def eventsourcing_env(database_url: str) -> dict[str, str]:
+    """The library's environment variables for a TRIS database URL."""
+    backend, parts = parse_database_url(database_url)
+    if backend == "sqlite":
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "APPLICATION_RECORDER_TOPIC": "tris.application.persistence:TrisSQLiteRecorder",
+            "SQLITE_DBNAME": parts["path"],
+            "SQLITE_LOCK_TIMEOUT": "30",
+        }
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "APPLICATION_RECORDER_TOPIC": "tris.application.persistence:TrisPostgresRecorder",
+        "POSTGRES_DBNAME": parts["dbname"],
+        "POSTGRES_HOST": parts["host"],
+        "POSTGRES_PORT": parts["port"],
+        "POSTGRES_USER": parts["user"],
+        "POSTGRES_PASSWORD": parts["password"],
+        "POSTGRES_POOL_SIZE": "10",
+        "POSTGRES_MAX_OVERFLOW": "10",
+        "POSTGRES_LOCK_TIMEOUT": "10",
+        "POSTGRES_CONNECT_TIMEOUT": "10",
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
+    }
+
+
+class Database:
+    """Runs TRIS's own SQL (with `%s` placeholders) on the recorder's database."""
+
+    def __init__(self, recorder: ApplicationRecorder) -> None:
+        self.recorder = recorder
+        datastore = getattr(recorder, "datastore", None)
+        if isinstance(datastore, SQLiteDatastore):
+            self.backend = "sqlite"
+        elif isinstance(datastore, PostgresDatastore):
+            self.backend = "postgres"
+        else:
+            raise TypeError(f"unsupported recorder {type(recorder).__name__}")
+        self._datastore = datastore
+
+    def sql(self, statement: str) -> str:
+        """Adapt a statement's placeholders to the backend."""
+        return statement.replace("%s", "?") if self.backend == "sqlite" else statement
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        """A cursor in one committed-on-success transaction."""
+        if isinstance(self._datastore, SQLiteDatastore):
+            with self._datastore.transaction(commit=True) as c:
+                yield _SQLiteAdapter(c)
+        else:
+            assert isinstance(self._datastore, PostgresDatastore)
+            with self._datastore.transaction(commit=True) as curs:
+                yield _PostgresAdapter(curs)
+
+    def read(self) -> AbstractContextManager[Cursor]:
+        """A cursor for reading (SQLite readers do not take the write lock)."""
+        if isinstance(self._datastore, SQLiteDatastore):
+            return _sqlite_read(self._datastore)
+        return self.transaction()
+
+    def positions(self, originator_id: UUID) -> dict[int, int]:
+        """Global log positions of an aggregate's events, by aggregate version."""
+        table = getattr(self.recorder, "events_table_name", "stored_events")
+        column, key = (
+            ("rowid", originator_id.hex)
+            if self.backend == "sqlite"
+            else (
+                "notification_id",
+                str(originator_id),
+            )
+        )
+        statement = (
+            f"SELECT originator_version, {column} FROM {table} "  # noqa: S608
+            "WHERE originator_id=%s"
+        )
+        with self.read() as cur:
+            cur.execute(statement, (key,))
+            return {int(row[0]): int(row[1]) for row in cur.fetchall()}
+
+    def find_idempotency(self, token_id: str, key: str) -> IdempotencyRecord | None:
+        """The stored first response for (token, key), if any."""
+        with self.read() as cur:
+            cur.execute(
+                "SELECT fingerprint, status, body FROM tris_idempotency "
+                "WHERE token_id=%s AND idem_key=%s",
+                (token_id, key),
+            )
+            row = cur.fetchone()
+        if row is None:
+            return None
+        return IdempotencyRecord(token_id, key, row[0], int(row[1]), json.loads(row[2]))
+
+    def save_idempotency(self, record: IdempotencyRecord) -> None:
+        """Keep a response that produced no events (for example a token issue)."""
+        with self.transaction() as cur:
+            cur.execute(_INSERT_IDEMPOTENCY, _idempotency_params(record))
+
+
+class _SQLiteAdapter:
+    """Presents a SQLite cursor with `%s` placeholders and tuple rows."""
+
+    def __init__(self, cursor: SQLiteCursor | sqlite3.Cursor) -> None:
+        self._c = cursor
+
+    def execute(self, sql: Any, params: Sequence[Any] = (), /) -> Any:
+        return self._c.execute(str(sql).replace("%s", "?"), tuple(params))
+
+    def fetchall(self) -> list[Any]:
+        return [tuple(r) for r in self._c.fetchall()]
+
+    def fetchone(self) -> Any:
+        row = self._c.fetchone()
+        return None if row is None else tuple(row)
+
+
+class _PostgresAdapter:
+    """Presents a psycopg dict-row cursor with tuple rows."""
+
+    def __init__(self, cursor: psycopg.Cursor[DictRow]) -> None:
+        self._c = cursor
+
+    def execute(self, sql: Any, params: Sequence[Any] = (), /) -> Any:
+        return self._c.execute(sql, tuple(params))
+
+    def fetchall(self) -> list[Any]:
+        return [tuple(r.values()) for r in self._c.fetchall()]
+
+    def fetchone(self) -> Any:
+        row = self._c.fetchone()
+        return None if row is None else tuple(row.values())
+
+
+@contextmanager
+def _sqlite_read(datastore: SQLiteDatastore) -> Iterator[Cursor]:
+    with datastore.transaction(commit=False) as c:
+        yield _SQLiteAdapter(c)

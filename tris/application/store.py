@@ -1,0 +1,192 @@
+"""The event store of TRIS: one eventsourcing Application holding parties and agreements."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
+
+from tris.application.persistence import Database, IdempotencyRecord, eventsourcing_env
+from tris.application.transcodings import register_transcodings
+from tris.domain.agreement import Agreement
+from tris.domain.errors import (
+    AgreementNotFoundError,
+    ConcurrentUpdateError,
+    IdempotencyInFlightError,
+    IdempotencyKeyReusedError,
+    NotFoundError,
+    PartyNotFoundError,
+)
+from tris.domain.party import Party
+from tris.domain.values import Actor
+
+A = TypeVar("A", bound=Aggregate)
+
+
+class TrisApplication(Application[UUID]):
+    """The eventsourcing Application whose log holds every party and agreement event."""
+
+    name = "Tris"
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Agreement: 50, Party: 50}
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        """The library's transcodings plus TRIS's value types."""
+        super().register_transcodings(transcoder)
+        register_transcodings(transcoder)
+
+
+@dataclass(frozen=True)
+class IdempotencyRequest:
+    """What a client asked for under an Idempotency-Key: key, request fingerprint, status."""
+
+    key: str
+    fingerprint: str
+    status: int
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """Who runs a command, the version they expect (If-Match), and its idempotency key."""
+
+    actor: Actor
+    expected_version: int | None = None
+    idempotency: IdempotencyRequest | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A command's plain result, and whether it is the stored answer to an earlier request."""
+
+    body: dict[str, Any]
+    status: int = 200
+    replayed: bool = False
+
+
+class EventStore:
+    """Loads and saves aggregates, with optimistic concurrency and idempotent commands."""
+
+    def __init__(self, database_url: str, *, snapshot_interval: int = 50) -> None:
+        env = eventsourcing_env(database_url)
+        intervals = {Agreement: snapshot_interval, Party: snapshot_interval}
+        app_class = type(
+            "TrisApplication", (TrisApplication,), {"snapshotting_intervals": intervals}
+        )
+        self.app: TrisApplication = app_class(env=env)
+        self.database = Database(self.app.recorder)
+        self._in_flight: set[tuple[str, str]] = set()
+
+    def close(self) -> None:
+        """Release connections."""
+        self.app.close()
+
+    # ------------------------------------------------------------------ loading
+
+    def party(self, party_id: str) -> Party:
+        """The party with this id, or PartyNotFoundError."""
+        return self._get(Party, party_id, PartyNotFoundError(f"no party {party_id}"))
+
+    def agreement(self, agreement_id: str, version: int | None = None) -> Agreement:
+        """The agreement with this id (at `version` when given), or AgreementNotFoundError."""
+        return self._get(
+            Agreement,
+            agreement_id,
+            AgreementNotFoundError(f"no agreement {agreement_id}"),
+            version=version,
+        )
+
+    def _get(
+        self, kind: type[A], raw_id: str, missing: NotFoundError, version: int | None = None
+    ) -> A:
+        try:
+            aggregate_id = UUID(raw_id)
+        except (ValueError, TypeError, AttributeError):
+            raise missing from None
+        try:
+            aggregate: Any = self.app.repository.get(aggregate_id, version=version)
+        except AggregateNotFoundError:
+            raise missing from None
+        if not isinstance(aggregate, kind):
+            raise missing
+        return aggregate
+
+    def events(self, aggregate_id: UUID) -> list[Any]:
+        """All stored events of one aggregate, decoded, in version order."""
+        return list(self.app.events.get(aggregate_id))
+
+    def version_at(self, aggregate_id: UUID, moment: datetime) -> int | None:
+        """The aggregate's version at a point in time (None if it did not exist yet)."""
+        version = None
+        for stored in self.app.events.get(aggregate_id):
+            if getattr(stored, "timestamp", moment) > moment:
+                break
+            version = stored.originator_version
+        return version
+
+    # ------------------------------------------------------------------ saving
+
+    def execute(
+        self,
+        ctx: CommandContext,
+        command: Callable[[], tuple[list[Aggregate], dict[str, Any]]],
+        *,
+        status: int = 200,
+    ) -> Outcome:
+        """Run a command once per idempotency key and save what it changed atomically.
+
+        `command` loads aggregates, applies the domain change and returns the changed
+        aggregates with the plain result. The result is stored with the events when the
+        request carries an Idempotency-Key, so a retry gets the same answer and no event.
+        """
+        request = ctx.idempotency
+        if request is None:
+            aggregates, body = command()
+            self._save(aggregates, None)
+            return Outcome(body, status)
+        slot = (ctx.actor.token_id, request.key)
+        earlier = self._earlier(ctx.actor.token_id, request)
+        if earlier is not None:
+            return earlier
+        if slot in self._in_flight:
+            raise IdempotencyInFlightError(
+                f"a request with Idempotency-Key {request.key!r} is still being processed"
+            )
+        self._in_flight.add(slot)
+        try:
+            aggregates, body = command()
+            record = IdempotencyRecord(
+                ctx.actor.token_id, request.key, request.fingerprint, request.status, body
+            )
+            try:
+                self._save(aggregates, record)
+            except ConcurrentUpdateError:
+                earlier = self._earlier(ctx.actor.token_id, request)
+                if earlier is not None:
+                    return earlier
+                raise
+            return Outcome(body, request.status)
+        finally:
+            self._in_flight.discard(slot)
+
+    def _earlier(self, token_id: str, request: IdempotencyRequest) -> Outcome | None:
+        stored = self.database.find_idempotency(token_id, request.key)
+        if stored is None:
+            return None
+        if stored.fingerprint != request.fingerprint:
+            raise IdempotencyKeyReusedError(
+                f"Idempotency-Key {request.key!r} was used before with a different request"
+            )
+        return Outcome(stored.body, stored.status, replayed=True)
+
+    def _save(self, aggregates: list[Aggregate], record: IdempotencyRecord | None) -> None:
+        try:
+            self.app.save(*aggregates, idempotency=record)
+        except IntegrityError:
+            raise ConcurrentUpdateError(
+                "another command changed this object at the same moment; reload and retry"
+            ) from None

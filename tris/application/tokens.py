@@ -1,0 +1,105 @@
+"""API tokens: random secrets shown once, stored only as SHA-256 hashes, revocable."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from tris.application.access import Principal, Role
+from tris.application.persistence import Database
+from tris.domain.errors import InvalidInputError, NotFoundError
+
+TOKEN_PREFIX = "tris_"  # noqa: S105 - a prefix, not a secret
+
+
+class TokenNotFoundError(NotFoundError):
+    """No token with this id exists."""
+
+    title = "Token not found"
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A newly issued token: its id and the secret, which is never shown again."""
+
+    token_id: str
+    token: str
+    role: Role
+    party_id: str | None
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+class Tokens:
+    """Issues, checks and revokes tokens in the `tris_tokens` table."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def issue(
+        self, role: Role, party_id: str | None = None, label: str | None = None
+    ) -> IssuedToken:
+        """Issue a new token; a partner token is bound to its party."""
+        if (role is Role.PARTNER) != (party_id is not None):
+            raise InvalidInputError("partner tokens, and only they, are bound to a party")
+        token_id = uuid.uuid4().hex[:16]
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with self.database.transaction() as cur:
+            cur.execute(
+                "INSERT INTO tris_tokens (token_id, token_hash, role, party_id, label, created_at) "
+                "VALUES (%s, %s, %s, %s, %s, CURRENT_TIMESTAMP)",
+                (token_id, _hash(secret), role.value, party_id, label),
+            )
+        return IssuedToken(token_id, secret, role, party_id)
+
+    def authenticate(self, secret: str) -> Principal | None:
+        """The principal of an unrevoked token, or None."""
+        if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+            return None
+        with self.database.read() as cur:
+            cur.execute(
+                "SELECT token_id, role, party_id FROM tris_tokens "
+                "WHERE token_hash=%s AND revoked_at IS NULL",
+                (_hash(secret),),
+            )
+            row = cur.fetchone()
+        if row is None:
+            return None
+        return Principal(token_id=row[0], role=Role(row[1]), party_id=row[2])
+
+    def revoke(self, token_id: str) -> None:
+        """Revoke a token; it authenticates nothing from now on."""
+        with self.database.transaction() as cur:
+            cur.execute(
+                "UPDATE tris_tokens SET revoked_at=CURRENT_TIMESTAMP "
+                "WHERE token_id=%s AND revoked_at IS NULL",
+                (token_id,),
+            )
+            changed = getattr(cur, "rowcount", None)
+        if changed == 0:
+            raise TokenNotFoundError(f"no active token {token_id}")
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every token's id, role, party and state (never the secret or its hash)."""
+        with self.database.read() as cur:
+            cur.execute(
+                "SELECT token_id, role, party_id, label, created_at, revoked_at "
+                "FROM tris_tokens ORDER BY created_at, token_id"
+            )
+            rows = cur.fetchall()
+        return [
+            {
+                "token_id": r[0],
+                "role": r[1],
+                "party_id": r[2],
+                "label": r[3],
+                "created_at": str(r[4]),
+                "revoked": r[5] is not None,
+            }
+            for r in rows
+        ]

@@ -1,0 +1,64 @@
+"""Settings of TRIS, read from the environment (prefix TRIS_) by a function, never at import."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///./tris.db"
+
+
+class Settings(BaseSettings):
+    """Validated configuration of one TRIS process."""
+
+    model_config = SettingsConfigDict(env_prefix="TRIS_", extra="ignore")
+
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        description="sqlite:///path (default ./tris.db) or postgresql://user:pass@host:port/db",
+    )
+    snapshot_interval: int = Field(default=50, ge=2, le=100_000)
+    rate_limit_per_minute: int = Field(default=6000, ge=1)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        parse_database_url(value)
+        return value
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings from the environment, with explicit overrides taking precedence."""
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+class DatabaseURLError(ValueError):
+    """TRIS_DATABASE_URL is not a URL TRIS understands."""
+
+
+def parse_database_url(url: str) -> tuple[str, dict[str, str]]:
+    """Split a database URL into its backend name and connection parts."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        # As in SQLAlchemy: sqlite:///relative/path, sqlite:////absolute/path.
+        path = url[len("sqlite://") :].removeprefix("/")
+        if not path or path == ":memory:":
+            raise DatabaseURLError("a SQLite URL needs a file path: sqlite:///path/to/tris.db")
+        return "sqlite", {"path": path}
+    if parts.scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+        dbname = parts.path.lstrip("/")
+        if not dbname:
+            raise DatabaseURLError("a PostgreSQL URL must name a database: postgresql://…/DBNAME")
+        return "postgres", {
+            "host": parts.hostname or "127.0.0.1",
+            "port": str(parts.port or 5432),
+            "user": unquote(parts.username or "postgres"),
+            "password": unquote(parts.password or ""),
+            "dbname": dbname,
+        }
+    raise DatabaseURLError(
+        f"unsupported database URL scheme {parts.scheme!r}: use sqlite:///path or postgresql://…"
+    )

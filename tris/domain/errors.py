@@ -1,0 +1,312 @@
+"""The domain errors of TRIS: every broken rule raises one of these, by name.
+
+The tree::
+
+    DomainError                          a rule of the domain was broken
+    ├── InvalidInputError                a value is malformed (422 over HTTP)
+    │   ├── InvalidQuantityError         quantity not a decimal > 0
+    │   ├── InvalidContentError          agreement content breaks a rule
+    │   │   ├── TooFewPartiesError       fewer than two distinct parties
+    │   │   ├── ProposerNotAPartyError   the proposer is not among the parties
+    │   │   ├── CommitmentPartyError     debtor/beneficiary not a party of it
+    │   │   └── InvalidTermsError        ends_on before starts_on, empty text
+    │   ├── InvalidSigningKeyError       a public key is not 32 raw bytes
+    │   ├── InvalidPartyDetailsError     empty name, unknown sector, bad website
+    │   └── MissingReasonError           a reason or rationale is empty
+    ├── NotFoundError                    something named does not exist (404)
+    │   ├── PartyNotFoundError
+    │   ├── AgreementNotFoundError
+    │   ├── RevisionNotFoundError
+    │   ├── CommitmentNotFoundError
+    │   ├── FulfilmentNotFoundError
+    │   └── SigningKeyNotFoundError
+    ├── PermissionDeniedError            the actor may not do this (403)
+    │   ├── NotAPartyError               the actor's party is not a party of it
+    │   ├── NotProposerError             only the proposer may withdraw
+    │   ├── NotDebtorError               only the debtor records a fulfilment
+    │   ├── SelfConfirmationError        the debtor cannot confirm its own delivery
+    │   └── SigningKeyNotOwnedError      the key belongs to another party
+    └── ConflictError                    the state does not allow it now (409)
+        ├── AgreementNotProposedError    needs status `proposed`
+        ├── AgreementNotInForceError     needs status `in_force`
+        ├── StaleRevisionError           signing a revision that is not the latest
+        ├── AlreadySignedError           the party already signed this revision
+        ├── RevisionDeclinedError        a party declined this revision
+        ├── InvalidSignatureError        signature does not verify for the payload
+        ├── SigningKeyRevokedError       the key was revoked
+        ├── AmendmentPendingError        one amendment is already pending
+        ├── NoPendingAmendmentError      no such amendment is pending
+        ├── FulfilmentAlreadySettledError  confirmed or disputed already
+        ├── CommitmentAlreadyFulfilledError
+        ├── PartyDeactivatedError        a deactivated party cannot act or join
+        └── DuplicateSigningKeyError     the same public key is registered already
+    RequestError (also a DomainError)    the request itself cannot be applied
+    ├── VersionMismatchError             If-Match names another version (412)
+    ├── ConcurrentUpdateError            a concurrent command won the race (409)
+    ├── IdempotencyKeyReusedError        same key, another request (422)
+    └── IdempotencyInFlightError         same key still being processed (409)
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A rule of the TRIS domain was broken; the message says which and why."""
+
+    title = "Domain rule broken"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidInputError(DomainError):
+    """A value given to the domain is malformed."""
+
+    title = "Invalid input"
+
+
+class InvalidQuantityError(InvalidInputError):
+    """A quantity is not a finite decimal greater than zero."""
+
+    title = "Invalid quantity"
+
+
+class InvalidContentError(InvalidInputError):
+    """An agreement's content breaks a rule."""
+
+    title = "Invalid agreement content"
+
+
+class TooFewPartiesError(InvalidContentError):
+    """An agreement needs at least two distinct parties."""
+
+    title = "Too few parties"
+
+
+class ProposerNotAPartyError(InvalidContentError):
+    """The party proposing or revising content must be one of its parties."""
+
+    title = "Proposer is not a party"
+
+
+class CommitmentPartyError(InvalidContentError):
+    """A commitment's debtor or beneficiary is not a party of the agreement."""
+
+    title = "Commitment names a non-party"
+
+
+class InvalidTermsError(InvalidContentError):
+    """The terms are inconsistent (for example ending before they start)."""
+
+    title = "Invalid terms"
+
+
+class InvalidSigningKeyError(InvalidInputError):
+    """A public signing key is not a raw 32-byte Ed25519 key."""
+
+    title = "Invalid signing key"
+
+
+class InvalidPartyDetailsError(InvalidInputError):
+    """A party's details are malformed."""
+
+    title = "Invalid party details"
+
+
+class MissingReasonError(InvalidInputError):
+    """A reason or rationale is required and was empty."""
+
+    title = "Reason required"
+
+
+class NotFoundError(DomainError):
+    """Something named by the caller does not exist."""
+
+    title = "Not found"
+
+
+class PartyNotFoundError(NotFoundError):
+    """No party with this id is registered."""
+
+    title = "Party not found"
+
+
+class AgreementNotFoundError(NotFoundError):
+    """No agreement with this id exists."""
+
+    title = "Agreement not found"
+
+
+class RevisionNotFoundError(NotFoundError):
+    """The agreement has no revision with this number."""
+
+    title = "Revision not found"
+
+
+class CommitmentNotFoundError(NotFoundError):
+    """The revision in force has no commitment with this id."""
+
+    title = "Commitment not found"
+
+
+class FulfilmentNotFoundError(NotFoundError):
+    """The agreement has no fulfilment with this id."""
+
+    title = "Fulfilment not found"
+
+
+class SigningKeyNotFoundError(NotFoundError):
+    """The party has no signing key with this id."""
+
+    title = "Signing key not found"
+
+
+class PermissionDeniedError(DomainError):
+    """The acting party may not do this."""
+
+    title = "Not permitted"
+
+
+class NotAPartyError(PermissionDeniedError):
+    """The acting party is not a party of the agreement."""
+
+    title = "Not a party"
+
+
+class NotProposerError(PermissionDeniedError):
+    """Only the proposer may withdraw a proposal."""
+
+    title = "Not the proposer"
+
+
+class NotDebtorError(PermissionDeniedError):
+    """Only a commitment's debtor may record a fulfilment of it."""
+
+    title = "Not the debtor"
+
+
+class SelfConfirmationError(PermissionDeniedError):
+    """A fulfilment must be confirmed or disputed by another party than its debtor."""
+
+    title = "Cannot confirm own fulfilment"
+
+
+class SigningKeyNotOwnedError(PermissionDeniedError):
+    """A party signs only with its own keys."""
+
+    title = "Signing key of another party"
+
+
+class ConflictError(DomainError):
+    """The current state does not allow this command."""
+
+    title = "Conflict with the current state"
+
+
+class AgreementNotProposedError(ConflictError):
+    """The command needs the agreement to be `proposed`."""
+
+    title = "Agreement is not proposed"
+
+
+class AgreementNotInForceError(ConflictError):
+    """The command needs the agreement to be `in_force`."""
+
+    title = "Agreement is not in force"
+
+
+class StaleRevisionError(ConflictError):
+    """Only the latest revision can be signed."""
+
+    title = "Stale revision"
+
+
+class AlreadySignedError(ConflictError):
+    """The party has signed this revision already."""
+
+    title = "Already signed"
+
+
+class RevisionDeclinedError(ConflictError):
+    """The revision was declined; it can no longer be signed by the decliner."""
+
+    title = "Revision declined"
+
+
+class InvalidSignatureError(ConflictError):
+    """The signature does not verify for the revision's signing payload and key."""
+
+    title = "Invalid signature"
+
+
+class SigningKeyRevokedError(ConflictError):
+    """The signing key was revoked and signs nothing any more."""
+
+    title = "Signing key revoked"
+
+
+class AmendmentPendingError(ConflictError):
+    """Only one amendment may be pending at a time."""
+
+    title = "Amendment pending"
+
+
+class NoPendingAmendmentError(ConflictError):
+    """There is no pending amendment with this revision number."""
+
+    title = "No pending amendment"
+
+
+class FulfilmentAlreadySettledError(ConflictError):
+    """The fulfilment was confirmed or disputed already."""
+
+    title = "Fulfilment already settled"
+
+
+class CommitmentAlreadyFulfilledError(ConflictError):
+    """The commitment is fulfilled; no further deliveries are recorded against it."""
+
+    title = "Commitment already fulfilled"
+
+
+class PartyDeactivatedError(ConflictError):
+    """A deactivated party can neither act nor join agreements."""
+
+    title = "Party deactivated"
+
+
+class DuplicateSigningKeyError(ConflictError):
+    """This public key is registered for the party already."""
+
+    title = "Duplicate signing key"
+
+
+class RequestError(DomainError):
+    """A command cannot be applied as sent, whatever the domain's state."""
+
+    title = "Request cannot be applied"
+
+
+class VersionMismatchError(RequestError):
+    """The client's expected version (If-Match) is not the aggregate's current version."""
+
+    title = "Version mismatch"
+
+
+class ConcurrentUpdateError(RequestError):
+    """Another command changed the same aggregate at the same moment; retry."""
+
+    title = "Concurrent update"
+
+
+class IdempotencyKeyReusedError(RequestError):
+    """An Idempotency-Key was used before with a different request."""
+
+    title = "Idempotency key reused"
+
+
+class IdempotencyInFlightError(RequestError):
+    """A request with the same Idempotency-Key is still being processed."""
+
+    title = "Request in flight"

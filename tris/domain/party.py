@@ -1,0 +1,238 @@
+"""The Party aggregate: an organisation of one sector, its contacts and its signing keys."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from tris.domain.errors import (
+    DuplicateSigningKeyError,
+    InvalidPartyDetailsError,
+    MissingReasonError,
+    PartyDeactivatedError,
+    SigningKeyNotFoundError,
+    SigningKeyNotOwnedError,
+    SigningKeyRevokedError,
+)
+from tris.domain.signing import key_fingerprint
+from tris.domain.values import Actor, Sector
+
+_WEBSITE = re.compile(r"^https?://[^\s/$.?#].[^\s]*$", re.IGNORECASE)
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class Contact:
+    """A contact person of a party: personal data, erasable per data subject."""
+
+    person_id: str
+    name: str
+    email: str | None = None
+    phone: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form."""
+        return {"id": self.person_id, "name": self.name, "email": self.email, "phone": self.phone}
+
+
+@dataclass(frozen=True)
+class PartyDetails:
+    """The public, non-personal details of a party."""
+
+    name: str
+    sector: Sector
+    region: str | None = None
+    description: str | None = None
+    website: str | None = None
+
+    def validate(self) -> None:
+        """Raise InvalidPartyDetailsError unless the details are well-formed."""
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise InvalidPartyDetailsError("a party needs a non-empty name")
+        if len(self.name) > 300:
+            raise InvalidPartyDetailsError("a party name has at most 300 characters")
+        if not isinstance(self.sector, Sector):
+            raise InvalidPartyDetailsError("sector must be state, business or civil_society")
+        if self.region is not None and len(self.region) > 200:
+            raise InvalidPartyDetailsError("a region has at most 200 characters")
+        if self.description is not None and len(self.description) > 20_000:
+            raise InvalidPartyDetailsError("a description has at most 20000 characters")
+        if self.website is not None and (
+            len(self.website) > 2000 or not _WEBSITE.match(self.website)
+        ):
+            raise InvalidPartyDetailsError("website must be an http(s) URL")
+
+
+def validate_contact(contact: Contact) -> None:
+    """Raise InvalidPartyDetailsError unless a contact person is well-formed."""
+    if not contact.name.strip() or len(contact.name) > 300:
+        raise InvalidPartyDetailsError("a contact person needs a name of at most 300 characters")
+    if contact.email is not None and (len(contact.email) > 320 or not _EMAIL.match(contact.email)):
+        raise InvalidPartyDetailsError(f"contact email {contact.email!r} is not an email address")
+    if contact.phone is not None and len(contact.phone) > 50:
+        raise InvalidPartyDetailsError("a contact phone number has at most 50 characters")
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A party's registered Ed25519 public key."""
+
+    key_id: str
+    party_id: str
+    public_key: bytes
+    revoked: bool = False
+
+
+class Party(Aggregate):
+    """An organisation (state, business or civil society) that makes agreements."""
+
+    class Registered(Aggregate.Created):
+        """A party was registered by an operator."""
+
+        actor: Actor
+        details: PartyDetails
+        contacts: tuple[Contact, ...]
+
+    class DetailsUpdated(Aggregate.Event):
+        """The party's public details were replaced."""
+
+        actor: Actor
+        details: PartyDetails
+
+    class ContactsReplaced(Aggregate.Event):
+        """The party's contact persons were replaced."""
+
+        actor: Actor
+        contacts: tuple[Contact, ...]
+
+    class SigningKeyRegistered(Aggregate.Event):
+        """The party registered an Ed25519 public key."""
+
+        actor: Actor
+        key_id: str
+        public_key: bytes
+
+    class SigningKeyRevoked(Aggregate.Event):
+        """The party revoked one of its keys; it signs nothing from now on."""
+
+        actor: Actor
+        key_id: str
+
+    class Deactivated(Aggregate.Event):
+        """The party was deactivated; it can no longer act or join agreements."""
+
+        actor: Actor
+        reason: str
+
+    def __init__(self, actor: Actor, details: PartyDetails, contacts: tuple[Contact, ...]) -> None:
+        self.details = details
+        self.contacts = contacts
+        self.keys: dict[str, SigningKey] = {}
+        self.active = True
+        self.registered_by = actor
+
+    @classmethod
+    def register(
+        cls,
+        *,
+        party_id: UUID,
+        actor: Actor,
+        details: PartyDetails,
+        contacts: tuple[Contact, ...] = (),
+    ) -> Party:
+        """Register a new party with its public details and contact persons."""
+        details.validate()
+        for contact in contacts:
+            validate_contact(contact)
+        return cls._create(
+            cls.Registered, id=party_id, actor=actor, details=details, contacts=contacts
+        )
+
+    @property
+    def party_id(self) -> str:
+        """The party's id as clients see it."""
+        return str(self.id)
+
+    @property
+    def sector(self) -> Sector:
+        """The party's sector."""
+        return self.details.sector
+
+    def update_details(self, actor: Actor, details: PartyDetails) -> None:
+        """Replace the public details."""
+        self._require_active()
+        details.validate()
+        self._update_details(actor=actor, details=details)
+
+    @event(DetailsUpdated)
+    def _update_details(self, actor: Actor, details: PartyDetails) -> None:
+        self.details = details
+
+    def replace_contacts(self, actor: Actor, contacts: tuple[Contact, ...]) -> None:
+        """Replace the contact persons."""
+        self._require_active()
+        for contact in contacts:
+            validate_contact(contact)
+        self._replace_contacts(actor=actor, contacts=contacts)
+
+    @event(ContactsReplaced)
+    def _replace_contacts(self, actor: Actor, contacts: tuple[Contact, ...]) -> None:
+        self.contacts = contacts
+
+    def register_signing_key(self, actor: Actor, public_key: bytes) -> str:
+        """Register an Ed25519 public key (raw 32 bytes); return its key id."""
+        self._require_active()
+        key_id = key_fingerprint(public_key)
+        if key_id in self.keys:
+            raise DuplicateSigningKeyError(f"key {key_id} is registered for this party already")
+        self._register_signing_key(actor=actor, key_id=key_id, public_key=public_key)
+        return key_id
+
+    @event(SigningKeyRegistered)
+    def _register_signing_key(self, actor: Actor, key_id: str, public_key: bytes) -> None:
+        self.keys[key_id] = SigningKey(key_id, self.party_id, public_key)
+
+    def revoke_signing_key(self, actor: Actor, key_id: str) -> None:
+        """Revoke a key; signatures made with it earlier stay checkable."""
+        key = self.keys.get(key_id)
+        if key is None:
+            raise SigningKeyNotFoundError(f"party has no signing key {key_id}")
+        if key.revoked:
+            raise SigningKeyRevokedError(f"key {key_id} is revoked already")
+        self._revoke_signing_key(actor=actor, key_id=key_id)
+
+    @event(SigningKeyRevoked)
+    def _revoke_signing_key(self, actor: Actor, key_id: str) -> None:
+        key = self.keys[key_id]
+        self.keys[key_id] = SigningKey(key.key_id, key.party_id, key.public_key, revoked=True)
+
+    def deactivate(self, actor: Actor, reason: str) -> None:
+        """Deactivate the party."""
+        self._require_active()
+        if not reason.strip():
+            raise MissingReasonError("deactivating a party needs a reason")
+        self._deactivate(actor=actor, reason=reason)
+
+    @event(Deactivated)
+    def _deactivate(self, actor: Actor, reason: str) -> None:
+        self.active = False
+
+    def key_for_signing(self, key_id: str, *, signer: str) -> SigningKey:
+        """The unrevoked key `key_id` of this party, for a signature by `signer`."""
+        if signer != self.party_id:
+            raise SigningKeyNotOwnedError(f"key {key_id} belongs to another party")
+        self._require_active()
+        key = self.keys.get(key_id)
+        if key is None:
+            raise SigningKeyNotFoundError(f"party {self.party_id} has no signing key {key_id}")
+        if key.revoked:
+            raise SigningKeyRevokedError(f"key {key_id} was revoked and signs nothing any more")
+        return key
+
+    def _require_active(self) -> None:
+        if not self.active:
+            raise PartyDeactivatedError(f"party {self.party_id} is deactivated")

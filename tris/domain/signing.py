@@ -1,0 +1,83 @@
+"""Canonical JSON (RFC 8785), signing payloads and Ed25519 checks: pure computation."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from typing import Any
+
+import rfc8785
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from tris.domain.errors import InvalidSigningKeyError
+from tris.domain.values import Content
+
+PUBLIC_KEY_BYTES = 32
+SIGNATURE_BYTES = 64
+
+
+def canonical_json(value: Any) -> bytes:
+    """Serialise a JSON value canonically per RFC 8785 (JCS)."""
+    return bytes(rfc8785.dumps(value))
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex SHA-256 of some bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def content_hash(content: Content) -> str:
+    """The hash of a revision's content: SHA-256 over its canonical JSON."""
+    return sha256_hex(canonical_json(content.to_dict()))
+
+
+def signing_payload(agreement_id: str, revision: int, content: Content) -> bytes:
+    """The exact bytes a party signs: JCS of {agreement_id, revision, content}."""
+    return canonical_json(
+        {"agreement_id": agreement_id, "revision": revision, "content": content.to_dict()}
+    )
+
+
+def decode_base64(value: str, *, what: str) -> bytes:
+    """Decode standard or URL-safe base64, with or without padding."""
+    if not isinstance(value, str):
+        raise InvalidSigningKeyError(f"{what} must be a base64 string")
+    text = value.strip().replace("-", "+").replace("_", "/")
+    text += "=" * (-len(text) % 4)
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidSigningKeyError(f"{what} is not valid base64") from None
+
+
+def parse_public_key(public_key_b64: str) -> bytes:
+    """Decode and check a base64 Ed25519 public key (raw 32 bytes)."""
+    raw = decode_base64(public_key_b64, what="public_key")
+    if len(raw) != PUBLIC_KEY_BYTES:
+        raise InvalidSigningKeyError(
+            f"public_key must be the raw {PUBLIC_KEY_BYTES} bytes of an Ed25519 key, "
+            f"got {len(raw)} bytes"
+        )
+    try:
+        Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError:
+        raise InvalidSigningKeyError("public_key is not a valid Ed25519 key") from None
+    return raw
+
+
+def signature_is_valid(public_key: bytes, signature: bytes, payload: bytes) -> bool:
+    """True when `signature` is a valid Ed25519 signature of `payload` under `public_key`."""
+    if len(signature) != SIGNATURE_BYTES:
+        return False
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, payload)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def key_fingerprint(public_key: bytes) -> str:
+    """A short stable id for a public key: the first 16 hex digits of its SHA-256."""
+    return sha256_hex(public_key)[:16]
