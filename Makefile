@@ -35,7 +35,7 @@ postgres-check:
 
 ## Lint, types and every test on SQLite and on a throwaway PostgreSQL.
 test: $(STAMP) postgres-check lint types
-	$(BIN)/python -O -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP) postgres-check
 	$(BIN)/python -O -m benchmarks.run

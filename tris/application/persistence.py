@@ -49,6 +49,10 @@ class Cursor(Protocol):
     def fetchone(self) -> Any:
         """The next row or None."""
 
+    @property
+    def rowcount(self) -> int:
+        """Rows changed by the last statement."""
+
 
 TRIS_TABLES = [
     """CREATE TABLE IF NOT EXISTS tris_idempotency (
@@ -228,6 +232,11 @@ class _SQLiteAdapter:
     def execute(self, sql: Any, params: Sequence[Any] = (), /) -> Any:
         return self._c.execute(str(sql).replace("%s", "?"), tuple(params))
 
+    @property
+    def rowcount(self) -> int:
+        raw: Any = getattr(self._c, "sqlite_cursor", self._c)
+        return int(raw.rowcount)
+
     def fetchall(self) -> list[Any]:
         return [tuple(r) for r in self._c.fetchall()]
 
@@ -244,6 +253,10 @@ class _PostgresAdapter:
 
     def execute(self, sql: Any, params: Sequence[Any] = (), /) -> Any:
         return self._c.execute(sql, tuple(params))
+
+    @property
+    def rowcount(self) -> int:
+        return int(self._c.rowcount)
 
     def fetchall(self) -> list[Any]:
         return [tuple(r.values()) for r in self._c.fetchall()]

@@ -66,6 +66,7 @@ class Outcome:
     body: dict[str, Any]
     status: int = 200
     replayed: bool = False
+    position: int | None = None
 
 
 class EventStore:
@@ -80,6 +81,7 @@ class EventStore:
         self.app: TrisApplication = app_class(env=env)
         self.database = Database(self.app.recorder)
         self._in_flight: set[tuple[str, str]] = set()
+        self.after_commit: list[Callable[[int | None], None]] = []
 
     def close(self) -> None:
         """Release connections."""
@@ -146,8 +148,7 @@ class EventStore:
         request = ctx.idempotency
         if request is None:
             aggregates, body = command()
-            self._save(aggregates, None)
-            return Outcome(body, status)
+            return Outcome(body, status, position=self._save(aggregates, None))
         slot = (ctx.actor.token_id, request.key)
         earlier = self._earlier(ctx.actor.token_id, request)
         if earlier is not None:
@@ -163,13 +164,13 @@ class EventStore:
                 ctx.actor.token_id, request.key, request.fingerprint, request.status, body
             )
             try:
-                self._save(aggregates, record)
+                position = self._save(aggregates, record)
             except ConcurrentUpdateError:
                 earlier = self._earlier(ctx.actor.token_id, request)
                 if earlier is not None:
                     return earlier
                 raise
-            return Outcome(body, request.status)
+            return Outcome(body, request.status, position=position)
         finally:
             self._in_flight.discard(slot)
 
@@ -183,10 +184,15 @@ class EventStore:
             )
         return Outcome(stored.body, stored.status, replayed=True)
 
-    def _save(self, aggregates: list[Aggregate], record: IdempotencyRecord | None) -> None:
+    def _save(self, aggregates: list[Aggregate], record: IdempotencyRecord | None) -> int | None:
+        """Save atomically; return the global position of the last event written."""
         try:
-            self.app.save(*aggregates, idempotency=record)
+            recordings = self.app.save(*aggregates, idempotency=record)
         except IntegrityError:
             raise ConcurrentUpdateError(
                 "another command changed this object at the same moment; reload and retry"
             ) from None
+        position = recordings[-1].notification.id if recordings else None
+        for listener in self.after_commit:
+            listener(position)
+        return position

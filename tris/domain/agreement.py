@@ -444,6 +444,9 @@ class Agreement(Aggregate):
             self._conclude(actor=actor, revision=revision)
         else:
             self._adopt_amendment(actor=actor, revision=revision)
+            # An amendment may lower quantities to what is confirmed already; nothing could
+            # be recorded against them any more, so the agreement completes now.
+            self._complete_if_fulfilled(actor)
         return True
 
     @event(Signed)
@@ -628,6 +631,9 @@ class Agreement(Aggregate):
         """Confirm another party's delivery; return True when this completed the agreement."""
         self._settleable(actor, fulfilment_id)
         self._confirm_fulfilment(actor=actor, fulfilment_id=fulfilment_id)
+        return self._complete_if_fulfilled(actor)
+
+    def _complete_if_fulfilled(self, actor: Actor) -> bool:
         in_force = self.in_force
         assert in_force is not None
         if all(self.confirmed_quantity(c.id) >= c.quantity for c in in_force.content.commitments):

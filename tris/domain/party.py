@@ -21,7 +21,7 @@ from tris.domain.errors import (
 from tris.domain.signing import key_fingerprint
 from tris.domain.values import Actor, Sector
 
-_WEBSITE = re.compile(r"^https?://[^\s/$.?#].[^\s]*$", re.IGNORECASE)
+_WEBSITE = re.compile(r"^https?://[^\s/$.?#]\S+$", re.IGNORECASE)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 

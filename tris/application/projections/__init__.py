@@ -1,0 +1,1 @@
+"""Read models kept up to date from the event log, exactly once, on both backends."""

@@ -1,0 +1,252 @@
+"""Projections that work on SQLite and PostgreSQL alike, each event applied exactly once.
+
+A projection reads the application's notification log after its tracked position and
+applies each event to its read-model tables. The read-model changes and the new tracked
+position are written in ONE transaction, and the tracking row is advanced with a
+compare-and-set (`UPDATE … WHERE position = <old>`): a crash at any point leaves either
+both or neither, and when several workers race for the same batch exactly one commits it.
+This needs nothing but polling the log, so it works where the library's subscriptions
+do not (its SQLite recorder has none).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.persistence import Notification
+
+from tris.application.persistence import Cursor, Database
+from tris.application.store import EventStore
+
+log = logging.getLogger(__name__)
+
+TRACKING_TABLE = """CREATE TABLE IF NOT EXISTS tris_tracking (
+    projection TEXT PRIMARY KEY,
+    position BIGINT NOT NULL,
+    schema_version INTEGER NOT NULL)"""
+
+
+class Projection(ABC):
+    """A read model: its tables, how each event changes them, and how to empty them."""
+
+    name: str
+    schema_version: int = 1
+    tables: Sequence[str] = ()
+    indexes: Sequence[str] = ()
+    digest_queries: Sequence[str] = ()
+
+    @abstractmethod
+    def apply(self, cur: Cursor, position: int, event: Any) -> None:
+        """Apply one decoded domain event at a global position to the read model."""
+
+    def table_names(self) -> list[str]:
+        """Names of the tables this projection owns (parsed from its DDL)."""
+        return [ddl.split("EXISTS", 1)[1].split("(", 1)[0].strip() for ddl in self.tables]
+
+    def reset(self, cur: Cursor) -> None:
+        """Delete every row of the read model."""
+        for table in self.table_names():
+            cur.execute(f"DELETE FROM {table}")  # noqa: S608 - names come from our own DDL
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    """Where a projection stands: its position, the log's head and the lag between them."""
+
+    name: str
+    position: int
+    head: int
+    lag: int
+
+
+class ProjectionRunner:
+    """Brings projections up to date from the event log, in batches, exactly once."""
+
+    def __init__(
+        self, store: EventStore, projections: Iterable[Projection], *, batch_size: int = 500
+    ) -> None:
+        self.store = store
+        self.database: Database = store.database
+        self.projections = list(projections)
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+        self._changed = threading.Condition()
+        self._create_tables()
+
+    # ------------------------------------------------------------------ schema
+
+    def _create_tables(self) -> None:
+        with self.database.transaction() as cur:
+            cur.execute(TRACKING_TABLE)
+            for projection in self.projections:
+                for ddl in (*projection.tables, *projection.indexes):
+                    cur.execute(ddl)
+            for projection in self.projections:
+                cur.execute(
+                    "SELECT schema_version FROM tris_tracking WHERE projection=%s",
+                    (projection.name,),
+                )
+                row = cur.fetchone()
+                if row is None:
+                    cur.execute(
+                        "INSERT INTO tris_tracking (projection, position, schema_version) "
+                        "VALUES (%s, 0, %s) ON CONFLICT (projection) DO NOTHING",
+                        (projection.name, projection.schema_version),
+                    )
+                elif int(row[0]) != projection.schema_version:
+                    # The read model's shape changed: rebuild it from the log.
+                    projection.reset(cur)
+                    cur.execute(
+                        "UPDATE tris_tracking SET position=0, schema_version=%s "
+                        "WHERE projection=%s",
+                        (projection.schema_version, projection.name),
+                    )
+
+    # ---------------------------------------------------------------- progress
+
+    def positions(self) -> dict[str, int]:
+        """Each projection's tracked position."""
+        with self.database.read() as cur:
+            cur.execute("SELECT projection, position FROM tris_tracking")
+            return {str(r[0]): int(r[1]) for r in cur.fetchall()}
+
+    def head(self) -> int:
+        """The position of the last event in the log (0 when empty)."""
+        return int(self.store.app.recorder.max_notification_id() or 0)
+
+    def status(self) -> list[ProjectionStatus]:
+        """Position and lag of every projection."""
+        head = self.head()
+        positions = self.positions()
+        return [
+            ProjectionStatus(
+                p.name, positions.get(p.name, 0), head, head - positions.get(p.name, 0)
+            )
+            for p in self.projections
+        ]
+
+    def caught_up_to(self) -> int:
+        """The lowest position every projection has passed."""
+        positions = self.positions()
+        return min((positions.get(p.name, 0) for p in self.projections), default=0)
+
+    # ----------------------------------------------------------------- running
+
+    def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Apply every event not yet applied; return how many were applied (all projections)."""
+        applied = 0
+        with self._lock:
+            while True:
+                try:
+                    batch = self._step()
+                except _LostRaceError:
+                    continue
+                applied += batch
+                if progress is not None:
+                    progress(self.caught_up_to(), self.head())
+                if batch == 0:
+                    break
+        if applied:
+            with self._changed:
+                self._changed.notify_all()
+        return applied
+
+    def _step(self) -> int:
+        """One batch for each projection; return the number of events applied."""
+        positions = self.positions()
+        start = min((positions.get(p.name, 0) for p in self.projections), default=0)
+        notifications = self.store.app.recorder.select_notifications(
+            start=start, limit=self.batch_size, inclusive_of_start=False
+        )
+        if not notifications:
+            return 0
+        events = [(n, self.store.app.mapper.to_domain_event(n)) for n in notifications]
+        applied = 0
+        for projection in self.projections:
+            applied += self._apply_batch(projection, positions.get(projection.name, 0), events)
+        return applied
+
+    def _apply_batch(
+        self, projection: Projection, position: int, events: list[tuple[Notification, Any]]
+    ) -> int:
+        todo = [(n, e) for n, e in events if n.id > position]
+        if not todo:
+            return 0
+        new_position = todo[-1][0].id
+        with self.database.transaction() as cur:
+            cur.execute(
+                "UPDATE tris_tracking SET position=%s WHERE projection=%s AND position=%s",
+                (new_position, projection.name, position),
+            )
+            if getattr(cur, "rowcount", 1) != 1:
+                # Another worker applied this batch first; the next round reads its position.
+                raise _LostRaceError
+            for notification, event in todo:
+                projection.apply(cur, notification.id, event)
+        return len(todo)
+
+    def run_forever(self, stop: threading.Event, *, interval: float = 0.05) -> None:
+        """Poll the log and apply new events until `stop` is set (the worker loop)."""
+        while not stop.is_set():
+            try:
+                if self.catch_up() == 0:
+                    stop.wait(interval)
+            except Exception:  # a worker must survive a passing database outage
+                log.exception("projection worker: catch-up failed; retrying")
+                stop.wait(1.0)
+
+    def wait_for(self, position: int | None, timeout: float) -> bool:
+        """Block until every projection passed `position`, at most `timeout` seconds."""
+        if position is None:
+            return True
+        deadline = time.monotonic() + timeout
+        while self.caught_up_to() < position:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            with self._changed:
+                self._changed.wait(min(remaining, 0.02))
+        return True
+
+    # --------------------------------------------------------------- rebuilding
+
+    def reset(self) -> None:
+        """Empty every read model and rewind its tracking to the start of the log."""
+        with self._lock, self.database.transaction() as cur:
+            for projection in self.projections:
+                projection.reset(cur)
+                cur.execute(
+                    "UPDATE tris_tracking SET position=0 WHERE projection=%s", (projection.name,)
+                )
+
+    def digest(self) -> str:
+        """SHA-256 over every read model's rows in a stable order, without store positions."""
+        hasher = hashlib.sha256()
+        with self.database.read() as cur:
+            for projection in self.projections:
+                for query in projection.digest_queries:
+                    hasher.update(query.encode())
+                    cur.execute(query)
+                    for row in cur.fetchall():
+                        hasher.update(repr(tuple(_normalise(v) for v in row)).encode())
+        return hasher.hexdigest()
+
+
+def _normalise(value: Any) -> Any:
+    """Make a value compare equal across SQLite and PostgreSQL drivers."""
+    if isinstance(value, bool):
+        return int(value)
+    if value is None or isinstance(value, int | str):
+        return value
+    return str(value)
+
+
+class _LostRaceError(Exception):
+    """Another worker advanced the tracking row first."""
