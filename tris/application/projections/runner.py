@@ -32,6 +32,10 @@ TRACKING_TABLE = """CREATE TABLE IF NOT EXISTS tris_tracking (
     position BIGINT NOT NULL,
     schema_version INTEGER NOT NULL)"""
 
+REBUILD_TABLE = """CREATE TABLE IF NOT EXISTS tris_rebuild (
+    marker TEXT PRIMARY KEY,
+    started_at TEXT NOT NULL)"""
+
 
 class Projection(ABC):
     """A read model: its tables, how each event changes them, and how to empty them."""
@@ -85,6 +89,7 @@ class ProjectionRunner:
     def _create_tables(self) -> None:
         with self.database.transaction() as cur:
             cur.execute(TRACKING_TABLE)
+            cur.execute(REBUILD_TABLE)
             for projection in self.projections:
                 for ddl in (*projection.tables, *projection.indexes):
                     cur.execute(ddl)
@@ -225,6 +230,30 @@ class ProjectionRunner:
                 cur.execute(
                     "UPDATE tris_tracking SET position=0 WHERE projection=%s", (projection.name,)
                 )
+
+    def rebuild(self, progress: Callable[[int, int], None] | None = None) -> bool:
+        """Rebuild every read model from the log; resume an interrupted rebuild.
+
+        Returns True when it resumed a rebuild that an earlier run did not finish.
+        """
+        with self._lock, self.database.transaction() as cur:
+            cur.execute("SELECT marker FROM tris_rebuild WHERE marker=%s", ("rebuild",))
+            resumed = cur.fetchone() is not None
+            if not resumed:
+                cur.execute(
+                    "INSERT INTO tris_rebuild (marker, started_at) VALUES (%s, CURRENT_TIMESTAMP)",
+                    ("rebuild",),
+                )
+                for projection in self.projections:
+                    projection.reset(cur)
+                    cur.execute(
+                        "UPDATE tris_tracking SET position=0 WHERE projection=%s",
+                        (projection.name,),
+                    )
+        self.catch_up(progress)
+        with self.database.transaction() as cur:
+            cur.execute("DELETE FROM tris_rebuild WHERE marker=%s", ("rebuild",))
+        return resumed
 
     def digest(self) -> str:
         """SHA-256 over every read model's rows in a stable order, without store positions."""

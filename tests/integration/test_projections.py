@@ -1,0 +1,409 @@
+"""Read models on both backends: exactly once, equal to a rebuild, queries and pages right."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.support.scenario import Member, World, draft, make_world
+from tris.application.bootstrap import Services, build
+from tris.application.projections.queries import AgreementFilter
+from tris.application.projections.readmodels import AgreementsProjection, default_projections
+from tris.application.projections.runner import ProjectionRunner
+from tris.config import load_settings
+from tris.domain.errors import DomainError, InvalidInputError
+from tris.domain.values import Sector
+
+TODAY = date(2026, 6, 1)
+
+
+def open_services(url: str, **overrides: Any) -> Services:
+    return build(load_settings(database_url=url, **overrides), today=lambda: TODAY)
+
+
+@pytest.fixture
+def world(database_url: str) -> Iterator[World]:
+    services = open_services(database_url, projections="inline")
+    yield make_world(services)
+    services.close()
+
+
+def trio(world: World) -> tuple[Member, Member, Member]:
+    return (
+        world.add("Bezirksamt Mitte", Sector.STATE, region="Berlin-Mitte"),
+        world.add("Kiezbäckerei Schulz GmbH", Sector.BUSINESS, region="Berlin-Moabit"),
+        world.add("Nachbarschaftshaus Moabit e.V.", Sector.CIVIL_SOCIETY, region="Berlin-Moabit"),
+    )
+
+
+def conclude(world: World, agreement_id: str, *members: Member) -> None:
+    for member in members:
+        world.sign(
+            member,
+            agreement_id,
+            world.services.agreements.get(world.admin, agreement_id)["revision"],
+        )
+
+
+def all_ids(world: World, filters: AgreementFilter, limit: int = 500) -> list[str]:
+    return [
+        i["id"]
+        for i in world.services.queries.agreements(world.admin, filters, limit=limit)["items"]
+    ]
+
+
+# --------------------------------------------------------------------- behaviour
+
+
+def test_a_command_is_visible_in_the_list_on_the_next_request(world: World) -> None:
+    state, firm, assoc = trio(world)
+    created = world.services.agreements.propose(state.ctx(), draft(firm, assoc, state)).body
+    items = world.services.queries.agreements(firm.principal, AgreementFilter())["items"]
+    assert [i["id"] for i in items] == [created["id"]]
+    assert items[0]["status"] == "proposed"
+    assert items[0]["sector_mix"] == "trisectoral"
+    assert {p["sector"] for p in items[0]["parties"]} == {"state", "business", "civil_society"}
+
+
+def test_every_filter_selects_exactly_the_matching_agreements(world: World) -> None:
+    state, firm, assoc = trio(world)
+    agreements = world.services.agreements
+    tri = agreements.propose(
+        state.ctx(), draft(firm, assoc, state, title="Haus der Kooperation")
+    ).body["id"]
+    bi = agreements.propose(firm.ctx(), draft(firm, assoc, title="Marktplatz Gute Geschäfte")).body[
+        "id"
+    ]
+    gov = agreements.propose(state.ctx(), draft(state, firm, title="Netzwerk der Netzwerke")).body[
+        "id"
+    ]
+    conclude(world, bi, firm, assoc)
+    agreements.withdraw(state.ctx(), gov, "Zuständigkeit geklärt")
+
+    assert set(all_ids(world, AgreementFilter())) == {tri, bi, gov}
+    assert set(all_ids(world, AgreementFilter(party=assoc.party_id))) == {tri, bi}
+    assert set(all_ids(world, AgreementFilter(sector="state"))) == {tri, gov}
+    assert all_ids(world, AgreementFilter(status="in_force")) == [bi]
+    assert all_ids(world, AgreementFilter(status="withdrawn")) == [gov]
+    assert all_ids(world, AgreementFilter(sector_mix="trisectoral")) == [tri]
+    assert set(all_ids(world, AgreementFilter(sector_mix="bisectoral"))) == {bi, gov}
+    assert set(all_ids(world, AgreementFilter(region="Berlin-Mitte"))) == {tri, gov}
+    assert all_ids(world, AgreementFilter(q="marktplatz")) == [bi]
+    assert all_ids(world, AgreementFilter(q="KOOPERATION")) == [tri]
+    assert all_ids(world, AgreementFilter(q="100%_")) == []
+    assert all_ids(world, AgreementFilter(party=assoc.party_id, status="proposed")) == [tri]
+    with pytest.raises(InvalidInputError):
+        world.services.queries.agreements(world.admin, AgreementFilter(status="signed"))
+    with pytest.raises(InvalidInputError):
+        world.services.queries.agreements(world.admin, AgreementFilter(), limit=501)
+    with pytest.raises(InvalidInputError):
+        world.services.queries.agreements(world.admin, AgreementFilter(), cursor="not-a-cursor")
+
+
+def test_a_partner_lists_only_agreements_of_its_party(world: World) -> None:
+    state, firm, assoc = trio(world)
+    other = world.add("Stadtteilgenossenschaft eG", Sector.CIVIL_SOCIETY)
+    mine = world.services.agreements.propose(firm.ctx(), draft(firm, assoc)).body["id"]
+    world.services.agreements.propose(state.ctx(), draft(state, other))
+    listed = world.services.queries.agreements(firm.principal, AgreementFilter())["items"]
+    assert [i["id"] for i in listed] == [mine]
+    as_filter = world.services.queries.agreements(
+        firm.principal, AgreementFilter(party=other.party_id)
+    )
+    assert as_filter["items"] == []
+
+
+def test_pages_lose_and_repeat_nothing_while_agreements_are_added(world: World) -> None:
+    state, firm, assoc = trio(world)
+    agreements = world.services.agreements
+    existing = {
+        agreements.propose(firm.ctx(), draft(firm, assoc, title=f"Projekt {n}")).body["id"]
+        for n in range(23)
+    }
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = world.services.queries.agreements(
+            world.admin, AgreementFilter(), limit=5, cursor=cursor
+        )
+        seen += [i["id"] for i in page["items"]]
+        # Writes between pages must not shift the pages.
+        agreements.propose(state.ctx(), draft(state, assoc, title="Neu dazwischen"))
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen))
+    assert existing <= set(seen)
+
+
+def test_party_commitments_are_owed_and_received_with_status_filters(world: World) -> None:
+    _state, firm, assoc = trio(world)
+    agreements = world.services.agreements
+    late = agreements.propose(firm.ctx(), draft(firm, assoc, due_on=date(2026, 5, 1))).body["id"]
+    soon = agreements.propose(firm.ctx(), draft(firm, assoc, due_on=date(2026, 7, 1))).body["id"]
+    done = agreements.propose(firm.ctx(), draft(firm, assoc, quantity="3")).body["id"]
+    for agreement_id in (late, soon, done):
+        conclude(world, agreement_id, firm, assoc)
+    part = agreements.record_fulfilment(firm.ctx(), soon, "C1", "4", TODAY, "Vier Stunden").body
+    agreements.confirm_fulfilment(assoc.ctx(), soon, part["id"])
+    full = agreements.record_fulfilment(firm.ctx(), done, "C1", "3", TODAY, "Alles").body
+    agreements.confirm_fulfilment(assoc.ctx(), done, full["id"])
+
+    queries = world.services.queries
+
+    def statuses(party: Member, status: str | None = None) -> dict[str, str]:
+        page = queries.party_commitments(party.principal, party.party_id, status=status)
+        return {i["agreement_id"]: i["status"] for i in page["items"]}
+
+    assert statuses(firm) == {late: "overdue", soon: "partially_fulfilled", done: "fulfilled"}
+    assert statuses(firm, "overdue") == {late: "overdue"}
+    assert statuses(firm, "partially_fulfilled") == {soon: "partially_fulfilled"}
+    assert statuses(firm, "fulfilled") == {done: "fulfilled"}
+    assert statuses(firm, "open") == {}
+    received = queries.party_commitments(assoc.principal, assoc.party_id)["items"]
+    assert {i["direction"] for i in received} == {"received"}
+    assert all(i["agreement_id"] for i in received)
+    soon_item = next(i for i in received if i["agreement_id"] == soon)
+    assert soon_item["confirmed_quantity"] == "4"
+    with pytest.raises(DomainError):
+        queries.party_commitments(firm.principal, assoc.party_id)
+
+
+def test_stats_count_sector_mix_status_and_quantities(world: World) -> None:
+    state, firm, assoc = trio(world)
+    agreements = world.services.agreements
+    tri = agreements.propose(state.ctx(), draft(firm, assoc, state, quantity="12.5")).body["id"]
+    agreements.propose(firm.ctx(), draft(firm, assoc))
+    conclude(world, tri, state, firm, assoc)
+    fulfilment = agreements.record_fulfilment(firm.ctx(), tri, "C1", "2.5", TODAY, "x").body
+    agreements.confirm_fulfilment(assoc.ctx(), tri, fulfilment["id"])
+
+    stats = world.services.queries.stats()
+    assert stats["agreements"]["total"] == 2
+    assert stats["agreements"]["by_sector_mix"] == {
+        "trisectoral": 1,
+        "bisectoral": 1,
+        "intrasectoral": 0,
+    }
+    assert stats["agreements"]["by_status"]["in_force"] == 1
+    assert stats["agreements"]["by_status"]["proposed"] == 1
+    assert stats["agreements"]["trisectoral_share"] == "0.5000"
+    assert stats["commitments"]["by_kind_and_unit"] == [
+        {"kind": "time", "unit": "hours", "committed": "12.5", "fulfilled": "2.5"}
+    ]
+    months = {
+        (m["month"], m["committed"], m["fulfilled"]) for m in stats["commitments"]["by_month"]
+    }
+    assert ("2026-06", "0", "2.5") in months
+
+
+# ------------------------------------------------------------- exactly once
+
+
+class CrashingProjection(AgreementsProjection):
+    """Dies after applying some events of a batch, before the batch commits."""
+
+    def __init__(self, crash_after: int) -> None:
+        self.remaining = crash_after
+
+    def apply(self, cur: Any, position: int, event: Any) -> None:
+        if self.remaining == 0:
+            raise RuntimeError("killed between applying and committing")
+        self.remaining -= 1
+        super().apply(cur, position, event)
+
+
+def build_history(world: World) -> None:
+    state, firm, assoc = trio(world)
+    agreements = world.services.agreements
+    for n in range(3):
+        agreement_id = agreements.propose(
+            firm.ctx(), draft(firm, assoc, state, title=f"Kooperation {n}")
+        ).body["id"]
+        conclude(world, agreement_id, firm, assoc, state)
+        f = agreements.record_fulfilment(firm.ctx(), agreement_id, "C1", "4", TODAY, "x").body
+        agreements.confirm_fulfilment(assoc.ctx(), agreement_id, f["id"])
+
+
+@pytest.mark.parametrize("crash_after", [0, 1, 7, 20])
+def test_a_projection_killed_mid_batch_resumes_without_loss_or_duplication(
+    database_url: str, crash_after: int
+) -> None:
+    services = open_services(database_url, projections="worker", read_your_writes_timeout=0)
+    world = make_world(services)
+    build_history(world)
+    crashing = ProjectionRunner(services.store, [CrashingProjection(crash_after)], batch_size=4)
+    with pytest.raises(RuntimeError):
+        crashing.catch_up()
+    # A new process starts and carries on from whatever was committed.
+    services.projections.catch_up()
+    digest = services.projections.digest()
+    stats = services.queries.stats()
+    services.projections.rebuild()
+    assert services.projections.digest() == digest
+    assert services.queries.stats() == stats
+    assert stats["commitments"]["by_kind_and_unit"][0]["fulfilled"] == "12"
+    services.close()
+
+
+def test_an_interrupted_rebuild_resumes(database_url: str) -> None:
+    services = open_services(database_url, projections="inline")
+    world = make_world(services)
+    build_history(world)
+    before = services.projections.digest()
+    services.projections.batch_size = 5
+
+    def interrupt(position: int, head: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        services.projections.rebuild(progress=interrupt)
+    assert services.projections.rebuild() is True
+    assert services.projections.rebuild() is False
+    assert services.projections.digest() == before
+    services.close()
+
+
+def test_racing_workers_apply_each_event_once(database_url: str) -> None:
+    services = open_services(database_url, projections="worker", read_your_writes_timeout=0)
+    world = make_world(services)
+    workers = [
+        ProjectionRunner(services.store, default_projections(), batch_size=3) for _ in range(3)
+    ]
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=w.run_forever, args=(stop,), kwargs={"interval": 0.001})
+        for w in workers
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        build_history(world)
+        assert services.projections.wait_for(services.projections.head(), timeout=30)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    live = services.projections.digest()
+    stats = services.queries.stats()
+    services.projections.rebuild()
+    assert services.projections.digest() == live
+    assert stats["commitments"]["by_kind_and_unit"][0]["fulfilled"] == "12"
+    services.close()
+
+
+def test_digest_is_equal_for_two_stores_with_the_same_events(database_url: str) -> None:
+    services = open_services(database_url, projections="inline")
+    world = make_world(services)
+    build_history(world)
+    first = services.projections.digest()
+    services.projections.reset()
+    assert services.projections.digest() != first
+    services.projections.catch_up()
+    assert services.projections.digest() == first
+    services.close()
+
+
+# --------------------------------------------------------------- properties
+
+ACTIONS = st.lists(
+    st.sampled_from(
+        [
+            "propose",
+            "revise",
+            "sign",
+            "fulfil",
+            "confirm",
+            "dispute",
+            "withdraw",
+            "terminate",
+            "amend",
+        ]
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(actions=ACTIONS, picks=st.randoms(use_true_random=False))
+def test_read_models_equal_a_rebuild_after_random_commands(
+    database_url: str, actions: list[str], picks: Any
+) -> None:
+    services = open_services(database_url, projections="inline")
+    try:
+        world = make_world(services)
+        members = list(trio(world))
+        agreements = services.agreements
+        ids: list[str] = []
+        fulfilments: list[tuple[str, str]] = []
+        for action in actions:
+            actor = picks.choice(members)
+            target = picks.choice(ids) if ids else None
+            try:
+                if action == "propose" or target is None:
+                    others = [m for m in members if m is not actor]
+                    ids.append(
+                        agreements.propose(actor.ctx(), draft(actor, picks.choice(others))).body[
+                            "id"
+                        ]
+                    )
+                elif action == "revise":
+                    view = agreements.get(world.admin, target)
+                    parties = [m for m in members if m.party_id in view["content"]["parties"]]
+                    agreements.revise(
+                        actor.ctx(), target, draft(*parties, title="Überarbeitet"), "Anpassung"
+                    )
+                elif action == "sign":
+                    view = agreements.get(world.admin, target)
+                    for member in members:
+                        if member.party_id in view["content"]["parties"]:
+                            world.sign(member, target, view["revision"])
+                elif action == "fulfil":
+                    view = agreements.get(world.admin, target)
+                    debtor = next(
+                        m
+                        for m in members
+                        if m.party_id == view["content"]["commitments"][0]["debtor"]
+                    )
+                    f = agreements.record_fulfilment(
+                        debtor.ctx(), target, "C1", "3", TODAY, "x"
+                    ).body
+                    fulfilments.append((target, f["id"]))
+                elif action in ("confirm", "dispute") and fulfilments:
+                    agreement_id, fid = picks.choice(fulfilments)
+                    if action == "confirm":
+                        agreements.confirm_fulfilment(actor.ctx(), agreement_id, fid)
+                    else:
+                        agreements.dispute_fulfilment(
+                            actor.ctx(), agreement_id, fid, "Nicht erhalten"
+                        )
+                elif action == "withdraw":
+                    agreements.withdraw(actor.ctx(), target, "Kein Bedarf mehr")
+                elif action == "terminate":
+                    agreements.terminate(actor.ctx(), target, "Projekt beendet")
+                elif action == "amend":
+                    view = agreements.get(world.admin, target)
+                    parties = [m for m in members if m.party_id in view["content"]["parties"]]
+                    agreements.propose_amendment(
+                        actor.ctx(), target, draft(*parties, quantity="20"), "Mehr Stunden"
+                    )
+            except DomainError:
+                pass  # rule refusals are part of random sequences
+        live = services.projections.digest()
+        stats = services.queries.stats()
+        services.projections.rebuild()
+        assert services.projections.digest() == live
+        assert services.queries.stats() == stats
+    finally:
+        services.close()
