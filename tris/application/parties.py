@@ -10,10 +10,17 @@ from eventsourcing.domain import Aggregate
 from tris.application.access import Principal, Role
 from tris.application.store import CommandContext, EventStore, Outcome
 from tris.application.views import party_view
-from tris.domain.errors import PartyNotFoundError, PermissionDeniedError
+from tris.domain.errors import (
+    InvalidInputError,
+    PartyNotFoundError,
+    PermissionDeniedError,
+    PersonNotFoundError,
+)
 from tris.domain.party import Contact, Party, PartyDetails
 from tris.domain.signing import parse_public_key
 from tris.domain.values import OPERATOR
+
+PartyPage = tuple[list[dict[str, Any]], str | None]
 
 
 def new_contact(name: str, email: str | None = None, phone: str | None = None) -> Contact:
@@ -39,7 +46,32 @@ class Parties:
             )
             return [party], party_view(party, with_contacts=True)
 
-        return self.store.execute(ctx, command, status=201)
+        outcome = self.store.execute(
+            ctx, command, status=201, kept=_id_only, replayed=self._rerender
+        )
+        for contact in contacts:
+            self.store.vault.bind(contact.person_id, outcome.body["id"])
+        return outcome
+
+    def erase_personal_data(self, ctx: CommandContext, person_id: str) -> Outcome:
+        """Destroy a contact person's key (operators only) and record the erasure."""
+        _require_operator(ctx)
+        party_id = self.store.vault.party_of(person_id)
+        if party_id is None:
+            raise PersonNotFoundError(f"no contact person {person_id}")
+        # The key goes first: if anything fails after this, the data is gone all the same.
+        self.store.vault.erase(person_id)
+
+        def command() -> tuple[list[Aggregate], dict[str, Any]]:
+            party = self.store.party(party_id)
+            if person_id not in party.erased_persons:
+                party.record_erasure(ctx.actor, person_id)
+            return [party], {"person_id": person_id, "party_id": party_id, "erased": True}
+
+        return self.store.execute(ctx, command)
+
+    def _rerender(self, stored: dict[str, Any]) -> dict[str, Any]:
+        return party_view(self.store.party(stored["id"]), with_contacts=True)
 
     def update_details(self, ctx: CommandContext, party_id: str, details: PartyDetails) -> Outcome:
         """Replace a party's public details (the party itself or an operator)."""
@@ -110,6 +142,22 @@ class Parties:
             views.append(self.get(viewer, str(notification.originator_id)))
         return views
 
+    def page(self, viewer: Principal, limit: int, cursor: str | None = None) -> PartyPage:
+        """Up to `limit` parties in registration order after `cursor`, and the next cursor."""
+        start = None
+        if cursor is not None:
+            if not cursor.isdigit() or len(cursor) > 18:
+                raise InvalidInputError(f"cursor {cursor!r} is not a cursor this API gave out")
+            start = int(cursor)
+        topic = f"{Party.__module__}:{Party.Registered.__qualname__}"
+        notifications = self.store.app.recorder.select_notifications(
+            start=start, limit=limit + 1, topics=[topic], inclusive_of_start=False
+        )
+        shown = notifications[:limit]
+        views = [self.get(viewer, str(n.originator_id)) for n in shown]
+        more = len(notifications) > limit
+        return views, (str(shown[-1].id) if more and shown else None)
+
     def _own_party(self, ctx: CommandContext, party_id: str, *, operator_may: bool = True) -> Party:
         acting_as_operator = ctx.actor.party_id == OPERATOR
         if acting_as_operator and not operator_may:
@@ -117,6 +165,11 @@ class Parties:
         if not acting_as_operator and ctx.actor.party_id != party_id:
             raise PartyNotFoundError(f"no party {party_id} that this token may change")
         return self.store.party(party_id)
+
+
+def _id_only(body: dict[str, Any]) -> dict[str, Any]:
+    """What an idempotency record keeps of a party view: no personal data."""
+    return {"id": body["id"]}
 
 
 def _require_operator(ctx: CommandContext) -> None:

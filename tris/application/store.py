@@ -13,6 +13,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
 from tris.application.persistence import Database, IdempotencyRecord, eventsourcing_env
+from tris.application.personal_data import PersonalDataVault, SealedContact
 from tris.application.transcodings import register_transcodings
 from tris.domain.agreement import Agreement
 from tris.domain.errors import (
@@ -36,9 +37,11 @@ class TrisApplication(Application[UUID]):
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Agreement: 50, Party: 50}
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
-        """The library's transcodings plus TRIS's value types."""
+        """The library's transcodings plus TRIS's value types and sealed contacts."""
         super().register_transcodings(transcoder)
         register_transcodings(transcoder)
+        self.sealed_contacts = SealedContact()
+        transcoder.register(self.sealed_contacts)
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,9 @@ class EventStore:
         )
         self.app: TrisApplication = app_class(env=env)
         self.database = Database(self.app.recorder)
+        # Contacts are sealed per data subject; the transcoder needs the vault's table.
+        self.vault = PersonalDataVault(self.database)
+        self.app.sealed_contacts.vault = self.vault
         self._in_flight: set[tuple[str, str]] = set()
         self.after_commit: list[Callable[[int | None], None]] = []
 
@@ -138,19 +144,23 @@ class EventStore:
         command: Callable[[], tuple[list[Aggregate], dict[str, Any]]],
         *,
         status: int = 200,
+        kept: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        replayed: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> Outcome:
         """Run a command once per idempotency key and save what it changed atomically.
 
         `command` loads aggregates, applies the domain change and returns the changed
         aggregates with the plain result. The result is stored with the events when the
         request carries an Idempotency-Key, so a retry gets the same answer and no event.
+        A result holding personal data is stored as `kept(result)` (for example just an
+        id) and rebuilt on a retry by `replayed(stored)`, so no plaintext is kept.
         """
         request = ctx.idempotency
         if request is None:
             aggregates, body = command()
             return Outcome(body, status, position=self._save(aggregates, None))
         slot = (ctx.actor.token_id, request.key)
-        earlier = self._earlier(ctx.actor.token_id, request)
+        earlier = self._earlier(ctx.actor.token_id, request, replayed)
         if earlier is not None:
             return earlier
         if slot in self._in_flight:
@@ -161,12 +171,16 @@ class EventStore:
         try:
             aggregates, body = command()
             record = IdempotencyRecord(
-                ctx.actor.token_id, request.key, request.fingerprint, request.status, body
+                ctx.actor.token_id,
+                request.key,
+                request.fingerprint,
+                request.status,
+                body if kept is None else kept(body),
             )
             try:
                 position = self._save(aggregates, record)
             except ConcurrentUpdateError:
-                earlier = self._earlier(ctx.actor.token_id, request)
+                earlier = self._earlier(ctx.actor.token_id, request, replayed)
                 if earlier is not None:
                     return earlier
                 raise
@@ -174,7 +188,12 @@ class EventStore:
         finally:
             self._in_flight.discard(slot)
 
-    def _earlier(self, token_id: str, request: IdempotencyRequest) -> Outcome | None:
+    def _earlier(
+        self,
+        token_id: str,
+        request: IdempotencyRequest,
+        replayed: Callable[[dict[str, Any]], dict[str, Any]] | None,
+    ) -> Outcome | None:
         stored = self.database.find_idempotency(token_id, request.key)
         if stored is None:
             return None
@@ -182,7 +201,8 @@ class EventStore:
             raise IdempotencyKeyReusedError(
                 f"Idempotency-Key {request.key!r} was used before with a different request"
             )
-        return Outcome(stored.body, stored.status, replayed=True)
+        body = stored.body if replayed is None else replayed(stored.body)
+        return Outcome(body, stored.status, replayed=True)
 
     def _save(self, aggregates: list[Aggregate], record: IdempotencyRecord | None) -> int | None:
         """Save atomically; return the global position of the last event written."""

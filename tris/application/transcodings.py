@@ -27,7 +27,7 @@ from tris.domain.agreement import (
     RevisionState,
     SignatureRecord,
 )
-from tris.domain.party import Contact, PartyDetails, SigningKey
+from tris.domain.party import PartyDetails, SigningKey
 from tris.domain.values import Actor, CommitmentKind, Content, Sector, SectorMix, Terms
 
 
@@ -160,7 +160,6 @@ def register_transcodings(transcoder: JSONTranscoder) -> None:
     )
     for value_type, name in [
         (PartyDetails, "party_details"),
-        (Contact, "contact"),
         (SigningKey, "signing_key"),
         (Evidence, "evidence"),
         (SignatureRecord, "signature_record"),

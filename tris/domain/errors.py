@@ -19,7 +19,8 @@ The tree::
     │   ├── RevisionNotFoundError
     │   ├── CommitmentNotFoundError
     │   ├── FulfilmentNotFoundError
-    │   └── SigningKeyNotFoundError
+    │   ├── SigningKeyNotFoundError
+    │   └── PersonNotFoundError
     ├── PermissionDeniedError            the actor may not do this (403)
     │   ├── NotAPartyError               the actor's party is not a party of it
     │   ├── NotProposerError             only the proposer may withdraw
@@ -160,6 +161,12 @@ class SigningKeyNotFoundError(NotFoundError):
     """The party has no signing key with this id."""
 
     title = "Signing key not found"
+
+
+class PersonNotFoundError(NotFoundError):
+    """No contact person with this id is on record."""
+
+    title = "Person not found"
 
 
 class PermissionDeniedError(DomainError):

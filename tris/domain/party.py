@@ -14,6 +14,7 @@ from tris.domain.errors import (
     InvalidPartyDetailsError,
     MissingReasonError,
     PartyDeactivatedError,
+    PersonNotFoundError,
     SigningKeyNotFoundError,
     SigningKeyNotOwnedError,
     SigningKeyRevokedError,
@@ -33,10 +34,30 @@ class Contact:
     name: str
     email: str | None = None
     phone: str | None = None
+    erased: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready form."""
-        return {"id": self.person_id, "name": self.name, "email": self.email, "phone": self.phone}
+        """Plain JSON-ready form; an erased person shows only its id."""
+        if self.erased:
+            return {
+                "id": self.person_id,
+                "name": None,
+                "email": None,
+                "phone": None,
+                "erased": True,
+            }
+        return {
+            "id": self.person_id,
+            "name": self.name,
+            "email": self.email,
+            "phone": self.phone,
+            "erased": False,
+        }
+
+    @classmethod
+    def erased_person(cls, person_id: str) -> Contact:
+        """What remains of a contact after its data subject's key was destroyed."""
+        return cls(person_id=person_id, name="", erased=True)
 
 
 @dataclass(frozen=True)
@@ -128,12 +149,19 @@ class Party(Aggregate):
         actor: Actor
         reason: str
 
+    class PersonalDataErased(Aggregate.Event):
+        """An operator erased one contact person's personal data (crypto-shredding)."""
+
+        actor: Actor
+        person_id: str
+
     def __init__(self, actor: Actor, details: PartyDetails, contacts: tuple[Contact, ...]) -> None:
         self.details = details
         self.contacts = contacts
         self.keys: dict[str, SigningKey] = {}
         self.active = True
         self.registered_by = actor
+        self.erased_persons: list[str] = []
 
     @classmethod
     def register(
@@ -220,6 +248,20 @@ class Party(Aggregate):
     @event(Deactivated)
     def _deactivate(self, actor: Actor, reason: str) -> None:
         self.active = False
+
+    def record_erasure(self, actor: Actor, person_id: str) -> None:
+        """Record that a contact person's data was erased; the key is destroyed elsewhere."""
+        if person_id not in {c.person_id for c in self.contacts}:
+            raise PersonNotFoundError(f"party {self.party_id} has no contact person {person_id}")
+        self._record_erasure(actor=actor, person_id=person_id)
+
+    @event(PersonalDataErased)
+    def _record_erasure(self, actor: Actor, person_id: str) -> None:
+        self.erased_persons.append(person_id)
+        self.contacts = tuple(
+            Contact.erased_person(c.person_id) if c.person_id == person_id else c
+            for c in self.contacts
+        )
 
     def key_for_signing(self, key_id: str, *, signer: str) -> SigningKey:
         """The unrevoked key `key_id` of this party, for a signature by `signer`."""
