@@ -1,0 +1,124 @@
+"""PostgreSQL write path: writers commit in parallel, readers never skip a late event."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+from eventsourcing.postgres import PostgresAggregateRecorder
+
+from tests.support.scenario import World, draft, make_world
+from tris.application.bootstrap import Services, build
+from tris.application.postgres_log import ParallelPostgresRecorder
+from tris.application.projections.queries import AgreementFilter
+from tris.application.projections.readmodels import default_projections
+from tris.application.projections.runner import ProjectionRunner
+from tris.config import load_settings
+from tris.domain.party import PartyDetails
+from tris.domain.values import Sector
+
+
+@pytest.fixture
+def services(postgres_cluster: Any) -> Iterator[Services]:
+    url = postgres_cluster.create_database()
+    built = build(
+        load_settings(database_url=url, projections="worker", read_your_writes_timeout=0),
+        today=lambda: date(2026, 6, 1),
+    )
+    yield built
+    built.close()
+
+
+def positions(services: Services) -> list[int]:
+    recorder = services.store.app.recorder
+    return [n.id for n in recorder.select_notifications(start=None, limit=100_000)]
+
+
+def test_concurrent_writers_get_contiguous_positions(services: Services) -> None:
+    world = make_world(services)
+    firm = world.add("Kiezbäckerei Schulz GmbH", Sector.BUSINESS)
+    assoc = world.add("Nachbarschaftshaus Moabit e.V.", Sector.CIVIL_SOCIETY)
+    errors: list[BaseException] = []
+
+    def write(n: int) -> None:
+        try:
+            for i in range(5):
+                services.agreements.propose(firm.ctx(), draft(firm, assoc, title=f"T{n}-{i}"))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    seen = positions(services)
+    assert seen == list(range(1, len(seen) + 1))
+
+
+def test_a_writer_that_commits_late_is_never_skipped(services: Services) -> None:
+    world: World = make_world(services)
+    firm = world.add("Kiezbäckerei Schulz GmbH", Sector.BUSINESS)
+    assoc = world.add("Nachbarschaftshaus Moabit e.V.", Sector.CIVIL_SOCIETY)
+    store = services.store
+    recorder = store.app.recorder
+    assert isinstance(recorder, ParallelPostgresRecorder)
+
+    # A tailing reader (a projection worker) runs all the time.
+    tail = ProjectionRunner(store, default_projections(), batch_size=2)
+    stop = threading.Event()
+    worker = threading.Thread(target=tail.run_forever, args=(stop,), kwargs={"interval": 0.01})
+    worker.start()
+    try:
+        tail.wait_for(tail.head(), timeout=10)
+        head_before = tail.head()
+
+        # The late writer: a transaction that inserts an event and stays open.
+        party = store.party(firm.party_id)
+        party.update_details(
+            firm.principal.actor,
+            PartyDetails(name="Kiezbäckerei Schulz & Töchter GmbH", sector=Sector.BUSINESS),
+        )
+        late = [store.app.mapper.to_stored_event(e) for e in party.collect_events()]
+        with recorder.datastore.get_connection() as conn:
+            transaction = conn.transaction()
+            transaction.__enter__()
+            with conn.cursor() as curs:
+                recorder._insert_events(curs, late)
+                PostgresAggregateRecorder._insert_stored_events(recorder, curs, late)
+
+            # Others commit while it is open (no table lock blocks them); readers must
+            # not move past the open transaction's event.
+            later = [
+                services.agreements.propose(firm.ctx(), draft(firm, assoc, title=f"Nach {n}"))
+                for n in range(4)
+            ]
+            time.sleep(1.5)
+            assert tail.head() == head_before
+            assert tail.caught_up_to() == head_before
+            transaction.__exit__(None, None, None)
+
+        assert tail.wait_for(head_before + 1 + 4 * 1, timeout=15)
+        seen = positions(services)
+        assert seen == list(range(1, len(seen) + 1))
+        notifications = recorder.select_notifications(
+            start=head_before, limit=100, inclusive_of_start=False
+        )
+        kinds = [n.topic.rsplit(".", 1)[-1] for n in notifications]
+        # The late event comes first: its transaction started before the others.
+        assert kinds[0] == "DetailsUpdated"
+        assert sorted(kinds[1:]) == ["Proposed"] * len(later)
+    finally:
+        stop.set()
+        worker.join()
+
+    listed = services.queries.agreements(world.admin, AgreementFilter())["items"]
+    assert len(listed) == len(later)
+    live = tail.digest()
+    services.projections.rebuild()
+    assert services.projections.digest() == live

@@ -1,0 +1,180 @@
+"""A PostgreSQL write path where writers commit in parallel and readers never skip an event.
+
+The library's recorder takes `LOCK TABLE … IN EXCLUSIVE MODE` on every save so that
+positions become visible in order; that serialises every writer. Here writers insert
+without any table lock, and the global **position** is assigned after commit by a
+sequencer:
+
+- every row records the id of the transaction that wrote it (`tx_id`, `xid8`);
+- the sequencer (one at a time, under an advisory lock) numbers the rows that have no
+  position yet and whose transaction id is below `pg_snapshot_xmin(pg_current_snapshot())`
+  — every such transaction has finished, so no row can later appear before them —
+  in `(tx_id, notification_id)` order, continuing after the highest position;
+- readers read by position only, so a late-committing transaction is simply numbered
+  after the rows that were sequenced before it committed: nobody skips it.
+
+A writer runs the sequencer after its commit (to learn its own positions for
+read-your-writes); readers run it opportunistically (never blocking) before they read.
+The cost: one long-running transaction anywhere holds new positions back until it ends.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import IntegrityError, Notification, StoredEvent
+from eventsourcing.postgres import PostgresAggregateRecorder, PostgresDatastore
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Composed, Identifier
+
+from tris.application.persistence import TrisPostgresRecorder
+
+log = logging.getLogger(__name__)
+
+SEQUENCER_LOCK = 0x7472697300000001  # "tris" + 1: the advisory lock of the sequencer
+SEQUENCE_BATCH = 10_000
+
+
+class ParallelPostgresRecorder(TrisPostgresRecorder):
+    """TRIS's PostgreSQL recorder without the table lock: positions assigned after commit."""
+
+    position_column = "position"
+
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        table = Identifier(self.datastore.schema, self.events_table_name)
+        fmt = {"t": table}
+        self.sql_create_statements.extend(
+            [
+                SQL(
+                    "ALTER TABLE {t} ADD COLUMN IF NOT EXISTS tx_id xid8 NOT NULL "
+                    "DEFAULT pg_current_xact_id()"
+                ).format(**fmt),
+                SQL("ALTER TABLE {t} ADD COLUMN IF NOT EXISTS position BIGINT").format(**fmt),
+                SQL("CREATE UNIQUE INDEX IF NOT EXISTS {i} ON {t} (position)").format(
+                    i=Identifier(f"{self.events_table_name}_position_idx"), **fmt
+                ),
+                SQL(
+                    "CREATE INDEX IF NOT EXISTS {i} ON {t} (tx_id, notification_id) "
+                    "WHERE position IS NULL"
+                ).format(i=Identifier(f"{self.events_table_name}_unsequenced_idx"), **fmt),
+            ]
+        )
+        self._sequence_sql = SQL(
+            "WITH base AS (SELECT COALESCE(MAX(position), 0) AS m FROM {t}), "
+            "todo AS (SELECT notification_id, "
+            "row_number() OVER (ORDER BY tx_id, notification_id) AS n FROM {t} "
+            "WHERE position IS NULL AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) "
+            "ORDER BY tx_id, notification_id LIMIT %s) "
+            "UPDATE {t} AS e SET position = base.m + todo.n FROM todo, base "
+            "WHERE e.notification_id = todo.notification_id"
+        ).format(**fmt)
+        self._positions_sql = SQL(
+            "SELECT originator_id, originator_version, position FROM {t} "
+            "WHERE originator_id = ANY(%s) AND position IS NOT NULL"
+        ).format(**fmt)
+        self._select_sql = SQL(
+            "SELECT position, originator_id, originator_version, topic, state FROM {t} "
+            "WHERE position > %s"
+        ).format(**fmt)
+        self._max_sql = SQL("SELECT MAX(position) AS m FROM {t}").format(**fmt)
+
+    # ------------------------------------------------------------------ writing
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """Insert in one transaction without a table lock; then sequence and return positions."""
+        if not stored_events:
+            return None
+        try:
+            with self.datastore.get_connection() as conn:
+                with conn.transaction(), conn.cursor() as curs:
+                    self._insert_events(curs, stored_events, **kwargs)
+                    PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events)
+                return self._sequence_and_locate(conn, stored_events)
+        except psycopg.IntegrityError as exc:  # translated once, at this boundary
+            raise IntegrityError(str(exc)) from exc
+
+    def _sequence_and_locate(
+        self, conn: psycopg.Connection[DictRow], stored_events: Sequence[StoredEvent]
+    ) -> list[int] | None:
+        self._sequence(conn, wait=True)
+        ids = list({e.originator_id for e in stored_events})
+        with conn.cursor() as curs:
+            curs.execute(self._positions_sql, (ids,))
+            found = {(r["originator_id"], r["originator_version"]): r["position"] for r in curs}
+        positions = [found.get((e.originator_id, e.originator_version)) for e in stored_events]
+        if any(p is None for p in positions):
+            # A long transaction elsewhere holds the sequencer back; the events are safe
+            # and will be numbered when it ends.
+            return None
+        return [int(p) for p in positions if p is not None]
+
+    def _sequence(self, conn: psycopg.Connection[DictRow], *, wait: bool) -> int:
+        """Number every finished, unnumbered row; return how many were numbered."""
+        with conn.transaction(), conn.cursor() as curs:
+            if wait:
+                curs.execute("SELECT pg_advisory_xact_lock(%s)", (SEQUENCER_LOCK,))
+            else:
+                curs.execute("SELECT pg_try_advisory_xact_lock(%s) AS ok", (SEQUENCER_LOCK,))
+                row = curs.fetchone()
+                if row is None or not row["ok"]:
+                    return 0
+            curs.execute(self._sequence_sql, (SEQUENCE_BATCH,))
+            return int(curs.rowcount or 0)
+
+    def sequence(self) -> int:
+        """Run the sequencer once (waiting for the lock); return how many rows it numbered."""
+        with self.datastore.get_connection() as conn:
+            return self._sequence(conn, wait=True)
+
+    # ------------------------------------------------------------------ reading
+
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        """Events by position, never past a position whose transaction may still commit."""
+        after = 0 if start is None else (start - 1 if inclusive_of_start else start)
+        statement: Composed = self._select_sql
+        params: list[Any] = [after]
+        if stop is not None:
+            statement += SQL(" AND position <= %s")
+            params.append(stop)
+        if topics:
+            statement += SQL(" AND topic = ANY(%s)")
+            params.append(list(topics))
+        statement += SQL(" ORDER BY position LIMIT %s")
+        params.append(limit)
+        with self.datastore.get_connection() as conn:
+            self._sequence(conn, wait=False)
+            with conn.cursor() as curs:
+                curs.execute(statement, params, prepare=True)
+                return [
+                    Notification(
+                        id=row["position"],
+                        originator_id=row["originator_id"],
+                        originator_version=row["originator_version"],
+                        topic=row["topic"],
+                        state=bytes(row["state"]),
+                    )
+                    for row in curs.fetchall()
+                ]
+
+    def max_notification_id(self) -> int | None:
+        """The highest position assigned so far."""
+        with self.datastore.get_connection() as conn:
+            self._sequence(conn, wait=False)
+            with conn.cursor() as curs:
+                curs.execute(self._max_sql)
+                row = curs.fetchone()
+        return None if row is None or row["m"] is None else int(row["m"])
