@@ -90,6 +90,10 @@ def parse_quantity(value: str | Decimal | int) -> Decimal:
     """Parse a quantity carried as a string into a finite Decimal greater than zero."""
     if isinstance(value, (float, bool)):
         raise InvalidQuantityError("quantities are decimal strings, never floats")
+    if isinstance(value, str) and not _PLAIN_DECIMAL.match(value):
+        raise InvalidQuantityError(
+            f"quantity {value!r} must be a plain decimal string such as '12' or '12.5'"
+        )
     try:
         quantity = Decimal(value) if not isinstance(value, Decimal) else value
     except (InvalidOperation, ValueError, TypeError):
@@ -105,6 +109,7 @@ def parse_quantity(value: str | Decimal | int) -> Decimal:
     return quantity
 
 
+_PLAIN_DECIMAL = re.compile(r"^\d{1,16}(\.\d{1,6})?$")
 _UNIT = re.compile(r"^[\w €$%./-]{1,32}$")
 
 
@@ -129,8 +134,8 @@ class Terms:
 
     def validate(self) -> None:
         """Raise InvalidTermsError unless the terms are consistent."""
-        if not isinstance(self.text, str) or len(self.text) > MAX_TEXT:
-            raise InvalidTermsError(f"terms text must be text of at most {MAX_TEXT} characters")
+        if not isinstance(self.text, str) or not self.text.strip() or len(self.text) > MAX_TEXT:
+            raise InvalidTermsError(f"terms need a non-empty text of at most {MAX_TEXT} characters")
         if self.starts_on and self.ends_on and self.ends_on < self.starts_on:
             raise InvalidTermsError(
                 f"terms end on {self.ends_on.isoformat()}, "
