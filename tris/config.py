@@ -23,19 +23,19 @@ class Settings(BaseSettings):
     snapshot_interval: int = Field(default=50, ge=2, le=100_000)
     rate_limit_per_minute: int = Field(default=6000, ge=1)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    server_key_file: str | None = Field(
+        default=None,
+        description="Ed25519 key (PEM) signing checkpoints; default <sqlite file>.server-key, "
+        "required for PostgreSQL",
+    )
+    checkpoint_interval_seconds: float = Field(default=300, ge=0)
     projections: Literal["inline", "worker", "auto"] = Field(
         default="auto",
-        description="inline: each command updates the read models itself (embedded default); "
-        "worker: `tris worker` processes do (PostgreSQL default)",
+        description="inline: each command updates the read models itself; worker: "
+        "`tris worker` processes do and commands wait for them; auto: wait for workers "
+        "while one is alive, else update inline",
     )
     read_your_writes_timeout: float = Field(default=5.0, ge=0, le=60)
-
-    @property
-    def projection_mode(self) -> Literal["inline", "worker"]:
-        """Where projections run: inline for SQLite, worker for PostgreSQL unless set."""
-        if self.projections != "auto":
-            return self.projections
-        return "inline" if parse_database_url(self.database_url)[0] == "sqlite" else "worker"
 
     @field_validator("database_url")
     @classmethod

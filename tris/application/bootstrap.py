@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import date
 
 from tris.application.agreements import Agreements, Clock
+from tris.application.integrity.service import Integrity
 from tris.application.parties import Parties
 from tris.application.projections.queries import Queries
 from tris.application.projections.readmodels import default_projections
@@ -27,11 +27,13 @@ class Services:
     tokens: Tokens
     projections: ProjectionRunner
     queries: Queries
+    integrity: Integrity
     closed: bool = field(default=False)
 
     def close(self) -> None:
         """Release the database connections."""
         if not self.closed:
+            self.integrity.close()
             self.store.close()
             self.closed = True
 
@@ -41,17 +43,8 @@ def build(settings: Settings | None = None, *, today: Clock = date.today) -> Ser
     settings = settings or load_settings()
     store = EventStore(settings.database_url, snapshot_interval=settings.snapshot_interval)
     projections = ProjectionRunner(store, default_projections())
-    if settings.projection_mode == "inline":
-        # Embedded mode: every command brings the read models up to date before it returns.
-        store.after_commit.append(lambda _position: _catch_up_quietly(projections))
-    else:
-        # Workers apply the events; a command waits (bounded) until they passed its position.
-        timeout = settings.read_your_writes_timeout
-
-        def wait(position: int | None) -> None:
-            projections.wait_for(position, timeout)
-
-        store.after_commit.append(wait)
+    mode, timeout = settings.projections, settings.read_your_writes_timeout
+    store.after_commit.append(lambda position: projections.after_commit(position, mode, timeout))
     return Services(
         settings=settings,
         store=store,
@@ -60,12 +53,5 @@ def build(settings: Settings | None = None, *, today: Clock = date.today) -> Ser
         tokens=Tokens(store.database),
         projections=projections,
         queries=Queries(store.database, today=today),
+        integrity=Integrity(store, settings),
     )
-
-
-def _catch_up_quietly(projections: ProjectionRunner) -> None:
-    """Catch up after a commit; a failure here must not turn a committed command into an error."""
-    try:
-        projections.catch_up()
-    except Exception:  # the next command or `tris worker` catches up; the events are safe
-        logging.getLogger(__name__).exception("inline projection catch-up failed")

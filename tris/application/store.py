@@ -10,11 +10,11 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoder
 
 from tris.application.persistence import Database, IdempotencyRecord, eventsourcing_env
 from tris.application.personal_data import PersonalDataVault, SealedContact
-from tris.application.transcodings import register_transcodings
+from tris.application.transcodings import TupleKeepingTranscoder, register_transcodings
 from tris.domain.agreement import Agreement
 from tris.domain.errors import (
     AgreementNotFoundError,
@@ -35,6 +35,12 @@ class TrisApplication(Application[UUID]):
 
     name = "Tris"
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Agreement: 50, Party: 50}
+
+    def construct_transcoder(self) -> Transcoder:
+        """A JSON transcoder that keeps tuples apart from lists, with TRIS's transcodings."""
+        transcoder = TupleKeepingTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         """The library's transcodings plus TRIS's value types and sealed contacts."""

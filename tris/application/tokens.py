@@ -8,9 +8,17 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from eventsourcing.persistence import IntegrityError
+
 from tris.application.access import Principal, Role
-from tris.application.persistence import Database
-from tris.domain.errors import InvalidInputError, NotFoundError
+from tris.application.persistence import Database, IdempotencyRecord
+from tris.application.store import IdempotencyRequest
+from tris.domain.errors import (
+    ConflictError,
+    IdempotencyKeyReusedError,
+    InvalidInputError,
+    NotFoundError,
+)
 
 TOKEN_PREFIX = "tris_"  # noqa: S105 - a prefix, not a secret
 
@@ -19,6 +27,12 @@ class TokenNotFoundError(NotFoundError):
     """No token with this id exists."""
 
     title = "Token not found"
+
+
+class TokenAlreadyIssuedError(ConflictError):
+    """A token was issued under this Idempotency-Key already; its secret is shown only once."""
+
+    title = "Token already issued"
 
 
 @dataclass(frozen=True)
@@ -56,6 +70,51 @@ class Tokens:
                 (token_id, _hash(secret), role.value, party_id, label),
             )
         return IssuedToken(token_id, secret, role, party_id)
+
+    def issue_once(
+        self,
+        role: Role,
+        party_id: str | None = None,
+        label: str | None = None,
+        *,
+        issuer_token_id: str,
+        idempotency: IdempotencyRequest | None = None,
+    ) -> IssuedToken:
+        """Issue a token at most once per Idempotency-Key of the issuing token.
+
+        Only the token's id is kept with the key, never its secret, so a retry cannot be
+        answered with the first response: it gets TokenAlreadyIssuedError naming the id.
+        """
+        if idempotency is None:
+            return self.issue(role, party_id, label)
+        self._refuse_retry(issuer_token_id, idempotency)
+        issued = self.issue(role, party_id, label)
+        body = {"token_id": issued.token_id, "role": role.value, "party_id": party_id}
+        record = IdempotencyRecord(
+            issuer_token_id, idempotency.key, idempotency.fingerprint, idempotency.status, body
+        )
+        try:
+            self.database.save_idempotency(record)
+        except IntegrityError:
+            # A concurrent request with the same key won: this token must not survive.
+            self.revoke(issued.token_id)
+            self._refuse_retry(issuer_token_id, idempotency)
+            raise
+        return issued
+
+    def _refuse_retry(self, issuer_token_id: str, idempotency: IdempotencyRequest) -> None:
+        stored = self.database.find_idempotency(issuer_token_id, idempotency.key)
+        if stored is None:
+            return
+        if stored.fingerprint != idempotency.fingerprint:
+            raise IdempotencyKeyReusedError(
+                f"Idempotency-Key {idempotency.key!r} was used before with a different request"
+            )
+        token_id = stored.body.get("token_id") if isinstance(stored.body, dict) else None
+        raise TokenAlreadyIssuedError(
+            f"token {token_id} was issued under Idempotency-Key {idempotency.key!r} already; "
+            "its secret is shown only once: revoke it and issue a new one if it was lost"
+        )
 
     def authenticate(self, secret: str) -> Principal | None:
         """The principal of an unrevoked token, or None."""

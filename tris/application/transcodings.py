@@ -76,6 +76,32 @@ class TupleAsList(Transcoding):
         return tuple(data)
 
 
+class TupleKeepingTranscoder(JSONTranscoder):
+    """The library's JSON transcoder, except that a tuple is decoded as a tuple again.
+
+    `json` writes a tuple as an array without asking the transcoder, so TupleAsList alone
+    would never run: tuples are tagged before encoding, also inside encoded values.
+    """
+
+    def encode(self, obj: Any) -> bytes:
+        """Encode, with every tuple tagged."""
+        return super().encode(_tag_tuples(obj))
+
+    def _encode_obj(self, o: Any) -> dict[str, Any]:
+        encoded: dict[str, Any] = _tag_tuples(super()._encode_obj(o))
+        return encoded
+
+
+def _tag_tuples(value: Any) -> Any:
+    if type(value) is tuple:
+        return {"_type_": TupleAsList.name, "_data_": [_tag_tuples(v) for v in value]}
+    if type(value) is list:
+        return [_tag_tuples(v) for v in value]
+    if type(value) is dict:
+        return {k: _tag_tuples(v) for k, v in value.items()}
+    return value
+
+
 def enum_transcoding(enum_type: type[Enum], name: str) -> Transcoding:
     """A transcoding that stores an enum member as its value."""
 

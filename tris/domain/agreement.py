@@ -685,6 +685,7 @@ class Agreement(Aggregate):
     @event(Completed)
     def _complete(self, actor: Actor) -> None:
         self.status = AgreementStatus.COMPLETED
+        self._close_pending_amendment()
 
     def terminate(self, actor: Actor, reason: str) -> None:
         """Terminate an agreement in force, with a reason."""
@@ -697,6 +698,10 @@ class Agreement(Aggregate):
     def _terminate(self, actor: Actor, reason: str) -> None:
         self.status = AgreementStatus.TERMINATED
         self.termination_reason = reason
+        self._close_pending_amendment()
+
+    def _close_pending_amendment(self) -> None:
+        """An agreement that ends takes no amendment any more: a pending one is rejected."""
         if self.pending_amendment is not None:
             self._set_state(self.pending_amendment, RevisionState.REJECTED)
             self.pending_amendment = None

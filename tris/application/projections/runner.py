@@ -15,6 +15,7 @@ import hashlib
 import logging
 import threading
 import time
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,13 @@ TRACKING_TABLE = """CREATE TABLE IF NOT EXISTS tris_tracking (
     projection TEXT PRIMARY KEY,
     position BIGINT NOT NULL,
     schema_version INTEGER NOT NULL)"""
+
+WORKERS_TABLE = """CREATE TABLE IF NOT EXISTS tris_workers (
+    worker_id TEXT PRIMARY KEY,
+    seen_at DOUBLE PRECISION NOT NULL)"""
+
+HEARTBEAT_SECONDS = 1.0
+WORKER_ALIVE_SECONDS = 5.0
 
 REBUILD_TABLE = """CREATE TABLE IF NOT EXISTS tris_rebuild (
     marker TEXT PRIMARY KEY,
@@ -82,6 +90,7 @@ class ProjectionRunner:
         self.batch_size = batch_size
         self._lock = threading.Lock()
         self._changed = threading.Condition()
+        self._alive_checked = (0.0, False)
         self._create_tables()
 
     # ------------------------------------------------------------------ schema
@@ -90,6 +99,7 @@ class ProjectionRunner:
         with self.database.transaction() as cur:
             cur.execute(TRACKING_TABLE)
             cur.execute(REBUILD_TABLE)
+            cur.execute(WORKERS_TABLE)
             for projection in self.projections:
                 for ddl in (*projection.tables, *projection.indexes):
                     cur.execute(ddl)
@@ -199,13 +209,58 @@ class ProjectionRunner:
 
     def run_forever(self, stop: threading.Event, *, interval: float = 0.05) -> None:
         """Poll the log and apply new events until `stop` is set (the worker loop)."""
+        worker_id = uuid.uuid4().hex
+        last_beat = 0.0
         while not stop.is_set():
             try:
+                if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+                    self.heartbeat(worker_id)
+                    last_beat = time.monotonic()
                 if self.catch_up() == 0:
                     stop.wait(interval)
             except Exception:  # a worker must survive a passing database outage
                 log.exception("projection worker: catch-up failed; retrying")
                 stop.wait(1.0)
+
+    def heartbeat(self, worker_id: str) -> None:
+        """Tell API processes that a worker is applying events (see `workers_alive`)."""
+        with self.database.transaction() as cur:
+            cur.execute(
+                "INSERT INTO tris_workers (worker_id, seen_at) VALUES (%s, %s) "
+                "ON CONFLICT (worker_id) DO UPDATE SET seen_at = %s",
+                (worker_id, time.time(), time.time()),
+            )
+            cur.execute("DELETE FROM tris_workers WHERE seen_at < %s", (time.time() - 3600,))
+
+    def workers_alive(self) -> bool:
+        """True when some worker sent a heartbeat recently (checked at most once a second)."""
+        checked_at, alive = self._alive_checked
+        if time.monotonic() - checked_at < HEARTBEAT_SECONDS:
+            return alive
+        with self.database.read() as cur:
+            cur.execute(
+                "SELECT COUNT(*) FROM tris_workers WHERE seen_at >= %s",
+                (time.time() - WORKER_ALIVE_SECONDS,),
+            )
+            row = cur.fetchone()
+        alive = bool(row and int(row[0]))
+        self._alive_checked = (time.monotonic(), alive)
+        return alive
+
+    def after_commit(self, position: int | None, mode: str, timeout: float) -> None:
+        """Make a committed command visible to queries before it answers (read-your-writes).
+
+        `inline` applies pending events here; `worker` waits (bounded) for the workers;
+        `auto` waits for workers when one is alive and applies events itself otherwise.
+        A failure here never turns a committed command into an error.
+        """
+        try:
+            if mode == "worker" or (mode == "auto" and self.workers_alive()):
+                self.wait_for(position, timeout)
+            else:
+                self.catch_up()
+        except Exception:  # the events are safe; a worker or the next command catches up
+            log.exception("read models: catch-up after a command failed")
 
     def wait_for(self, position: int | None, timeout: float) -> bool:
         """Block until every projection passed `position`, at most `timeout` seconds."""

@@ -1,0 +1,141 @@
+"""Check a TRIS evidence bundle with nothing but hashlib, json, base64 and cryptography.
+
+Usage: python verify_bundle.py BUNDLE.json [SERVER_KEY_ID]
+Prints each check; exits 1 if any fails. See docs/verification.md.
+"""
+
+import base64
+import hashlib
+import json
+import sys
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+
+def jcs(value):
+    # RFC 8785 for TRIS's JSON: no floats and ASCII keys (see docs/verification.md).
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sha256(data):
+    return hashlib.sha256(data).digest()
+
+
+def b64(text):
+    raw = base64.b64decode(text, validate=True)
+    if base64.b64encode(raw).decode() != text:
+        raise ValueError("not canonical base64")
+    return raw
+
+
+def signed(public_key_b64, signature_b64, message):
+    try:
+        Ed25519PublicKey.from_public_bytes(b64(public_key_b64)).verify(b64(signature_b64), message)
+        return True
+    except Exception:
+        return False
+
+
+def key_id(public_key_b64):
+    return sha256(b64(public_key_b64)).hex()[:16]
+
+
+def event_hash(e):
+    record = {"aggregate_id": e["aggregate_id"], "version": e["version"], "topic": e["topic"],
+              "state": json.loads(e["state"]), "prev_hash": e["prev_hash"]}
+    return sha256(jcs(record)).hex()
+
+
+def included(leaf, index, size, path, root):  # RFC 9162, section 2.1.3.2
+    if index >= size:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in path:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = sha256(b"\x01" + p + r)
+            while fn and not fn & 1:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            r = sha256(b"\x01" + r + p)
+        fn, sn = fn >> 1, sn >> 1
+    return sn == 0 and r == root
+
+
+def unwrap(value):  # the event library stores typed values as {"_type_": ..., "_data_": ...}
+    return value["_data_"] if isinstance(value, dict) and "_data_" in value else value
+
+
+def checks(raw, pinned=None):
+    b = json.loads(raw)
+    yield "layout", raw == (json.dumps(b, indent=2, ensure_ascii=False) + "\n").encode()
+    yield "format", b["format"] == "tris-evidence/1"
+    server = b["server_public_key"]
+    yield "server key", key_id(server) == b["server_key_id"] and pinned in (None, key_id(server))
+    rest = {k: v for k, v in b.items() if k != "bundle_signature"}
+    yield "bundle signature", signed(server, b["bundle_signature"], jcs(rest))
+    cp = b["checkpoint"]
+    statement = {"log": "tris", "tree_size": cp["tree_size"], "root_hash": cp["root_hash"],
+                 "issued_at": cp["issued_at"]}
+    yield "checkpoint signature", cp["key_id"] == b["server_key_id"] and signed(
+        server, cp["signature"], jcs(statement))
+    events, prev = b["events"], ""
+    for n, e in enumerate(events, start=1):
+        yield f"event {n} hash", e["aggregate_id"] == b["agreement_id"] and e["version"] == n \
+            and e["prev_hash"] == prev and event_hash(e) == e["hash"]
+        prev = e["hash"]
+    yield "chain head", b["chain_head"] == prev
+    yield "log order", all(x["position"] < y["position"] and x["leaf_index"] < y["leaf_index"]
+                           for x, y in zip(events, events[1:], strict=False))
+    proofs = b["inclusion_proofs"]
+    yield "one proof per event", len(proofs) == len(events)
+    for e, p in zip(events, proofs, strict=False):
+        yield f"event {e['version']} included", p["leaf_index"] == e["leaf_index"] and \
+            p["tree_size"] == cp["tree_size"] and included(
+                sha256(b"\x00" + bytes.fromhex(e["hash"])), p["leaf_index"], p["tree_size"],
+                [bytes.fromhex(h) for h in p["path"]], bytes.fromhex(cp["root_hash"]))
+    contents, sectors, signatures = {}, {}, []
+    for e in events:
+        kind, state = e["topic"].rsplit(".", 1)[1], json.loads(e["state"])
+        if kind in ("Proposed", "Revised", "AmendmentProposed"):
+            contents[state.get("revision", 1)] = unwrap(state["content"])
+            sectors.update({k: unwrap(v) for k, v in state["party_sectors"].items()})
+        if kind == "Signed":
+            signatures.append((state["revision"], unwrap(state["actor"])["party_id"],
+                               state["key_id"], unwrap(state["signature"])))
+    keys = {(p["party_id"], k["key_id"]): k["public_key"] for p in b["parties"] for k in p["keys"]}
+    yield "party keys", all(key_id(k) == kid for (_, kid), k in keys.items()) and all(
+        p["sector"] == sectors.get(p["party_id"]) for p in b["parties"])
+    listed = []
+    for r in b["revisions"]:
+        n, content = r["number"], r["content"]
+        payload = jcs({"agreement_id": b["agreement_id"], "revision": n, "content": content})
+        yield f"revision {n}", contents.get(n) == content and r["signing_payload"].encode() == \
+            payload and r["content_hash"] == sha256(jcs(content)).hex()
+        listed += [(n, s["party_id"], s["key_id"], s["signature"]) for s in r["signatures"]]
+    yield "revisions as recorded", sorted(contents) == [r["number"] for r in b["revisions"]] \
+        and sorted(listed) == sorted(signatures)
+    for n, party, kid, signature in signatures:
+        payload = jcs({"agreement_id": b["agreement_id"], "revision": n, "content": contents[n]})
+        yield f"signature of revision {n} by {party}", (party, kid) in keys and signed(
+            keys[(party, kid)], signature, payload)
+
+
+def main():
+    with open(sys.argv[1], "rb") as file:
+        raw = file.read()
+    results = []
+    try:
+        for name, ok in checks(raw, sys.argv[2] if len(sys.argv) > 2 else None):
+            results.append(ok)
+            print("PASS" if ok else "FAIL", name)
+    except Exception as exc:  # a damaged bundle may not even parse
+        results.append(False)
+        print("FAIL", "bundle is malformed:", repr(exc))
+    print("VERIFIED" if all(results) else "NOT VERIFIED")
+    sys.exit(0 if all(results) else 1)
+
+
+if __name__ == "__main__":
+    main()

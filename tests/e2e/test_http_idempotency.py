@@ -1,0 +1,150 @@
+"""Idempotency-Key over HTTP: replays, reuse with another body, restarts, token issues."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi.testclient import TestClient
+
+from tests.e2e.conftest import Api, Trio, bearer, build_services, content
+from tris.application.access import Role
+from tris.interfaces.http.app import create_app
+
+
+def test_a_retried_proposal_gets_the_first_answer_and_no_new_agreement(
+    api: Api, trio: Trio
+) -> None:
+    body = content(trio.business, trio.state)
+    headers = trio.state.headers(**{"Idempotency-Key": "propose-1"})
+    first = api.client.post("/v1/agreements", json=body, headers=headers)
+    assert first.status_code == 201
+    assert "Idempotent-Replayed" not in first.headers
+    again = api.client.post("/v1/agreements", json=body, headers=headers)
+    assert again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["Location"] == first.headers["Location"]
+    assert again.headers["ETag"] == first.headers["ETag"]
+    assert len(api.history(first.json()["id"])) == 1
+
+
+def test_a_retried_command_adds_no_event(api: Api, trio: Trio) -> None:
+    agreement_id = api.propose(trio.state, content(trio.business, trio.state)).json()["id"]
+    path = f"/v1/agreements/{agreement_id}/declination"
+    headers = trio.business.headers(**{"Idempotency-Key": "decline-1", "If-Match": '"1"'})
+    first = api.client.post(path, json={"reason": "Nein"}, headers=headers)
+    assert first.status_code == 200
+    events = len(api.history(agreement_id))
+    again = api.client.post(path, json={"reason": "Nein"}, headers=headers)
+    assert again.status_code == 200 and again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert len(api.history(agreement_id)) == events == 2
+
+
+def test_the_same_key_with_another_body_is_refused(api: Api, trio: Trio) -> None:
+    headers = trio.state.headers(**{"Idempotency-Key": "propose-2"})
+    first = api.client.post(
+        "/v1/agreements", json=content(trio.business, trio.state), headers=headers
+    )
+    assert first.status_code == 201
+    other = api.client.post(
+        "/v1/agreements",
+        json=content(trio.business, trio.state, title="Anderer Titel"),
+        headers=headers,
+    )
+    assert other.status_code == 422
+    assert other.json()["type"] == "https://tris.example/problems/idempotency-key-reused"
+
+
+def test_the_fingerprint_ignores_json_formatting(api: Api, trio: Trio) -> None:
+    headers = trio.state.headers(
+        **{"Idempotency-Key": "propose-3", "Content-Type": "application/json"}
+    )
+    body = content(trio.business, trio.state)
+    compact = json.dumps(body, separators=(",", ":")).encode()
+    spaced = json.dumps(body, indent=2, sort_keys=True).encode()
+    first = api.client.post("/v1/agreements", content=compact, headers=headers)
+    again = api.client.post("/v1/agreements", content=spaced, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+
+
+def test_a_key_is_still_honoured_after_a_restart(database_url: str) -> None:
+    services = build_services(database_url)
+    try:
+        with TestClient(create_app(services)) as client:
+            api = Api(client, services.tokens.issue(Role.ADMIN).token)
+            state = api.partner("Bezirksamt Mitte", "state")
+            business = api.partner("Kiezbäckerei GmbH", "business")
+            headers = state.headers(**{"Idempotency-Key": "restart-1"})
+            body = content(business, state)
+            first = client.post("/v1/agreements", json=body, headers=headers)
+            assert first.status_code == 201
+    finally:
+        services.close()
+    restarted = build_services(database_url)
+    try:
+        with TestClient(create_app(restarted)) as client:
+            again = client.post("/v1/agreements", json=body, headers=headers)
+            assert again.status_code == 201
+            assert again.headers["Idempotent-Replayed"] == "true"
+            assert again.json() == first.json()
+            history = client.get(
+                f"/v1/agreements/{first.json()['id']}/history", headers=state.headers()
+            )
+            assert len(history.json()["items"]) == 1
+    finally:
+        restarted.close()
+
+
+def test_a_retried_party_registration_registers_one_party(api: Api) -> None:
+    headers = {**api.admin, "Idempotency-Key": "party-1"}
+    body = {"name": "Bezirksamt Mitte", "sector": "state"}
+    first = api.client.post("/v1/parties", json=body, headers=headers)
+    again = api.client.post("/v1/parties", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    assert len(api.client.get("/v1/parties", headers=api.admin).json()["items"]) == 1
+
+
+def test_a_retried_token_issue_never_shows_the_secret_again(api: Api, trio: Trio) -> None:
+    headers = {**api.admin, "Idempotency-Key": "token-1"}
+    first = api.client.post("/v1/tokens", json={"role": "auditor"}, headers=headers)
+    assert first.status_code == 201
+    again = api.client.post("/v1/tokens", json={"role": "auditor"}, headers=headers)
+    assert again.status_code == 409
+    assert again.json()["type"] == "https://tris.example/problems/token-already-issued"
+    assert first.json()["token_id"] in again.json()["detail"]
+    assert first.json()["token"] not in again.text
+    other = api.client.post("/v1/tokens", json={"role": "researcher"}, headers=headers)
+    assert other.status_code == 422
+    listed = api.client.get("/v1/tokens", headers=api.admin).json()["items"]
+    assert [t["role"] for t in listed].count("auditor") == 1
+    assert api.client.get("/v1/parties", headers=bearer(first.json()["token"])).status_code == 200
+
+    partner_headers = {**api.admin, "Idempotency-Key": "token-2"}
+    path = f"/v1/parties/{trio.civil.party_id}/tokens"
+    assert api.client.post(path, headers=partner_headers).status_code == 201
+    assert api.client.post(path, headers=partner_headers).status_code == 409
+
+
+def test_a_request_whose_key_is_in_flight_is_refused(api: Api, trio: Trio) -> None:
+    services = api.client.app.state.services  # type: ignore[attr-defined]
+    services.store._in_flight.add((trio.state.token_id, "busy-1"))
+    response = api.client.post(
+        "/v1/agreements",
+        json=content(trio.business, trio.state),
+        headers=trio.state.headers(**{"Idempotency-Key": "busy-1"}),
+    )
+    assert response.status_code == 409
+    assert response.json()["type"] == "https://tris.example/problems/idempotency-in-flight"
+
+
+def test_a_malformed_idempotency_key_is_refused(api: Api) -> None:
+    response = api.client.post(
+        "/v1/parties",
+        json={"name": "X", "sector": "state"},
+        headers={**api.admin, "Idempotency-Key": "x" * 300},
+    )
+    assert response.status_code == 400
+    assert "Idempotency-Key" in response.json()["detail"]

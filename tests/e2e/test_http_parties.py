@@ -1,0 +1,174 @@
+"""Parties, tokens and signing keys over HTTP."""
+
+from __future__ import annotations
+
+import base64
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from tests.e2e.conftest import Api, Trio, bearer, public_key_b64
+
+
+def test_an_admin_registers_a_party_with_contacts(api: Api) -> None:
+    response = api.client.post(
+        "/v1/parties",
+        json={
+            "name": "Kiezbäckerei GmbH",
+            "sector": "business",
+            "region": "Berlin-Moabit",
+            "description": "Bäckerei mit Ausbildungsbetrieb",
+            "website": "https://kiezbaeckerei.example",
+            "contacts": [{"name": "Max Muster", "email": "max@example.org", "phone": "030 2"}],
+        },
+        headers=api.admin,
+    )
+    assert response.status_code == 201, response.text
+    party = response.json()
+    assert response.headers["Location"] == f"/v1/parties/{party['id']}"
+    assert party["name"] == "Kiezbäckerei GmbH" and party["sector"] == "business"
+    assert party["region"] == "Berlin-Moabit"
+    contact = party["contacts"][0]
+    assert contact["id"] and contact["email"] == "max@example.org"
+
+    read = api.client.get(f"/v1/parties/{party['id']}", headers=api.admin)
+    assert read.status_code == 200
+    assert read.json()["contacts"][0]["id"] == contact["id"]
+
+
+def test_contacts_are_shown_only_to_admins_auditors_and_the_party_itself(
+    api: Api, trio: Trio
+) -> None:
+    path = f"/v1/parties/{trio.civil.party_id}"
+    auditor = bearer(api.issue_token("auditor"))
+    researcher = bearer(api.issue_token("researcher"))
+    for headers in (api.admin, auditor, trio.civil.headers()):
+        assert api.client.get(path, headers=headers).json()["contacts"][0]["name"] == (
+            "Erika Muster"
+        )
+    for headers in (researcher, trio.business.headers()):
+        response = api.client.get(path, headers=headers)
+        assert response.status_code == 200
+        assert "contacts" not in response.json()
+        assert "Erika" not in response.text and "erika@example.org" not in response.text
+    listed = api.client.get("/v1/parties", headers=researcher)
+    assert listed.status_code == 200 and "Erika" not in listed.text
+
+
+def test_parties_are_listed_in_pages(api: Api) -> None:
+    names = [f"Verein {n}" for n in range(5)]
+    for name in names:
+        api.register_party(name, "civil_society")
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, str | int] = {"limit": 2}
+        if cursor is not None:
+            params["cursor"] = cursor
+        page = api.client.get("/v1/parties", params=params, headers=api.admin)
+        assert page.status_code == 200, page.text
+        seen += [p["name"] for p in page.json()["items"]]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == names
+    too_many = api.client.get("/v1/parties", params={"limit": 501}, headers=api.admin)
+    assert too_many.status_code == 422
+    bad_cursor = api.client.get("/v1/parties", params={"cursor": "x"}, headers=api.admin)
+    assert bad_cursor.status_code == 422
+
+
+def test_an_unknown_party_is_not_found(api: Api) -> None:
+    response = api.client.get("/v1/parties/not-a-party", headers=api.admin)
+    assert response.status_code == 404
+    assert response.json()["type"] == "https://tris.example/problems/party-not-found"
+
+
+def test_only_an_admin_registers_parties_and_issues_tokens(api: Api, trio: Trio) -> None:
+    auditor = bearer(api.issue_token("auditor"))
+    researcher = bearer(api.issue_token("researcher"))
+    body = {"name": "Neu", "sector": "state"}
+    for headers in (trio.state.headers(), auditor, researcher):
+        assert api.client.post("/v1/parties", json=body, headers=headers).status_code == 403
+        issue = api.client.post(f"/v1/parties/{trio.state.party_id}/tokens", headers=headers)
+        assert issue.status_code == 403
+        reader = api.client.post("/v1/tokens", json={"role": "auditor"}, headers=headers)
+        assert reader.status_code == 403
+        assert (
+            api.client.delete(f"/v1/tokens/{trio.state.token_id}", headers=headers).status_code
+            == 403
+        )
+
+
+def test_tokens_are_issued_listed_and_revoked(api: Api, trio: Trio) -> None:
+    issued = api.client.post(f"/v1/parties/{trio.state.party_id}/tokens", headers=api.admin)
+    assert issued.status_code == 201
+    token = issued.json()
+    assert token["role"] == "partner" and token["party_id"] == trio.state.party_id
+    assert token["token"].startswith("tris_") and token["token_id"]
+
+    reader = api.client.post("/v1/tokens", json={"role": "researcher"}, headers=api.admin)
+    assert reader.status_code == 201
+    assert reader.json()["role"] == "researcher" and "token" in reader.json()
+
+    as_admin = api.client.post("/v1/tokens", json={"role": "admin"}, headers=api.admin)
+    assert as_admin.status_code == 422
+    unknown_party = api.client.post("/v1/parties/nobody/tokens", headers=api.admin)
+    assert unknown_party.status_code == 404
+
+    listing = api.client.get("/v1/tokens", headers=api.admin)
+    assert listing.status_code == 200
+    assert token["token_id"] in {t["token_id"] for t in listing.json()["items"]}
+    assert token["token"] not in listing.text
+
+    assert api.client.get("/v1/parties", headers=bearer(token["token"])).status_code == 200
+    revoked = api.client.delete(f"/v1/tokens/{token['token_id']}", headers=api.admin)
+    assert revoked.status_code == 204 and revoked.content == b""
+    after = api.client.get("/v1/parties", headers=bearer(token["token"]))
+    assert after.status_code == 401
+    again = api.client.delete(f"/v1/tokens/{token['token_id']}", headers=api.admin)
+    assert again.status_code == 404
+
+
+def test_a_party_registers_and_revokes_its_own_signing_keys(api: Api, trio: Trio) -> None:
+    key = Ed25519PrivateKey.generate()
+    path = f"/v1/parties/{trio.state.party_id}/signing-keys"
+    created = api.client.post(
+        path, json={"public_key": public_key_b64(key)}, headers=trio.state.headers()
+    )
+    assert created.status_code == 201, created.text
+    key_id = created.json()["key_id"]
+    duplicate = api.client.post(
+        path, json={"public_key": public_key_b64(key)}, headers=trio.state.headers()
+    )
+    assert duplicate.status_code == 409
+    assert duplicate.json()["type"] == "https://tris.example/problems/duplicate-signing-key"
+    short = api.client.post(
+        path,
+        json={"public_key": base64.b64encode(b"x" * 31).decode()},
+        headers=trio.state.headers(),
+    )
+    assert short.status_code == 422
+    assert short.json()["type"] == "https://tris.example/problems/invalid-signing-key"
+
+    party = api.client.get(f"/v1/parties/{trio.state.party_id}", headers=api.admin).json()
+    assert key_id in {k["key_id"] for k in party["signing_keys"]}
+
+    revoked = api.client.delete(f"{path}/{key_id}", headers=trio.state.headers())
+    assert revoked.status_code == 200
+    assert revoked.json() == {"key_id": key_id, "party_id": trio.state.party_id, "revoked": True}
+    again = api.client.delete(f"{path}/{key_id}", headers=trio.state.headers())
+    assert again.status_code == 409
+    unknown = api.client.delete(f"{path}/0000000000000000", headers=trio.state.headers())
+    assert unknown.status_code == 404
+
+
+def test_nobody_else_manages_a_partys_signing_keys(api: Api, trio: Trio) -> None:
+    path = f"/v1/parties/{trio.state.party_id}/signing-keys"
+    body = {"public_key": public_key_b64(Ed25519PrivateKey.generate())}
+    other = api.client.post(path, json=body, headers=trio.business.headers())
+    assert other.status_code == 404
+    assert api.client.post(path, json=body, headers=api.admin).status_code == 403
+    auditor = bearer(api.issue_token("auditor"))
+    assert api.client.post(path, json=body, headers=auditor).status_code == 403
+    revoke = api.client.delete(f"{path}/{trio.state.key_id}", headers=trio.business.headers())
+    assert revoke.status_code == 404

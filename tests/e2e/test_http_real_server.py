@@ -1,0 +1,139 @@
+"""`tris serve` as a real process: a whole agreement lifecycle over TCP, on each backend."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+from tests.e2e.conftest import Api, content, if_match
+
+REPO = Path(__file__).resolve().parents[2]
+STARTUP_SECONDS = 60
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def server_key_file(directory: Path) -> Path:
+    """A PKCS#8 PEM Ed25519 key for the server (PostgreSQL deployments must configure one)."""
+    path = directory / "server-key.pem"
+    if not path.exists():
+        pem = Ed25519PrivateKey.generate().private_bytes(
+            Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
+        )
+        path.write_bytes(pem)
+        path.chmod(0o600)
+    return path
+
+
+def tris_env(database_url: str, directory: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "TRIS_DATABASE_URL": database_url,
+        "TRIS_SERVER_KEY_FILE": str(server_key_file(directory)),
+        "PYTHONPATH": str(REPO),
+    }
+
+
+def create_admin_token(database_url: str, cwd: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "tris", "admin", "create-token", "--role", "admin"],
+        capture_output=True,
+        text=True,
+        env=tris_env(database_url, cwd),
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    token = done.stdout.strip()
+    assert token.startswith("tris_") and "\n" not in token, done.stdout
+    return token
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A running `tris serve` on a free port, with an admin token; stopped afterwards."""
+    token = create_admin_token(database_url, tmp_path)
+    port = free_port()
+    log = (tmp_path / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tris", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=tris_env(database_url, tmp_path),
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"tris serve exited: {(tmp_path / 'server.log').read_text()}")
+            try:
+                if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"tris serve did not answer: {(tmp_path / 'server.log').read_text()}")
+            time.sleep(0.2)
+        yield base_url, token
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        log.close()
+
+
+def test_a_served_api_carries_an_agreement_through_its_whole_life(
+    server: tuple[str, str],
+) -> None:
+    base_url, admin_token = server
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        api = Api(client, admin_token)
+        state = api.partner("Bezirksamt Mitte", "state")
+        business = api.partner("Kiezbäckerei GmbH", "business")
+        civil = api.partner("Nachbarschaftsverein Moabit e.V.", "civil_society")
+
+        proposed = api.propose(state, content(business, civil, state))
+        assert proposed.status_code == 201, proposed.text
+        agreement_id = proposed.json()["id"]
+        assert proposed.headers["Location"] == f"/v1/agreements/{agreement_id}"
+        assert if_match(proposed) == '"1"'
+
+        in_force = api.conclude(agreement_id, 1, state, business, civil)
+        assert in_force["status"] == "in_force"
+
+        recorded = api.post(
+            business,
+            agreement_id,
+            "commitments/C1/fulfilments",
+            {"quantity": "10", "delivered_on": "2026-05-01", "note": "gekocht"},
+        )
+        assert recorded.status_code == 201, recorded.text
+        done = api.post(civil, agreement_id, f"fulfilments/{recorded.json()['id']}/confirmation")
+        assert done.status_code == 200, done.text
+        assert done.json()["status"] == "completed"
+
+        types = [item["type"] for item in api.history(agreement_id)]
+        assert types[0] == "Proposed" and types[-1] == "Completed"
+        assert client.get("/openapi.json").status_code == 200

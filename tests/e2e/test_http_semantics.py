@@ -1,0 +1,178 @@
+"""HTTP rules: authentication, problems, If-Match, sizes, rates, unknown routes, 500s."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.e2e.conftest import Api, Trio, bearer, build_services, content
+from tris.application.access import Role
+from tris.interfaces.http.app import create_app
+from tris.interfaces.http.ratelimit import RateLimiter
+
+PROBLEM_FIELDS = {"type", "title", "status", "detail", "instance"}
+
+
+def assert_problem(response_status: int, body: dict[str, object], status: int) -> None:
+    assert response_status == status
+    assert set(body) >= PROBLEM_FIELDS
+    assert body["status"] == status
+    assert str(body["type"]).startswith("https://tris.example/problems/")
+    assert body["detail"]
+
+
+def test_the_health_probe_needs_no_token(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_openapi_and_docs_are_served(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert "/v1/agreements/{agreement_id}/signatures" in spec["paths"]
+    sign = spec["paths"]["/v1/agreements/{agreement_id}/signatures"]["post"]
+    assert {p["name"] for p in sign["parameters"]} >= {"If-Match", "Idempotency-Key"}
+    assert "application/problem+json" in sign["responses"]["412"]["content"]
+    assert "ETag" in sign["responses"]["201"]["headers"]
+    assert "Retry-After" in sign["responses"]["429"]["headers"]
+    propose = spec["paths"]["/v1/agreements"]["post"]
+    assert "Location" in propose["responses"]["201"]["headers"]
+    assert client.get("/docs").status_code == 200
+
+
+def test_a_request_without_a_valid_token_is_unauthorised(client: TestClient) -> None:
+    for headers in ({}, bearer("tris_not-a-token"), {"Authorization": "Basic abc"}):
+        response = client.get("/v1/parties", headers=headers)
+        assert_problem(response.status_code, response.json(), 401)
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_unknown_routes_and_methods_answer_problems(api: Api) -> None:
+    missing = api.client.get("/v1/nothing-here", headers=api.admin)
+    assert_problem(missing.status_code, missing.json(), 404)
+    wrong = api.client.put("/v1/parties", headers=api.admin)
+    assert_problem(wrong.status_code, wrong.json(), 405)
+    assert "GET" in wrong.headers["Allow"]
+
+
+def test_unknown_json_fields_are_refused(api: Api) -> None:
+    response = api.client.post(
+        "/v1/parties", json={"name": "X", "sector": "state", "colour": "blue"}, headers=api.admin
+    )
+    assert_problem(response.status_code, response.json(), 422)
+    assert "colour" in response.json()["detail"]
+    assert response.json()["errors"][0]["field"] == "body.colour"
+
+
+def test_malformed_json_is_refused(api: Api) -> None:
+    response = api.client.post(
+        "/v1/parties",
+        content=b'{"name": ',
+        headers={**api.admin, "Content-Type": "application/json"},
+    )
+    assert_problem(response.status_code, response.json(), 422)
+
+
+def test_a_write_without_if_match_is_refused_and_a_stale_one_too(api: Api, trio: Trio) -> None:
+    created = api.propose(trio.state, content(trio.business, trio.state))
+    agreement_id = created.json()["id"]
+    path = f"/v1/agreements/{agreement_id}/declination"
+    body = {"reason": "Nein"}
+    missing = api.client.post(path, json=body, headers=trio.business.headers())
+    assert_problem(missing.status_code, missing.json(), 428)
+    stale = api.client.post(path, json=body, headers=trio.business.headers(**{"If-Match": '"7"'}))
+    assert_problem(stale.status_code, stale.json(), 412)
+    assert stale.json()["type"] == "https://tris.example/problems/version-mismatch"
+    malformed = api.client.post(
+        path, json=body, headers=trio.business.headers(**{"If-Match": "version one"})
+    )
+    assert_problem(malformed.status_code, malformed.json(), 400)
+    assert "If-Match" in malformed.json()["detail"]
+    history_length = len(api.history(agreement_id))
+    assert history_length == 1
+
+
+@pytest.mark.parametrize("tag", ['"1"', 'W/"1"', "1"])
+def test_if_match_accepts_strong_weak_and_bare_versions(api: Api, trio: Trio, tag: str) -> None:
+    agreement_id = api.propose(trio.state, content(trio.business, trio.state)).json()["id"]
+    response = api.client.post(
+        f"/v1/agreements/{agreement_id}/declination",
+        json={"reason": "Nein"},
+        headers=trio.business.headers(**{"If-Match": tag}),
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["ETag"] == '"2"'
+
+
+def test_an_oversized_body_is_refused(api: Api) -> None:
+    limit = 1024 * 1024
+    big = b'{"name": "' + b"x" * limit + b'", "sector": "state"}'
+    declared = api.client.post(
+        "/v1/parties", content=big, headers={**api.admin, "Content-Type": "application/json"}
+    )
+    assert_problem(declared.status_code, declared.json(), 413)
+    assert declared.json()["type"] == "https://tris.example/problems/payload-too-large"
+
+    def chunks() -> Iterator[bytes]:
+        yield big[: limit // 2]
+        yield big[limit // 2 :]
+
+    streamed = api.client.post(
+        "/v1/parties", content=chunks(), headers={**api.admin, "Content-Type": "application/json"}
+    )
+    assert_problem(streamed.status_code, streamed.json(), 413)
+    listed = api.client.get("/v1/parties", headers=api.admin).json()["items"]
+    assert listed == []
+
+
+def test_too_many_requests_for_one_token_are_refused(database_url: str) -> None:
+    services = build_services(database_url, rate_limit_per_minute=3)
+    try:
+        token = services.tokens.issue(Role.ADMIN).token
+        other = services.tokens.issue(Role.AUDITOR).token
+        with TestClient(create_app(services)) as client:
+            for _ in range(3):
+                assert client.get("/v1/parties", headers=bearer(token)).status_code == 200
+            refused = client.get("/v1/parties", headers=bearer(token))
+            assert_problem(refused.status_code, refused.json(), 429)
+            assert int(refused.headers["Retry-After"]) >= 1
+            assert client.get("/v1/parties", headers=bearer(other)).status_code == 200
+    finally:
+        services.close()
+
+
+def test_the_token_bucket_refills_over_time() -> None:
+    now = [0.0]
+    limiter = RateLimiter(60, clock=lambda: now[0])
+    for _ in range(60):
+        assert limiter.acquire("t") is None
+    assert limiter.acquire("t") == 1
+    now[0] += 1.0
+    assert limiter.acquire("t") is None
+
+
+def test_an_unexpected_failure_answers_500_without_a_traceback(api: Api) -> None:
+    app = api.client.app
+
+    def explode() -> None:
+        raise RuntimeError("secret internals")
+
+    app.add_api_route("/boom", explode)  # type: ignore[attr-defined]
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/boom")
+    assert_problem(response.status_code, response.json(), 500)
+    assert "secret internals" not in response.text
+    assert "Traceback" not in response.text
+
+
+def test_a_lone_surrogate_in_a_json_string_is_refused(api: Api) -> None:
+    response = api.client.post(
+        "/v1/parties",
+        content=b'{"name": "\\ud800", "sector": "state"}',
+        headers={**api.admin, "Content-Type": "application/json"},
+    )
+    assert_problem(response.status_code, response.json(), 422)
+    assert api.client.get("/v1/parties", headers=api.admin).json()["items"] == []

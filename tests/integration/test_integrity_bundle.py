@@ -1,0 +1,179 @@
+"""Evidence bundles: built from the store, verified offline, and no byte changes unnoticed."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from tests.support.integrity import RawDatabase, Story, full_story, integrity_settings
+from tests.support.scenario import World, make_world
+from tris.application.access import Principal, Role
+from tris.application.bootstrap import Services, build
+from tris.application.integrity.offline import verify_bundle
+from tris.application.integrity.signed import (
+    Check,
+    bundle_payload,
+    checkpoint_payload,
+    render_bundle,
+)
+from tris.domain.errors import AgreementNotFoundError
+from tris.domain.signing import key_fingerprint
+from tris.domain.values import Sector
+
+TODAY = date(2026, 6, 1)
+AUDITOR = Principal("auditor-token", Role.AUDITOR)
+
+
+@pytest.fixture
+def services(database_url: str, tmp_path: Path) -> Iterator[Services]:
+    built = build(integrity_settings(database_url, tmp_path), today=lambda: TODAY)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def world(services: Services) -> World:
+    return make_world(services)
+
+
+@pytest.fixture
+def story(world: World) -> Story:
+    return full_story(world)
+
+
+@pytest.fixture
+def bundle(services: Services, story: Story) -> dict[str, Any]:
+    return services.integrity.evidence(AUDITOR, story.agreement_id)
+
+
+def failed(checks: list[Check]) -> dict[str, str]:
+    return {c.name: c.detail for c in checks if not c.ok}
+
+
+def resign(services: Services, bundle: dict[str, Any]) -> bytes:
+    """Sign a changed bundle again with the real server key, as a dishonest operator could."""
+    key = services.integrity.log.server_key
+    bundle["bundle_signature"] = key.sign(bundle_payload(bundle))
+    return render_bundle(bundle)
+
+
+def test_a_bundle_holds_the_whole_record_and_verifies_offline(
+    services: Services, story: Story, bundle: dict[str, Any]
+) -> None:
+    raw = RawDatabase(services)
+    stored = raw.events(story.agreement_id)
+    assert bundle["format"] == "tris-evidence/1"
+    assert [e["version"] for e in bundle["events"]] == [v for v, _, _, _ in stored]
+    assert [e["state"].encode() for e in bundle["events"]] == [s for _, _, s, _ in stored]
+    assert [r["number"] for r in bundle["revisions"]] == [1, 2, 3]
+    assert [len(r["signatures"]) for r in bundle["revisions"]] == [0, 3, 3]
+    assert {p["party_id"] for p in bundle["parties"]} == set(story.parties)
+    assert bundle["chain_head"] == bundle["events"][-1]["hash"]
+    assert bundle["checkpoint"]["tree_size"] >= max(e["leaf_index"] for e in bundle["events"])
+    assert bundle["server_key_id"] == services.integrity.server_key()["key_id"]
+
+    checks = verify_bundle(render_bundle(bundle))
+    assert failed(checks) == {}
+    assert sum(c.name.startswith("signature of revision") for c in checks) == 6
+
+
+def test_every_flipped_byte_makes_the_bundle_fail(bundle: dict[str, Any]) -> None:
+    raw = render_bundle(bundle)
+    # A spread of positions over the whole file (white space, keys, values, signatures),
+    # each flipped by the low bit and by the case bit.
+    picks = random.Random(20260601).sample(range(len(raw)), 1000)
+    for index in sorted({0, len(raw) - 1, *picks}):
+        for bit in (0x01, 0x20):
+            damaged = bytearray(raw)
+            damaged[index] ^= bit
+            assert failed(verify_bundle(bytes(damaged))), f"flip at byte {index} went unnoticed"
+
+
+def test_changed_content_fails_its_own_checks_even_when_signed_again(
+    services: Services, bundle: dict[str, Any]
+) -> None:
+    changed = json.loads(json.dumps(bundle))
+    changed["events"][0]["state"] = changed["events"][0]["state"].replace("Kiezküche", "Kiez")
+    bad = failed(verify_bundle(resign(services, changed)))
+    assert "bundle signature" not in bad
+    assert "versions 1 do not hash" in bad["event hashes"]
+
+    forged = json.loads(json.dumps(bundle))
+    forged["revisions"][2]["content"]["title"] = "Etwas anderes"
+    bad = failed(verify_bundle(resign(services, forged)))
+    assert set(bad) >= {"revisions match events", "signing payloads"}
+    assert not any(name.startswith("signature of revision") for name in bad)
+
+    reordered = json.loads(json.dumps(bundle))
+    reordered["events"][1], reordered["events"][2] = reordered["events"][2], reordered["events"][1]
+    bad = failed(verify_bundle(resign(services, reordered)))
+    assert "chain" in bad and "inclusion proofs" in bad
+
+
+def test_a_bundle_from_another_key_fails_when_the_server_key_is_pinned(
+    services: Services, bundle: dict[str, Any]
+) -> None:
+    real_key_id = bundle["server_key_id"]
+    impostor = Ed25519PrivateKey.generate()
+    raw_public = impostor.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    forged = json.loads(json.dumps(bundle))
+    forged["server_public_key"] = base64.b64encode(raw_public).decode()
+    forged["server_key_id"] = key_fingerprint(raw_public)
+    cp = forged["checkpoint"]
+    cp["key_id"] = forged["server_key_id"]
+    message = checkpoint_payload(cp["tree_size"], cp["root_hash"], cp["issued_at"])
+    cp["signature"] = base64.b64encode(impostor.sign(message)).decode()
+    forged["bundle_signature"] = base64.b64encode(impostor.sign(bundle_payload(forged))).decode()
+    raw = render_bundle(forged)
+
+    assert failed(verify_bundle(raw)) == {}  # self-consistent: the key must be compared
+    assert set(failed(verify_bundle(raw, server_key=real_key_id))) == {"server key"}
+    assert failed(verify_bundle(render_bundle(bundle), server_key=real_key_id)) == {}
+
+
+def test_only_parties_and_auditors_get_a_bundle(
+    services: Services, world: World, story: Story
+) -> None:
+    outsider = world.add("Außenstehende AG", Sector.BUSINESS)
+    with pytest.raises(AgreementNotFoundError):
+        services.integrity.evidence(outsider.principal, story.agreement_id)
+    with pytest.raises(AgreementNotFoundError):
+        services.integrity.verification(outsider.principal, story.agreement_id)
+    with pytest.raises(AgreementNotFoundError):
+        services.integrity.evidence(AUDITOR, story.parties[0])  # a party is no agreement
+    party = world.members["Kiezbäckerei GmbH"]
+    assert services.integrity.evidence(party.principal, story.agreement_id)["agreement_id"]
+    assert services.integrity.verification(party.principal, story.agreement_id)["ok"]
+
+
+def test_signatures_made_with_a_key_revoked_later_still_verify(
+    services: Services, world: World, story: Story
+) -> None:
+    firm = world.members["Kiezbäckerei GmbH"]
+    services.parties.revoke_signing_key(firm.ctx(), firm.party_id, firm.key_id)
+    assert services.integrity.verification(AUDITOR, story.agreement_id)["ok"]
+    bundle = services.integrity.evidence(AUDITOR, story.agreement_id)
+    keys = next(p for p in bundle["parties"] if p["party_id"] == firm.party_id)["keys"]
+    assert keys == [{"key_id": firm.key_id, "public_key": keys[0]["public_key"], "revoked": True}]
+    assert failed(verify_bundle(render_bundle(bundle))) == {}
+
+
+def test_a_bundle_of_a_tampered_store_fails_offline(services: Services, story: Story) -> None:
+    services.integrity.issue_checkpoint()
+    raw = RawDatabase(services)
+    raw.rewrite_chain(
+        story.agreement_id, lambda v, s: s.replace(b'"quantity":"14"', b'"quantity":"1"')
+    )
+    bundle = services.integrity.evidence(AUDITOR, story.agreement_id)
+    bad = failed(verify_bundle(render_bundle(bundle)))
+    assert "inclusion proofs" in bad
+    assert any(name.startswith("signature of revision 3") for name in bad)

@@ -1,0 +1,222 @@
+"""The Merkle log, its checkpoints and proofs, and the server key, on both backends."""
+
+from __future__ import annotations
+
+import stat
+import threading
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from tests.support.integrity import RawDatabase, Story, full_story, integrity_settings
+from tests.support.scenario import World, make_world
+from tris.application.bootstrap import Services, build
+from tris.application.integrity.errors import InvalidTreeSizeError, LogEntryNotFoundError
+from tris.application.integrity.keys import ServerKeyError
+from tris.application.integrity.merkle import verify_consistency, verify_inclusion
+from tris.application.integrity.signed import checkpoint_payload, server_signature_valid
+from tris.config import load_settings, parse_database_url
+
+TODAY = date(2026, 6, 1)
+
+
+@pytest.fixture
+def services(database_url: str, tmp_path: Path) -> Iterator[Services]:
+    built = build(integrity_settings(database_url, tmp_path), today=lambda: TODAY)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def world(services: Services) -> World:
+    return make_world(services)
+
+
+@pytest.fixture
+def story(world: World) -> Story:
+    return full_story(world)
+
+
+def _positions(services: Services) -> list[int]:
+    recorder = services.store.app.recorder
+    return [n.id for n in recorder.select_notifications(start=None, limit=100_000)]
+
+
+def test_catch_up_logs_every_event_once_in_position_order(services: Services, story: Story) -> None:
+    log = services.integrity.log
+    size = log.catch_up()
+    assert log.catch_up() == size == len(_positions(services))
+    leaves = list(log.iter_leaves())
+    assert [leaf.leaf_index for leaf in leaves] == list(range(size))
+    assert [leaf.position for leaf in leaves] == _positions(services)
+
+
+def test_processes_racing_to_catch_up_build_one_log(
+    database_url: str, tmp_path: Path, services: Services, story: Story
+) -> None:
+    others = [
+        build(integrity_settings(database_url, tmp_path), today=lambda: TODAY) for _ in range(3)
+    ]
+    for other in others:
+        other.integrity.log.batch_size = 3  # many small appends, so the races really happen
+    errors: list[BaseException] = []
+
+    def catch_up(target: Services) -> None:
+        try:
+            target.integrity.log.catch_up()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=catch_up, args=(o,)) for o in others]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert errors == []
+        leaves = list(services.integrity.log.iter_leaves())
+        assert [leaf.position for leaf in leaves] == _positions(services)
+        roots = {o.integrity.log.root(len(leaves)) for o in others}
+        assert roots == {services.integrity.log.root(len(leaves))}
+    finally:
+        for other in others:
+            other.close()
+
+
+def test_checkpoints_are_signed_kept_and_consistent(
+    services: Services, world: World, story: Story
+) -> None:
+    integrity = services.integrity
+    first = integrity.issue_checkpoint()
+    member = next(iter(world.members.values()))
+    services.agreements.terminate(member.ctx(), story.agreement_id, "Projekt beendet")
+    second = integrity.issue_checkpoint()
+    assert second["tree_size"] == first["tree_size"] + 1
+    assert [c.tree_size for c in integrity.log.checkpoints()] == [
+        first["tree_size"],
+        second["tree_size"],
+    ]
+    key = integrity.server_key()
+    for checkpoint in (first, second):
+        assert checkpoint["key_id"] == key["key_id"]
+        payload = checkpoint_payload(
+            checkpoint["tree_size"], checkpoint["root_hash"], checkpoint["issued_at"]
+        )
+        assert server_signature_valid(key["public_key"], checkpoint["signature"], payload)
+    assert integrity.latest_checkpoint() == second
+
+    proof = integrity.consistency(first["tree_size"], second["tree_size"])
+    assert proof["first_root"] == first["root_hash"]
+    assert proof["second_root"] == second["root_hash"]
+    assert verify_consistency(
+        first["tree_size"],
+        second["tree_size"],
+        bytes.fromhex(first["root_hash"]),
+        bytes.fromhex(second["root_hash"]),
+        [bytes.fromhex(p) for p in proof["path"]],
+    )
+
+
+def test_every_event_has_an_inclusion_proof_under_the_latest_checkpoint(
+    services: Services, story: Story
+) -> None:
+    integrity = services.integrity
+    checkpoint = integrity.issue_checkpoint()
+    root = bytes.fromhex(checkpoint["root_hash"])
+    for position in _positions(services):
+        proof = integrity.inclusion(position)
+        assert proof["tree_size"] == checkpoint["tree_size"]
+        assert verify_inclusion(
+            bytes.fromhex(proof["leaf_hash"]),
+            proof["leaf_index"],
+            proof["tree_size"],
+            [bytes.fromhex(p) for p in proof["path"]],
+            root,
+        )
+
+
+def test_proofs_of_unknown_positions_and_sizes_are_refused(
+    services: Services, story: Story
+) -> None:
+    integrity = services.integrity
+    size = integrity.log.catch_up()
+    with pytest.raises(LogEntryNotFoundError):
+        integrity.inclusion(10_000_000)
+    with pytest.raises(InvalidTreeSizeError):
+        integrity.inclusion(_positions(services)[0], tree_size=size + 1)
+    with pytest.raises(InvalidTreeSizeError):
+        integrity.inclusion(_positions(services)[-1], tree_size=1)
+    with pytest.raises(InvalidTreeSizeError):
+        integrity.consistency(3, 2)
+    with pytest.raises(InvalidTreeSizeError):
+        integrity.consistency(1, size + 1)
+
+
+def test_a_checkpoint_is_issued_when_due_and_on_a_schedule(
+    services: Services, world: World, story: Story
+) -> None:
+    integrity = services.integrity
+    assert integrity.issue_if_due() is not None
+    assert integrity.issue_if_due() is None  # nothing new was logged
+    member = next(iter(world.members.values()))
+    services.agreements.terminate(member.ctx(), story.agreement_id, "Projekt beendet")
+    integrity.start_schedule(0.05)
+    deadline = time.monotonic() + 10
+    while len(integrity.log.checkpoints()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    integrity.close()
+    assert len(integrity.log.checkpoints()) == 2
+
+
+def test_the_embedded_default_creates_a_private_key_file_beside_the_database(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path}/tris.db"
+    first = build(load_settings(database_url=url, projections="inline"))
+    second = build(load_settings(database_url=url, projections="inline"))
+    try:
+        key_id = first.integrity.server_key()["key_id"]
+        key_file = tmp_path / "tris.db.server-key"
+        assert key_file.exists()
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        assert second.integrity.server_key()["key_id"] == key_id
+    finally:
+        first.close()
+        second.close()
+
+
+def test_postgresql_requires_a_configured_key_file(database_url: str, tmp_path: Path) -> None:
+    backend, _ = parse_database_url(database_url)
+    settings = integrity_settings(database_url, tmp_path, server_key_file=None)
+    services = build(settings, today=lambda: TODAY)
+    try:
+        if backend == "sqlite":
+            assert services.integrity.server_key()["key_id"]
+            return
+        with pytest.raises(ServerKeyError, match="TRIS_SERVER_KEY_FILE"):
+            services.integrity.check_configuration()
+        missing = integrity_settings(
+            database_url, tmp_path, server_key_file=str(tmp_path / "missing.key")
+        )
+        absent = build(missing, today=lambda: TODAY)
+        try:
+            with pytest.raises(ServerKeyError, match="does not exist"):
+                absent.integrity.issue_checkpoint()
+        finally:
+            absent.close()
+    finally:
+        services.close()
+
+
+def test_a_leaf_row_removed_behind_the_log_is_appended_again(
+    services: Services, story: Story
+) -> None:
+    log = services.integrity.log
+    size = log.catch_up()
+    root = log.root(size)
+    RawDatabase(services).run("DELETE FROM tris_merkle_leaves WHERE leaf_index=%s", (size - 1,))
+    assert log.catch_up() == size
+    assert log.root(size) == root

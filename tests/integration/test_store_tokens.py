@@ -1,0 +1,107 @@
+"""API tokens: issued once, kept only as hashes, revocable, bound to a party for partners."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.integration.conftest import ServicesFactory
+from tests.support.scenario import World
+from tris.application.access import Principal, Role
+from tris.application.bootstrap import Services
+from tris.application.tokens import TokenNotFoundError
+from tris.domain.errors import InvalidInputError
+from tris.domain.values import Sector
+
+
+def token_rows(services: Services) -> list[tuple[object, ...]]:
+    """Every row of the token table, every column."""
+    with services.store.database.read() as cur:
+        cur.execute("SELECT * FROM tris_tokens")
+        return [tuple(row) for row in cur.fetchall()]
+
+
+def test_an_issued_token_authenticates_as_its_role_and_party(services: Services) -> None:
+    tokens = services.tokens
+    party_id = str(uuid.uuid4())
+
+    for role, party in [
+        (Role.ADMIN, None),
+        (Role.AUDITOR, None),
+        (Role.RESEARCHER, None),
+        (Role.PARTNER, party_id),
+    ]:
+        issued = tokens.issue(role, party, label=f"{role.value} token")
+        assert issued.token.startswith("tris_") and len(issued.token) > 40
+        assert tokens.authenticate(issued.token) == Principal(issued.token_id, role, party)
+
+
+def test_two_tokens_never_share_a_secret_or_an_id(services: Services) -> None:
+    issued = [services.tokens.issue(Role.AUDITOR) for _ in range(20)]
+
+    assert len({i.token for i in issued}) == 20
+    assert len({i.token_id for i in issued}) == 20
+
+
+def test_a_revoked_token_no_longer_authenticates(services: Services) -> None:
+    tokens = services.tokens
+    kept, revoked = tokens.issue(Role.AUDITOR), tokens.issue(Role.AUDITOR)
+
+    tokens.revoke(revoked.token_id)
+
+    assert tokens.authenticate(revoked.token) is None
+    assert tokens.authenticate(kept.token) == Principal(kept.token_id, Role.AUDITOR)
+    listed = {t["token_id"]: t for t in tokens.list()}
+    assert listed[revoked.token_id]["revoked"] is True
+    assert listed[kept.token_id]["revoked"] is False
+    with pytest.raises(TokenNotFoundError):
+        tokens.revoke(revoked.token_id)
+    with pytest.raises(TokenNotFoundError):
+        tokens.revoke("no-such-token")
+
+
+def test_secrets_are_never_stored(world: World) -> None:
+    services = world.services
+    issued = [
+        services.tokens.issue(Role.RESEARCHER),
+        services.tokens.issue(Role.PARTNER, world.add("Amt", Sector.STATE).party_id),
+    ]
+
+    rows = token_rows(services)
+    everything = " ".join(str(value) for row in rows for value in row)
+    for token in issued:
+        assert token.token not in everything
+        assert token.token.removeprefix("tris_") not in everything
+        assert token.token_id in everything
+    for listed in services.tokens.list():
+        assert not {"token", "token_hash", "secret"} & listed.keys()
+
+
+def test_partner_tokens_and_only_they_name_a_party(services: Services) -> None:
+    tokens = services.tokens
+    before = token_rows(services)
+
+    with pytest.raises(InvalidInputError):
+        tokens.issue(Role.PARTNER)
+    for role in (Role.ADMIN, Role.AUDITOR, Role.RESEARCHER):
+        with pytest.raises(InvalidInputError):
+            tokens.issue(role, str(uuid.uuid4()))
+    assert token_rows(services) == before
+
+
+@pytest.mark.parametrize(
+    "secret", ["", "tris_", "tris_unknown", "Bearer tris_x", "x" * 500, "tris_" + "a" * 300]
+)
+def test_unknown_secrets_do_not_authenticate(services: Services, secret: str) -> None:
+    services.tokens.issue(Role.ADMIN)
+
+    assert services.tokens.authenticate(secret) is None
+
+
+def test_tokens_survive_a_restart(open_services: ServicesFactory, services: Services) -> None:
+    issued = services.tokens.issue(Role.AUDITOR)
+    services.close()
+
+    restarted = open_services()
+    assert restarted.tokens.authenticate(issued.token) == Principal(issued.token_id, Role.AUDITOR)

@@ -1,0 +1,1 @@
+"""Verifiable history: per-aggregate hash chains, the Merkle log, checkpoints and evidence."""

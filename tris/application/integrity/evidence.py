@@ -1,0 +1,127 @@
+"""The evidence bundle of one agreement: everything needed to check it offline.
+
+Layout (`tris-evidence/1`)::
+
+    format, agreement_id, generated_at
+    events            [{position, leaf_index, aggregate_id, version, topic, state, hash, prev_hash}]
+                      `state` is the stored JSON, as a string, exactly as stored
+    revisions         [{number, content, signing_payload, content_hash, signatures: [...]}]
+    parties           [{party_id, name, sector, keys: [{key_id, public_key, revoked}]}]
+    chain_head        the hash of the last event
+    checkpoint        {log, tree_size, root_hash, issued_at, signature, key_id}
+    inclusion_proofs  [{leaf_index, tree_size, path}]
+    server_public_key, server_key_id
+    bundle_signature  the server's signature of the JCS of everything else
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from tris.application.access import Principal
+from tris.application.integrity.log import IntegrityLog, rfc3339, utc_now
+from tris.application.integrity.record import AgreementRecord, content_digest, payload_bytes
+from tris.application.integrity.signed import BUNDLE_FORMAT, bundle_payload
+from tris.application.integrity.verification import load_agreement
+from tris.application.store import EventStore
+from tris.domain.errors import DomainError
+
+
+def build_bundle(
+    store: EventStore, log: IntegrityLog, viewer: Principal, agreement_id: str
+) -> dict[str, Any]:
+    """The signed evidence bundle of an agreement, under a checkpoint covering all its events."""
+    loaded = load_agreement(store, log, viewer, agreement_id)
+    log.catch_up()
+    leaves = log.leaves_of(loaded.stored.aggregate_id)
+    checkpoint = log.ensure_checkpoint(max((x.leaf_index + 1 for x in leaves.values()), default=0))
+    stored, record = loaded.stored, loaded.record
+    events = []
+    proofs = []
+    for link in stored.links:
+        leaf = leaves.get(link.version)
+        events.append(
+            {
+                "position": stored.positions.get(link.version),
+                "leaf_index": None if leaf is None else leaf.leaf_index,
+                "aggregate_id": link.aggregate_id,
+                "version": link.version,
+                "topic": link.topic,
+                "state": link.state.decode("utf-8"),
+                "hash": link.hash,
+                "prev_hash": link.prev_hash,
+            }
+        )
+        if leaf is not None and leaf.leaf_index < checkpoint.tree_size:
+            proofs.append(
+                {
+                    "leaf_index": leaf.leaf_index,
+                    "tree_size": checkpoint.tree_size,
+                    "path": log.inclusion_proof(leaf.leaf_index, checkpoint.tree_size),
+                }
+            )
+    key = log.server_key
+    bundle: dict[str, Any] = {
+        "format": BUNDLE_FORMAT,
+        "agreement_id": stored.aggregate_id,
+        "generated_at": rfc3339(utc_now()),
+        "events": events,
+        "revisions": _revisions(record),
+        "parties": _parties(store, record.party_ids),
+        "chain_head": stored.links[-1].hash if stored.links else None,
+        "checkpoint": checkpoint.to_dict(),
+        "inclusion_proofs": proofs,
+        "server_public_key": key.public_key,
+        "server_key_id": key.key_id,
+    }
+    bundle["bundle_signature"] = key.sign(bundle_payload(bundle))
+    return bundle
+
+
+def _revisions(record: AgreementRecord) -> list[dict[str, Any]]:
+    revisions = []
+    for number in sorted(record.revisions):
+        revision = record.revisions[number]
+        revisions.append(
+            {
+                "number": number,
+                "content": revision.content,
+                "signing_payload": payload_bytes(
+                    record.agreement_id, number, revision.content
+                ).decode("utf-8"),
+                "content_hash": content_digest(revision.content),
+                "signatures": [
+                    {"party_id": s.party_id, "key_id": s.key_id, "signature": s.signature}
+                    for s in record.signatures
+                    if s.revision == number
+                ],
+            }
+        )
+    return revisions
+
+
+def _parties(store: EventStore, party_ids: list[str]) -> list[dict[str, Any]]:
+    parties: list[dict[str, Any]] = []
+    for party_id in party_ids:
+        try:
+            party = store.party(party_id)
+        except DomainError:
+            parties.append({"party_id": party_id, "name": None, "sector": None, "keys": []})
+            continue
+        parties.append(
+            {
+                "party_id": party_id,
+                "name": party.details.name,
+                "sector": party.sector.value,
+                "keys": [
+                    {
+                        "key_id": key.key_id,
+                        "public_key": base64.b64encode(key.public_key).decode("ascii"),
+                        "revoked": key.revoked,
+                    }
+                    for key in party.keys.values()
+                ],
+            }
+        )
+    return parties

@@ -1,0 +1,281 @@
+"""Offline verification of an evidence bundle: no server, no database, only the file.
+
+Every value of the bundle is covered by at least one check: recomputed (event hashes,
+chain, payloads, content hashes, key ids), proven (inclusion under the signed root),
+verified (checkpoint, party and bundle signatures), or compared with what the events
+record (revisions, signatures, sectors). The file's exact bytes are covered by its fixed
+layout, so no byte can change without some check failing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable
+from typing import Any
+
+from tris.application.integrity.chain import GENESIS, event_hash
+from tris.application.integrity.merkle import leaf_hash, verify_inclusion
+from tris.application.integrity.record import (
+    AgreementRecord,
+    content_digest,
+    payload_bytes,
+    read_record,
+    signature_checks,
+)
+from tris.application.integrity.signed import (
+    BUNDLE_FORMAT,
+    LOG_NAME,
+    Check,
+    bundle_payload,
+    checkpoint_payload,
+    render_bundle,
+    server_signature_valid,
+    strict_base64,
+)
+from tris.domain.signing import key_fingerprint
+
+Bundle = dict[str, Any]
+
+
+class BundleError(Exception):
+    """A check found the bundle wrong; the message says how."""
+
+
+def verify_bundle(raw: bytes, *, server_key: str | None = None) -> list[Check]:
+    """Every check of a bundle file's bytes; `server_key` pins the expected key (id or base64)."""
+    try:
+        bundle = json.loads(raw.decode("utf-8"))
+        if not isinstance(bundle, dict):
+            raise BundleError("the bundle is not a JSON object")
+    except (UnicodeDecodeError, ValueError, BundleError) as exc:
+        return [Check("bundle parses", False, f"not a JSON object in UTF-8: {exc}")]
+    checks = [Check("bundle parses", True, f"{len(raw)} bytes of JSON")]
+    steps: list[tuple[str, Callable[[Bundle], str]]] = [
+        ("bundle layout", _layout(raw)),
+        ("format", _format),
+        ("server key", _server_key(server_key)),
+        ("bundle signature", _bundle_signature),
+        ("checkpoint signature", _checkpoint_signature),
+        ("event hashes", _event_hashes),
+        ("chain", _chain),
+        ("inclusion proofs", _inclusion),
+        ("log order", _log_order),
+        ("revisions match events", _revisions_match),
+        ("signing payloads", _payloads),
+        ("party keys", _party_keys),
+    ]
+    for name, step in steps:
+        checks.append(_run(name, step, bundle))
+    checks += _signatures(bundle)
+    return checks
+
+
+def _run(name: str, step: Callable[[Bundle], str], bundle: Bundle) -> Check:
+    try:
+        return Check(name, True, step(bundle))
+    except BundleError as exc:
+        return Check(name, False, str(exc))
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        return Check(name, False, f"malformed bundle: {exc!r}")
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise BundleError(message)
+
+
+def _layout(raw: bytes) -> Callable[[Bundle], str]:
+    def check(bundle: Bundle) -> str:
+        _require(render_bundle(bundle) == raw, "the bytes differ from the bundle's fixed layout")
+        return "the file is in the fixed layout (indent 2, UTF-8, final newline)"
+
+    return check
+
+
+def _format(bundle: Bundle) -> str:
+    _require(bundle["format"] == BUNDLE_FORMAT, f"format is not {BUNDLE_FORMAT}")
+    return BUNDLE_FORMAT
+
+
+def _server_key(pinned: str | None) -> Callable[[Bundle], str]:
+    def check(bundle: Bundle) -> str:
+        key_id = _key_id(bundle["server_public_key"])
+        _require(key_id is not None, "server_public_key is not a raw Ed25519 key")
+        _require(bundle["server_key_id"] == key_id, "server_key_id is not the key's id")
+        if pinned is None:
+            return f"key {key_id} (compare it with the server's published key)"
+        _require(pinned in (key_id, bundle["server_public_key"]), f"not the expected key {pinned}")
+        return f"key {key_id}, as expected"
+
+    return check
+
+
+def _key_id(public_key: object) -> str | None:
+    """The id of a base64 raw Ed25519 public key (None when it is not one)."""
+    raw = strict_base64(public_key)
+    return key_fingerprint(raw) if raw is not None and len(raw) == 32 else None
+
+
+def _bundle_signature(bundle: Bundle) -> str:
+    _require(
+        server_signature_valid(
+            bundle["server_public_key"], bundle["bundle_signature"], bundle_payload(bundle)
+        ),
+        "the server's signature does not cover this content",
+    )
+    return "signed by the server key"
+
+
+def _checkpoint_signature(bundle: Bundle) -> str:
+    cp = bundle["checkpoint"]
+    _require(cp["log"] == LOG_NAME, f"not a checkpoint of the {LOG_NAME} log")
+    _require(cp["key_id"] == bundle["server_key_id"], "signed with another key")
+    message = checkpoint_payload(cp["tree_size"], cp["root_hash"], cp["issued_at"])
+    _require(
+        server_signature_valid(bundle["server_public_key"], cp["signature"], message),
+        "the checkpoint's signature does not verify",
+    )
+    return f"tree size {cp['tree_size']}, root {cp['root_hash']}, issued {cp['issued_at']}"
+
+
+def _event_hashes(bundle: Bundle) -> str:
+    events = bundle["events"]
+    _require(bool(events), "the bundle has no events")
+    bad = [
+        str(e["version"])
+        for e in events
+        if e["aggregate_id"] != bundle["agreement_id"]
+        or event_hash(e["aggregate_id"], e["version"], e["topic"], e["state"], e["prev_hash"])
+        != e["hash"]
+    ]
+    _require(not bad, f"versions {', '.join(bad)} do not hash to their recorded hash")
+    return f"{len(events)} events recomputed"
+
+
+def _chain(bundle: Bundle) -> str:
+    prev = GENESIS
+    for expected, event in enumerate(bundle["events"], start=1):
+        _require(event["version"] == expected, f"version {expected} is missing")
+        _require(event["prev_hash"] == prev, f"version {expected} does not link to its predecessor")
+        prev = event["hash"]
+    _require(bundle["chain_head"] == prev, "chain_head is not the last event's hash")
+    return f"versions 1 to {len(bundle['events'])} link up to head {prev}"
+
+
+def _inclusion(bundle: Bundle) -> str:
+    cp = bundle["checkpoint"]
+    root = bytes.fromhex(cp["root_hash"])
+    _require(root.hex() == cp["root_hash"], "root_hash is not lowercase hex")
+    proofs = bundle["inclusion_proofs"]
+    _require(len(proofs) == len(bundle["events"]), "not one inclusion proof per event")
+    for event, proof in zip(bundle["events"], proofs, strict=True):
+        version = event["version"]
+        _require(
+            proof["leaf_index"] == event["leaf_index"],
+            f"proof of version {version} is another leaf's",
+        )
+        _require(
+            proof["tree_size"] == cp["tree_size"], f"proof of version {version} is for another tree"
+        )
+        path = [bytes.fromhex(p) for p in proof["path"]]
+        _require([p.hex() for p in path] == proof["path"], "a proof path is not lowercase hex")
+        leaf = leaf_hash(bytes.fromhex(event["hash"]))
+        _require(
+            verify_inclusion(leaf, proof["leaf_index"], proof["tree_size"], path, root),
+            f"version {version} is not included under the checkpoint's root",
+        )
+    return f"{len(proofs)} events are leaves under root {cp['root_hash']}"
+
+
+def _log_order(bundle: Bundle) -> str:
+    # An aggregate's events enter the global log in version order: any other order means
+    # positions were changed after the events were logged.
+    events = bundle["events"]
+    for earlier, later in itertools.pairwise(events):
+        _require(
+            earlier["position"] < later["position"],
+            f"version {later['version']} is stored before version {earlier['version']}",
+        )
+        _require(
+            earlier["leaf_index"] < later["leaf_index"],
+            f"version {later['version']} was logged before version {earlier['version']}",
+        )
+    return "positions and leaves follow the versions"
+
+
+def _record(bundle: Bundle) -> AgreementRecord:
+    states = [(e["version"], e["topic"], json.loads(e["state"])) for e in bundle["events"]]
+    record = read_record(bundle["agreement_id"], states)
+    _require(not record.problems, "; ".join(record.problems))
+    return record
+
+
+def _revisions_match(bundle: Bundle) -> str:
+    record = _record(bundle)
+    given = {r["number"]: r for r in bundle["revisions"]}
+    _require(len(given) == len(bundle["revisions"]), "a revision number appears twice")
+    _require(
+        sorted(given) == sorted(record.revisions), "revisions differ from those the events record"
+    )
+    for number, revision in record.revisions.items():
+        _require(
+            given[number]["content"] == revision.content, f"revision {number}'s content differs"
+        )
+        listed = sorted(
+            (s["party_id"], s["key_id"], s["signature"]) for s in given[number]["signatures"]
+        )
+        recorded = sorted(
+            (s.party_id, s.key_id, s.signature) for s in record.signatures if s.revision == number
+        )
+        _require(listed == recorded, f"revision {number}'s signatures differ from the events'")
+    return f"{len(given)} revisions and {len(record.signatures)} signatures as recorded"
+
+
+def _payloads(bundle: Bundle) -> str:
+    for revision in bundle["revisions"]:
+        number = revision["number"]
+        payload = payload_bytes(bundle["agreement_id"], number, revision["content"])
+        _require(
+            revision["signing_payload"].encode("utf-8") == payload,
+            f"revision {number}'s signing payload is not its content's",
+        )
+        _require(
+            revision["content_hash"] == content_digest(revision["content"]),
+            f"revision {number}'s content hash is wrong",
+        )
+    return "each signing payload and content hash recomputed from its content"
+
+
+def _party_keys(bundle: Bundle) -> str:
+    record = _record(bundle)
+    sectors: dict[str, str] = {}
+    for number in sorted(record.revisions):
+        sectors.update(record.revisions[number].party_sectors)
+    ids = [p["party_id"] for p in bundle["parties"]]
+    _require(ids == record.party_ids, "the parties are not those the events name")
+    for party in bundle["parties"]:
+        _require(party["sector"] == sectors.get(party["party_id"]), "a party's sector differs")
+        for key in party["keys"]:
+            _require(
+                _key_id(key["public_key"]) == key["key_id"],
+                f"key {key['key_id']} is not that key's id",
+            )
+            _require(isinstance(key["revoked"], bool), "a key's revoked flag is not a boolean")
+        _require(isinstance(party["name"], str), "a party has no name")
+    return f"{len(ids)} parties, every key id is its key's fingerprint"
+
+
+def _signatures(bundle: Bundle) -> list[Check]:
+    try:
+        record = _record(bundle)
+        keys = {
+            (party["party_id"], key["key_id"]): strict_base64(key["public_key"]) or b""
+            for party in bundle["parties"]
+            for key in party["keys"]
+        }
+    except (BundleError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        return [Check("party signatures", False, f"cannot be checked: {exc!r}")]
+    return signature_checks(record, keys) or [
+        Check("party signatures", True, "no revision has been signed yet")
+    ]

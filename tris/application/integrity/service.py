@@ -1,0 +1,149 @@
+"""The verifiable history's use cases, as the interfaces call them."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from tris.application.access import Principal
+from tris.application.integrity.audit import AuditReport, audit_store
+from tris.application.integrity.errors import InvalidTreeSizeError
+from tris.application.integrity.evidence import build_bundle
+from tris.application.integrity.keys import ServerKey, key_path, load_server_key
+from tris.application.integrity.log import Checkpoint, IntegrityLog
+from tris.application.integrity.verification import verify_agreement
+from tris.application.store import EventStore
+from tris.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Integrity:
+    """Checkpoints, proofs, per-agreement verification, evidence bundles and the store audit."""
+
+    def __init__(self, store: EventStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.log = IntegrityLog(store.database, self._load_key)
+        self._key: ServerKey | None = None
+        self._key_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._scheduler: threading.Thread | None = None
+
+    def _load_key(self) -> ServerKey:
+        with self._key_lock:
+            if self._key is None:
+                path, create = key_path(self.settings)
+                self._key = load_server_key(path, create=create)
+            return self._key
+
+    def check_configuration(self) -> None:
+        """Load (or, for SQLite, create) the server key now: ServerKeyError if impossible."""
+        self._load_key()
+
+    # ------------------------------------------------------------------ the log
+
+    def server_key(self) -> dict[str, Any]:
+        """The server's public key, which every checkpoint and bundle signature verifies under."""
+        key = self._load_key()
+        return {
+            "algorithm": "Ed25519",
+            "key_id": key.key_id,
+            "public_key": key.public_key,
+        }
+
+    def latest_checkpoint(self) -> dict[str, Any]:
+        """The latest checkpoint (the first one is issued when none exists yet)."""
+        checkpoint = self.log.latest_checkpoint() or self.log.issue_checkpoint()
+        return checkpoint.to_dict()
+
+    def issue_checkpoint(self) -> dict[str, Any]:
+        """Log every new event and sign a checkpoint now."""
+        return self.log.issue_checkpoint().to_dict()
+
+    def inclusion(self, position: int, tree_size: int | None = None) -> dict[str, Any]:
+        """The inclusion proof of the event at a global position in a tree of some size.
+
+        Without a size, the latest checkpoint's (issued now if it does not cover the event).
+        """
+        self.log.catch_up()
+        leaf = self.log.leaf_at(position)
+        if tree_size is None:
+            tree_size = self.log.ensure_checkpoint(leaf.leaf_index + 1).tree_size
+        if leaf.leaf_index >= tree_size:
+            raise InvalidTreeSizeError(
+                f"the event at position {position} is leaf {leaf.leaf_index}, "
+                f"not in a tree of size {tree_size}"
+            )
+        recorded = self.log.recorded_hashes(leaf.aggregate_id).get(leaf.version)
+        return {
+            "position": position,
+            "leaf_index": leaf.leaf_index,
+            "tree_size": tree_size,
+            "aggregate_id": leaf.aggregate_id,
+            "version": leaf.version,
+            "event_hash": None if recorded is None else recorded[0],
+            "leaf_hash": leaf.leaf_hash,
+            "root_hash": self.log.root(tree_size),
+            "path": self.log.inclusion_proof(leaf.leaf_index, tree_size),
+        }
+
+    def consistency(self, first: int, second: int) -> dict[str, Any]:
+        """The proof that the log of size `first` is a prefix of the log of size `second`."""
+        if second > self.log.size():
+            self.log.catch_up()
+        return {
+            "first": first,
+            "second": second,
+            "first_root": self.log.root(first) if 0 <= first <= second else None,
+            "second_root": self.log.root(second),
+            "path": self.log.consistency_proof(first, second),
+        }
+
+    # ------------------------------------------------------------------ agreements
+
+    def verification(self, viewer: Principal, agreement_id: str) -> dict[str, Any]:
+        """Each check of one agreement (chain, signatures, inclusion) with its result."""
+        return verify_agreement(self.store, self.log, viewer, agreement_id)
+
+    def evidence(self, viewer: Principal, agreement_id: str) -> dict[str, Any]:
+        """The signed, self-contained evidence bundle of one agreement."""
+        return build_bundle(self.store, self.log, viewer, agreement_id)
+
+    def audit(self) -> AuditReport:
+        """Recompute every chain and the log, and compare them with the kept checkpoints."""
+        return audit_store(self.store, self.log)
+
+    # ------------------------------------------------------------------ schedule
+
+    def issue_if_due(self) -> Checkpoint | None:
+        """Issue a checkpoint when events were logged since the latest one."""
+        size = self.log.catch_up()
+        latest = self.log.latest_checkpoint()
+        if latest is not None and latest.tree_size >= size:
+            return None
+        return self.log.issue_checkpoint()
+
+    def start_schedule(self, interval: float) -> None:
+        """Issue checkpoints every `interval` seconds in a background thread until `close`."""
+        if interval <= 0 or self._scheduler is not None:
+            return
+        self._stop.clear()
+
+        def run() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.issue_if_due()
+                except Exception:  # a failed round is logged; the next one tries again
+                    log.exception("scheduled checkpoint failed")
+
+        self._scheduler = threading.Thread(target=run, name="tris-checkpoints", daemon=True)
+        self._scheduler.start()
+
+    def close(self) -> None:
+        """Stop the schedule."""
+        self._stop.set()
+        if self._scheduler is not None:
+            self._scheduler.join(timeout=5)
+            self._scheduler = None

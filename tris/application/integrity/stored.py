@@ -1,0 +1,62 @@
+"""One aggregate's stored events with their positions, recorded hashes and leaves."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from tris.application.integrity.chain import ChainLink
+from tris.application.integrity.log import IntegrityLog, Leaf
+from tris.application.store import EventStore
+
+
+@dataclass(frozen=True)
+class StoredAggregate:
+    """What the database holds for one aggregate, read without decoding any event."""
+
+    aggregate_id: str
+    links: list[ChainLink]
+    positions: dict[int, int]
+    recorded: dict[int, tuple[str, str]]
+    leaves: dict[int, Leaf]
+
+    def states(self) -> list[tuple[int, str, Any]]:
+        """(version, topic, parsed state) of each event; None where the state is not JSON."""
+        out = []
+        for link in self.links:
+            try:
+                state = json.loads(link.state)
+            except (ValueError, UnicodeDecodeError):
+                state = None
+            out.append((link.version, link.topic, state))
+        return out
+
+
+def read_stored(store: EventStore, log: IntegrityLog, aggregate_id: UUID) -> StoredAggregate:
+    """Read one aggregate's raw events and everything recorded about them."""
+    key = str(aggregate_id)
+    recorded = log.recorded_hashes(key)
+    events = store.app.recorder.select_events(aggregate_id)
+    links = []
+    for event in events:
+        version = event.originator_version
+        hashes = recorded.get(version)
+        links.append(
+            ChainLink(
+                aggregate_id=key,
+                version=version,
+                topic=event.topic,
+                state=bytes(event.state),
+                hash=None if hashes is None else hashes[0],
+                prev_hash=None if hashes is None else hashes[1],
+            )
+        )
+    return StoredAggregate(
+        aggregate_id=key,
+        links=links,
+        positions=store.database.positions(aggregate_id),
+        recorded=recorded,
+        leaves=log.leaves_of(key),
+    )

@@ -1,0 +1,187 @@
+"""Verification of one agreement: its chain, its signatures, its inclusion in the signed log.
+
+Everything is read from the stored records, never from decoded aggregates, so an agreement
+whose events were damaged can still be examined and its damage reported check by check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from tris.application.access import Principal
+from tris.application.integrity.chain import chain_problems, recompute
+from tris.application.integrity.errors import LogTamperedError
+from tris.application.integrity.keys import ServerKeyError
+from tris.application.integrity.log import Checkpoint, IntegrityLog, rfc3339, utc_now
+from tris.application.integrity.merkle import leaf_hash, verify_inclusion
+from tris.application.integrity.record import (
+    AgreementRecord,
+    is_agreement_topic,
+    read_record,
+    signature_checks,
+)
+from tris.application.integrity.signed import Check
+from tris.application.integrity.stored import StoredAggregate, read_stored
+from tris.application.store import EventStore
+from tris.domain.errors import AgreementNotFoundError, DomainError
+
+PublicKeys = dict[tuple[str, str], bytes]
+
+
+@dataclass(frozen=True)
+class StoredAgreement:
+    """An agreement's stored events and the revisions and signatures they record."""
+
+    stored: StoredAggregate
+    record: AgreementRecord
+
+
+def load_agreement(
+    store: EventStore, log: IntegrityLog, viewer: Principal, agreement_id: str
+) -> StoredAgreement:
+    """The stored agreement if this viewer may see it, else AgreementNotFoundError."""
+    missing = AgreementNotFoundError(f"no agreement {agreement_id} visible to this token")
+    try:
+        key = UUID(agreement_id)
+    except (ValueError, TypeError, AttributeError):
+        raise missing from None
+    stored = read_stored(store, log, key)
+    if not any(is_agreement_topic(link.topic) for link in stored.links):
+        raise missing
+    record = read_record(stored.aggregate_id, stored.states())
+    if not viewer.sees_everything and viewer.party_id not in record.party_ids:
+        raise missing
+    return StoredAgreement(stored, record)
+
+
+def party_keys(store: EventStore, party_ids: list[str]) -> PublicKeys:
+    """Every key each party ever registered (revoked keys still verify old signatures)."""
+    keys: PublicKeys = {}
+    for party_id in party_ids:
+        try:
+            party = store.party(party_id)
+        except DomainError:
+            continue
+        for key in party.keys.values():
+            keys[(party_id, key.key_id)] = key.public_key
+    return keys
+
+
+def chain_check(stored: StoredAggregate) -> Check:
+    """The chain recomputed from the stored events and compared with the recorded hashes."""
+    problems = chain_problems(stored.links)
+    present = {link.version for link in stored.links}
+    problems += [
+        f"version {v} was recorded but its event is missing"
+        for v in sorted(set(stored.recorded) - present)
+    ]
+    if problems:
+        return Check("chain", False, "; ".join(problems))
+    head = stored.links[-1].hash if stored.links else ""
+    return Check("chain", True, f"{len(stored.links)} events link up to head {head}")
+
+
+def inclusion_checks(
+    stored: StoredAggregate, log: IntegrityLog, checkpoint: Checkpoint | None
+) -> list[Check]:
+    """One check per event: its recomputed hash is a leaf under the checkpoint's root."""
+    checks = []
+    for link in stored.links:
+        position = stored.positions.get(link.version)
+        name = f"inclusion of version {link.version} (position {position})"
+        leaf = stored.leaves.get(link.version)
+        digest = recompute(link, link.prev_hash or "")
+        if leaf is None:
+            checks.append(Check(name, False, "the event is not in the log"))
+        elif leaf.position != position:
+            checks.append(
+                Check(name, False, f"logged at position {leaf.position}, stored at {position}")
+            )
+        elif checkpoint is None or leaf.leaf_index >= checkpoint.tree_size:
+            checks.append(Check(name, False, "no checkpoint covers this event"))
+        elif digest is None:
+            checks.append(Check(name, False, "the stored event is not JSON"))
+        else:
+            path = log.inclusion_proof(leaf.leaf_index, checkpoint.tree_size)
+            ok = verify_inclusion(
+                leaf_hash(bytes.fromhex(digest)),
+                leaf.leaf_index,
+                checkpoint.tree_size,
+                [bytes.fromhex(p) for p in path],
+                bytes.fromhex(checkpoint.root_hash),
+            )
+            detail = (
+                f"leaf {leaf.leaf_index} is under the root of tree size {checkpoint.tree_size}"
+                if ok
+                else f"leaf {leaf.leaf_index} does not prove against the signed root"
+            )
+            checks.append(Check(name, ok, detail))
+    return checks
+
+
+def covering_checkpoint(
+    log: IntegrityLog, stored: StoredAggregate
+) -> tuple[Checkpoint | None, Check]:
+    """The latest checkpoint, issued now if none covers the aggregate's logged events yet."""
+    log.catch_up()
+    leaves = log.leaves_of(stored.aggregate_id)
+    needed = max((leaf.leaf_index + 1 for leaf in leaves.values()), default=0)
+    try:
+        checkpoint = log.ensure_checkpoint(needed)
+    except (LogTamperedError, ServerKeyError) as exc:
+        latest = log.latest_checkpoint()
+        return latest, Check(
+            "checkpoint", False, exc.detail if isinstance(exc, DomainError) else str(exc)
+        )
+    if not log.checkpoint_signed(checkpoint):
+        return checkpoint, Check(
+            "checkpoint",
+            False,
+            f"checkpoint of tree size {checkpoint.tree_size} is not signed by this server's key",
+        )
+    return checkpoint, Check(
+        "checkpoint",
+        True,
+        f"tree size {checkpoint.tree_size} issued at {checkpoint.issued_at}, "
+        f"signed by server key {checkpoint.key_id}",
+    )
+
+
+def verify_agreement(
+    store: EventStore,
+    log: IntegrityLog,
+    viewer: Principal,
+    agreement_id: str,
+    *,
+    keys_of: Callable[[EventStore, list[str]], Mapping[tuple[str, str], bytes]] = party_keys,
+) -> dict[str, Any]:
+    """Every check of one agreement, each with its result, and whether all passed."""
+    agreement = load_agreement(store, log, viewer, agreement_id)
+    stored, record = agreement.stored, agreement.record
+    checks = [chain_check(stored)]
+    if record.problems:
+        checks.append(Check("record", False, "; ".join(record.problems)))
+    signatures = signature_checks(record, keys_of(store, record.party_ids))
+    checks += signatures or [Check("signatures", True, "no revision has been signed yet")]
+    checkpoint, checkpoint_check = covering_checkpoint(log, stored)
+    # The leaves may have been appended just now, by the checkpoint's catch-up.
+    stored = StoredAggregate(
+        stored.aggregate_id,
+        stored.links,
+        stored.positions,
+        stored.recorded,
+        log.leaves_of(stored.aggregate_id),
+    )
+    checks.append(checkpoint_check)
+    checks += inclusion_checks(stored, log, checkpoint)
+    return {
+        "agreement_id": stored.aggregate_id,
+        "ok": all(c.ok for c in checks),
+        "checked_at": rfc3339(utc_now()),
+        "chain_head": stored.links[-1].hash if stored.links else None,
+        "checkpoint": None if checkpoint is None else checkpoint.to_dict(),
+        "checks": [c.to_dict() for c in checks],
+    }

@@ -1,0 +1,109 @@
+"""`tris serve`: run the HTTP API with uvicorn, optionally on the demo scenario."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from tris.application.bootstrap import Services
+from tris.application.demo import DemoData, demo_data_exists, load_demo
+from tris.config import parse_database_url
+from tris.interfaces.cli.context import (
+    cli_reader,
+    describe_database,
+    open_services,
+    settings_from_environment,
+)
+from tris.interfaces.cli.errors import ConfigurationError
+
+APP_FACTORY = "tris.interfaces.http.app:create_app"
+
+
+def register(cli: typer.Typer) -> None:
+    """Add `serve` to the command line."""
+    cli.command("serve")(serve)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.", min=1, max=65535)] = 8000,
+    workers: Annotated[
+        int, typer.Option(help="API processes (more than one needs PostgreSQL).", min=1)
+    ] = 1,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Load the demo scenario into an empty database first.")
+    ] = False,
+    reload: Annotated[bool, typer.Option(help="Restart when the code changes.")] = False,
+) -> None:
+    """Serve the v1 HTTP API."""
+    settings = settings_from_environment()
+    backend, _ = parse_database_url(settings.database_url)
+    if workers > 1 and backend == "sqlite":
+        raise ConfigurationError(
+            f"--workers {workers} needs PostgreSQL: a SQLite database is served by one process "
+            "(use --workers 1, or set TRIS_DATABASE_URL=postgresql://…)"
+        )
+    base_url = f"http://{_url_host(host)}:{port}"
+    if demo:
+        with open_services(settings) as services:
+            if demo_data_exists(services):
+                typer.echo(demo_exists_block(base_url))
+            else:
+                typer.echo(welcome_block(services, load_demo(services), base_url))
+    typer.echo(f"Database: {describe_database(settings.database_url)}", err=True)
+    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, reload=reload)
+
+
+def welcome_block(services: Services, data: DemoData, base_url: str) -> str:
+    """What a person needs to try the demo: docs, tokens, keys, and one request to make."""
+    lines = [
+        "TRIS demo data loaded.",
+        f"  API docs:     {base_url}/docs",
+        f"  Admin token:  {data.admin_token}",
+        "",
+        "Demo parties (partner token, signing key id, base64 raw Ed25519 private key):",
+    ]
+    for party in data.parties:
+        lines += [
+            f"  {party.name} ({party.sector})",
+            f"    id:           {party.party_id}",
+            f"    token:        {party.token}",
+            f"    key id:       {party.key_id}",
+            f"    private key:  {party.private_key}",
+        ]
+    proposal = data.agreement("sichtbarkeit")
+    view = services.agreements.get(cli_reader(), proposal.agreement_id)
+    waiting = [p["party_id"] for p in view["parties"] if not p["signed"]]
+    signer = next(p for p in data.parties if p.party_id == waiting[0])
+    agreement_url = f"{base_url}/v1/agreements/{proposal.agreement_id}"
+    lines += [
+        "",
+        f"Awaiting signatures: “{proposal.title}”",
+        f"  id {proposal.agreement_id}, revision {view['revision']}, not yet signed by:",
+        *(f"  - {p.name}" for p in data.parties if p.party_id in waiting),
+        "",
+        f"Try it: fetch the bytes {signer.name} signs,",
+        f'  curl -s -H "Authorization: Bearer {signer.token}" \\',
+        f"    {agreement_url}/revisions/{view['revision']}/signing-payload",
+        'then POST {revision, key_id, signature} to …/signatures with If-Match: "<version>".',
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def demo_exists_block(base_url: str) -> str:
+    """Shown by `serve --demo` when the database has data already."""
+    return "\n".join(
+        [
+            "The database holds data already (the demo data exists); nothing was loaded.",
+            f"  API docs:  {base_url}/docs",
+            "  Make a token with:  tris admin create-token --role admin",
+            "",
+        ]
+    )
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

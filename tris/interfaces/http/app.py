@@ -1,0 +1,89 @@
+"""The FastAPI application factory (also a uvicorn factory: `create_app` with no arguments)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+import tris
+from tris.application.bootstrap import Services, build
+from tris.config import Settings, load_settings
+from tris.interfaces.http.errors import install_error_handlers
+from tris.interfaces.http.middleware import BodySizeLimitMiddleware
+from tris.interfaces.http.openapi import build_openapi
+from tris.interfaces.http.ratelimit import RateLimiter
+from tris.interfaces.http.routers import (
+    agreements,
+    amendments,
+    fulfilments,
+    health,
+    integrity,
+    listings,
+    parties,
+    revisions,
+    signing_keys,
+    tokens,
+)
+
+ROUTERS = (
+    health.router,
+    listings.router,
+    parties.router,
+    signing_keys.router,
+    tokens.router,
+    agreements.router,
+    revisions.router,
+    amendments.router,
+    fulfilments.router,
+    integrity.router,
+)
+
+
+def create_app(services: Services | None = None, settings: Settings | None = None) -> FastAPI:
+    """Build the HTTP application.
+
+    With `services` the caller owns them (and closes them). Without, settings come from
+    the environment (unless given) and the services are built when the application starts
+    and closed when it stops, so that each server process has its own.
+    """
+    if settings is None:
+        settings = services.settings if services is not None else load_settings()
+    resolved = settings
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = None
+        if app.state.services is None:
+            owned = build(resolved)
+            app.state.services = owned
+        try:
+            yield
+        finally:
+            if owned is not None:
+                app.state.services = None
+                owned.close()
+
+    app = FastAPI(
+        title="TRIS",
+        version=getattr(tris, "__version__", "0.1.0"),
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.services = services
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+
+    def openapi() -> dict[str, Any]:
+        return build_openapi(app)
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

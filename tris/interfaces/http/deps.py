@@ -1,0 +1,219 @@
+"""Dependencies of the routes: services, the authenticated principal, If-Match, idempotency."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Annotated, Any, cast
+
+import rfc8785
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from tris.application.access import Principal, Role
+from tris.application.bootstrap import Services
+from tris.application.store import CommandContext, IdempotencyRequest
+from tris.domain.errors import InvalidInputError, PermissionDeniedError
+from tris.interfaces.http.errors import (
+    AuthenticationRequiredError,
+    MalformedHeaderError,
+    PreconditionRequiredError,
+    RateLimitedError,
+)
+from tris.interfaces.http.ratelimit import RateLimiter
+
+MAX_IDEMPOTENCY_KEY = 255
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]+$")
+_VERSION = re.compile(r'^(?:W/)?"?([0-9]{1,18})"?$')
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="BearerToken",
+    description="An API token issued by an operator: `Authorization: Bearer tris_…`",
+)
+
+
+def get_services(request: Request) -> Services:
+    """The services built for this application (in its lifespan or by the caller)."""
+    services = getattr(request.app.state, "services", None)
+    if services is None:
+        raise RuntimeError("the application's services are not built: run it with its lifespan")
+    return cast(Services, services)
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def authenticate(
+    request: Request,
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    """The principal of the bearer token, within its rate limit."""
+    if credentials is None:
+        raise AuthenticationRequiredError("send an API token as `Authorization: Bearer <token>`")
+    principal = services.tokens.authenticate(credentials.credentials)
+    if principal is None:
+        raise AuthenticationRequiredError("the bearer token is unknown or revoked")
+    limiter = cast(RateLimiter, request.app.state.rate_limiter)
+    wait = limiter.acquire(principal.token_id)
+    if wait is not None:
+        raise RateLimitedError(
+            f"this token may send {int(limiter.capacity)} requests a minute; retry in {wait} s",
+            retry_after=wait,
+        )
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+
+
+def require_admin(principal: CurrentPrincipal) -> Principal:
+    """An admin token, or PermissionDeniedError."""
+    if principal.role is not Role.ADMIN:
+        raise PermissionDeniedError("only an admin token may do this")
+    return principal
+
+
+def require_partner(principal: CurrentPrincipal) -> Principal:
+    """A partner token (the only kind that acts on agreements), or PermissionDeniedError."""
+    if principal.role is not Role.PARTNER:
+        raise PermissionDeniedError(
+            f"a {principal.role.value} token cannot act on agreements; parties act "
+            "through their partner tokens"
+        )
+    return principal
+
+
+def require_agreement_reader(principal: CurrentPrincipal) -> Principal:
+    """A token that may read agreements: partners (their own), admins and auditors."""
+    if principal.role is Role.RESEARCHER:
+        raise PermissionDeniedError(
+            "a researcher token does not read single agreements; use the event stream"
+        )
+    return principal
+
+
+AdminPrincipal = Annotated[Principal, Depends(require_admin)]
+PartnerPrincipal = Annotated[Principal, Depends(require_partner)]
+AgreementReader = Annotated[Principal, Depends(require_agreement_reader)]
+
+
+def parse_if_match(value: str) -> int:
+    """The version named by an If-Match value: `"3"`, `W/"3"` or `3`."""
+    match = _VERSION.match(value.strip())
+    if match is None:
+        raise MalformedHeaderError(
+            f'If-Match must name one agreement version, as in If-Match: "3"; got {value!r}'
+        )
+    return int(match.group(1))
+
+
+def expected_version(
+    if_match: Annotated[
+        str | None,
+        Header(
+            alias="If-Match",
+            description="Required (428 without): the agreement version the change is based on, "
+            'from its ETag: `"3"`',
+        ),
+    ] = None,
+) -> int:
+    """The version the client expects (required on every write to an existing agreement)."""
+    if if_match is None:
+        raise PreconditionRequiredError(
+            'send If-Match: "<version>" with the ETag of the agreement you are changing'
+        )
+    return parse_if_match(if_match)
+
+
+ExpectedVersion = Annotated[int, Depends(expected_version)]
+
+
+def request_fingerprint(method: str, path: str, body: bytes) -> str:
+    """SHA-256 over method, path and the body (as canonical JSON when it is JSON)."""
+    try:
+        canonical = bytes(rfc8785.dumps(json.loads(body))) if body else b""
+    except Exception:
+        # Not JSON, or JSON that RFC 8785 cannot represent: the raw bytes identify it.
+        canonical = body
+    digest = hashlib.sha256()
+    for part in (method.upper().encode(), path.encode("utf-8", "surrogateescape"), canonical):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def _refuse_unencodable(body: bytes) -> None:
+    """Refuse JSON text that no UTF-8 store could keep (lone surrogates in escapes)."""
+    if b"\\u" not in body.lower():
+        return
+    try:
+        value: Any = json.loads(body)
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInputError(
+            "the body holds a lone UTF-16 surrogate escape, which is not text"
+        ) from None
+    except ValueError:
+        return
+
+
+async def idempotency_request(
+    request: Request,
+    key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="A unique key per intended change (1 to 255 visible ASCII characters); "
+            "a retry with the same key and body gets the first response and changes nothing",
+        ),
+    ] = None,
+) -> IdempotencyRequest | None:
+    """The request's Idempotency-Key, fingerprint and success status, if a key was sent."""
+    body = await request.body()
+    _refuse_unencodable(body)
+    if key is None:
+        return None
+    if len(key) > MAX_IDEMPOTENCY_KEY or not _IDEMPOTENCY_KEY.match(key):
+        raise MalformedHeaderError(
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+        )
+    route = request.scope.get("route")
+    status = getattr(route, "status_code", None) or 200
+    fingerprint = request_fingerprint(request.method, request.url.path, body)
+    return IdempotencyRequest(key=key, fingerprint=fingerprint, status=int(status))
+
+
+IdempotencyKey = Annotated[IdempotencyRequest | None, Depends(idempotency_request)]
+
+
+def command_context(principal: CurrentPrincipal, idempotency: IdempotencyKey) -> CommandContext:
+    """A command by the principal, with its Idempotency-Key (parties, keys, proposals)."""
+    return CommandContext(principal.actor, idempotency=idempotency)
+
+
+def partner_command_context(
+    principal: PartnerPrincipal, idempotency: IdempotencyKey
+) -> CommandContext:
+    """A partner's command that creates an agreement."""
+    return CommandContext(principal.actor, idempotency=idempotency)
+
+
+def agreement_command_context(
+    principal: PartnerPrincipal, version: ExpectedVersion, idempotency: IdempotencyKey
+) -> CommandContext:
+    """A partner's command on an existing agreement: If-Match and Idempotency-Key."""
+    return CommandContext(principal.actor, expected_version=version, idempotency=idempotency)
+
+
+def plain_command_context(principal: CurrentPrincipal) -> CommandContext:
+    """A command that takes no Idempotency-Key (DELETE is idempotent by itself)."""
+    return CommandContext(principal.actor)
+
+
+Command = Annotated[CommandContext, Depends(command_context)]
+PartnerCommand = Annotated[CommandContext, Depends(partner_command_context)]
+AgreementCommand = Annotated[CommandContext, Depends(agreement_command_context)]
+PlainCommand = Annotated[CommandContext, Depends(plain_command_context)]

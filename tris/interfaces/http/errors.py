@@ -1,0 +1,281 @@
+"""The one table from errors to HTTP problems (RFC 9457 `application/problem+json`).
+
+Every error response of the API is a problem document::
+
+    {"type": "https://tris.example/problems/stale-revision", "title": "Stale revision",
+     "status": 409, "detail": "revision 1 is not the latest; sign revision 2",
+     "instance": "/v1/agreements/…/signatures"}
+
+`type` is `https://tris.example/problems/` followed by the error class's name without its
+`Error` suffix, in kebab case (`StaleRevisionError` → `stale-revision`), so a client can
+branch on the most specific rule that was broken. `status` is taken from `STATUS_BY_ERROR`
+for the most specific class along the error's MRO (a `StaleRevisionError` is a
+`ConflictError`, hence 409). Errors the framework raises get types of their own:
+`request-validation` (422, with `errors` naming each field), `not-found` (unknown route),
+`method-not-allowed` (405) and `internal-error` (500, never with a traceback).
+
+The errors of this module are the HTTP layer's own: they concern the request (credentials,
+headers, size, rate), never a rule of the domain.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tris.domain.errors import (
+    ConcurrentUpdateError,
+    ConflictError,
+    DomainError,
+    IdempotencyInFlightError,
+    IdempotencyKeyReusedError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    RequestError,
+    VersionMismatchError,
+)
+
+PROBLEM_BASE = "https://tris.example/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+MAX_LISTED_FIELDS = 10
+
+
+class HTTPProblemError(Exception):
+    """A request the HTTP layer refuses before any use case runs."""
+
+    title = "Bad request"
+
+    def __init__(self, detail: str, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+
+class AuthenticationRequiredError(HTTPProblemError):
+    """No bearer token was sent, or it is unknown or revoked."""
+
+    title = "Authentication required"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, {"WWW-Authenticate": 'Bearer realm="tris"'})
+
+
+class MalformedHeaderError(HTTPProblemError):
+    """A header TRIS reads (If-Match, Idempotency-Key, Content-Length) is malformed."""
+
+    title = "Malformed header"
+
+
+class PreconditionRequiredError(HTTPProblemError):
+    """A write to an existing agreement was sent without If-Match."""
+
+    title = "Precondition required"
+
+
+class PayloadTooLargeError(HTTPProblemError):
+    """The request body is larger than the configured limit."""
+
+    title = "Payload too large"
+
+
+class RateLimitedError(HTTPProblemError):
+    """The token sent more requests than its per-minute allowance."""
+
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail, {"Retry-After": str(retry_after)})
+        self.retry_after = retry_after
+
+
+class ReadModelsBehindError(HTTPProblemError):
+    """The read models have not reached the log position the client asked for."""
+
+    title = "Read models behind"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail, {"Retry-After": str(retry_after)})
+
+
+STATUS_BY_ERROR: dict[type[Exception], int] = {
+    DomainError: 400,
+    InvalidInputError: 422,
+    NotFoundError: 404,
+    PermissionDeniedError: 403,
+    ConflictError: 409,
+    RequestError: 400,
+    VersionMismatchError: 412,
+    ConcurrentUpdateError: 409,
+    IdempotencyKeyReusedError: 422,
+    IdempotencyInFlightError: 409,
+    HTTPProblemError: 400,
+    AuthenticationRequiredError: 401,
+    MalformedHeaderError: 400,
+    PreconditionRequiredError: 428,
+    PayloadTooLargeError: 413,
+    RateLimitedError: 429,
+    ReadModelsBehindError: 503,
+}
+
+
+def status_for(error: Exception) -> int:
+    """The HTTP status of an error: the table entry of its most specific class."""
+    for cls in type(error).__mro__:
+        status = STATUS_BY_ERROR.get(cls)
+        if status is not None:
+            return status
+    return 500
+
+
+def problem_type(name: str) -> str:
+    """The problem type URI for an error class name or a short slug."""
+    stem = name.removesuffix("Error")
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", stem)
+    slug = words.lower().replace(" ", "-")
+    return PROBLEM_BASE + slug
+
+
+def problem_document(
+    status: int,
+    type_: str,
+    title: str,
+    detail: str,
+    instance: str,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A problem document as a plain dict."""
+    document: dict[str, Any] = {
+        "type": type_,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    }
+    document.update(extra or {})
+    return document
+
+
+def problem_bytes(error: HTTPProblemError, instance: str) -> bytes:
+    """A problem document for an HTTP-layer error, encoded for raw ASGI responses."""
+    document = problem_document(
+        status_for(error), problem_type(type(error).__name__), error.title, error.detail, instance
+    )
+    return json.dumps(document, ensure_ascii=False).encode("utf-8")
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    type_: str,
+    title: str,
+    detail: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> JSONResponse:
+    """An `application/problem+json` response for this request."""
+    document = problem_document(status, type_, title, detail, request.url.path, extra)
+    return JSONResponse(
+        document, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_MEDIA_TYPE
+    )
+
+
+def _field_name(location: Sequence[Any]) -> str:
+    return ".".join(str(part) for part in location) or "request"
+
+
+async def handle_known_error(request: Request, error: Exception) -> Response:
+    """Domain and HTTP-layer errors, by the table."""
+    title = getattr(error, "title", "Error")
+    detail = getattr(error, "detail", str(error))
+    headers = getattr(error, "headers", None)
+    return problem_response(
+        request,
+        status_for(error),
+        problem_type(type(error).__name__),
+        title,
+        detail,
+        headers=headers,
+    )
+
+
+async def handle_validation_error(request: Request, error: Exception) -> Response:
+    """Malformed requests: 422 naming every field that is wrong (without echoing input)."""
+    assert isinstance(error, RequestValidationError)
+    errors = [
+        {"field": _field_name(e.get("loc", ())), "message": e.get("msg", ""), "type": e["type"]}
+        for e in error.errors()
+    ]
+    listed = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:MAX_LISTED_FIELDS])
+    more = len(errors) - MAX_LISTED_FIELDS
+    detail = listed + (f"; and {more} more" if more > 0 else "")
+    return problem_response(
+        request,
+        422,
+        problem_type("request-validation"),
+        "Invalid request",
+        detail or "the request is malformed",
+        extra={"errors": errors},
+    )
+
+
+async def handle_http_error(request: Request, error: Exception) -> Response:
+    """Framework errors: unknown routes (404), wrong methods (405), unreadable bodies."""
+    assert isinstance(error, StarletteHTTPException)
+    status = error.status_code
+    phrase = HTTPStatus(status).phrase
+    if status == 404:
+        detail = f"there is no resource at {request.url.path}"
+    elif status == 405:
+        headers = dict(error.headers or {})
+        headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
+        detail = (
+            f"{request.method} is not allowed on {request.url.path}; allowed: {headers['Allow']}"
+        )
+        return problem_response(
+            request, status, problem_type(phrase), phrase, detail, headers=headers
+        )
+    else:
+        detail = str(error.detail) if error.detail else phrase
+    return problem_response(
+        request, status, problem_type(phrase), phrase, detail, headers=error.headers
+    )
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the API documents for this path (Starlette names only one route's)."""
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, request.url.path):
+            methods.update(method.upper() for method in operations)
+    return ", ".join(sorted(methods))
+
+
+async def handle_unexpected_error(request: Request, error: Exception) -> Response:
+    """Anything else: 500, saying nothing of the cause (the server log has it)."""
+    return problem_response(
+        request,
+        500,
+        problem_type("internal-error"),
+        "Internal server error",
+        "the server failed to handle this request; the failure was logged",
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that turn every error into a problem document."""
+    app.add_exception_handler(DomainError, handle_known_error)
+    app.add_exception_handler(HTTPProblemError, handle_known_error)
+    app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_exception_handler(StarletteHTTPException, handle_http_error)
+    app.add_exception_handler(Exception, handle_unexpected_error)

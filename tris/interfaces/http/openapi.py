@@ -1,0 +1,47 @@
+"""The OpenAPI document: generated from the routes, error answers as problem+json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from tris.interfaces.http.errors import PROBLEM_MEDIA_TYPE
+
+DESCRIPTION = """\
+The v1 API of TRIS, the record of agreements between state, business and civil society.
+
+* Authenticate with `Authorization: Bearer <token>`; tokens are issued by operators.
+* Every error is an RFC 9457 problem document (`application/problem+json`) whose `type` is
+  `https://tris.example/problems/<slug>`, the slug naming the broken rule in kebab case
+  (`stale-revision`, `not-a-party`, `version-mismatch`, `request-validation`, …).
+* Writes to an existing agreement need `If-Match: "<version>"` (its `ETag`): 428 without,
+  412 when the agreement has changed since.
+* Every POST honours `Idempotency-Key`: the same key and body give the first answer again
+  (marked `Idempotent-Replayed: true`) and change nothing; the same key with another body
+  is refused (422). Token issues are the exception: their secret is never stored, so a
+  retry answers 409 `token-already-issued`.
+* Decimals (quantities) are JSON strings, dates ISO 8601, ids opaque strings.
+"""
+
+
+def build_openapi(app: FastAPI) -> dict[str, Any]:
+    """The app's OpenAPI document, with every error response typed `application/problem+json`."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=DESCRIPTION,
+        routes=app.routes,
+    )
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content")
+                is_error = status.isdigit() and int(status) >= 400
+                if is_error and content and "application/json" in content:
+                    content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,109 @@
+"""What every route shares in its answers: headers from outcomes, documented responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Response
+
+from tris.application.store import Outcome
+from tris.interfaces.http.schemas.common import ProblemView
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+POSITION_HEADER = "X-TRIS-Position"
+
+_DESCRIPTIONS = {
+    400: "Malformed header (If-Match, Idempotency-Key) or unreadable body",
+    401: "No bearer token, or an unknown or revoked one",
+    403: "This token's role may not do this",
+    404: "No such resource visible to this token",
+    405: "Method not allowed on this path",
+    409: "The current state does not allow this, or the same Idempotency-Key is in flight",
+    412: "If-Match names another version than the current one: reload and retry",
+    413: "Request body larger than the configured limit",
+    422: "Malformed or invalid request, or an Idempotency-Key reused with another request",
+    428: "If-Match is required on writes to an existing agreement",
+    429: "Too many requests for this token: wait `Retry-After` seconds",
+    500: "Unexpected server failure (no details are given)",
+    503: "The read models lag behind `min_position`: retry after `Retry-After` seconds",
+}
+
+_HEADER_DOCS: dict[int, dict[str, Any]] = {
+    401: {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
+    429: {
+        "Retry-After": {
+            "description": "Seconds to wait before the next request",
+            "schema": {"type": "integer"},
+        }
+    },
+    503: {
+        "Retry-After": {
+            "description": "Seconds to wait before asking again",
+            "schema": {"type": "integer"},
+        }
+    },
+}
+
+ETAG_DOC = {
+    "ETag": {
+        "description": 'The agreement version as an entity tag: `"3"`; send it as If-Match',
+        "schema": {"type": "string"},
+    }
+}
+LOCATION_DOC = {
+    "Location": {"description": "Path of the created resource", "schema": {"type": "string"}}
+}
+REPLAYED_DOC = {
+    REPLAYED_HEADER: {
+        "description": "`true` when this is the stored answer to an earlier request "
+        "with the same Idempotency-Key",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+
+READ = (401, 404, 429)
+WRITE = (400, 401, 403, 404, 409, 413, 422, 429)
+AGREEMENT_WRITE = (*WRITE, 412, 428)
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses for the problem statuses a route can answer (and 500)."""
+    documented: dict[int | str, dict[str, Any]] = {}
+    for status in sorted({*statuses, 500}):
+        entry: dict[str, Any] = {"model": ProblemView, "description": _DESCRIPTIONS[status]}
+        if status in _HEADER_DOCS:
+            entry["headers"] = _HEADER_DOCS[status]
+        documented[status] = entry
+    return documented
+
+
+def documented(
+    status: int, *statuses: int, headers: dict[str, Any] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """Problem responses plus the success status's response headers."""
+    responses = problems(*statuses)
+    if headers:
+        responses[status] = {"headers": headers}
+    return responses
+
+
+def respond(response: Response, outcome: Outcome, *, location: str | None = None) -> Any:
+    """Set status, ETag, Location and the replay marker of a command's answer."""
+    response.status_code = outcome.status
+    version = outcome.body.get("version")
+    if isinstance(version, int) and not isinstance(version, bool):
+        response.headers["ETag"] = f'"{version}"'
+    if location is not None:
+        response.headers["Location"] = location
+    if outcome.replayed:
+        response.headers[REPLAYED_HEADER] = "true"
+    if outcome.position is not None:
+        # Queries given this as `min_position` are guaranteed to include the command.
+        response.headers[POSITION_HEADER] = str(outcome.position)
+    return outcome.body
+
+
+def etag(response: Response, body: dict[str, Any]) -> dict[str, Any]:
+    """Set the ETag of a read answer from the view's version."""
+    response.headers["ETag"] = f'"{body["version"]}"'
+    return body

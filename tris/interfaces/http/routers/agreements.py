@@ -1,0 +1,131 @@
+"""Agreements: proposal, reading, lifecycle decisions and the audit timeline."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from pydantic import AwareDatetime
+
+from tris.interfaces.http.deps import AgreementCommand, AgreementReader, PartnerCommand, ServicesDep
+from tris.interfaces.http.responses import (
+    AGREEMENT_WRITE,
+    ETAG_DOC,
+    LOCATION_DOC,
+    READ,
+    REPLAYED_DOC,
+    WRITE,
+    documented,
+    etag,
+    respond,
+)
+from tris.interfaces.http.schemas.agreements import (
+    AgreementCreate,
+    AgreementView,
+    HistoryView,
+    ReasonCreate,
+)
+
+router = APIRouter(prefix="/v1/agreements", tags=["agreements"])
+
+WRITE_HEADERS = {**ETAG_DOC, **REPLAYED_DOC}
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=AgreementView,
+    responses=documented(201, *WRITE, headers={**WRITE_HEADERS, **LOCATION_DOC}),
+    summary="Propose an agreement (partner, for its own party)",
+)
+def propose(
+    body: AgreementCreate, ctx: PartnerCommand, services: ServicesDep, response: Response
+) -> Any:
+    """Propose content between at least two parties, the proposer's included: revision 1."""
+    outcome = services.agreements.propose(ctx, body.draft())
+    return respond(response, outcome, location=f"/v1/agreements/{outcome.body['id']}")
+
+
+@router.get(
+    "/{agreement_id}",
+    response_model=AgreementView,
+    responses=documented(200, *READ, 403, 422, headers=ETAG_DOC),
+    summary="Read an agreement, now or in the past",
+)
+def read_agreement(
+    agreement_id: str,
+    principal: AgreementReader,
+    services: ServicesDep,
+    response: Response,
+    version: Annotated[
+        int | None, Query(ge=1, description="The agreement as it was at this version")
+    ] = None,
+    as_of: Annotated[
+        AwareDatetime | None,
+        Query(description="The agreement as it stood at this moment (RFC 3339, with offset)"),
+    ] = None,
+) -> Any:
+    """The current view; `version` or `as_of` for an earlier state."""
+    view = services.agreements.get(principal, agreement_id, version=version, as_of=as_of)
+    return etag(response, view)
+
+
+@router.get(
+    "/{agreement_id}/history",
+    response_model=HistoryView,
+    responses=documented(200, *READ, 403, headers=ETAG_DOC),
+    summary="The audit timeline",
+)
+def history(
+    agreement_id: str, principal: AgreementReader, services: ServicesDep, response: Response
+) -> Any:
+    """Every event: position, version, type, time, actor and a readable summary."""
+    items = services.agreements.history(principal, agreement_id)
+    if items:
+        response.headers["ETag"] = f'"{items[-1]["version"]}"'
+    return {"items": items, "next_cursor": None}
+
+
+def _decision(summary: str) -> dict[str, Any]:
+    return {
+        "status_code": 200,
+        "response_model": AgreementView,
+        "responses": documented(200, *AGREEMENT_WRITE, headers=WRITE_HEADERS),
+        "summary": summary,
+    }
+
+
+@router.post("/{agreement_id}/declination", **_decision("Decline the latest revision"))
+def decline(
+    agreement_id: str,
+    body: ReasonCreate,
+    ctx: AgreementCommand,
+    services: ServicesDep,
+    response: Response,
+) -> Any:
+    """A party declines to sign the latest revision of a proposal."""
+    return respond(response, services.agreements.decline(ctx, agreement_id, body.reason))
+
+
+@router.post("/{agreement_id}/withdrawal", **_decision("Withdraw a proposal (its proposer)"))
+def withdraw(
+    agreement_id: str,
+    body: ReasonCreate,
+    ctx: AgreementCommand,
+    services: ServicesDep,
+    response: Response,
+) -> Any:
+    """The proposer withdraws a proposal."""
+    return respond(response, services.agreements.withdraw(ctx, agreement_id, body.reason))
+
+
+@router.post("/{agreement_id}/termination", **_decision("Terminate an agreement in force"))
+def terminate(
+    agreement_id: str,
+    body: ReasonCreate,
+    ctx: AgreementCommand,
+    services: ServicesDep,
+    response: Response,
+) -> Any:
+    """A party terminates an agreement in force."""
+    return respond(response, services.agreements.terminate(ctx, agreement_id, body.reason))

@@ -1,0 +1,146 @@
+"""The verifiable history: checkpoints, proofs, the server key, verification and evidence."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, cast
+
+from fastapi import APIRouter, FastAPI, Query, Response
+
+from tris.application.bootstrap import Services
+from tris.application.integrity.signed import render_bundle
+from tris.interfaces.http.deps import (
+    AdminPrincipal,
+    AgreementReader,
+    CurrentPrincipal,
+    ServicesDep,
+)
+from tris.interfaces.http.responses import READ, problems
+from tris.interfaces.http.schemas.integrity import (
+    CheckpointView,
+    ConsistencyProofView,
+    InclusionProofView,
+    ServerKeyView,
+    VerificationView,
+)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Refuse to start without a usable server key, and issue checkpoints on a schedule."""
+    services = cast(Services | None, getattr(app.state, "services", None))
+    if services is None:
+        yield
+        return
+    services.integrity.check_configuration()
+    services.integrity.start_schedule(services.settings.checkpoint_interval_seconds)
+    try:
+        yield
+    finally:
+        services.integrity.close()
+
+
+router = APIRouter(prefix="/v1", tags=["integrity"], lifespan=lifespan)
+
+TreeSize = Annotated[int, Query(ge=0, le=2**62, description="A tree size (number of leaves)")]
+
+
+@router.get(
+    "/checkpoints/latest",
+    response_model=CheckpointView,
+    responses=problems(*READ),
+    summary="The latest signed checkpoint of the Merkle log",
+)
+def latest_checkpoint(principal: CurrentPrincipal, services: ServicesDep) -> Any:
+    """Tree size, root hash and time, signed with the server key (any token)."""
+    return services.integrity.latest_checkpoint()
+
+
+@router.post(
+    "/checkpoints",
+    status_code=201,
+    response_model=CheckpointView,
+    responses=problems(401, 403, 409, 429),
+    summary="Issue a checkpoint now (admin)",
+)
+def issue_checkpoint(principal: AdminPrincipal, services: ServicesDep) -> Any:
+    """Log every new event and sign the tree; 409 if the log no longer extends the last one."""
+    return services.integrity.issue_checkpoint()
+
+
+@router.get(
+    "/proofs/inclusion",
+    response_model=InclusionProofView,
+    responses=problems(*READ, 422),
+    summary="Inclusion proof of the event at a global position",
+)
+def inclusion_proof(
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    position: Annotated[int, Query(ge=0, le=2**62, description="The event's global position")],
+    tree_size: Annotated[
+        int | None,
+        Query(ge=1, le=2**62, description="Tree size; default: the latest checkpoint's"),
+    ] = None,
+) -> Any:
+    """The audit path from the event's leaf to the root of the tree of `tree_size` leaves."""
+    return services.integrity.inclusion(position, tree_size)
+
+
+@router.get(
+    "/proofs/consistency",
+    response_model=ConsistencyProofView,
+    responses=problems(401, 422, 429),
+    summary="Consistency proof between two tree sizes",
+)
+def consistency_proof(
+    principal: CurrentPrincipal, services: ServicesDep, first: TreeSize, second: TreeSize
+) -> Any:
+    """The proof that the log of `first` leaves is a prefix of the log of `second` leaves."""
+    return services.integrity.consistency(first, second)
+
+
+@router.get(
+    "/server-key",
+    response_model=ServerKeyView,
+    responses=problems(401, 429),
+    summary="The server's public key",
+)
+def server_key(principal: CurrentPrincipal, services: ServicesDep) -> Any:
+    """The Ed25519 key every checkpoint and evidence bundle is signed with."""
+    return services.integrity.server_key()
+
+
+@router.get(
+    "/agreements/{agreement_id}/verification",
+    response_model=VerificationView,
+    responses=problems(*READ, 403),
+    summary="Verify an agreement: chain, signatures, inclusion",
+)
+def verify_agreement(agreement_id: str, principal: AgreementReader, services: ServicesDep) -> Any:
+    """Each check of the agreement's record and its result (parties and auditors)."""
+    return services.integrity.verification(principal, agreement_id)
+
+
+@router.get(
+    "/agreements/{agreement_id}/evidence",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/json": {"schema": {"type": "object"}}},
+            "description": "The evidence bundle (`tris-evidence/1`), verifiable offline with "
+            "`tris verify BUNDLE.json`; the exact bytes are part of what is verified",
+        },
+        **problems(*READ, 403, 409),
+    },
+    summary="The agreement's evidence bundle",
+)
+def evidence(agreement_id: str, principal: AgreementReader, services: ServicesDep) -> Response:
+    """Events, revisions, signatures, keys, inclusion proofs and a signed checkpoint."""
+    bundle = services.integrity.evidence(principal, agreement_id)
+    return Response(
+        content=render_bundle(bundle),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="evidence-{agreement_id}.json"'},
+    )

@@ -1,0 +1,42 @@
+"""A party's Ed25519 signing keys: registered and revoked by the party itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from tris.interfaces.http.deps import Command, PlainCommand, ServicesDep
+from tris.interfaces.http.responses import REPLAYED_DOC, WRITE, documented, problems, respond
+from tris.interfaces.http.schemas.parties import SigningKeyCreate, SigningKeyRegistration
+
+router = APIRouter(prefix="/v1/parties/{party_id}/signing-keys", tags=["signing keys"])
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=SigningKeyRegistration,
+    responses=documented(201, *WRITE, headers=REPLAYED_DOC),
+    summary="Register a signing key (the party itself)",
+)
+def register_signing_key(
+    party_id: str, body: SigningKeyCreate, ctx: Command, services: ServicesDep, response: Response
+) -> Any:
+    """Register the public half of an Ed25519 key; signatures name it by `key_id`."""
+    outcome = services.parties.register_signing_key(ctx, party_id, body.public_key)
+    return respond(response, outcome)
+
+
+@router.delete(
+    "/{key_id}",
+    response_model=SigningKeyRegistration,
+    responses=problems(401, 403, 404, 409, 429),
+    summary="Revoke a signing key (the party itself)",
+)
+def revoke_signing_key(
+    party_id: str, key_id: str, ctx: PlainCommand, services: ServicesDep, response: Response
+) -> Any:
+    """Revoke a key: it signs nothing from now on; earlier signatures stay checkable."""
+    outcome = services.parties.revoke_signing_key(ctx, party_id, key_id)
+    return respond(response, outcome)

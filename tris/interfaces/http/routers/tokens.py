@@ -1,0 +1,102 @@
+"""API tokens: issued and revoked by admins; secrets shown once.
+
+Issuing a token changes no aggregate, so its Idempotency-Key record is kept on its own and
+holds the token's id, never its secret: a retry of an issue is answered 409
+`token-already-issued` naming the token id rather than with the secret again.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Response
+
+from tris.application.access import Role
+from tris.interfaces.http.deps import AdminPrincipal, IdempotencyKey, ServicesDep
+from tris.interfaces.http.responses import WRITE, problems
+from tris.interfaces.http.schemas.tokens import (
+    IssuedTokenView,
+    PartnerTokenCreate,
+    TokenCreate,
+    TokenList,
+)
+
+router = APIRouter(tags=["tokens"])
+
+TokenId = Annotated[str, Path(pattern=r"^[0-9a-f]{1,64}$", description="The token's id")]
+
+
+@router.post(
+    "/v1/parties/{party_id}/tokens",
+    status_code=201,
+    response_model=IssuedTokenView,
+    responses=problems(*WRITE),
+    summary="Issue a partner token for a party (admin)",
+)
+def issue_partner_token(
+    party_id: str,
+    principal: AdminPrincipal,
+    idempotency: IdempotencyKey,
+    services: ServicesDep,
+    body: PartnerTokenCreate | None = None,
+) -> Any:
+    """Issue a token that acts for the party; the secret is in this answer only."""
+    party = services.parties.get(principal, party_id)
+    issued = services.tokens.issue_once(
+        Role.PARTNER,
+        party["id"],
+        body.label if body else None,
+        issuer_token_id=principal.token_id,
+        idempotency=idempotency,
+    )
+    return {
+        "token": issued.token,
+        "token_id": issued.token_id,
+        "role": issued.role,
+        "party_id": issued.party_id,
+    }
+
+
+@router.post(
+    "/v1/tokens",
+    status_code=201,
+    response_model=IssuedTokenView,
+    responses=problems(*WRITE),
+    summary="Issue an auditor or researcher token (admin)",
+)
+def issue_token(
+    body: TokenCreate, principal: AdminPrincipal, idempotency: IdempotencyKey, services: ServicesDep
+) -> Any:
+    """Issue a reading token; the secret is in this answer only."""
+    issued = services.tokens.issue_once(
+        Role(body.role),
+        None,
+        body.label,
+        issuer_token_id=principal.token_id,
+        idempotency=idempotency,
+    )
+    return {"token": issued.token, "token_id": issued.token_id, "role": issued.role}
+
+
+@router.get(
+    "/v1/tokens",
+    response_model=TokenList,
+    responses=problems(401, 403, 429),
+    summary="List tokens (admin; never their secrets)",
+)
+def list_tokens(principal: AdminPrincipal, services: ServicesDep) -> Any:
+    """Every token's id, role, party and whether it is revoked."""
+    return {"items": services.tokens.list(), "next_cursor": None}
+
+
+@router.delete(
+    "/v1/tokens/{token_id}",
+    status_code=204,
+    response_class=Response,
+    responses=problems(401, 403, 404, 422, 429),
+    summary="Revoke a token (admin)",
+)
+def revoke_token(token_id: TokenId, principal: AdminPrincipal, services: ServicesDep) -> Response:
+    """Revoke a token: it authenticates nothing from now on."""
+    services.tokens.revoke(token_id)
+    return Response(status_code=204)

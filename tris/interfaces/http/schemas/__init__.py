@@ -1,0 +1,1 @@
+"""Request (`XCreate`) and response (`XView`) schemas of the v1 HTTP API."""
