@@ -21,6 +21,7 @@ The cost: one long-running transaction anywhere holds new positions back until i
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 SEQUENCER_LOCK = 0x7472697300000001  # "tris" + 1: the advisory lock of the sequencer
 SEQUENCE_BATCH = 10_000
+POSITION_WAIT_SECONDS = 5.0
 
 
 class ParallelPostgresRecorder(TrisPostgresRecorder):
@@ -102,17 +104,24 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
     def _sequence_and_locate(
         self, conn: psycopg.Connection[DictRow], stored_events: Sequence[StoredEvent]
     ) -> list[int] | None:
-        self._sequence(conn, wait=True)
         ids = list({e.originator_id for e in stored_events})
-        with conn.cursor() as curs:
-            curs.execute(self._positions_sql, (ids,))
-            found = {(r["originator_id"], r["originator_version"]): r["position"] for r in curs}
-        positions = [found.get((e.originator_id, e.originator_version)) for e in stored_events]
-        if any(p is None for p in positions):
-            # A long transaction elsewhere holds the sequencer back; the events are safe
-            # and will be numbered when it ends.
-            return None
-        return [int(p) for p in positions if p is not None]
+        deadline = time.monotonic() + POSITION_WAIT_SECONDS
+        pause = 0.001
+        while True:
+            self._sequence(conn, wait=True)
+            with conn.cursor() as curs:
+                curs.execute(self._positions_sql, (ids,))
+                found = {(r["originator_id"], r["originator_version"]): r["position"] for r in curs}
+            positions = [found.get((e.originator_id, e.originator_version)) for e in stored_events]
+            if all(p is not None for p in positions):
+                return [int(p) for p in positions if p is not None]
+            if time.monotonic() >= deadline:
+                # A long transaction elsewhere holds the sequencer back; the events are
+                # safe and will be numbered when it ends.
+                return None
+            # Concurrent writers that began earlier are still committing: wait for them.
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     def _sequence(self, conn: psycopg.Connection[DictRow], *, wait: bool) -> int:
         """Number every finished, unnumbered row; return how many were numbered."""

@@ -280,11 +280,17 @@ class ProjectionRunner:
     def reset(self) -> None:
         """Empty every read model and rewind its tracking to the start of the log."""
         with self._lock, self.database.transaction() as cur:
-            for projection in self.projections:
-                projection.reset(cur)
-                cur.execute(
-                    "UPDATE tris_tracking SET position=0 WHERE projection=%s", (projection.name,)
-                )
+            self._rewind(cur)
+
+    def _rewind(self, cur: Cursor) -> None:
+        # Tracking rows first, in name order, then the read-model rows: the same order a
+        # worker's batch takes its locks in, so a rebuild and a worker never deadlock.
+        for projection in sorted(self.projections, key=lambda p: p.name):
+            cur.execute(
+                "UPDATE tris_tracking SET position=0 WHERE projection=%s", (projection.name,)
+            )
+        for projection in self.projections:
+            projection.reset(cur)
 
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> bool:
         """Rebuild every read model from the log; resume an interrupted rebuild.
@@ -299,12 +305,7 @@ class ProjectionRunner:
                     "INSERT INTO tris_rebuild (marker, started_at) VALUES (%s, CURRENT_TIMESTAMP)",
                     ("rebuild",),
                 )
-                for projection in self.projections:
-                    projection.reset(cur)
-                    cur.execute(
-                        "UPDATE tris_tracking SET position=0 WHERE projection=%s",
-                        (projection.name,),
-                    )
+                self._rewind(cur)
         self.catch_up(progress)
         with self.database.transaction() as cur:
             cur.execute("DELETE FROM tris_rebuild WHERE marker=%s", ("rebuild",))
