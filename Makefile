@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint types unit postgres-check demo bench clean
+.PHONY: run test lint types unit postgres-check demo bench bench-full chaos fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,19 @@ test: $(STAMP) postgres-check lint types
 
 bench: $(STAMP) postgres-check
 	$(BIN)/python -O -m benchmarks.run
+
+## The same with the log grown to 1,000,000 events (takes far longer than `make bench`).
+bench-full: $(STAMP) postgres-check
+	$(BIN)/python -O -m benchmarks.run --full
+
+## Hostile input alone: schemathesis (all phases, all checks, fixed seed, 200 cases per
+## operation) against a served API on PostgreSQL; `make test` runs it too.
+fuzz: $(STAMP) postgres-check
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/fuzz
+
+## Faults under load on PostgreSQL (kill -9, database restart); writes benchmarks/results/chaos.json.
+chaos: $(STAMP) postgres-check
+	$(BIN)/python -m benchmarks.chaos
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis var

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +36,19 @@ class Settings(BaseSettings):
         "while one is alive, else update inline",
     )
     read_your_writes_timeout: float = Field(default=5.0, ge=0, le=60)
+    request_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="seconds a request may take before it is answered 503 with Retry-After",
+    )
+    stream_max_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=86_400,
+        description="seconds a live event stream stays open; the client then reconnects "
+        "with Last-Event-ID and misses nothing",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -53,6 +66,16 @@ class DatabaseURLError(ValueError):
     """TRIS_DATABASE_URL is not a URL TRIS understands."""
 
 
+def _port(parts: SplitResult) -> int:
+    """The URL's port (5432 when absent), or DatabaseURLError when it is no port."""
+    try:
+        return parts.port or 5432
+    except ValueError:
+        raise DatabaseURLError(
+            "the port of the database URL must be a number from 1 to 65535"
+        ) from None
+
+
 def parse_database_url(url: str) -> tuple[str, dict[str, str]]:
     """Split a database URL into its backend name and connection parts."""
     parts = urlsplit(url)
@@ -68,7 +91,7 @@ def parse_database_url(url: str) -> tuple[str, dict[str, str]]:
             raise DatabaseURLError("a PostgreSQL URL must name a database: postgresql://…/DBNAME")
         return "postgres", {
             "host": parts.hostname or "127.0.0.1",
-            "port": str(parts.port or 5432),
+            "port": str(_port(parts)),
             "user": unquote(parts.username or "postgres"),
             "password": unquote(parts.password or ""),
             "dbname": dbname,

@@ -333,6 +333,8 @@ def test_serve_demo_welcomes_on_an_empty_database_and_loads_nothing_twice(
         "port": 8123,
         "workers": 1,
         "reload": False,
+        # Graceful shutdown waits for requests in flight, bounded by their deadline.
+        "timeout_graceful_shutdown": 35,
     }
 
 

@@ -59,3 +59,5 @@ def test_an_agreement_goes_from_proposal_to_completed(world: World) -> None:
     positions = [h["position"] for h in history]
     assert positions == sorted(positions) and None not in positions
     assert all(h["actor"]["token_id"] for h in history)
+    assert all(len(h["hash"]) == 64 for h in history)
+    assert len({h["hash"] for h in history}) == len(history)

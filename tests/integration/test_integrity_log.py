@@ -14,7 +14,7 @@ import pytest
 from tests.support.integrity import RawDatabase, Story, full_story, integrity_settings
 from tests.support.scenario import World, make_world
 from tris.application.bootstrap import Services, build
-from tris.application.integrity.errors import InvalidTreeSizeError, LogEntryNotFoundError
+from tris.application.integrity.errors import LogEntryNotFoundError, TreeNotFoundError
 from tris.application.integrity.keys import ServerKeyError
 from tris.application.integrity.merkle import verify_consistency, verify_inclusion
 from tris.application.integrity.signed import checkpoint_payload, server_signature_valid
@@ -145,13 +145,13 @@ def test_proofs_of_unknown_positions_and_sizes_are_refused(
     size = integrity.log.catch_up()
     with pytest.raises(LogEntryNotFoundError):
         integrity.inclusion(10_000_000)
-    with pytest.raises(InvalidTreeSizeError):
+    with pytest.raises(TreeNotFoundError):
         integrity.inclusion(_positions(services)[0], tree_size=size + 1)
-    with pytest.raises(InvalidTreeSizeError):
+    with pytest.raises(TreeNotFoundError):
         integrity.inclusion(_positions(services)[-1], tree_size=1)
-    with pytest.raises(InvalidTreeSizeError):
+    with pytest.raises(TreeNotFoundError):
         integrity.consistency(3, 2)
-    with pytest.raises(InvalidTreeSizeError):
+    with pytest.raises(TreeNotFoundError):
         integrity.consistency(1, size + 1)
 
 

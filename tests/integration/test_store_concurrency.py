@@ -99,6 +99,39 @@ def test_concurrent_commands_on_one_agreement_do_not_both_succeed(
     assert winners[0].body["version"] == 2
 
 
+def test_of_two_concurrent_writers_naming_one_version_the_loser_gets_a_version_mismatch(
+    open_services: ServicesFactory, world: World, trio: Trio
+) -> None:
+    # Both load version 1 before either commits: over HTTP both sent If-Match "1", and the
+    # loser's precondition failed (412), whichever command it was.
+    agreement_id = world.services.agreements.propose(
+        trio.senate.ctx(), draft(trio.senate, trio.firm)
+    ).body["id"]
+    processes = [world.services, open_services()]
+    barrier = threading.Barrier(2)
+    for services in processes:
+        gate_saves(services, lambda: barrier.wait(timeout=20))
+
+    def decline(services: Services) -> Outcome | Exception:
+        try:
+            return services.agreements.decline(trio.firm.ctx(1), agreement_id, "nein")
+        except VersionMismatchError as exc:
+            return exc
+
+    def withdraw(services: Services) -> Outcome | Exception:
+        try:
+            return services.agreements.withdraw(trio.senate.ctx(1), agreement_id, "weg")
+        except VersionMismatchError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = [pool.submit(decline, processes[0]), pool.submit(withdraw, processes[1])]
+        outcomes = [r.result(timeout=60) for r in results]
+
+    assert sorted(type(o).__name__ for o in outcomes) == ["Outcome", "VersionMismatchError"]
+    assert len(event_types(world.services, agreement_id)) == 2
+
+
 def test_concurrent_key_registrations_on_one_party_do_not_both_succeed(
     open_services: ServicesFactory, world: World, trio: Trio
 ) -> None:

@@ -253,8 +253,9 @@ def test_two_processes_with_one_key_record_one_set_of_events(
     assert len(idempotency_keys(world.services.store)) == 1
 
 
+@pytest.mark.parametrize("expected_version", [None, 1], ids=["no-if-match", "if-match"])
 def test_two_processes_changing_one_agreement_under_one_key_record_it_once(
-    open_services: ServicesFactory, world: World, trio: Trio
+    open_services: ServicesFactory, world: World, trio: Trio, expected_version: int | None
 ) -> None:
     agreement_id = world.services.agreements.propose(
         trio.senate.ctx(), draft(trio.senate, trio.firm)
@@ -265,7 +266,9 @@ def test_two_processes_changing_one_agreement_under_one_key_record_it_once(
         gate_saves(services, lambda: barrier.wait(timeout=20))
 
     def attempt(services: Services) -> Outcome:
-        return services.agreements.decline(ctx(trio.firm, "k-1"), agreement_id, "nein")
+        return services.agreements.decline(
+            ctx(trio.firm, "k-1", expected_version=expected_version), agreement_id, "nein"
+        )
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         outcomes = list(pool.map(attempt, processes))

@@ -205,7 +205,22 @@ class Agreements:
         events = self.store.events(agreement.id)
         names = self._names(e.actor.party_id for e in events)
         names.update(self._names(agreement.parties))
-        return [timeline_item(e, positions.get(e.originator_version), names) for e in events]
+        hashes = self._hashes(agreement.agreement_id)
+        items = []
+        for event in events:
+            item = timeline_item(event, positions.get(event.originator_version), names)
+            item["hash"] = hashes.get(event.originator_version)
+            items.append(item)
+        return items
+
+    def _hashes(self, agreement_id: str) -> dict[int, str]:
+        """The chain hash recorded with each version of an agreement."""
+        with self.store.database.read() as cur:
+            cur.execute(
+                "SELECT originator_version, hash FROM tris_event_hashes WHERE originator_id=%s",
+                (agreement_id,),
+            )
+            return {int(r[0]): str(r[1]) for r in cur.fetchall()}
 
     # ----------------------------------------------------------------- helpers
 

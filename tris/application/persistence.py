@@ -8,6 +8,8 @@ either backend with one placeholder style (`%s`).
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -122,12 +124,88 @@ class TrisSQLiteRecorder(SQLiteApplicationRecorder):
         return positions
 
 
+# Connections per process: POOL_SIZE kept open, up to POOL_SIZE + POOL_OVERFLOW under load.
+POOL_SIZE = 4
+POOL_OVERFLOW = 6
+# Seconds to connect, and to wait for a free pooled connection, before a request fails (503).
+CONNECT_TIMEOUT = 10
+# Every session bounds its statements and its lock waits, so no request waits for ever.
+SESSION_OPTIONS = "-c statement_timeout=30s -c lock_timeout=10s"
+# A pool gives up a failing reconnection after this long; the next request starts a fresh
+# one at once, so a restarted database is used again within a request, not after a backoff.
+RECONNECT_TIMEOUT = 2.0
+# The advisory lock under which processes create or alter TRIS's schema, one at a time:
+# several processes starting together would otherwise deadlock on concurrent DDL.
+SCHEMA_LOCK = 0x7472697300000002  # "tris" + 2
+
+
+SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS tris_schema (digest TEXT PRIMARY KEY)"
+
+
+def serialise_schema_changes(cur: Cursor, backend: str) -> None:
+    """Hold the schema lock until the current transaction ends (PostgreSQL only)."""
+    if backend == "postgres":
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+
+
+def schema_is_current(cur: Cursor, backend: str, statements: Sequence[str]) -> bool:
+    """Take the schema lock; True when these very statements have run before.
+
+    A process starting beside running ones must not repeat DDL that is already in place:
+    `ALTER TABLE … IF NOT EXISTS` and `CREATE INDEX IF NOT EXISTS` lock the table even when
+    they change nothing, and they deadlock with the writers. Recorded in the same
+    transaction as the statements, so it is true only once they have all committed.
+    """
+    if backend != "postgres":
+        return False
+    serialise_schema_changes(cur, backend)
+    cur.execute(SCHEMA_TABLE)
+    digest = hashlib.sha256("\n".join(statements).encode()).hexdigest()
+    cur.execute("SELECT digest FROM tris_schema WHERE digest=%s", (digest,))
+    if cur.fetchone() is not None:
+        return True
+    cur.execute("INSERT INTO tris_schema (digest) VALUES (%s)", (digest,))
+    return False
+
+
 class TrisPostgresRecorder(PostgresApplicationRecorder):
     """The library's PostgreSQL recorder, also writing idempotency records in one transaction."""
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        # Before the library's constructor, which opens the pool's first connections.
+        pool = datastore.pool
+        if isinstance(pool.kwargs, dict):
+            pool.kwargs["options"] = SESSION_OPTIONS
+        pool.reconnect_timeout = RECONNECT_TIMEOUT
         super().__init__(datastore, **kwargs)
         self.sql_create_statements.extend(SQL(s).format() for s in TRIS_TABLES)
+
+    def _create_table(self, curs: psycopg.Cursor[DictRow]) -> None:
+        """Create the tables in one transaction under the schema lock, unless they exist."""
+        statements = [statement.as_string(curs) for statement in self.sql_create_statements]
+        if not schema_is_current(_PostgresAdapter(curs), "postgres", statements):
+            super()._create_table(curs)
+
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        """An aggregate's events, in one attempt.
+
+        The library retries reads ten times, each waiting for a pooled connection: while
+        the database is down a request would wait a minute. One attempt fails in seconds
+        and the client, told 503 and Retry-After, decides.
+        """
+        select: Any = inspect.unwrap(PostgresApplicationRecorder.select_events)
+        events: Sequence[StoredEvent] = select(
+            self, originator_id, gt=gt, lte=lte, desc=desc, limit=limit
+        )
+        return events
 
     def _insert_events(
         self,
@@ -169,10 +247,13 @@ def eventsourcing_env(database_url: str) -> dict[str, str]:
         "POSTGRES_PORT": parts["port"],
         "POSTGRES_USER": parts["user"],
         "POSTGRES_PASSWORD": parts["password"],
-        "POSTGRES_POOL_SIZE": "10",
-        "POSTGRES_MAX_OVERFLOW": "10",
+        "POSTGRES_POOL_SIZE": str(POOL_SIZE),
+        "POSTGRES_MAX_OVERFLOW": str(POOL_OVERFLOW),
         "POSTGRES_LOCK_TIMEOUT": "10",
-        "POSTGRES_CONNECT_TIMEOUT": "10",
+        "POSTGRES_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT),
+        # A pooled connection is checked before use: one broken by a database restart is
+        # replaced instead of failing the request that drew it.
+        "POSTGRES_PRE_PING": "y",
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
     }
 

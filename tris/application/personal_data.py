@@ -17,8 +17,9 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import Transcoding
+from eventsourcing.sqlite import SQLiteDatastore
 
-from tris.application.persistence import Database
+from tris.application.persistence import Database, serialise_schema_changes
 from tris.domain.party import Contact
 
 PERSON_KEYS_TABLE = """CREATE TABLE IF NOT EXISTS tris_person_keys (
@@ -37,6 +38,7 @@ class PersonalDataVault:
     def __init__(self, database: Database) -> None:
         self.database = database
         with database.transaction() as cur:
+            serialise_schema_changes(cur, database.backend)
             cur.execute(PERSON_KEYS_TABLE)
 
     def _key(self, person_id: str, *, create: bool) -> bytes | None:
@@ -108,7 +110,18 @@ class PersonalDataVault:
                 "WHERE person_id=%s AND erased_at IS NULL",
                 (person_id,),
             )
-            return bool(cur.rowcount)
+            erased = bool(cur.rowcount)
+        if erased:
+            self._drop_old_page_images()
+        return erased
+
+    def _drop_old_page_images(self) -> None:
+        # SQLite's write-ahead log still holds the page as it was before the update, key
+        # included: copy the log into the file (where secure_delete cleared it) and empty it.
+        datastore = getattr(self.database.recorder, "datastore", None)
+        if isinstance(datastore, SQLiteDatastore):
+            with datastore.get_connection(commit=True) as conn:
+                conn.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 class PersonalDataErasedError(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,7 @@ from tris.domain.errors import (
     IdempotencyKeyReusedError,
     NotFoundError,
     PartyNotFoundError,
+    VersionMismatchError,
 )
 from tris.domain.party import Party
 from tris.domain.values import Actor
@@ -93,6 +95,7 @@ class EventStore:
         self.vault = PersonalDataVault(self.database)
         self.app.sealed_contacts.vault = self.vault
         self._in_flight: set[tuple[str, str]] = set()
+        self._in_flight_lock = threading.Lock()
         self.after_commit: list[Callable[[int | None], None]] = []
 
     def close(self) -> None:
@@ -161,6 +164,26 @@ class EventStore:
         A result holding personal data is stored as `kept(result)` (for example just an
         id) and rebuilt on a retry by `replayed(stored)`, so no plaintext is kept.
         """
+        try:
+            return self._execute(ctx, command, status, kept, replayed)
+        except ConcurrentUpdateError:
+            if ctx.expected_version is None:
+                raise
+            # The client named a version (If-Match) that another command replaced between
+            # our load and our commit: its precondition failed, as if it had come later.
+            raise VersionMismatchError(
+                f"version {ctx.expected_version} was replaced by a concurrent change; "
+                "reload it and retry"
+            ) from None
+
+    def _execute(
+        self,
+        ctx: CommandContext,
+        command: Callable[[], tuple[list[Aggregate], dict[str, Any]]],
+        status: int,
+        kept: Callable[[dict[str, Any]], dict[str, Any]] | None,
+        replayed: Callable[[dict[str, Any]], dict[str, Any]] | None,
+    ) -> Outcome:
         request = ctx.idempotency
         if request is None:
             aggregates, body = command()
@@ -169,11 +192,12 @@ class EventStore:
         earlier = self._earlier(ctx.actor.token_id, request, replayed)
         if earlier is not None:
             return earlier
-        if slot in self._in_flight:
-            raise IdempotencyInFlightError(
-                f"a request with Idempotency-Key {request.key!r} is still being processed"
-            )
-        self._in_flight.add(slot)
+        with self._in_flight_lock:
+            if slot in self._in_flight:
+                raise IdempotencyInFlightError(
+                    f"a request with Idempotency-Key {request.key!r} is still being processed"
+                )
+            self._in_flight.add(slot)
         try:
             aggregates, body = command()
             record = IdempotencyRecord(

@@ -16,18 +16,28 @@ What the kinds of finding mean:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from tris.application.integrity.chain import ChainLink, event_hash, recompute
+from tris.application.integrity.chain import ChainLink, event_hash, leaf_for, recompute
 from tris.application.integrity.keys import ServerKeyError
-from tris.application.integrity.log import Checkpoint, IntegrityLog, Leaf, LeafHashes
-from tris.application.integrity.merkle import MerkleTree, leaf_hash
+from tris.application.integrity.log import IntegrityLog, Leaf
+from tris.application.integrity.merkle import HASH_BYTES, LeafHashes, MerkleTree
 from tris.application.integrity.record import is_agreement_topic, read_record, signature_checks
+from tris.application.integrity.signed import Checkpoint
 from tris.application.integrity.stored import StoredAggregate, read_stored
 from tris.application.integrity.verification import party_keys
 from tris.application.store import EventStore
+
+
+class PublicKeys(dict[tuple[str, str], bytes]):
+    """Party keys by (party id, key id), remembering which parties were loaded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parties: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -83,9 +93,8 @@ class AuditReport:
 def audit_store(store: EventStore, log: IntegrityLog) -> AuditReport:
     """Recompute every chain and the log from the database and compare with the checkpoints."""
     report = AuditReport()
-    leaves = list(log.iter_leaves())
-    report.leaves = len(leaves)
-    head = max((leaf.position for leaf in leaves), default=0)
+    head = _log_head(store)
+    keys = PublicKeys()
     for aggregate_id in _aggregate_ids(store):
         stored = read_stored(store, log, aggregate_id)
         report.aggregates += 1
@@ -95,10 +104,19 @@ def audit_store(store: EventStore, log: IntegrityLog) -> AuditReport:
             1 for v, p in stored.positions.items() if p > head and v not in stored.leaves
         )
         if any(is_agreement_topic(link.topic) for link in stored.links):
-            report.findings += _signature_findings(store, stored)
-    hashes = _leaf_findings(leaves, report)
+            report.findings += _signature_findings(store, stored, keys)
+    hashes = _leaf_findings(log.iter_leaves(), report)
+    report.leaves = len(hashes)
     _checkpoint_findings(log, hashes, report)
     return report
+
+
+def _log_head(store: EventStore) -> int:
+    """The highest position in the log (0 when empty)."""
+    with store.database.read() as cur:
+        cur.execute("SELECT MAX(position) FROM tris_merkle_leaves")
+        row = cur.fetchone()
+    return 0 if row is None or row[0] is None else int(row[0])
 
 
 def _aggregate_ids(store: EventStore) -> list[UUID]:
@@ -162,7 +180,7 @@ def _aggregate_findings(stored: StoredAggregate, head: int) -> list[Finding]:
                 link.version,
                 f"logged at position {leaf.position}, now stored at position {position}",
             )
-        elif recorded is not None and leaf.leaf_hash != leaf_hash(bytes.fromhex(recorded[0])).hex():
+        elif recorded is not None and leaf.leaf_hash != leaf_for(recorded[0]):
             finding("log", link.version, f"leaf {leaf.leaf_index} does not match the event hash")
     return findings
 
@@ -193,10 +211,16 @@ def _classify_mismatches(stored: StoredAggregate, mismatched: list[ChainLink]) -
     return findings
 
 
-def _signature_findings(store: EventStore, stored: StoredAggregate) -> list[Finding]:
+def _signature_findings(
+    store: EventStore, stored: StoredAggregate, keys: PublicKeys
+) -> list[Finding]:
     record = read_record(stored.aggregate_id, stored.states())
     findings = [Finding("changed", p, stored.aggregate_id) for p in record.problems]
-    for check in signature_checks(record, party_keys(store, record.party_ids)):
+    # Party keys are loaded once per audit, not once per agreement.
+    missing = [p for p in record.party_ids if p not in keys.parties]
+    keys.update(party_keys(store, missing))
+    keys.parties.update(missing)
+    for check in signature_checks(record, keys):
         if not check.ok:
             findings.append(
                 Finding("signature", f"{check.name}: {check.detail}", stored.aggregate_id)
@@ -204,7 +228,7 @@ def _signature_findings(store: EventStore, stored: StoredAggregate) -> list[Find
     return findings
 
 
-def _leaf_findings(leaves: list[Leaf], report: AuditReport) -> LeafHashes:
+def _leaf_findings(leaves: Iterable[Leaf], report: AuditReport) -> LeafHashes:
     """Check the leaf table is contiguous and in position order; return its leaf hashes."""
     hashes = LeafHashes()
     previous: Leaf | None = None
@@ -224,7 +248,16 @@ def _leaf_findings(leaves: list[Leaf], report: AuditReport) -> LeafHashes:
                     leaf.position,
                 )
             )
-        hashes.append(bytes.fromhex(leaf.leaf_hash))
+        try:
+            digest = bytes.fromhex(leaf.leaf_hash)
+        except ValueError:
+            digest = b""
+        if len(digest) != HASH_BYTES:
+            report.findings.append(
+                Finding("log", f"leaf {leaf.leaf_index} is not a hash", position=leaf.position)
+            )
+            break
+        hashes.append(digest)
         previous = leaf
     return hashes
 

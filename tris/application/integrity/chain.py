@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
+from tris.application.integrity.merkle import HASH_BYTES, leaf_hash
 from tris.domain.signing import canonical_json
 
 GENESIS = ""
@@ -33,6 +34,15 @@ def event_hash(aggregate_id: str, version: int, topic: str, state: bytes | str, 
         "prev_hash": prev,
     }
     return hashlib.sha256(canonical_json(record)).hexdigest()
+
+
+def leaf_for(digest: str) -> str | None:
+    """The hex Merkle leaf hash of a hex event hash (None when it is not a SHA-256 hex)."""
+    try:
+        raw = bytes.fromhex(digest)
+    except (ValueError, TypeError):
+        return None
+    return leaf_hash(raw).hex() if len(raw) == HASH_BYTES else None
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,15 @@
-"""Errors of the verifiable history, placed in the domain error tree for the interfaces.
+"""Errors of the verifiable history, placed in the domain error tree for the interfaces::
 
 NotFoundError
-└── LogEntryNotFoundError      no event at that position in the Merkle log (404)
-InvalidInputError
-└── InvalidTreeSizeError       a tree size beyond the log, or first > second (422)
+├── LogEntryNotFoundError      no event at that position in the Merkle log (404)
+└── TreeNotFoundError          no tree of that size yet, or no such proof (404)
 ConflictError
 └── LogTamperedError           the stored log no longer matches a signed checkpoint (409)
 """
 
 from __future__ import annotations
 
-from tris.domain.errors import ConflictError, InvalidInputError, NotFoundError
+from tris.domain.errors import ConflictError, NotFoundError
 
 
 class LogEntryNotFoundError(NotFoundError):
@@ -19,10 +18,10 @@ class LogEntryNotFoundError(NotFoundError):
     title = "Log entry not found"
 
 
-class InvalidTreeSizeError(InvalidInputError):
-    """A tree size is beyond the log, or the sizes of a consistency proof are out of order."""
+class TreeNotFoundError(NotFoundError):
+    """The log has no tree of that size yet, or no proof between the sizes asked for."""
 
-    title = "Invalid tree size"
+    title = "Tree not found"
 
 
 class LogTamperedError(ConflictError):

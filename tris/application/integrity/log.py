@@ -13,61 +13,30 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, Notification
 
+from tris.application.integrity.chain import leaf_for
 from tris.application.integrity.errors import (
-    InvalidTreeSizeError,
     LogEntryNotFoundError,
     LogTamperedError,
+    TreeNotFoundError,
 )
 from tris.application.integrity.keys import ServerKey
-from tris.application.integrity.merkle import HASH_BYTES, MerkleTree, leaf_hash
-from tris.application.integrity.signed import LOG_NAME, checkpoint_payload, server_signature_valid
+from tris.application.integrity.merkle import HASH_BYTES, LeafHashes, MerkleTree
+from tris.application.integrity.signed import (
+    Checkpoint,
+    Clock,
+    checkpoint_payload,
+    rfc3339,
+    server_signature_valid,
+    utc_now,
+)
 from tris.application.persistence import Database
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    """The current time in UTC."""
-    return datetime.now(UTC)
-
-
-def rfc3339(moment: datetime) -> str:
-    """A UTC timestamp with microseconds and a `Z`."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """A signed statement of the log's size and root hash at a moment."""
-
-    tree_size: int
-    root_hash: str
-    issued_at: str
-    signature: str
-    key_id: str
-
-    def payload(self) -> bytes:
-        """The exact bytes that were signed."""
-        return checkpoint_payload(self.tree_size, self.root_hash, self.issued_at)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready form."""
-        return {
-            "log": LOG_NAME,
-            "tree_size": self.tree_size,
-            "root_hash": self.root_hash,
-            "issued_at": self.issued_at,
-            "signature": self.signature,
-            "key_id": self.key_id,
-        }
 
 
 @dataclass(frozen=True)
@@ -81,30 +50,7 @@ class Leaf:
     leaf_hash: str
 
 
-class LeafHashes:
-    """Append-only leaf hashes packed in one buffer (32 bytes each)."""
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-
-    def __len__(self) -> int:
-        return len(self._buffer) // HASH_BYTES
-
-    def __getitem__(self, index: int) -> bytes:
-        if not 0 <= index < len(self):
-            raise IndexError(index)
-        start = index * HASH_BYTES
-        return bytes(self._buffer[start : start + HASH_BYTES])
-
-    def append(self, digest: bytes) -> None:
-        """Add the next leaf hash."""
-        self._buffer += digest
-
-    def clear(self) -> None:
-        """Forget every leaf."""
-        self._buffer = bytearray()
-
-
+_REFRESH_BATCH = 50_000
 _LEAF_COLUMNS = "leaf_index, position, originator_id, originator_version, leaf_hash"
 _CHECKPOINT_COLUMNS = "tree_size, root_hash, issued_at, signature, key_id"
 
@@ -165,12 +111,11 @@ class IntegrityLog:
         recorded = self._hashes_of(keys)
         rows: list[tuple[Any, ...]] = []
         for note, key in zip(notes, keys, strict=True):
-            digest = recorded.get(key)
-            if digest is None:
+            leaf = leaf_for(recorded.get(key, ""))
+            if leaf is None:
                 # Not written by TRIS's recorders: left out, and reported by the store audit.
                 log.warning("event %s v%s at position %s has no recorded hash", *key, note.id)
                 continue
-            leaf = leaf_hash(bytes.fromhex(digest)).hex()
             rows.append((first_index + len(rows), note.id, key[0], key[1], leaf))
         return rows
 
@@ -223,19 +168,27 @@ class IntegrityLog:
             # Leaves vanished behind TRIS's back: start again from what is stored.
             self._leaves.clear()
             self._tree = MerkleTree(self._leaves)
-        if stored == len(self._leaves):
-            return
-        with self.database.read() as cur:
-            cur.execute(
-                "SELECT leaf_index, leaf_hash FROM tris_merkle_leaves "
-                "WHERE leaf_index >= %s ORDER BY leaf_index",
-                (len(self._leaves),),
-            )
-            rows = cur.fetchall()
-        for index, digest in rows:
-            if int(index) != len(self._leaves):
-                break  # a gap: the log ends where it stops being contiguous
-            self._leaves.append(bytes.fromhex(str(digest)))
+        while stored > len(self._leaves):
+            start = len(self._leaves)
+            with self.database.read() as cur:
+                cur.execute(
+                    "SELECT leaf_index, leaf_hash FROM tris_merkle_leaves "
+                    "WHERE leaf_index >= %s ORDER BY leaf_index LIMIT %s",
+                    (start, _REFRESH_BATCH),
+                )
+                rows = cur.fetchall()
+            # Indices are unique, so a run is contiguous when its ends are `len - 1` apart.
+            if not rows or int(rows[0][0]) != start:
+                return  # a gap: the log ends where it stops being contiguous
+            packed = _unhex("".join(str(r[1]) for r in rows), len(rows))
+            if packed is not None and int(rows[-1][0]) - start + 1 == len(rows):
+                self._leaves.extend(packed)
+                continue
+            for index, digest in rows:
+                leaf = _unhex(str(digest), 1)
+                if int(index) != len(self._leaves) or leaf is None:
+                    return  # a gap or a damaged leaf: the log ends before it
+                self._leaves.append(leaf)
 
     def leaf_at(self, position: int) -> Leaf:
         """The leaf of the event at a global position, or LogEntryNotFoundError."""
@@ -298,9 +251,7 @@ class IntegrityLog:
         with self._lock:
             self._require_size(tree_size)
             if not 0 <= leaf_index < tree_size:
-                raise InvalidTreeSizeError(
-                    f"leaf {leaf_index} is not in the tree of size {tree_size}"
-                )
+                raise TreeNotFoundError(f"leaf {leaf_index} is not in the tree of size {tree_size}")
             return [h.hex() for h in self._tree.inclusion_proof(leaf_index, tree_size)]
 
     def consistency_proof(self, first: int, second: int) -> list[str]:
@@ -308,16 +259,14 @@ class IntegrityLog:
         with self._lock:
             self._require_size(second)
             if not 0 <= first <= second:
-                raise InvalidTreeSizeError(
-                    f"first ({first}) must be between 0 and second ({second})"
-                )
+                raise TreeNotFoundError(f"first ({first}) must be between 0 and second ({second})")
             return [h.hex() for h in self._tree.consistency_proof(first, second)]
 
     def _require_size(self, tree_size: int) -> None:
         if tree_size > len(self._leaves):
             self._refresh()
         if not 0 <= tree_size <= len(self._leaves):
-            raise InvalidTreeSizeError(
+            raise TreeNotFoundError(
                 f"tree size {tree_size} is outside the log, which has {len(self._leaves)} leaves"
             )
 
@@ -392,6 +341,15 @@ class IntegrityLog:
         return checkpoint.key_id == key.key_id and server_signature_valid(
             key.public_key, checkpoint.signature, checkpoint.payload()
         )
+
+
+def _unhex(text: str, count: int) -> bytes | None:
+    """`count` leaf hashes from their hex, back to back (None when that is not what it is)."""
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        return None
+    return raw if len(raw) == count * HASH_BYTES else None
 
 
 def _leaf(row: Sequence[Any]) -> Leaf:

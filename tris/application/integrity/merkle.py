@@ -46,6 +46,34 @@ class LeafSource(Protocol):
         """The leaf hash at `index`."""
 
 
+class LeafHashes:
+    """Append-only leaf hashes packed in one buffer (32 bytes each)."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def __len__(self) -> int:
+        return len(self._buffer) // HASH_BYTES
+
+    def __getitem__(self, index: int) -> bytes:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        start = index * HASH_BYTES
+        return bytes(self._buffer[start : start + HASH_BYTES])
+
+    def append(self, digest: bytes) -> None:
+        """Add the next leaf hash."""
+        self._buffer += digest
+
+    def extend(self, digests: bytes) -> None:
+        """Add the next leaf hashes, given back to back."""
+        self._buffer += digests
+
+    def clear(self) -> None:
+        """Forget every leaf."""
+        self._buffer = bytearray()
+
+
 class MerkleTree:
     """Roots and proofs over a growing sequence of leaf hashes, memoising perfect subtrees."""
 
@@ -58,16 +86,23 @@ class MerkleTree:
         n = hi - lo
         if n == 1:
             return self.leaves[lo]
-        memoise = n >= MEMO_MIN and n & (n - 1) == 0 and lo % n == 0
-        if memoise:
+        if n >= MEMO_MIN and n & (n - 1) == 0 and lo % n == 0:
             cached = self._memo.get((lo, n))
-            if cached is not None:
-                return cached
+            return cached if cached is not None else self._perfect(lo, n)
         k = split_point(n)
-        value = node_hash(self.subtree(lo, lo + k), self.subtree(lo + k, hi))
-        if memoise:
-            self._memo[(lo, n)] = value
-        return value
+        return node_hash(self.subtree(lo, lo + k), self.subtree(lo + k, hi))
+
+    def _perfect(self, lo: int, n: int) -> bytes:
+        """Hash a perfect subtree level by level, remembering its large aligned parts."""
+        nodes = [self.leaves[i] for i in range(lo, lo + n)]
+        size = 1
+        while len(nodes) > 1:
+            nodes = [node_hash(nodes[i], nodes[i + 1]) for i in range(0, len(nodes), 2)]
+            size *= 2
+            if size >= MEMO_MIN:
+                for offset, value in enumerate(nodes):
+                    self._memo[(lo + offset * size, size)] = value
+        return nodes[0]
 
     def root(self, tree_size: int) -> bytes:
         """The root hash of the first `tree_size` leaves."""

@@ -8,10 +8,11 @@ from typing import Any
 
 from tris.application.access import Principal
 from tris.application.integrity.audit import AuditReport, audit_store
-from tris.application.integrity.errors import InvalidTreeSizeError
+from tris.application.integrity.errors import TreeNotFoundError
 from tris.application.integrity.evidence import build_bundle
 from tris.application.integrity.keys import ServerKey, key_path, load_server_key
-from tris.application.integrity.log import Checkpoint, IntegrityLog
+from tris.application.integrity.log import IntegrityLog
+from tris.application.integrity.signed import Checkpoint
 from tris.application.integrity.verification import verify_agreement
 from tris.application.store import EventStore
 from tris.config import Settings
@@ -72,7 +73,7 @@ class Integrity:
         if tree_size is None:
             tree_size = self.log.ensure_checkpoint(leaf.leaf_index + 1).tree_size
         if leaf.leaf_index >= tree_size:
-            raise InvalidTreeSizeError(
+            raise TreeNotFoundError(
                 f"the event at position {position} is leaf {leaf.leaf_index}, "
                 f"not in a tree of size {tree_size}"
             )

@@ -11,13 +11,17 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from tris.domain.signing import canonical_json, signature_is_valid
 
 LOG_NAME = "tris"
 BUNDLE_FORMAT = "tris-evidence/1"
+
+Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)
@@ -69,3 +73,39 @@ def bundle_payload(bundle: dict[str, Any]) -> bytes:
 def render_bundle(bundle: dict[str, Any]) -> bytes:
     """The one layout a bundle file has: two-space indented UTF-8 JSON and a final newline."""
     return (json.dumps(bundle, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def utc_now() -> datetime:
+    """The current time in UTC."""
+    return datetime.now(UTC)
+
+
+def rfc3339(moment: datetime) -> str:
+    """A UTC timestamp with microseconds and a `Z`."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed statement of the log's size and root hash at a moment."""
+
+    tree_size: int
+    root_hash: str
+    issued_at: str
+    signature: str
+    key_id: str
+
+    def payload(self) -> bytes:
+        """The exact bytes that were signed."""
+        return checkpoint_payload(self.tree_size, self.root_hash, self.issued_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form."""
+        return {
+            "log": LOG_NAME,
+            "tree_size": self.tree_size,
+            "root_hash": self.root_hash,
+            "issued_at": self.issued_at,
+            "signature": self.signature,
+            "key_id": self.key_id,
+        }

@@ -6,8 +6,7 @@ whose events were damaged can still be examined and its damage reported check by
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
@@ -15,7 +14,7 @@ from tris.application.access import Principal
 from tris.application.integrity.chain import chain_problems, recompute
 from tris.application.integrity.errors import LogTamperedError
 from tris.application.integrity.keys import ServerKeyError
-from tris.application.integrity.log import Checkpoint, IntegrityLog, rfc3339, utc_now
+from tris.application.integrity.log import IntegrityLog
 from tris.application.integrity.merkle import leaf_hash, verify_inclusion
 from tris.application.integrity.record import (
     AgreementRecord,
@@ -23,7 +22,7 @@ from tris.application.integrity.record import (
     read_record,
     signature_checks,
 )
-from tris.application.integrity.signed import Check
+from tris.application.integrity.signed import Check, Checkpoint, rfc3339, utc_now
 from tris.application.integrity.stored import StoredAggregate, read_stored
 from tris.application.store import EventStore
 from tris.domain.errors import AgreementNotFoundError, DomainError
@@ -105,14 +104,7 @@ def inclusion_checks(
         elif digest is None:
             checks.append(Check(name, False, "the stored event is not JSON"))
         else:
-            path = log.inclusion_proof(leaf.leaf_index, checkpoint.tree_size)
-            ok = verify_inclusion(
-                leaf_hash(bytes.fromhex(digest)),
-                leaf.leaf_index,
-                checkpoint.tree_size,
-                [bytes.fromhex(p) for p in path],
-                bytes.fromhex(checkpoint.root_hash),
-            )
+            ok = _proves(log, digest, leaf.leaf_index, checkpoint)
             detail = (
                 f"leaf {leaf.leaf_index} is under the root of tree size {checkpoint.tree_size}"
                 if ok
@@ -120,6 +112,17 @@ def inclusion_checks(
             )
             checks.append(Check(name, ok, detail))
     return checks
+
+
+def _proves(log: IntegrityLog, digest: str, leaf_index: int, checkpoint: Checkpoint) -> bool:
+    """True when the event hash is the leaf at `leaf_index` under the checkpoint's root."""
+    try:
+        root = bytes.fromhex(checkpoint.root_hash)
+        path = [bytes.fromhex(p) for p in log.inclusion_proof(leaf_index, checkpoint.tree_size)]
+    except (ValueError, DomainError):
+        return False  # a damaged checkpoint, or a log shorter than it claims
+    leaf = leaf_hash(bytes.fromhex(digest))
+    return verify_inclusion(leaf, leaf_index, checkpoint.tree_size, path, root)
 
 
 def covering_checkpoint(
@@ -151,12 +154,7 @@ def covering_checkpoint(
 
 
 def verify_agreement(
-    store: EventStore,
-    log: IntegrityLog,
-    viewer: Principal,
-    agreement_id: str,
-    *,
-    keys_of: Callable[[EventStore, list[str]], Mapping[tuple[str, str], bytes]] = party_keys,
+    store: EventStore, log: IntegrityLog, viewer: Principal, agreement_id: str
 ) -> dict[str, Any]:
     """Every check of one agreement, each with its result, and whether all passed."""
     agreement = load_agreement(store, log, viewer, agreement_id)
@@ -164,17 +162,11 @@ def verify_agreement(
     checks = [chain_check(stored)]
     if record.problems:
         checks.append(Check("record", False, "; ".join(record.problems)))
-    signatures = signature_checks(record, keys_of(store, record.party_ids))
+    signatures = signature_checks(record, party_keys(store, record.party_ids))
     checks += signatures or [Check("signatures", True, "no revision has been signed yet")]
     checkpoint, checkpoint_check = covering_checkpoint(log, stored)
     # The leaves may have been appended just now, by the checkpoint's catch-up.
-    stored = StoredAggregate(
-        stored.aggregate_id,
-        stored.links,
-        stored.positions,
-        stored.recorded,
-        log.leaves_of(stored.aggregate_id),
-    )
+    stored = replace(stored, leaves=log.leaves_of(stored.aggregate_id))
     checks.append(checkpoint_check)
     checks += inclusion_checks(stored, log, checkpoint)
     return {

@@ -94,14 +94,19 @@ class Queries:
         where: list[str] = []
         params: list[Any] = []
         source = "rm_agreements a"
+        order = "a.seq"
         if filters.party is not None:
-            # Drive the query from the party index: fast at any number of agreements.
+            # Drive the query from the party index: fast at any number of agreements. Its
+            # rows carry the agreement's seq, so ordering by theirs walks the index newest
+            # first and stops at the page instead of sorting all of the party's agreements.
             source = (
                 "rm_agreement_parties fp JOIN rm_agreements a ON a.agreement_id = fp.agreement_id"
             )
             where += ["fp.party_id = %s", "fp.is_current = %s"]
             params += [filters.party, True]
-        if viewer.role is Role.PARTNER:
+            order = "fp.seq"
+        # A partner sees its party's agreements; its own party's row (fp) proves that already.
+        if viewer.role is Role.PARTNER and filters.party != viewer.party_id:
             where.append(
                 "EXISTS (SELECT 1 FROM rm_agreement_parties vp "
                 "WHERE vp.agreement_id = a.agreement_id AND vp.party_id = %s)"
@@ -131,14 +136,14 @@ class Queries:
             params.append(_like(filters.q))
         if cursor is not None:
             (after_seq,) = decode_cursor(cursor, 1)
-            where.append("a.seq < %s")
+            where.append(f"{order} < %s")
             params.append(int(after_seq))
         sql = (
             "SELECT a.agreement_id, a.seq, a.title, a.status, a.sector_mix, a.proposer, "  # noqa: S608
             "a.version, a.revision, a.in_force_revision, a.created_at, a.updated_at "
             f"FROM {source}"
             + (" WHERE " + " AND ".join(where) if where else "")
-            + " ORDER BY a.seq DESC LIMIT %s"
+            + f" ORDER BY {order} DESC LIMIT %s"
         )
         params.append(limit + 1)
         with self.database.read() as cur:

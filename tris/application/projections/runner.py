@@ -23,7 +23,7 @@ from typing import Any
 
 from eventsourcing.persistence import Notification
 
-from tris.application.persistence import Cursor, Database
+from tris.application.persistence import Cursor, Database, schema_is_current
 from tris.application.store import EventStore
 
 log = logging.getLogger(__name__)
@@ -97,11 +97,11 @@ class ProjectionRunner:
 
     def _create_tables(self) -> None:
         with self.database.transaction() as cur:
-            cur.execute(TRACKING_TABLE)
-            cur.execute(REBUILD_TABLE)
-            cur.execute(WORKERS_TABLE)
+            statements = [TRACKING_TABLE, REBUILD_TABLE, WORKERS_TABLE]
             for projection in self.projections:
-                for ddl in (*projection.tables, *projection.indexes):
+                statements += [*projection.tables, *projection.indexes]
+            if not schema_is_current(cur, self.database.backend, statements):
+                for ddl in statements:
                     cur.execute(ddl)
             for projection in self.projections:
                 cur.execute(

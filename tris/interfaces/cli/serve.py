@@ -19,6 +19,7 @@ from tris.interfaces.cli.context import (
 from tris.interfaces.cli.errors import ConfigurationError
 
 APP_FACTORY = "tris.interfaces.http.app:create_app"
+GRACE_SECONDS = 5
 
 
 def register(cli: typer.Typer) -> None:
@@ -53,7 +54,17 @@ def serve(
             else:
                 typer.echo(welcome_block(services, load_demo(services), base_url))
     typer.echo(f"Database: {describe_database(settings.database_url)}", err=True)
-    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, reload=reload)
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        reload=reload,
+        # On SIGTERM/SIGINT a process stops accepting and finishes the requests in flight,
+        # which their deadline bounds.
+        timeout_graceful_shutdown=int(settings.request_timeout) + GRACE_SECONDS,
+    )
 
 
 def welcome_block(services: Services, data: DemoData, base_url: str) -> str:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,22 +15,27 @@ from fastapi import FastAPI
 import tris
 from tris.application.bootstrap import Services, build
 from tris.config import Settings, load_settings
-from tris.interfaces.http.errors import install_error_handlers
+from tris.interfaces.http.deadline import RequestDeadlineMiddleware
+from tris.interfaces.http.errors import DATABASE_UNAVAILABLE_ERRORS, install_error_handlers
 from tris.interfaces.http.middleware import BodySizeLimitMiddleware
 from tris.interfaces.http.openapi import build_openapi
 from tris.interfaces.http.ratelimit import RateLimiter
 from tris.interfaces.http.routers import (
     agreements,
     amendments,
+    events,
     fulfilments,
     health,
     integrity,
     listings,
     parties,
+    persons,
     revisions,
     signing_keys,
     tokens,
 )
+
+log = logging.getLogger(__name__)
 
 ROUTERS = (
     health.router,
@@ -39,7 +48,32 @@ ROUTERS = (
     amendments.router,
     fulfilments.router,
     integrity.router,
+    events.router,
+    persons.router,
 )
+
+
+STARTUP_WAIT_SECONDS = 300.0
+
+
+def build_when_reachable(settings: Settings, wait: float = STARTUP_WAIT_SECONDS) -> Services:
+    """Build the services, waiting (up to `wait` seconds) for a database that is down.
+
+    A server process that starts while the database restarts must not fail: under
+    `--workers N` one process failing to start stops them all.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return build(settings)
+        except DATABASE_UNAVAILABLE_ERRORS as error:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("database unavailable at start-up (%s); retrying", error)
+        # The half-built services' connection pool closes when collected; collect it now,
+        # so that retries do not pile up pools.
+        gc.collect()
+        time.sleep(1.0)
 
 
 def create_app(services: Services | None = None, settings: Settings | None = None) -> FastAPI:
@@ -57,7 +91,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = None
         if app.state.services is None:
-            owned = build(resolved)
+            owned = await asyncio.to_thread(build_when_reachable, resolved)
             app.state.services = owned
         try:
             yield
@@ -81,6 +115,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     for router in ROUTERS:
         app.include_router(router)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestDeadlineMiddleware, seconds=settings.request_timeout)
 
     def openapi() -> dict[str, Any]:
         return build_openapi(app)

@@ -12,7 +12,9 @@ branch on the most specific rule that was broken. `status` is taken from `STATUS
 for the most specific class along the error's MRO (a `StaleRevisionError` is a
 `ConflictError`, hence 409). Errors the framework raises get types of their own:
 `request-validation` (422, with `errors` naming each field), `not-found` (unknown route),
-`method-not-allowed` (405) and `internal-error` (500, never with a traceback).
+`method-not-allowed` (405) and `internal-error` (500, never with a traceback). A database
+that cannot be reached, or that timed a statement out, answers `service-unavailable` (503,
+with `Retry-After`): the request may be retried, with the same Idempotency-Key.
 
 The errors of this module are the HTTP layer's own: they concern the request (credentials,
 headers, size, rate), never a rule of the domain.
@@ -21,11 +23,14 @@ headers, size, rate), never a rule of the domain.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
+import psycopg
+from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -44,9 +49,12 @@ from tris.domain.errors import (
     VersionMismatchError,
 )
 
+log = logging.getLogger(__name__)
+
 PROBLEM_BASE = "https://tris.example/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 MAX_LISTED_FIELDS = 10
+RETRY_AFTER_SECONDS = 2
 
 
 class HTTPProblemError(Exception):
@@ -106,6 +114,25 @@ class ReadModelsBehindError(HTTPProblemError):
         super().__init__(detail, {"Retry-After": str(retry_after)})
 
 
+class ServiceUnavailableError(HTTPProblemError):
+    """The database is unreachable or too slow, or the request ran past its deadline."""
+
+    title = "Service unavailable"
+
+    def __init__(self, detail: str, retry_after: int = RETRY_AFTER_SECONDS) -> None:
+        super().__init__(detail, {"Retry-After": str(retry_after)})
+
+
+# Errors that mean "the database cannot serve now" (down, restarting, pool exhausted,
+# statement or lock timeout), as the library and the driver raise them.
+DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+
+
 STATUS_BY_ERROR: dict[type[Exception], int] = {
     DomainError: 400,
     InvalidInputError: 422,
@@ -124,6 +151,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     PayloadTooLargeError: 413,
     RateLimitedError: 429,
     ReadModelsBehindError: 503,
+    ServiceUnavailableError: 503,
 }
 
 
@@ -261,6 +289,16 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
+async def handle_database_unavailable(request: Request, error: Exception) -> Response:
+    """The database cannot serve now: 503 with Retry-After, never a hang or a 500."""
+    log.warning("database unavailable for %s %s: %s", request.method, request.url.path, error)
+    unavailable = ServiceUnavailableError(
+        "the database is unavailable at the moment; retry after Retry-After seconds "
+        "(a POST with the same Idempotency-Key is applied at most once)"
+    )
+    return await handle_known_error(request, unavailable)
+
+
 async def handle_unexpected_error(request: Request, error: Exception) -> Response:
     """Anything else: 500, saying nothing of the cause (the server log has it)."""
     return problem_response(
@@ -278,4 +316,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPProblemError, handle_known_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_error)
+    for unavailable in DATABASE_UNAVAILABLE_ERRORS:
+        app.add_exception_handler(unavailable, handle_database_unavailable)
     app.add_exception_handler(Exception, handle_unexpected_error)

@@ -38,6 +38,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     )
     for path_item in schema.get("paths", {}).values():
         for operation in path_item.values():
+            _document_precondition_headers(operation)
             for status, response in operation.get("responses", {}).items():
                 content = response.get("content")
                 is_error = status.isdigit() and int(status) >= 400
@@ -45,3 +46,22 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                     content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
     app.openapi_schema = schema
     return schema
+
+
+# The exact syntax of the headers TRIS reads. If-Match is optional to the framework (so that
+# its absence answers 428, not 422) but required by the contract on every write it guards.
+HEADER_SCHEMAS: dict[str, tuple[bool, dict[str, Any]]] = {
+    "If-Match": (True, {"type": "string", "pattern": '^(W/)?"?[0-9]{1,18}"?$'}),
+    "Idempotency-Key": (False, {"type": "string", "pattern": "^[!-~]{1,255}$"}),
+    "Last-Event-ID": (False, {"type": "string", "pattern": "^([0-9]{1,18})?$"}),
+}
+
+
+def _document_precondition_headers(operation: dict[str, Any]) -> None:
+    """Document If-Match, Idempotency-Key and Last-Event-ID as the API enforces them."""
+    for parameter in operation.get("parameters", []):
+        known = HEADER_SCHEMAS.get(parameter.get("name", ""))
+        if parameter.get("in") == "header" and known is not None:
+            required, header_schema = known
+            parameter["required"] = required
+            parameter["schema"] = dict(header_schema)

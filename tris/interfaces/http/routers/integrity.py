@@ -91,7 +91,7 @@ def inclusion_proof(
 @router.get(
     "/proofs/consistency",
     response_model=ConsistencyProofView,
-    responses=problems(401, 422, 429),
+    responses=problems(*READ, 422),
     summary="Consistency proof between two tree sizes",
 )
 def consistency_proof(

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, StrictInt, StrictStr
 
 from tris.domain.values import CommitmentDraft, CommitmentKind, ContentDraft, Sector, Terms
-from tris.interfaces.http.schemas.common import Input
+from tris.interfaces.http.schemas.common import Input, IsoDate
 
 AgreementStatusWord = Literal["proposed", "in_force", "completed", "terminated", "withdrawn"]
 CommitmentStatusWord = Literal["open", "partially_fulfilled", "fulfilled", "overdue"]
@@ -24,8 +24,8 @@ class TermsCreate(Input):
     """The terms of an agreement: free text and an optional period."""
 
     text: str
-    starts_on: date | None = None
-    ends_on: date | None = None
+    starts_on: IsoDate | None = None
+    ends_on: IsoDate | None = None
 
 
 class CommitmentCreate(Input):
@@ -41,7 +41,7 @@ class CommitmentCreate(Input):
     quantity: StrictStr = Field(description=QUANTITY_DESCRIPTION, examples=["10"])
     unit: str = Field(examples=["hours"])
     description: str
-    due_on: date | None = None
+    due_on: IsoDate | None = None
 
     def draft(self) -> CommitmentDraft:
         """The domain's commitment draft."""
@@ -114,7 +114,7 @@ class FulfilmentCreate(Input):
     """A delivery recorded by a commitment's debtor."""
 
     quantity: StrictStr = Field(description=QUANTITY_DESCRIPTION, examples=["4"])
-    delivered_on: date
+    delivered_on: IsoDate
     note: str = ""
     evidence: EvidenceCreate | None = None
 
@@ -298,6 +298,9 @@ class HistoryItemView(BaseModel):
     actor: ActorView
     actor_name: str | None
     summary: str
+    hash: str | None = Field(
+        default=None, description="The event's chain hash (see /v1/agreements/{id}/verification)"
+    )
 
 
 class HistoryView(BaseModel):

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from datetime import date
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+
+def _date_text(value: Any) -> Any:
+    """Only text (or a date) becomes a date: a JSON number is not one, whatever pydantic says."""
+    if isinstance(value, str | date):
+        return value
+    raise ValueError("must be an ISO 8601 date, as a string: 2026-06-01")
+
+
+# A date in a request body, written as the schema says: an ISO 8601 string (pydantic would
+# otherwise read a number as a Unix time).
+IsoDate = Annotated[date, BeforeValidator(_date_text)]
 
 
 class Input(BaseModel):

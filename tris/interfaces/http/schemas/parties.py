@@ -50,9 +50,12 @@ class ContactView(BaseModel):
     """A contact person; `id` is the person id of personal-data requests."""
 
     id: str
-    name: str
+    name: str | None = Field(description="Null once the person's data was erased")
     email: str | None
     phone: str | None
+    erased: bool = Field(
+        default=False, description="True when the person's personal data was erased"
+    )
 
 
 class SigningKeyView(BaseModel):

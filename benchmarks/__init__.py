@@ -1,0 +1,1 @@
+"""TRIS's benchmark suite: `make bench` (and `make bench-full`) run `benchmarks.run`."""

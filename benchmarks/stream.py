@@ -1,0 +1,49 @@
+"""The log read whole: raw decoding through the library, the read-model rebuild, aggregate loads."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from benchmarks.stats import median, rate
+from tris.application.bootstrap import Services
+
+BATCH = 500  # the projection runner's batch size, so both read the log alike
+
+
+def raw_decoded(services: Services) -> dict[str, Any]:
+    """The library's own `select_notifications` plus decoding, over the whole log."""
+    recorder = services.store.app.recorder
+    mapper = services.store.app.mapper
+    count, after = 0, 0
+    started = time.perf_counter()
+    while True:
+        notes = recorder.select_notifications(start=after, limit=BATCH, inclusive_of_start=False)
+        if not notes:
+            break
+        for note in notes:
+            mapper.to_domain_event(note)
+        count += len(notes)
+        after = notes[-1].id
+    elapsed = time.perf_counter() - started
+    return {"events": count, "seconds": elapsed, "per_s": rate(count, elapsed)}
+
+
+def rebuild(services: Services) -> dict[str, Any]:
+    """`rebuild()` of every read model from the whole log."""
+    events = services.projections.head()
+    started = time.perf_counter()
+    services.projections.rebuild()
+    elapsed = time.perf_counter() - started
+    return {"events": events, "seconds": elapsed, "per_s": rate(events, elapsed)}
+
+
+def load_ms(services: Services, agreement_id: str, repeats: int) -> float:
+    """Median milliseconds to load one agreement (no cache: the repository reads the store)."""
+    services.store.agreement(agreement_id)  # connections and statements ready
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        services.store.agreement(agreement_id)
+        samples.append((time.perf_counter() - started) * 1000)
+    return median(samples)

@@ -1,0 +1,141 @@
+"""A real `tris serve` process on PostgreSQL, with data and a token of every role."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Api, content
+from tests.support.postgres import PostgresServer, random_database_name
+from tris.application.integrity.keys import write_new_key
+
+REPO = Path(__file__).resolve().parents[2]
+STARTUP_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    """A served API and the tokens of every role, by the name the fuzzer knows them by."""
+
+    base_url: str
+    tokens: dict[str, str]
+    log: Path
+    agreement_ids: list[str]
+    party_ids: list[str]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _admin_token(env: dict[str, str], cwd: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "tris", "admin", "create-token", "--role", "admin"],
+        capture_output=True, text=True, env=env, cwd=cwd, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def _wait_until_up(process: subprocess.Popen[bytes], base_url: str, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"tris serve exited: {log.read_text()}")
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"tris serve did not answer: {log.read_text()}")
+        time.sleep(0.2)
+
+
+@dataclass(frozen=True)
+class Seed:
+    """The tokens of every role and the ids of the objects made for the fuzzer."""
+
+    tokens: dict[str, str]
+    agreement_ids: list[str]
+    party_ids: list[str]
+
+
+def _seed(api: Api) -> Seed:
+    """Partners A and B sharing an agreement, one of A's without B, an auditor, a researcher."""
+    first = api.partner("Bezirksamt Mitte", "state", region="Berlin-Mitte")
+    second = api.partner(
+        "Nachbarschaftsverein Moabit e.V.",
+        "civil_society",
+        contacts=[{"name": "Erika Muster", "email": "erika@example.org", "phone": "030 1"}],
+    )
+    third = api.partner("Kiezbäckerei GmbH", "business")
+    shared = api.propose(first, content(second, first))
+    assert shared.status_code == 201, shared.text
+    private = api.propose(first, content(third, first, title="Nur A und C"))
+    assert private.status_code == 201, private.text
+    tokens = {
+        "admin": api.admin_token,
+        "partner-a": first.token,
+        "partner-b": second.token,
+        "auditor": api.issue_token("auditor"),
+        "researcher": api.issue_token("researcher"),
+    }
+    agreements = [shared.json()["id"], private.json()["id"]]
+    parties = [first.party_id, second.party_id, third.party_id]
+    return Seed(tokens, agreements, parties)
+
+
+@pytest.fixture(scope="module")
+def live_server(
+    postgres_cluster: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """`tris serve` on a fresh PostgreSQL database; stopped (gracefully) afterwards."""
+    workdir = tmp_path_factory.mktemp("fuzz")
+    name = random_database_name()
+    database_url = postgres_cluster.create_database(name)
+    key = workdir / "server.key"
+    write_new_key(key)
+    env = {
+        **os.environ,
+        "TRIS_DATABASE_URL": database_url,
+        "TRIS_SERVER_KEY_FILE": str(key),
+        "TRIS_RATE_LIMIT_PER_MINUTE": "1000000",
+        # The fuzzer reads a live event stream to its end: end it soon.
+        "TRIS_STREAM_MAX_SECONDS": "2",
+        "PYTHONPATH": str(REPO),
+    }
+    admin = _admin_token(env, workdir)
+    port = _free_port()
+    log = workdir / "server.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tris", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env, cwd=workdir, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(process, base_url, log)
+        with httpx.Client(base_url=base_url, timeout=60) as client:
+            seed = _seed(Api(client, admin))
+        yield LiveServer(base_url, seed.tokens, log, seed.agreement_ids, seed.party_ids)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        postgres_cluster.drop_database(name)

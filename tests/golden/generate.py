@@ -1,0 +1,139 @@
+"""How the golden export was made (once): the Berlin demo plus every event type it lacks.
+
+    python -m tests.golden.generate OUT.ndjson
+
+Never overwrite `export-v1.ndjson` with a new run: its whole point is that it was made by
+an old version. Make `export-v2.ndjson` (and its digest) beside it when a new format comes.
+"""
+
+from __future__ import annotations
+
+import base64
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from tris.application.access import Principal
+from tris.application.bootstrap import Services, build
+from tris.application.demo import DemoData, load_demo
+from tris.application.export import write_export
+from tris.application.parties import new_contact
+from tris.application.store import CommandContext
+from tris.application.stream import EventStream
+from tris.config import load_settings
+from tris.domain.party import PartyDetails
+from tris.domain.values import CommitmentDraft, CommitmentKind, ContentDraft, Sector, Terms
+
+
+def _principal(services: Services, token: str) -> Principal:
+    principal = services.tokens.authenticate(token)
+    if principal is None:
+        raise RuntimeError("a demo token does not authenticate")
+    return principal
+
+
+def _sign(services: Services, data: DemoData, handle: str, agreement_id: str, rev: int) -> None:
+    party = data.party(handle)
+    principal = _principal(services, party.token)
+    key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(party.private_key))
+    payload = services.agreements.signing_payload(principal, agreement_id, rev)
+    signature = base64.b64encode(key.sign(payload)).decode()
+    services.agreements.sign(
+        CommandContext(principal.actor), agreement_id, rev, party.key_id, signature
+    )
+
+
+def complete_the_event_types(services: Services, data: DemoData) -> None:
+    """Add what the demo never does: details, contacts, a revoked key, an erasure, a
+    deactivation and a rejected amendment."""
+    admin = CommandContext(_principal(services, data.admin_token).actor)
+    haus = data.party("nachbarschaftshaus")
+    baeckerei = data.party("baeckerei")
+    parties = services.parties
+
+    current = parties.get(_principal(services, data.admin_token), haus.party_id)
+    parties.update_details(
+        admin,
+        haus.party_id,
+        PartyDetails(
+            name=haus.name,
+            sector=Sector(haus.sector),
+            region="Berlin-Moabit",
+            description=current["description"],
+            website=current["website"],
+        ),
+    )
+    parties.replace_contacts(
+        admin,
+        haus.party_id,
+        (
+            new_contact("Mira Golden", "mira.golden@example.org", "030 555 0101"),
+            *(
+                new_contact(c["name"], c["email"], c["phone"])
+                for c in current["contacts"]
+                if not c["erased"]
+            ),
+        ),
+    )
+    erased = parties.get(_principal(services, data.admin_token), baeckerei.party_id)
+    parties.erase_personal_data(admin, erased["contacts"][0]["id"])
+
+    partner = CommandContext(_principal(services, baeckerei.token).actor)
+    spare = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    key_id = parties.register_signing_key(
+        partner, baeckerei.party_id, base64.b64encode(spare).decode()
+    ).body["key_id"]
+    parties.revoke_signing_key(partner, baeckerei.party_id, key_id)
+
+    leaving = parties.register(
+        admin, PartyDetails(name="Kiezinitiative im Aufbruch", sector=Sector.CIVIL_SOCIETY)
+    ).body["id"]
+    parties.deactivate(admin, leaving, "Die Initiative hat sich aufgelöst.")
+
+    def draft(hours: str) -> ContentDraft:
+        return ContentDraft(
+            title="Brot für das Nachbarschaftsfrühstück",
+            purpose="Samstags Brot vom Vortag für das offene Frühstück",
+            parties=(baeckerei.party_id, haus.party_id),
+            terms=Terms(text="Sachleistung, ohne Geld", starts_on=date(2026, 7, 1)),
+            commitments=(
+                CommitmentDraft(
+                    debtor=baeckerei.party_id,
+                    beneficiary=haus.party_id,
+                    kind=CommitmentKind.IN_KIND,
+                    quantity=hours,
+                    unit="items",
+                    description="Brote vom Vortag",
+                    due_on=date(2026, 12, 31),
+                ),
+            ),
+        )
+
+    agreement_id = services.agreements.propose(partner, draft("40")).body["id"]
+    for handle in ("baeckerei", "nachbarschaftshaus"):
+        _sign(services, data, handle, agreement_id, 1)
+    services.agreements.propose_amendment(partner, agreement_id, draft("60"), "Mehr Brot")
+    haus_ctx = CommandContext(_principal(services, haus.token).actor)
+    services.agreements.reject_amendment(haus_ctx, agreement_id, 2, "Wir haben keinen Platz")
+
+
+def main(out: Path) -> None:
+    """Play the scenario into a throwaway SQLite store and export it to `out`."""
+    with tempfile.TemporaryDirectory() as directory:
+        settings = load_settings(database_url=f"sqlite:///{directory}/golden.db")
+        services = build(settings.model_copy(update={"projections": "inline"}))
+        try:
+            data = load_demo(services)
+            complete_the_event_types(services, data)
+            with out.open("w", encoding="utf-8", newline="\n") as handle:
+                write_export(EventStream(services.store), handle)
+        finally:
+            services.close()
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))

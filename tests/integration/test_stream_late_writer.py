@@ -1,0 +1,110 @@
+"""PostgreSQL: a stream reader never skips an event whose transaction commits late.
+
+Writers commit in parallel there and positions are assigned after commit (see
+`postgres_log.py`). A reader paging through the stream while one transaction stays open
+must see nothing past it, and then every event exactly once, the late one included.
+SQLite writers hold the database's single write lock, so no event can commit late there.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+from eventsourcing.postgres import PostgresAggregateRecorder
+
+from tests.support.scenario import draft, make_world
+from tris.application.bootstrap import Services, build
+from tris.application.postgres_log import ParallelPostgresRecorder
+from tris.application.stream import EventStream
+from tris.config import load_settings
+from tris.domain.party import PartyDetails
+from tris.domain.values import Sector
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def services(postgres_cluster: Any) -> Iterator[Services]:
+    url = postgres_cluster.create_database()
+    built = build(
+        load_settings(database_url=url, projections="inline"), today=lambda: date(2026, 6, 1)
+    )
+    yield built
+    built.close()
+
+
+def test_a_paging_reader_waits_for_a_late_writer_and_then_sees_every_event_once(
+    services: Services,
+) -> None:
+    world = make_world(services)
+    firm = world.add("Kiezbäckerei Schulz GmbH", Sector.BUSINESS)
+    assoc = world.add("Nachbarschaftshaus Moabit e.V.", Sector.CIVIL_SOCIETY)
+    store = services.store
+    recorder = store.app.recorder
+    assert isinstance(recorder, ParallelPostgresRecorder)
+    stream = EventStream(store)
+    head_before = stream.head()
+
+    # A reader that keeps paging, as a researcher's client would, in pages of two.
+    seen: list[dict[str, Any]] = []
+    stop = threading.Event()
+
+    def follow() -> None:
+        after = 0
+        while not stop.is_set():
+            page = stream.page(after, 2)
+            seen.extend(page.items)
+            after = page.next_after
+            if not page.items:
+                time.sleep(0.01)
+
+    reader = threading.Thread(target=follow)
+    reader.start()
+    try:
+        party = store.party(firm.party_id)
+        party.update_details(
+            firm.principal.actor,
+            PartyDetails(name="Kiezbäckerei Schulz & Töchter GmbH", sector=Sector.BUSINESS),
+        )
+        late = [store.app.mapper.to_stored_event(e) for e in party.collect_events()]
+        with recorder.datastore.get_connection() as conn:
+            transaction = conn.transaction()
+            transaction.__enter__()
+            with conn.cursor() as curs:
+                recorder._insert_events(curs, late)
+                PostgresAggregateRecorder._insert_stored_events(recorder, curs, late)
+            # Others commit meanwhile; each waits (boundedly) for a position it cannot get yet.
+            others = [
+                threading.Thread(
+                    target=services.agreements.propose,
+                    args=(firm.ctx(), draft(firm, assoc, title=f"Nach {n}")),
+                )
+                for n in range(4)
+            ]
+            for other in others:
+                other.start()
+            for other in others:
+                other.join()
+            time.sleep(0.5)
+            # Nothing after the open transaction's event has a position yet.
+            assert [i["position"] for i in seen] == list(range(1, head_before + 1))
+            assert stream.page(head_before, 10).items == []
+            transaction.__exit__(None, None, None)
+
+        deadline = time.monotonic() + 15
+        while len(seen) < head_before + 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        reader.join()
+
+    assert [i["position"] for i in seen] == list(range(1, head_before + 6))
+    tail = seen[head_before:]
+    assert tail[0]["type"] == "DetailsUpdated"
+    assert [i["type"] for i in tail[1:]] == ["Proposed"] * 4
+    assert stream.head() == head_before + 5

@@ -1,0 +1,75 @@
+"""Pure ASGI middleware: a deadline for every request to start its answer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tris.interfaces.http.errors import PROBLEM_MEDIA_TYPE, ServiceUnavailableError, problem_bytes
+
+log = logging.getLogger(__name__)
+
+
+class RequestDeadlineMiddleware:
+    """Answers 503 (problem+json, Retry-After) when no answer has started within `seconds`.
+
+    A route that runs in a worker thread cannot be stopped from outside; it is left to
+    finish (its database statements are bounded by their own timeouts) and whatever it
+    answers later is dropped. A client told 503 may retry: a POST with the same
+    Idempotency-Key is applied at most once. A streamed answer that has started is not cut.
+    """
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+        self._abandoned: set[asyncio.Task[None]] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the application, answering for it when it misses the deadline."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+        expired = False
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if expired:
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        task = asyncio.ensure_future(self.app(scope, receive, guarded_send))
+        done, _ = await asyncio.wait({task}, timeout=self.seconds)
+        if task in done or started:
+            await task
+            return
+        expired = True
+        task.cancel()
+        # Keep a reference until it ends, and collect its outcome so nothing is left unread.
+        self._abandoned.add(task)
+        task.add_done_callback(self._forget)
+        log.warning(
+            "%s %s missed its %.0f s deadline", scope["method"], scope["path"], self.seconds
+        )
+        error = ServiceUnavailableError(
+            f"the request did not complete within {self.seconds:g} s; retry after Retry-After "
+            "seconds (a POST with the same Idempotency-Key is applied at most once)"
+        )
+        body = problem_bytes(error, str(scope.get("path", "")))
+        headers = [
+            (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+            (b"content-length", str(len(body)).encode()),
+            *((k.lower().encode(), v.encode()) for k, v in error.headers.items()),
+        ]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._abandoned.discard(task)
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            task.result()

@@ -1,0 +1,225 @@
+"""The open event stream: pages, an NDJSON stream of the rest of the log, and a live SSE tail."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from tris.application.access import Principal, Role
+from tris.application.stream import PAGE_LIMIT, EventStream
+from tris.domain.errors import PermissionDeniedError
+from tris.interfaces.http.deps import CurrentPrincipal, ServicesDep
+from tris.interfaces.http.errors import MalformedHeaderError
+from tris.interfaces.http.responses import problems
+from tris.interfaces.http.schemas.events import EventPage
+
+NDJSON = "application/x-ndjson"
+EVENT_STREAM = "text/event-stream"
+POLL_SECONDS = 0.2
+HEARTBEAT_SECONDS = 15.0
+RETRY_MILLISECONDS = 1000
+LIVE_BATCH = 200
+NDJSON_CHUNK = 200
+
+SSE_EVENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "event": {"type": "string"},
+        "data": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+}
+
+router = APIRouter(prefix="/v1/events", tags=["event stream"])
+
+
+def require_stream_reader(principal: CurrentPrincipal) -> Principal:
+    """Auditors, researchers and admins read the global stream; partners do not."""
+    if principal.role is Role.PARTNER:
+        raise PermissionDeniedError(
+            "a partner token does not read the global event stream; auditor, researcher "
+            "and admin tokens do"
+        )
+    return principal
+
+
+StreamReader = Annotated[Principal, Depends(require_stream_reader)]
+After = Annotated[
+    int, Query(ge=0, le=2**62, description="Start after this global position (0: the start)")
+]
+
+
+def wants_ndjson(accept: str | None) -> bool:
+    """True when the client asked for NDJSON and prefers it to JSON."""
+    if not accept:
+        return False
+    weights: dict[str, float] = {}
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        weights[media.lower()] = weight
+    ndjson = weights.get(NDJSON, 0.0)
+    return ndjson > 0 and ndjson >= weights.get("application/json", 0.0)
+
+
+@router.get(
+    "",
+    response_model=EventPage,
+    responses={
+        200: {
+            "content": {
+                NDJSON: {
+                    "schema": {"type": "string"},
+                    "description": "With `Accept: application/x-ndjson`: every event after "
+                    "`after` up to the head at the time of the request, one JSON item a line",
+                }
+            },
+            "description": "A page of events (or, for NDJSON, the rest of the log)",
+        },
+        **problems(401, 403, 422, 429),
+    },
+    summary="The global event stream (auditors, researchers, admins)",
+)
+def read_events(
+    principal: StreamReader,
+    services: ServicesDep,
+    after: After = 0,
+    limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT, description="Page size (JSON)")] = 100,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Any:
+    """Events after `after` in global order; `next_after` continues the page.
+
+    With `Accept: application/x-ndjson` the answer streams every event after `after` up to
+    the log's head as it was when the request came (`limit` does not apply), in constant
+    memory. No item ever holds personal data.
+    """
+    stream = EventStream(services.store)
+    if wants_ndjson(accept):
+        return StreamingResponse(
+            _ndjson(stream, after, stream.head()), media_type=NDJSON, headers=_NO_BUFFERING
+        )
+    page = stream.page(after, limit)
+    return {"items": page.items, "next_after": page.next_after}
+
+
+def _ndjson(stream: EventStream, after: int, until: int) -> Iterator[bytes]:
+    # One write per batch of lines: far fewer sends than one per event, memory still bounded.
+    chunk: list[bytes] = []
+    for stored in stream.iterate(after, until):
+        chunk.append(_line(stored.item))
+        if len(chunk) >= NDJSON_CHUNK:
+            yield b"".join(chunk)
+            chunk = []
+    if chunk:
+        yield b"".join(chunk)
+
+
+def _line(item: dict[str, Any]) -> bytes:
+    return (json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+_NO_BUFFERING = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+
+
+def parse_last_event_id(value: str | None) -> int | None:
+    """The position in a Last-Event-ID header (an SSE client sends the last `id:` it saw)."""
+    # Only HTTP's own blanks (space, tab) surround a value; an empty one means "none".
+    text = "" if value is None else value.strip(" \t")
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        raise MalformedHeaderError(
+            f"Last-Event-ID must be a position this stream sent as an event id; got {value!r}"
+        )
+    return int(text)
+
+
+@router.get(
+    "/live",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            # The schema of one event (as OpenAPI 3.2 reads a text/event-stream schema).
+            "content": {EVENT_STREAM: {"schema": SSE_EVENT_SCHEMA}},
+            "description": "Server-Sent Events: `id:` the position, `event:` the type, "
+            "`data:` the item as JSON; a comment line every 15 s keeps the connection open",
+        },
+        **problems(400, 401, 403, 422, 429),
+    },
+    summary="Follow the event stream live (Server-Sent Events)",
+)
+async def follow_events(
+    request: Request,
+    principal: StreamReader,
+    services: ServicesDep,
+    after: After = 0,
+    limit: Annotated[
+        int | None,
+        Query(ge=1, le=1_000_000, description="Close the stream after this many events"),
+    ] = None,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID",
+            description="Resume after this position (sent by SSE clients on reconnection; "
+            "takes precedence over `after`)",
+        ),
+    ] = None,
+) -> StreamingResponse:
+    """Every event after `after` (or `Last-Event-ID`), then each new one as it is committed.
+
+    A reconnecting client that sends the last id it saw misses no event and sees none twice.
+    """
+    resumed = parse_last_event_id(last_event_id)
+    start = after if resumed is None else resumed
+    stream = EventStream(services.store)
+    # A stream is closed after a while, so none holds a server for ever; the client's
+    # EventSource reconnects with Last-Event-ID (after `retry:`) and misses nothing.
+    max_seconds = float(request.app.state.settings.stream_max_seconds)
+    return StreamingResponse(
+        _live(request, stream, start, limit, max_seconds),
+        media_type=EVENT_STREAM,
+        headers=_NO_BUFFERING,
+    )
+
+
+async def _live(
+    request: Request, stream: EventStream, after: int, limit: int | None, max_seconds: float
+) -> AsyncIterator[str]:
+    yield f"retry: {RETRY_MILLISECONDS}\n\n"
+    cursor, sent, last_write = after, 0, time.monotonic()
+    closing_at = last_write + max_seconds
+    while (limit is None or sent < limit) and time.monotonic() < closing_at:
+        wanted = LIVE_BATCH if limit is None else min(LIVE_BATCH, limit - sent)
+        page = await run_in_threadpool(stream.page, cursor, wanted)
+        for item in page.items:
+            yield _sse(item)
+        if page.items:
+            cursor, sent, last_write = page.next_after, sent + len(page.items), time.monotonic()
+            continue
+        if await request.is_disconnected():
+            return
+        if time.monotonic() - last_write >= HEARTBEAT_SECONDS:
+            yield ": keep-alive\n\n"
+            last_write = time.monotonic()
+        await anyio.sleep(POLL_SECONDS)
+
+
+def _sse(item: dict[str, Any]) -> str:
+    data = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
+    return f"id: {item['position']}\nevent: {item['type']}\ndata: {data}\n\n"
