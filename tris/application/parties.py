@@ -81,7 +81,7 @@ class Parties:
             party.update_details(ctx.actor, details)
             return [party], party_view(party, with_contacts=True)
 
-        return self.store.execute(ctx, command)
+        return self.store.execute(ctx, command, kept=_id_only, replayed=self._rerender)
 
     def replace_contacts(
         self, ctx: CommandContext, party_id: str, contacts: tuple[Contact, ...]
@@ -93,7 +93,7 @@ class Parties:
             party.replace_contacts(ctx.actor, contacts)
             return [party], party_view(party, with_contacts=True)
 
-        return self.store.execute(ctx, command)
+        return self.store.execute(ctx, command, kept=_id_only, replayed=self._rerender)
 
     def register_signing_key(self, ctx: CommandContext, party_id: str, public_key: str) -> Outcome:
         """Register a base64 Ed25519 public key; the body carries its `key_id`."""
@@ -124,7 +124,7 @@ class Parties:
             party.deactivate(ctx.actor, reason)
             return [party], party_view(party, with_contacts=True)
 
-        return self.store.execute(ctx, command)
+        return self.store.execute(ctx, command, kept=_id_only, replayed=self._rerender)
 
     def get(self, viewer: Principal, party_id: str) -> dict[str, Any]:
         """One party as the viewer may see it."""
