@@ -372,19 +372,29 @@ class Agreement(Aggregate):
         self._require_status(AgreementStatus.PROPOSED, "revise")
         self._require_party(actor, self.latest.content.parties)
         _require_reason(rationale, "a revision")
-        validate_draft(draft, author=actor.party_id)
-        content = _assign_commitment_ids(
-            draft, existing=self.latest.content, counter=self.commitment_counter
-        )
-        number = len(self.revisions) + 1
+        number, content, sectors = self._next_content(actor, draft, self.latest, party_sectors)
         self._revise(
             actor=actor,
             revision=number,
             content=content,
-            party_sectors=_sectors_for(content, party_sectors),
+            party_sectors=sectors,
             rationale=rationale,
         )
         return number
+
+    def _next_content(
+        self,
+        actor: Actor,
+        draft: ContentDraft,
+        base: Revision,
+        party_sectors: Mapping[str, Sector],
+    ) -> tuple[int, Content, dict[str, Sector]]:
+        """Validate a draft replacing `base`; its number, content and the parties' sectors."""
+        validate_draft(draft, author=actor.party_id)
+        content = _assign_commitment_ids(
+            draft, existing=base.content, counter=self.commitment_counter
+        )
+        return len(self.revisions) + 1, content, _sectors_for(content, party_sectors)
 
     @event(Revised)
     def _revise(
@@ -512,16 +522,12 @@ class Agreement(Aggregate):
                 f"amendment {self.pending_amendment} is pending; one amendment at a time"
             )
         _require_reason(rationale, "an amendment")
-        validate_draft(draft, author=actor.party_id)
-        content = _assign_commitment_ids(
-            draft, existing=self.current.content, counter=self.commitment_counter
-        )
-        number = len(self.revisions) + 1
+        number, content, sectors = self._next_content(actor, draft, self.current, party_sectors)
         self._propose_amendment(
             actor=actor,
             revision=number,
             content=content,
-            party_sectors=_sectors_for(content, party_sectors),
+            party_sectors=sectors,
             rationale=rationale,
         )
         return number
