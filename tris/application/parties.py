@@ -133,14 +133,14 @@ class Parties:
         return party_view(party, with_contacts=viewer.sees_personal_data or own)
 
     def list(self, viewer: Principal) -> list[dict[str, Any]]:
-        """Every registered party, in registration order."""
-        topic = f"{Party.__module__}:{Party.Registered.__qualname__}"
-        views = []
-        for notification in self.store.app.recorder.select_notifications(
-            start=None, limit=1_000_000, topics=[topic]
-        ):
-            views.append(self.get(viewer, str(notification.originator_id)))
-        return views
+        """Every registered party, in registration order (all pages of `page`)."""
+        views: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            items, cursor = self.page(viewer, 500, cursor)
+            views += items
+            if cursor is None:
+                return views
 
     def page(self, viewer: Principal, limit: int, cursor: str | None = None) -> PartyPage:
         """Up to `limit` parties in registration order after `cursor`, and the next cursor."""
