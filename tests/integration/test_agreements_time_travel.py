@@ -12,6 +12,7 @@ import pytest
 from tests.integration.conftest import TODAY, Trio, busy_agreement
 from tests.support.scenario import World, draft
 from tris.application.views import agreement_view
+from tris.domain.agreement import fulfilment_ledger
 from tris.domain.errors import AgreementNotFoundError
 
 
@@ -32,7 +33,7 @@ def test_every_version_reads_as_the_agreement_stood_after_that_event(
         else:
             # The view no command returned: the last signature before the conclusion.
             upto = functools.reduce(lambda a, e: e.mutate(a), events[:version], None)
-            assert seen == agreement_view(upto, TODAY)
+            assert seen == agreement_view(upto, TODAY, fulfilment_ledger(events[:version]).values())
     assert agreements.get(world.admin, agreement_id, version=5)["parties"][2]["signed"]
     assert agreements.get(world.admin, agreement_id, version=5)["status"] == "proposed"
     assert agreements.get(world.admin, agreement_id, version=6)["status"] == "in_force"

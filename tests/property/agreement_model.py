@@ -289,10 +289,10 @@ class AgreementModel:
         fulfilment = self.fulfilments.get(fulfilment_id)
         if fulfilment is None:
             return FulfilmentNotFoundError
-        if fulfilment.debtor == actor:
-            return SelfConfirmationError
         if fulfilment.status is not FulfilmentStatus.RECORDED:
             return FulfilmentAlreadySettledError
+        if fulfilment.debtor == actor:
+            return SelfConfirmationError
         if reason is not None and reason_is_missing(reason):
             return MissingReasonError
         return None

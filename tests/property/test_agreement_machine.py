@@ -54,6 +54,7 @@ from tris.domain.agreement import (
     RevisionKind,
     RevisionState,
     SignatureRecord,
+    fulfilment_ledger,
 )
 from tris.domain.errors import (
     DomainError,
@@ -668,9 +669,17 @@ class AgreementMachine(RuleBasedStateMachine):
             } == expected.commitments
             assert set(revision.signatures) == expected.signed
             assert set(revision.declined) == expected.declined
+        ledger = fulfilment_ledger(self.decoded)
+        assert agreement.open_fulfilments == {
+            fid: f for fid, f in ledger.items() if f.status is FulfilmentStatus.RECORDED
+        }
+        assert agreement.disputed_fulfilments == [
+            fid for fid, f in ledger.items() if f.status is FulfilmentStatus.DISPUTED
+        ]
+        for fid, f in ledger.items():
+            assert agreement.fulfilment_status(fid) is f.status
         assert {
-            f.id: (f.commitment_id, f.debtor, f.quantity, f.status)
-            for f in agreement.fulfilments.values()
+            f.id: (f.commitment_id, f.debtor, f.quantity, f.status) for f in ledger.values()
         } == {
             fid: (m.commitment_id, m.debtor, m.quantity, m.status)
             for fid, m in model.fulfilments.items()
@@ -717,7 +726,7 @@ class AgreementMachine(RuleBasedStateMachine):
     def confirmed_quantities_are_sums_of_confirmed_fulfilments(self) -> None:
         """Each commitment's confirmed quantity is the sum of its confirmed deliveries."""
         sums: dict[str, Decimal] = {}
-        for fulfilment in self.agreement.fulfilments.values():
+        for fulfilment in fulfilment_ledger(self.decoded).values():
             if fulfilment.status is FulfilmentStatus.CONFIRMED:
                 sums[fulfilment.commitment_id] = (
                     sums.get(fulfilment.commitment_id, Decimal(0)) + fulfilment.quantity

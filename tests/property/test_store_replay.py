@@ -30,6 +30,7 @@ from tris.application.bootstrap import Services, build
 from tris.application.store import EventStore
 from tris.application.views import agreement_view
 from tris.config import load_settings
+from tris.domain.agreement import fulfilment_ledger
 from tris.domain.errors import DomainError
 from tris.domain.values import CommitmentDraft, CommitmentKind, ContentDraft, Sector, Terms
 
@@ -329,7 +330,11 @@ def check_snapshots_against_replay(
     replayed_to = replayed(services.store, aggregate_id, version)
     assert exact(state_of(at_version)) == exact(state_of(replayed_to))
     assert services.agreements.get(world.admin, agreement_id, version=version) == (
-        agreement_view(replayed_to, TODAY)
+        agreement_view(
+            replayed_to,
+            TODAY,
+            fulfilment_ledger(services.store.events(aggregate_id)[:version]).values(),
+        )
     )
 
     snapshots = services.store.app.snapshots

@@ -11,8 +11,10 @@ from tris.domain.agreement import (
     Agreement,
     AgreementStatus,
     Evidence,
+    Fulfilment,
     FulfilmentStatus,
     RevisionState,
+    fulfilment_ledger,
 )
 from tris.domain.errors import (
     AgreementNotInForceError,
@@ -72,7 +74,8 @@ def test_the_debtor_records_a_delivery(agreement, business) -> None:
     )
 
     assert fulfilment_id == "F1"
-    fulfilment = agreement.fulfilments["F1"]
+    fulfilment = agreement.open_fulfilments["F1"]
+    assert agreement.fulfilment_status("F1") is FulfilmentStatus.RECORDED
     assert fulfilment.commitment_id == "C1"
     assert fulfilment.debtor == business.id
     assert fulfilment.quantity == Decimal("2.5")
@@ -157,7 +160,9 @@ def test_a_commitment_goes_from_open_to_partially_fulfilled_to_fulfilled(
     agreement.confirm_fulfilment(civil.actor, deliver(agreement, business, "C1", "6"))
     assert status(agreement, "C1") is CommitmentStatus.FULFILLED
     assert agreement.confirmed_quantity("C1") == Decimal(10)
-    assert agreement.fulfilments["F2"].settled_by == civil.actor
+    assert "F2" not in agreement.open_fulfilments
+    assert agreement.fulfilment_status("F2") is FulfilmentStatus.CONFIRMED
+    assert fulfilment_ledger(agreement.pending_events)["F2"].settled_by == civil.actor
 
 
 def test_recorded_but_unconfirmed_deliveries_do_not_count(agreement, business) -> None:
@@ -171,8 +176,11 @@ def test_disputed_deliveries_do_not_count(agreement, business, civil) -> None:
 
     agreement.dispute_fulfilment(civil.actor, fulfilment, "Niemand war da")
 
-    assert agreement.fulfilments[fulfilment].status is FulfilmentStatus.DISPUTED
-    assert agreement.fulfilments[fulfilment].reason == "Niemand war da"
+    assert agreement.fulfilment_status(fulfilment) is FulfilmentStatus.DISPUTED
+    settled = fulfilment_ledger(agreement.pending_events)[fulfilment]
+    assert settled.status is FulfilmentStatus.DISPUTED
+    assert settled.reason == "Niemand war da"
+    assert settled.settled_by == civil.actor
     assert agreement.confirmed_quantity("C1") == 0
     assert status(agreement, "C1") is CommitmentStatus.OPEN
     assert isinstance(agreement.collect_events()[-1], Agreement.FulfilmentDisputed)
@@ -210,6 +218,87 @@ def test_settling_an_unknown_fulfilment_is_refused(agreement, civil) -> None:
         agreement.dispute_fulfilment(civil.actor, "F1", "Gibt es nicht")
 
 
+@pytest.mark.parametrize(
+    "fulfilment_id", ["F0", "F3", "F01", "f1", "1", "F", "F1x", "F²", "F" + "9" * 40]
+)
+def test_only_ids_the_agreement_issued_name_a_fulfilment(
+    agreement, business, civil, fulfilment_id
+) -> None:
+    agreement.confirm_fulfilment(civil.actor, deliver(agreement, business, "C1", "1"))
+    deliver(agreement, business, "C1", "1")
+    with pytest.raises(FulfilmentNotFoundError):
+        agreement.fulfilment_status(fulfilment_id)
+    with pytest.raises(FulfilmentNotFoundError):
+        agreement.confirm_fulfilment(civil.actor, fulfilment_id)
+
+
+def test_a_settled_fulfilment_says_how_it_was_settled(agreement, business, civil) -> None:
+    confirmed = deliver(agreement, business, "C1", "1")
+    agreement.confirm_fulfilment(civil.actor, confirmed)
+    disputed = deliver(agreement, business, "C1", "1")
+    agreement.dispute_fulfilment(civil.actor, disputed, "Nicht erschienen")
+
+    with pytest.raises(FulfilmentAlreadySettledError, match="was confirmed already"):
+        agreement.dispute_fulfilment(civil.actor, confirmed, "Doch nicht")
+    with pytest.raises(FulfilmentAlreadySettledError, match="was disputed already"):
+        agreement.confirm_fulfilment(business.actor, disputed)
+
+
+def test_the_aggregate_keeps_only_open_fulfilments_and_the_ledger_keeps_all(
+    agreement, business, civil
+) -> None:
+    agreement.collect_events()
+    first = deliver(agreement, business, "C1", "2")
+    second = deliver(agreement, business, "C1", "3")
+    third = deliver(agreement, business, "C1", "4")
+    agreement.confirm_fulfilment(civil.actor, first)
+    agreement.dispute_fulfilment(civil.actor, second, "Falsche Menge")
+
+    assert list(agreement.open_fulfilments) == [third]
+    assert agreement.disputed_fulfilments == [second]
+    ledger = fulfilment_ledger(agreement.collect_events())
+    assert [(f.id, f.quantity, f.status) for f in ledger.values()] == [
+        (first, Decimal(2), FulfilmentStatus.CONFIRMED),
+        (second, Decimal(3), FulfilmentStatus.DISPUTED),
+        (third, Decimal(4), FulfilmentStatus.RECORDED),
+    ]
+    assert ledger[third] == agreement.open_fulfilments[third]
+
+
+def test_a_snapshot_of_the_first_state_version_is_upcast(business, civil) -> None:
+    def fulfilment(fid: str, status: FulfilmentStatus) -> Fulfilment:
+        return Fulfilment(
+            id=fid,
+            commitment_id="C1",
+            debtor=business.id,
+            quantity=Decimal(1),
+            delivered_on=DELIVERED,
+            note="",
+            evidence=None,
+            recorded_by=business.actor,
+            status=status,
+            settled_by=None if status is FulfilmentStatus.RECORDED else civil.actor,
+        )
+
+    recorded = fulfilment("F3", FulfilmentStatus.RECORDED)
+    state = {
+        "fulfilments": {
+            "F1": fulfilment("F1", FulfilmentStatus.CONFIRMED),
+            "F2": fulfilment("F2", FulfilmentStatus.DISPUTED),
+            "F3": recorded,
+        },
+        "fulfilment_counter": 3,
+    }
+
+    Agreement.upcast_v1_v2(state)
+
+    assert state == {
+        "open_fulfilments": {"F3": recorded},
+        "disputed_fulfilments": ["F2"],
+        "fulfilment_counter": 3,
+    }
+
+
 def test_a_fulfilment_is_settled_once(agreement, business, civil, state) -> None:
     confirmed = deliver(agreement, business, "C1", "3")
     agreement.confirm_fulfilment(civil.actor, confirmed)
@@ -229,7 +318,7 @@ def test_a_dispute_needs_a_reason(agreement, business, civil, reason) -> None:
     fulfilment = deliver(agreement, business, "C1", "3")
     with pytest.raises(MissingReasonError):
         agreement.dispute_fulfilment(civil.actor, fulfilment, reason)
-    assert agreement.fulfilments[fulfilment].status is FulfilmentStatus.RECORDED
+    assert agreement.fulfilment_status(fulfilment) is FulfilmentStatus.RECORDED
 
 
 def test_nothing_more_is_recorded_against_a_fulfilled_commitment(

@@ -129,7 +129,7 @@ class Agreements:
             fulfilment_id = agreement.record_fulfilment(
                 ctx.actor, commitment_id, quantity, delivered_on, note, evidence
             )
-            body = fulfilment_view(agreement.fulfilments[fulfilment_id])
+            body = fulfilment_view(agreement.open_fulfilments[fulfilment_id])
             body.update(agreement_id=agreement.agreement_id, version=agreement.version)
             return [agreement], body
 
@@ -260,7 +260,7 @@ class Agreements:
         return agreement
 
     def _view(self, agreement: Agreement) -> dict[str, Any]:
-        return agreement_view(agreement, self.today())
+        return agreement_view(agreement, self.today(), self.store.fulfilments(agreement))
 
     def _sectors(self, party_ids: Iterable[str]) -> dict[str, Sector]:
         sectors = {}

@@ -309,6 +309,30 @@ class Database:
             cur.execute(statement, (key,))
             return {int(r[0]): int(r[1]) for r in cur.fetchall() if r[1] is not None}
 
+    def stored_events(
+        self, originator_id: UUID, topics: Sequence[str], *, lte: int
+    ) -> list[StoredEvent]:
+        """An aggregate's stored events of the given topics up to a version, in order."""
+        table = getattr(self.recorder, "events_table_name", "stored_events")
+        key = originator_id.hex if self.backend == "sqlite" else str(originator_id)
+        marks = ", ".join(["%s"] * len(topics))
+        statement = (
+            f"SELECT originator_version, topic, state FROM {table} "  # noqa: S608
+            f"WHERE originator_id=%s AND originator_version<=%s AND topic IN ({marks}) "
+            "ORDER BY originator_version"
+        )
+        with self.read() as cur:
+            cur.execute(statement, (key, lte, *topics))
+            return [
+                StoredEvent(
+                    originator_id=originator_id,
+                    originator_version=int(row[0]),
+                    topic=str(row[1]),
+                    state=bytes(row[2]),
+                )
+                for row in cur.fetchall()
+            ]
+
     def find_idempotency(self, token_id: str, key: str) -> IdempotencyRecord | None:
         """The stored first response for (token, key), if any."""
         with self.read() as cur:

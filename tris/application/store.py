@@ -12,11 +12,12 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoder
+from eventsourcing.utils import get_topic
 
 from tris.application.persistence import Database, IdempotencyRecord, eventsourcing_env
 from tris.application.personal_data import PersonalDataVault, SealedContact
 from tris.application.transcodings import TupleKeepingTranscoder, register_transcodings
-from tris.domain.agreement import Agreement
+from tris.domain.agreement import Agreement, Fulfilment, fulfilment_ledger
 from tris.domain.errors import (
     AgreementNotFoundError,
     ConcurrentUpdateError,
@@ -80,6 +81,16 @@ class Outcome:
     position: int | None = None
 
 
+FULFILMENT_TOPICS = tuple(
+    get_topic(cls)
+    for cls in (
+        Agreement.FulfilmentRecorded,
+        Agreement.FulfilmentConfirmed,
+        Agreement.FulfilmentDisputed,
+    )
+)
+
+
 class EventStore:
     """Loads and saves aggregates, with optimistic concurrency and idempotent commands."""
 
@@ -135,6 +146,22 @@ class EventStore:
     def events(self, aggregate_id: UUID) -> list[Any]:
         """All stored events of one aggregate, decoded, in version order."""
         return list(self.app.events.get(aggregate_id))
+
+    def fulfilments(self, agreement: Agreement) -> list[Fulfilment]:
+        """Every fulfilment of `agreement` as it stands, unsaved changes included.
+
+        The aggregate holds the open ones; when some were settled, the settled ones are
+        folded from the stored fulfilment events up to the aggregate's stored version,
+        followed by its pending events.
+        """
+        if agreement.fulfilment_counter == len(agreement.open_fulfilments):
+            return list(agreement.open_fulfilments.values())
+        pending = agreement.pending_events
+        stored = self.database.stored_events(
+            agreement.id, FULFILMENT_TOPICS, lte=agreement.version - len(pending)
+        )
+        events = [self.app.mapper.to_domain_event(s) for s in stored]
+        return list(fulfilment_ledger([*events, *pending]).values())
 
     def version_at(self, aggregate_id: UUID, moment: datetime) -> int | None:
         """The aggregate's version at a point in time (None if it did not exist yet)."""

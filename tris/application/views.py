@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -46,8 +47,13 @@ def fulfilment_view(fulfilment: Fulfilment) -> dict[str, Any]:
     }
 
 
-def agreement_view(agreement: Agreement, today: date) -> dict[str, Any]:
-    """The current view of an agreement, as the v1 contract names its fields."""
+def agreement_view(
+    agreement: Agreement, today: date, fulfilments: Iterable[Fulfilment]
+) -> dict[str, Any]:
+    """The view of an agreement, as the v1 contract names its fields.
+
+    `fulfilments` is the agreement's whole ledger (the aggregate keeps only open ones).
+    """
     latest = agreement.latest
     governing = agreement.current
     party_ids = list(dict.fromkeys(governing.content.parties + latest.content.parties))
@@ -72,7 +78,7 @@ def agreement_view(agreement: Agreement, today: date) -> dict[str, Any]:
         "in_force_revision": agreement.in_force_revision,
         "pending_amendment": agreement.pending_amendment,
         "content": content_view(agreement, governing.content, today),
-        "fulfilments": [fulfilment_view(f) for f in agreement.fulfilments.values()],
+        "fulfilments": [fulfilment_view(f) for f in fulfilments],
         "termination_reason": agreement.termination_reason,
         "created_at": agreement.created_on.isoformat(),
         "updated_at": agreement.modified_on.isoformat(),

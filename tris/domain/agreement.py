@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -163,7 +163,18 @@ def _require_reason(reason: str, what: str) -> str:
 
 
 class Agreement(Aggregate):
-    """A trisectoral agreement and its whole history, from proposal to completion."""
+    """A trisectoral agreement and its whole history, from proposal to completion.
+
+    The aggregate keeps what its rules decide on, so that loading it stays as cheap with
+    thousands of deliveries as with a few: the fulfilments still open (recorded, not yet
+    settled) in full, the ids of disputed ones, and the confirmed quantity per commitment.
+    Every settled delivery is in the events; `fulfilment_ledger` folds them into the full
+    list that views show (ADR 0009).
+    """
+
+    # Version 2 of the aggregate's state (snapshots): open fulfilments and disputed ids
+    # instead of every fulfilment ever recorded.
+    class_version = 2
 
     class Proposed(Aggregate.Created):
         """A party proposed an agreement: revision 1."""
@@ -271,7 +282,8 @@ class Agreement(Aggregate):
         self.revisions: list[Revision] = []
         self.in_force_revision: int | None = None
         self.pending_amendment: int | None = None
-        self.fulfilments: dict[str, Fulfilment] = {}
+        self.open_fulfilments: dict[str, Fulfilment] = {}
+        self.disputed_fulfilments: list[str] = []
         self.confirmed: dict[str, Decimal] = {}
         self.commitment_counter = 0
         self.fulfilment_counter = 0
@@ -338,6 +350,36 @@ class Agreement(Aggregate):
     def confirmed_quantity(self, commitment_id: str) -> Decimal:
         """The quantity of a commitment confirmed by other parties so far."""
         return self.confirmed.get(commitment_id, Decimal(0))
+
+    def fulfilment_status(self, fulfilment_id: str) -> FulfilmentStatus:
+        """Where a recorded delivery stands, or FulfilmentNotFoundError."""
+        if fulfilment_id in self.open_fulfilments:
+            return FulfilmentStatus.RECORDED
+        if fulfilment_id in self.disputed_fulfilments:
+            return FulfilmentStatus.DISPUTED
+        number = fulfilment_id[1:]
+        if (
+            fulfilment_id.startswith("F")
+            and number.isascii()
+            and number.isdigit()
+            and len(number) < 19
+            and fulfilment_id == f"F{int(number)}"
+            and 1 <= int(number) <= self.fulfilment_counter
+        ):
+            return FulfilmentStatus.CONFIRMED
+        raise FulfilmentNotFoundError(f"agreement has no fulfilment {fulfilment_id}")
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, object]) -> None:
+        """Snapshots of version 1 held every fulfilment; version 2 keeps the open ones."""
+        fulfilments = state.pop("fulfilments", {})
+        assert isinstance(fulfilments, dict)
+        state["open_fulfilments"] = {
+            fid: f for fid, f in fulfilments.items() if f.status is FulfilmentStatus.RECORDED
+        }
+        state["disputed_fulfilments"] = [
+            fid for fid, f in fulfilments.items() if f.status is FulfilmentStatus.DISPUTED
+        ]
 
     # ------------------------------------------------------------- proposal
 
@@ -622,7 +664,7 @@ class Agreement(Aggregate):
         evidence: Evidence | None,
     ) -> None:
         self.fulfilment_counter += 1
-        self.fulfilments[fulfilment_id] = Fulfilment(
+        self.open_fulfilments[fulfilment_id] = Fulfilment(
             id=fulfilment_id,
             commitment_id=commitment_id,
             debtor=actor.party_id,
@@ -649,10 +691,7 @@ class Agreement(Aggregate):
 
     @event(FulfilmentConfirmed)
     def _confirm_fulfilment(self, actor: Actor, fulfilment_id: str) -> None:
-        fulfilment = self.fulfilments[fulfilment_id]
-        self.fulfilments[fulfilment_id] = replace(
-            fulfilment, status=FulfilmentStatus.CONFIRMED, settled_by=actor
-        )
+        fulfilment = self.open_fulfilments.pop(fulfilment_id)
         self.confirmed[fulfilment.commitment_id] = (
             self.confirmed.get(fulfilment.commitment_id, Decimal(0)) + fulfilment.quantity
         )
@@ -665,26 +704,21 @@ class Agreement(Aggregate):
 
     @event(FulfilmentDisputed)
     def _dispute_fulfilment(self, actor: Actor, fulfilment_id: str, reason: str) -> None:
-        self.fulfilments[fulfilment_id] = replace(
-            self.fulfilments[fulfilment_id],
-            status=FulfilmentStatus.DISPUTED,
-            settled_by=actor,
-            reason=reason,
-        )
+        del self.open_fulfilments[fulfilment_id]
+        self.disputed_fulfilments.append(fulfilment_id)
 
     def _settleable(self, actor: Actor, fulfilment_id: str) -> Fulfilment:
         self._require_status(AgreementStatus.IN_FORCE, "settle a fulfilment of")
         self._require_party(actor, self.parties)
-        fulfilment = self.fulfilments.get(fulfilment_id)
-        if fulfilment is None:
-            raise FulfilmentNotFoundError(f"agreement has no fulfilment {fulfilment_id}")
+        status = self.fulfilment_status(fulfilment_id)
+        if status is not FulfilmentStatus.RECORDED:
+            raise FulfilmentAlreadySettledError(
+                f"fulfilment {fulfilment_id} was {status.value} already"
+            )
+        fulfilment = self.open_fulfilments[fulfilment_id]
         if fulfilment.debtor == actor.party_id:
             raise SelfConfirmationError(
                 "a fulfilment is confirmed or disputed by another party than its debtor"
-            )
-        if fulfilment.status is not FulfilmentStatus.RECORDED:
-            raise FulfilmentAlreadySettledError(
-                f"fulfilment {fulfilment_id} was {fulfilment.status.value} already"
             )
         return fulfilment
 
@@ -806,3 +840,39 @@ def _sectors_for(content: Content, party_sectors: Mapping[str, Sector]) -> dict[
     if missing:
         raise InvalidInputError(f"sectors unknown for parties {', '.join(missing)}")
     return {p: party_sectors[p] for p in content.parties}
+
+
+def fulfilment_ledger(events: Iterable[object]) -> dict[str, Fulfilment]:
+    """Every fulfilment of an agreement with its settlement, folded from its events.
+
+    Give it the agreement's events in version order (any others are passed over); the
+    result holds each recorded delivery, by id, as its last event left it.
+    """
+    ledger: dict[str, Fulfilment] = {}
+    for item in events:
+        match item:
+            case Agreement.FulfilmentRecorded():
+                ledger[item.fulfilment_id] = Fulfilment(
+                    id=item.fulfilment_id,
+                    commitment_id=item.commitment_id,
+                    debtor=item.actor.party_id,
+                    quantity=item.quantity,
+                    delivered_on=item.delivered_on,
+                    note=item.note,
+                    evidence=item.evidence,
+                    recorded_by=item.actor,
+                )
+            case Agreement.FulfilmentConfirmed():
+                ledger[item.fulfilment_id] = replace(
+                    ledger[item.fulfilment_id],
+                    status=FulfilmentStatus.CONFIRMED,
+                    settled_by=item.actor,
+                )
+            case Agreement.FulfilmentDisputed():
+                ledger[item.fulfilment_id] = replace(
+                    ledger[item.fulfilment_id],
+                    status=FulfilmentStatus.DISPUTED,
+                    settled_by=item.actor,
+                    reason=item.reason,
+                )
+    return ledger
