@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.postgres import PostgresServer, random_database_name
 from tests.support.scenario import draft, make_world
+from tris.application.access import Role
 from tris.application.bootstrap import Services, build
 from tris.application.persistence import POOL_OVERFLOW, POOL_SIZE
 from tris.config import load_settings
@@ -136,3 +137,35 @@ def test_processes_starting_together_beside_a_busy_one_do_not_deadlock(postgres_
             services.close()
         first.close()
     assert len(opened) == 4 and written > 0
+
+
+def test_connections_the_server_closed_are_replaced_without_failing_a_command(
+    postgres_url: str,
+) -> None:
+    services = open_process(postgres_url)
+    try:
+        world = make_world(services)
+        senate = world.add("Bezirksamt Mitte", Sector.STATE)
+        firm = world.add("Kiezbäckerei GmbH", Sector.BUSINESS)
+        issued = services.tokens.issue(Role.PARTNER, senate.party_id)
+        services.agreements.propose(senate.ctx(), draft(senate, firm))
+        dbname = postgres_url.rsplit("/", 1)[1]
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            # What a database restart does to every pooled connection, without the restart.
+            ended = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (dbname,),
+            ).fetchone()
+        assert ended is not None and ended[0] >= 1
+        time.sleep(0.2)  # the servers' goodbyes reach the pooled sockets
+
+        for _ in range(POOL_SIZE + POOL_OVERFLOW + 1):  # more than the pool ever held
+            # A request's first statement is its token's lookup, which no layer retries.
+            principal = services.tokens.authenticate(issued.token)
+            assert principal is not None and principal.party_id == senate.party_id
+            proposed = services.agreements.propose(senate.ctx(), draft(senate, firm))
+            assert proposed.status == 201
+            assert services.agreements.get(world.admin, proposed.body["id"])["version"] == 1
+    finally:
+        services.close()
