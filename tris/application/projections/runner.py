@@ -154,58 +154,78 @@ class ProjectionRunner:
 
     # ----------------------------------------------------------------- running
 
-    def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:
-        """Apply every event not yet applied; return how many were applied (all projections)."""
+    def catch_up(
+        self, progress: Callable[[int, int], None] | None = None, *, until: int | None = None
+    ) -> int:
+        """Apply every event not yet applied; return how many were applied (all projections).
+
+        With `until`, stop as soon as every projection has passed that position (a
+        command's own events) instead of reading the log once more to find it empty.
+        """
         applied = 0
         with self._lock:
             while True:
                 try:
-                    batch = self._step()
+                    batch, reached = self._step()
                 except _LostRaceError:
                     continue
                 applied += batch
                 if progress is not None:
                     progress(self.caught_up_to(), self.head())
-                if batch == 0:
+                if reached is None or (until is not None and reached >= until):
                     break
         if applied:
             with self._changed:
                 self._changed.notify_all()
         return applied
 
-    def _step(self) -> int:
-        """One batch for each projection; return the number of events applied."""
+    def _step(self) -> tuple[int, int | None]:
+        """One batch for each projection: the events applied and the position every
+        projection has passed since (None when there was nothing left to read)."""
         positions = self.positions()
         start = min((positions.get(p.name, 0) for p in self.projections), default=0)
         notifications = self.store.app.recorder.select_notifications(
             start=start, limit=self.batch_size, inclusive_of_start=False
         )
         if not notifications:
-            return 0
+            return 0, None
         events = [(n, self.store.app.mapper.to_domain_event(n)) for n in notifications]
-        applied = 0
-        for projection in self.projections:
-            applied += self._apply_batch(projection, positions.get(projection.name, 0), events)
-        return applied
+        todo = {
+            p.name: [(n, e) for n, e in events if n.id > positions.get(p.name, 0)]
+            for p in self.projections
+        }
+        behind = sorted((p for p in self.projections if todo[p.name]), key=lambda p: p.name)
+        if behind:
+            self._apply_batch(behind, positions, todo)
+        return sum(len(items) for items in todo.values()), notifications[-1].id
 
     def _apply_batch(
-        self, projection: Projection, position: int, events: list[tuple[Notification, Any]]
-    ) -> int:
-        todo = [(n, e) for n, e in events if n.id > position]
-        if not todo:
-            return 0
-        new_position = todo[-1][0].id
+        self,
+        behind: list[Projection],
+        positions: dict[str, int],
+        todo: dict[str, list[tuple[Notification, Any]]],
+    ) -> None:
+        """Apply a batch to every projection behind, with their positions, in one transaction.
+
+        Tracking rows are taken first, in name order, then read-model rows (the order
+        `_rewind` takes them in too); each position advances by compare-and-set.
+        """
         with self.database.transaction() as cur:
-            cur.execute(
-                "UPDATE tris_tracking SET position=%s WHERE projection=%s AND position=%s",
-                (new_position, projection.name, position),
-            )
-            if getattr(cur, "rowcount", 1) != 1:
-                # Another worker applied this batch first; the next round reads its position.
-                raise _LostRaceError
-            for notification, event in todo:
-                projection.apply(cur, notification.id, event)
-        return len(todo)
+            for projection in behind:
+                cur.execute(
+                    "UPDATE tris_tracking SET position=%s WHERE projection=%s AND position=%s",
+                    (
+                        todo[projection.name][-1][0].id,
+                        projection.name,
+                        positions.get(projection.name, 0),
+                    ),
+                )
+                if getattr(cur, "rowcount", 1) != 1:
+                    # Another worker applied this batch first; the next round reads its position.
+                    raise _LostRaceError
+            for projection in behind:
+                for notification, event in todo[projection.name]:
+                    projection.apply(cur, notification.id, event)
 
     def run_forever(self, stop: threading.Event, *, interval: float = 0.05) -> None:
         """Poll the log and apply new events until `stop` is set (the worker loop)."""
@@ -258,7 +278,7 @@ class ProjectionRunner:
             if mode == "worker" or (mode == "auto" and self.workers_alive()):
                 self.wait_for(position, timeout)
             else:
-                self.catch_up()
+                self.catch_up(until=position)
         except Exception:  # the events are safe; a worker or the next command catches up
             log.exception("read models: catch-up after a command failed")
 
