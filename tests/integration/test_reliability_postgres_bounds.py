@@ -70,7 +70,7 @@ def test_a_statement_past_its_timeout_is_cancelled(postgres_url: str) -> None:
         started = time.monotonic()
         with (
             pytest.raises(Exception, match="statement timeout"),
-            services.store.database.read() as cur,
+            services.store.database.transaction() as cur,
         ):
             cur.execute("SET LOCAL statement_timeout = '200ms'")
             cur.execute("SELECT pg_sleep(5)")

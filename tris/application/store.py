@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import Application, project_aggregate
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoder
 from eventsourcing.utils import get_topic
@@ -135,13 +135,19 @@ class EventStore:
             aggregate_id = UUID(raw_id)
         except (ValueError, TypeError, AttributeError):
             raise missing from None
-        try:
-            aggregate: Any = self.app.repository.get(aggregate_id, version=version)
-        except AggregateNotFoundError:
-            raise missing from None
-        if not isinstance(aggregate, kind):
+        aggregate = self._load(aggregate_id, version)
+        if aggregate is None or not isinstance(aggregate, kind):
             raise missing
         return aggregate
+
+    def _load(self, aggregate_id: UUID, version: int | None) -> Any:
+        """The aggregate from its latest snapshot and the events after it (one read), or
+        None; what the library's repository does in two transactions of its own."""
+        snapshots = self.app.snapshots
+        recorder: Any = None if snapshots is None else snapshots.recorder
+        table = None if recorder is None else str(recorder.events_table_name)
+        stored = self.database.aggregate_records(aggregate_id, table, lte=version)
+        return project_aggregate(None, (self.app.mapper.to_domain_event(s) for s in stored))
 
     def events(self, aggregate_id: UUID) -> list[Any]:
         """All stored events of one aggregate, decoded, in version order."""
