@@ -29,7 +29,7 @@ import psycopg
 from eventsourcing.persistence import IntegrityError, Notification, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresDatastore
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from tris.application.persistence import TrisPostgresRecorder
 
@@ -65,15 +65,32 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                 ).format(i=Identifier(f"{self.events_table_name}_unsequenced_idx"), **fmt),
             ]
         )
-        self._sequence_sql = SQL(
-            "WITH base AS (SELECT COALESCE(MAX(position), 0) AS m FROM {t}), "
-            "todo AS (SELECT notification_id, "
-            "row_number() OVER (ORDER BY tx_id, notification_id) AS n FROM {t} "
-            "WHERE position IS NULL AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) "
-            "ORDER BY tx_id, notification_id LIMIT %s) "
-            "UPDATE {t} AS e SET position = base.m + todo.n FROM todo, base "
-            "WHERE e.notification_id = todo.notification_id"
-        ).format(**fmt)
+        # The sequencer is one function call, one round trip in autocommit: the lock, then
+        # the numbering. Its statements see fresh snapshots (a volatile function at READ
+        # COMMITTED), so the numbering starts after whatever the previous holder committed.
+        sequencer = Identifier(self.datastore.schema, f"{self.events_table_name}_sequence")
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {f}(wait boolean, batch integer) RETURNS bigint "
+                "LANGUAGE plpgsql VOLATILE AS $$ "
+                "DECLARE numbered bigint; "
+                "BEGIN "
+                "IF wait THEN PERFORM pg_advisory_xact_lock({lock}); "
+                "ELSIF NOT pg_try_advisory_xact_lock({lock}) THEN RETURN 0; "
+                "END IF; "
+                "WITH base AS (SELECT COALESCE(MAX(position), 0) AS m FROM {t}), "
+                "todo AS (SELECT notification_id, "
+                "row_number() OVER (ORDER BY tx_id, notification_id) AS n FROM {t} "
+                "WHERE position IS NULL AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) "
+                "ORDER BY tx_id, notification_id LIMIT batch) "
+                "UPDATE {t} AS e SET position = base.m + todo.n FROM todo, base "
+                "WHERE e.notification_id = todo.notification_id; "
+                "GET DIAGNOSTICS numbered = ROW_COUNT; "
+                "RETURN numbered; "
+                "END $$"
+            ).format(f=sequencer, lock=Literal(SEQUENCER_LOCK), **fmt)
+        )
+        self._sequence_sql = SQL("SELECT {f}(%s, %s) AS numbered").format(f=sequencer)
         self._positions_sql = SQL(
             "SELECT originator_id, originator_version, position FROM {t} "
             "WHERE originator_id = ANY(%s) AND position IS NOT NULL"
@@ -124,17 +141,14 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
             pause = min(pause * 2, 0.05)
 
     def _sequence(self, conn: psycopg.Connection[DictRow], *, wait: bool) -> int:
-        """Number every finished, unnumbered row; return how many were numbered."""
-        with conn.transaction(), conn.cursor() as curs:
-            if wait:
-                curs.execute("SELECT pg_advisory_xact_lock(%s)", (SEQUENCER_LOCK,))
-            else:
-                curs.execute("SELECT pg_try_advisory_xact_lock(%s) AS ok", (SEQUENCER_LOCK,))
-                row = curs.fetchone()
-                if row is None or not row["ok"]:
-                    return 0
-            curs.execute(self._sequence_sql, (SEQUENCE_BATCH,))
-            return int(curs.rowcount or 0)
+        """Number every finished, unnumbered row; return how many were numbered.
+
+        Without `wait` it gives up at once when another process is sequencing.
+        """
+        with conn.cursor() as curs:  # autocommit: the call is its own transaction
+            curs.execute(self._sequence_sql, (wait, SEQUENCE_BATCH), prepare=True)
+            row = curs.fetchone()
+        return 0 if row is None else int(row["numbered"])
 
     def sequence(self) -> int:
         """Run the sequencer once (waiting for the lock); return how many rows it numbered."""
