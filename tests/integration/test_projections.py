@@ -270,6 +270,56 @@ def test_an_interrupted_rebuild_resumes(database_url: str) -> None:
     services.close()
 
 
+def test_a_rebuild_interrupted_after_writing_resumes_from_what_it_wrote(
+    database_url: str,
+) -> None:
+    services = open_services(database_url, projections="inline")
+    world = make_world(services)
+    build_history(world)
+    before = services.projections.digest()
+    head = services.projections.head()
+    runner = services.projections
+    runner.rebuild_page, runner.rebuild_flush_events = 4, 8
+    seen: list[int] = []
+
+    def interrupt_after_a_write(position: int, head: int) -> None:
+        seen.append(position)
+        if len(seen) == 3:  # 12 events applied, the first 8 written to the store
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        runner.rebuild(progress=interrupt_after_a_write)
+    written = {s.name: s.position for s in runner.status()}
+    assert set(written.values()) == {seen[1]}  # the stage as of the write, nothing after
+    resumed: list[int] = []
+    assert runner.rebuild(progress=lambda position, head: resumed.append(position)) is True
+    assert resumed[0] == seen[1] + 4  # carried on after the written position
+    assert runner.digest() == before
+    assert {s.name: s.position for s in runner.status()} == dict.fromkeys(written, head)
+    assert runner.rebuild() is False
+    services.close()
+
+
+def test_read_models_stay_served_until_a_rebuild_writes(database_url: str) -> None:
+    services = open_services(database_url, projections="inline")
+    world = make_world(services)
+    build_history(world)
+    before = services.projections.digest()
+    stats = services.queries.stats()
+    services.projections.rebuild_page = 3
+
+    def look(position: int, head: int) -> None:
+        assert services.projections.digest() == before
+        assert services.queries.stats() == stats
+        if position > 9:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        services.projections.rebuild(progress=look)
+    assert services.projections.digest() == before
+    services.close()
+
+
 def test_racing_workers_apply_each_event_once(database_url: str) -> None:
     services = open_services(database_url, projections="worker", read_your_writes_timeout=0)
     world = make_world(services)

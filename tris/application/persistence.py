@@ -13,7 +13,7 @@ import inspect
 import json
 import select
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -24,7 +24,7 @@ from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 from psycopg.rows import DictRow
-from psycopg.sql import SQL
+from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
 from tris.application.integrity.chain import link_batch
@@ -62,6 +62,9 @@ class Cursor(Protocol):
     @property
     def rowcount(self) -> int:
         """Rows changed by the last statement."""
+
+    def write_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Insert many rows into a table at once (COPY on PostgreSQL)."""
 
 
 TRIS_TABLES = [
@@ -323,6 +326,17 @@ class Database:
             with self._datastore.transaction(commit=True) as curs:
                 yield _PostgresAdapter(curs)
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Cursor]:
+        """A cursor whose statements all see one snapshot of the database."""
+        if isinstance(self._datastore, SQLiteDatastore):
+            with _sqlite_read(self._datastore) as cur:
+                yield cur
+        else:
+            with self.transaction() as cur:
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                yield cur
+
     def read(self) -> AbstractContextManager[Cursor]:
         """A cursor for reading (SQLite readers do not take the write lock).
 
@@ -455,6 +469,14 @@ class _SQLiteAdapter:
         row = self._c.fetchone()
         return None if row is None else tuple(row)
 
+    def write_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        raw: Any = getattr(self._c, "sqlite_cursor", self._c)
+        marks = ", ".join("?" for _ in columns)
+        raw.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
+            (tuple(row) for row in rows),
+        )
+
 
 class _PostgresAdapter:
     """Presents a psycopg dict-row cursor with tuple rows."""
@@ -475,6 +497,14 @@ class _PostgresAdapter:
     def fetchone(self) -> Any:
         row = self._c.fetchone()
         return None if row is None else tuple(row.values())
+
+    def write_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        statement = SQL("COPY {} ({}) FROM STDIN").format(
+            Identifier(table), SQL(", ").join(Identifier(c) for c in columns)
+        )
+        with self._c.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
 
 
 @contextmanager

@@ -19,12 +19,15 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.persistence import Notification
 
 from tris.application.persistence import Cursor, Database, schema_is_current
 from tris.application.store import EventStore
+
+if TYPE_CHECKING:
+    from tris.application.projections.stage import Stage
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,12 @@ WORKERS_TABLE = """CREATE TABLE IF NOT EXISTS tris_workers (
 
 HEARTBEAT_SECONDS = 1.0
 WORKER_ALIVE_SECONDS = 5.0
+
+# A rebuild in progress; and one that has written its stage to the store at least once.
+REBUILD_STARTED = "rebuild"
+REBUILD_FLUSHED = "rebuild-flushed"
+REBUILD_PAGE = 2_000
+REBUILD_FLUSH_EVENTS = 250_000
 
 REBUILD_TABLE = """CREATE TABLE IF NOT EXISTS tris_rebuild (
     marker TEXT PRIMARY KEY,
@@ -88,6 +97,8 @@ class ProjectionRunner:
         self.database: Database = store.database
         self.projections = list(projections)
         self.batch_size = batch_size
+        self.rebuild_page = REBUILD_PAGE
+        self.rebuild_flush_events = REBUILD_FLUSH_EVENTS
         self._lock = threading.Lock()
         self._changed = threading.Condition()
         self._alive_checked = (0.0, False)
@@ -315,21 +326,94 @@ class ProjectionRunner:
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> bool:
         """Rebuild every read model from the log; resume an interrupted rebuild.
 
+        The projections apply the log to a scratch copy of their tables (`Stage`), which
+        replaces the store's read models in one transaction, tracking positions included,
+        every `rebuild_flush_events` events and at the end. Until the first such write the
+        read models in the store stay as they were, and workers keep them current. A
+        rebuild interrupted after a write resumes from it (the `rebuild-flushed` marker);
+        one interrupted before starts over. Events written meanwhile are applied after.
+
         Returns True when it resumed a rebuild that an earlier run did not finish.
         """
-        with self._lock, self.database.transaction() as cur:
-            cur.execute("SELECT marker FROM tris_rebuild WHERE marker=%s", ("rebuild",))
-            resumed = cur.fetchone() is not None
-            if not resumed:
+        from tris.application.projections.stage import Stage
+
+        with self._lock:
+            with self.database.transaction() as cur:
+                cur.execute("SELECT marker FROM tris_rebuild")
+                markers = {str(row[0]) for row in cur.fetchall()}
+                if REBUILD_STARTED not in markers:
+                    cur.execute(
+                        "INSERT INTO tris_rebuild (marker, started_at) "
+                        "VALUES (%s, CURRENT_TIMESTAMP)",
+                        (REBUILD_STARTED,),
+                    )
+            with Stage(self.projections) as stage:
+                positions = {p.name: 0 for p in self.projections}
+                if REBUILD_FLUSHED in markers:
+                    with self.database.snapshot() as cur:
+                        stage.load(cur)
+                        cur.execute("SELECT projection, position FROM tris_tracking")
+                        tracked = {str(r[0]): int(r[1]) for r in cur.fetchall()}
+                    positions = {name: tracked.get(name, 0) for name in positions}
+                self._build(stage, positions, progress)
+        self.catch_up(progress)
+        return REBUILD_STARTED in markers
+
+    def _build(
+        self,
+        stage: Stage,
+        positions: dict[str, int],
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        """Apply the log after `positions` to the stage, writing it to the store as it goes."""
+        head = self.head()
+        unwritten = 0
+        while True:
+            start = min(positions.values(), default=0)
+            notifications = self.store.app.recorder.select_notifications(
+                start=start, limit=self.rebuild_page, inclusive_of_start=False
+            )
+            events = [(n, self.store.app.mapper.to_domain_event(n)) for n in notifications]
+            with stage.batch() as cur:
+                for projection in self.projections:
+                    after = positions[projection.name]
+                    for notification, event in events:
+                        if notification.id > after:
+                            projection.apply(cur, notification.id, event)
+            if events:
+                last = events[-1][0].id
+                positions = {name: max(at, last) for name, at in positions.items()}
+                unwritten += len(events)
+                if progress is not None:
+                    progress(last, max(head, last))
+            if not events or unwritten >= self.rebuild_flush_events:
+                self._write_stage(stage, positions, finished=not events)
+                unwritten = 0
+            if not events:
+                return
+
+    def _write_stage(self, stage: Stage, positions: dict[str, int], *, finished: bool) -> None:
+        """Replace the store's read models and positions with the stage, in one transaction.
+
+        The tracking rows are taken first, in name order (as every batch takes them); a
+        worker that applied events meanwhile loses its next compare-and-set and applies
+        them again on top of the stage's state.
+        """
+        with self.database.transaction() as cur:
+            for projection in sorted(self.projections, key=lambda p: p.name):
+                cur.execute(
+                    "UPDATE tris_tracking SET position=%s WHERE projection=%s",
+                    (positions[projection.name], projection.name),
+                )
+            stage.write(cur)
+            if finished:
+                cur.execute("DELETE FROM tris_rebuild")
+            else:
+                cur.execute("DELETE FROM tris_rebuild WHERE marker=%s", (REBUILD_FLUSHED,))
                 cur.execute(
                     "INSERT INTO tris_rebuild (marker, started_at) VALUES (%s, CURRENT_TIMESTAMP)",
-                    ("rebuild",),
+                    (REBUILD_FLUSHED,),
                 )
-                self._rewind(cur)
-        self.catch_up(progress)
-        with self.database.transaction() as cur:
-            cur.execute("DELETE FROM tris_rebuild WHERE marker=%s", ("rebuild",))
-        return resumed
 
     def digest(self) -> str:
         """SHA-256 over every read model's rows in a stable order, without store positions."""
