@@ -107,6 +107,7 @@ class EventStore:
         self.app.sealed_contacts.vault = self.vault
         self._in_flight: set[tuple[str, str]] = set()
         self._in_flight_lock = threading.Lock()
+        self._command = threading.local()  # what one command in this thread has loaded
         self.after_commit: list[Callable[[int | None], None]] = []
 
     def close(self) -> None:
@@ -116,8 +117,18 @@ class EventStore:
     # ------------------------------------------------------------------ loading
 
     def party(self, party_id: str) -> Party:
-        """The party with this id, or PartyNotFoundError."""
-        return self._get(Party, party_id, PartyNotFoundError(f"no party {party_id}"))
+        """The party with this id, or PartyNotFoundError.
+
+        Within one command a party is loaded once: a signature checks that the signer is
+        active and then reads its key, a proposal checks the proposer and every party.
+        """
+        memo: dict[str, Party] | None = getattr(self._command, "parties", None)
+        if memo is not None and party_id in memo:
+            return memo[party_id]
+        party = self._get(Party, party_id, PartyNotFoundError(f"no party {party_id}"))
+        if memo is not None:
+            memo[party_id] = party
+        return party
 
     def agreement(self, agreement_id: str, version: int | None = None) -> Agreement:
         """The agreement with this id (at `version` when given), or AgreementNotFoundError."""
@@ -197,6 +208,7 @@ class EventStore:
         A result holding personal data is stored as `kept(result)` (for example just an
         id) and rebuilt on a retry by `replayed(stored)`, so no plaintext is kept.
         """
+        self._command.parties = {}
         try:
             return self._execute(ctx, command, status, kept, replayed)
         except ConcurrentUpdateError:
@@ -208,6 +220,8 @@ class EventStore:
                 f"version {ctx.expected_version} was replaced by a concurrent change; "
                 "reload it and retry"
             ) from None
+        finally:
+            self._command.parties = None
 
     def _execute(
         self,
