@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from tris.application.access import Role
 from tris.application.bootstrap import Services, build
 from tris.application.demo import DemoData, load_demo
+from tris.application.integrity.keys import write_new_key
 from tris.application.store import CommandContext
 from tris.config import load_settings
 from tris.domain.errors import (
@@ -32,6 +33,7 @@ from tris.domain.errors import (
 )
 from tris.interfaces.cli.errors import exit_code_for
 from tris.interfaces.cli.main import create_cli
+from tris.interfaces.cli.serve import listening_socket
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -209,6 +211,56 @@ def test_serve_refuses_several_workers_on_sqlite(
     assert started == []
 
 
+def test_serve_on_postgresql_without_a_server_key_stops_with_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started: list[str] = []
+    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: started.append(app))
+    monkeypatch.delenv("TRIS_SERVER_KEY_FILE", raising=False)
+
+    # Not even reachable: the key is checked before anything talks to the database.
+    result = invoke("serve", database_url="postgresql://tris@127.0.0.1:1/tris")
+
+    assert result.exit_code == 2
+    assert "TRIS_SERVER_KEY_FILE" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert started == []
+
+
+def test_several_api_processes_accept_connections_with_nagle_off() -> None:
+    listener = listening_socket("127.0.0.1", 0)
+    try:
+        listener.listen()
+        client = socket.create_connection(listener.getsockname())
+        accepted, _ = listener.accept()
+        with client, accepted:
+            # What every uvicorn worker inherits: no 40 ms wait for delayed ACKs.
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        listener.close()
+
+
+def test_serve_with_several_workers_listens_on_its_own_socket(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    key = tmp_path / "server-key.pem"
+    write_new_key(key)
+    monkeypatch.setenv("TRIS_SERVER_KEY_FILE", str(key))
+    started: list[dict[str, Any]] = []
+    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: started.append(kwargs))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    result = invoke(
+        "serve", "--workers", "2", "--port", str(port), database_url="postgresql://t@127.0.0.1:1/t"
+    )
+
+    assert result.exit_code == 0, result.stderr
+    [options] = started
+    assert "fd" in options and "host" not in options and options["workers"] == 2
+
+
 # -- demo ----------------------------------------------------------------------------------------
 
 
@@ -295,8 +347,11 @@ def test_a_newcomer_signs_the_open_proposal_with_the_demo_keys(services: Service
 
 
 def test_serve_demo_welcomes_on_an_empty_database_and_loads_nothing_twice(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
+    database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    key = tmp_path / "server-key.pem"  # required on PostgreSQL, checked before serving
+    write_new_key(key)
+    monkeypatch.setenv("TRIS_SERVER_KEY_FILE", str(key))
     started: list[tuple[str, dict[str, Any]]] = []
     monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: started.append((app, kwargs)))
 

@@ -68,12 +68,27 @@ def create_admin_token(database_url: str, cwd: Path) -> str:
 
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """A running `tris serve` on a free port, with an admin token; stopped afterwards."""
+    """A running `tris serve` on a free port, with an admin token; stopped afterwards.
+
+    On PostgreSQL it runs two API processes, as production does.
+    """
     token = create_admin_token(database_url, tmp_path)
     port = free_port()
+    workers = "1" if database_url.startswith("sqlite") else "2"
     log = (tmp_path / "server.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "tris", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "tris",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            workers,
+        ],
         env=tris_env(database_url, tmp_path),
         cwd=tmp_path,
         stdout=log,

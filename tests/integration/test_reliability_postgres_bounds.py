@@ -40,11 +40,16 @@ def open_process(url: str) -> Services:
 
 
 def sessions(admin_url: str, url: str) -> int:
-    """How many sessions are connected to the database of `url`."""
+    """How many client sessions are connected to the database of `url`.
+
+    Only client backends: an autovacuum worker visiting the database is not TRIS's.
+    """
     dbname = url.rsplit("/", 1)[1]
     with psycopg.connect(admin_url, autocommit=True) as conn:
         row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (dbname,)
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = %s AND backend_type = 'client backend'",
+            (dbname,),
         ).fetchone()
     return int(row[0]) if row else 0
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import socket
+from typing import Annotated, Any
 
 import typer
 import uvicorn
 
 from tris.application.bootstrap import Services
 from tris.application.demo import DemoData, demo_data_exists, load_demo
+from tris.application.integrity.keys import ServerKeyError, key_path, load_server_key
 from tris.config import parse_database_url
 from tris.interfaces.cli.context import (
     cli_reader,
@@ -47,6 +49,14 @@ def serve(
             "(use --workers 1, or set TRIS_DATABASE_URL=postgresql://…)"
         )
     base_url = f"http://{_url_host(host)}:{port}"
+    # A missing or unreadable server key stops the start here, with one clear line, not in
+    # every API process with a traceback. (The database may still be down: the API
+    # processes wait for it.)
+    try:
+        path, create = key_path(settings)
+        load_server_key(path, create=create)
+    except ServerKeyError as exc:
+        raise ConfigurationError(str(exc)) from None
     if demo:
         with open_services(settings) as services:
             if demo_data_exists(services):
@@ -54,17 +64,44 @@ def serve(
             else:
                 typer.echo(welcome_block(services, load_demo(services), base_url))
     typer.echo(f"Database: {describe_database(settings.database_url)}", err=True)
+    where: dict[str, Any] = {"host": host, "port": port}
+    listener = None  # held open for the processes uvicorn starts
+    if workers > 1 and not reload:
+        listener = listening_socket(host, port)
+        where = {"fd": listener.fileno()}
     uvicorn.run(
         APP_FACTORY,
         factory=True,
-        host=host,
-        port=port,
         workers=workers,
         reload=reload,
         # On SIGTERM/SIGINT a process stops accepting and finishes the requests in flight,
         # which their deadline bounds.
         timeout_graceful_shutdown=int(settings.request_timeout) + GRACE_SECONDS,
+        **where,
     )
+    if listener is not None:
+        listener.close()
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The socket the API processes accept on, with Nagle's algorithm off.
+
+    uvicorn with several workers leaves Nagle on for the connections they accept (its
+    issue 3149): a response written in two parts then waits for the client's delayed
+    ACK, about 40 ms on every keep-alive request. Accepted sockets inherit TCP_NODELAY
+    from the listening socket, so it is set here, where the socket is made.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def welcome_block(services: Services, data: DemoData, base_url: str) -> str:
