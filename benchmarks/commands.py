@@ -1,7 +1,10 @@
 """Command-line jobs over the whole log: `tris export` (NDJSON) and `tris verify --store`.
 
 Each runs as its own process, as an operator would run it; its wall time and its peak
-resident memory (from the kernel's accounting of that one child, `wait4`) are measured.
+resident memory are measured. The peak is the process's own `VmHWM` (the high-water mark
+of the memory it has since it started `tris`), written when it exits. `wait4`'s
+`ru_maxrss` would not do: Linux carries a forked child's maximum over `exec`, so a
+child of the (large) benchmark process reports at least the benchmark's own size.
 """
 
 from __future__ import annotations
@@ -15,6 +18,21 @@ from pathlib import Path
 from benchmarks.environment import REPO, python
 
 TIMEOUT = 3600
+# Runs `tris` in this process and, at exit, writes its VmHWM (KiB) to $TRIS_BENCH_HWM_FILE.
+PEAK_WRAPPER = """
+import atexit, os, runpy, sys
+
+def report():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                with open(os.environ["TRIS_BENCH_HWM_FILE"], "w") as out:
+                    out.write(line.split()[1])
+
+atexit.register(report)
+sys.argv = ["tris", *sys.argv[1:]]
+runpy.run_module("tris", run_name="__main__", alter_sys=True)
+"""
 
 
 @dataclass(frozen=True)
@@ -28,23 +46,29 @@ class Job:
 
 
 def run_job(argv: list[str], env: dict[str, str], output: Path) -> Job:
-    """Run a command with stdout to a file; measure time and the child's own peak RSS."""
+    """Run `python -O -m tris …` with stdout to a file; measure time and its peak RSS."""
+    assert argv[1:4] == ["-O", "-m", "tris"], argv
+    peak_file = output.with_suffix(".hwm")
+    peak_file.unlink(missing_ok=True)
+    argv = [argv[0], "-O", "-c", PEAK_WRAPPER, *argv[4:]]
+    env = {**env, "TRIS_BENCH_HWM_FILE": str(peak_file)}
     with output.open("wb") as out, (output.with_suffix(".stderr")).open("wb") as err:
         started = time.perf_counter()
         process = subprocess.Popen(argv, env=env, cwd=REPO, stdout=out, stderr=err)
         deadline = started + TIMEOUT
         while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            pid, status = os.waitpid(process.pid, os.WNOHANG)
             if pid:
                 break
             if time.perf_counter() > deadline:
                 process.kill()
-                pid, status, usage = os.wait4(process.pid, 0)
+                pid, status = os.waitpid(process.pid, 0)
                 break
             time.sleep(0.01)
         elapsed = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
-    return Job(process.returncode, elapsed, usage.ru_maxrss / 1024, output)
+    peak_kib = int(peak_file.read_text()) if peak_file.exists() else 0
+    return Job(process.returncode, elapsed, peak_kib / 1024, output)
 
 
 def command_exists(name: str, env: dict[str, str]) -> bool:
