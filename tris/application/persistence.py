@@ -23,7 +23,7 @@ import psycopg
 from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
@@ -324,6 +324,7 @@ class Database:
         else:
             assert isinstance(self._datastore, PostgresDatastore)
             with self._datastore.transaction(commit=True) as curs:
+                curs.row_factory = tuple_row  # type: ignore[assignment]
                 yield _PostgresAdapter(curs)
 
     @contextmanager
@@ -481,7 +482,7 @@ class _SQLiteAdapter:
 class _PostgresAdapter:
     """Presents a psycopg dict-row cursor with tuple rows."""
 
-    def __init__(self, cursor: psycopg.Cursor[DictRow]) -> None:
+    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
         self._c = cursor
 
     def execute(self, sql: Any, params: Sequence[Any] = (), /) -> Any:
@@ -492,11 +493,11 @@ class _PostgresAdapter:
         return int(self._c.rowcount)
 
     def fetchall(self) -> list[Any]:
-        return [tuple(r.values()) for r in self._c.fetchall()]
+        return [_as_tuple(r) for r in self._c.fetchall()]
 
     def fetchone(self) -> Any:
         row = self._c.fetchone()
-        return None if row is None else tuple(row.values())
+        return None if row is None else _as_tuple(row)
 
     def write_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         statement = SQL("COPY {} ({}) FROM STDIN").format(
@@ -507,11 +508,16 @@ class _PostgresAdapter:
                 copy.write_row(row)
 
 
+def _as_tuple(row: Any) -> tuple[Any, ...]:
+    """A row as a tuple (TRIS's own cursors make tuples; the library's make dicts)."""
+    return tuple(row.values()) if isinstance(row, dict) else tuple(row)
+
+
 @contextmanager
 def _postgres_read(datastore: PostgresDatastore) -> Iterator[Cursor]:
     # The library's pool hands out connections in autocommit mode; its transactions are
     # explicit `conn.transaction()` blocks.
-    with datastore.get_connection() as conn, conn.cursor() as curs:
+    with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
         yield _PostgresAdapter(curs)
 
 
