@@ -8,6 +8,7 @@ either backend with one placeholder style (`%s`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
@@ -456,7 +457,7 @@ class _SQLiteAdapter:
         self._c = cursor
 
     def execute(self, sql: Any, params: Sequence[Any] = (), /) -> Any:
-        return self._c.execute(str(sql).replace("%s", "?"), tuple(params))
+        return self._c.execute(_qmark(str(sql)), tuple(params))
 
     @property
     def rowcount(self) -> int:
@@ -506,6 +507,12 @@ class _PostgresAdapter:
         with self._c.copy(statement) as copy:
             for row in rows:
                 copy.write_row(row)
+
+
+@functools.lru_cache(maxsize=1024)
+def _qmark(sql: str) -> str:
+    """A statement with SQLite's placeholders (statements repeat: converted once each)."""
+    return sql.replace("%s", "?")
 
 
 def _as_tuple(row: Any) -> tuple[Any, ...]:

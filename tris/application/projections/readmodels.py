@@ -7,6 +7,7 @@ never as SQL floats. No personal data (contact persons) enters any read model.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
@@ -16,6 +17,10 @@ from tris.application.projections.runner import Projection
 from tris.domain.agreement import Agreement
 from tris.domain.party import Party
 from tris.domain.values import Content, Sector, SectorMix
+
+# Revisions a projection keeps parsed (the most recently used), so that conclusions and
+# amendments need not read and parse them again.
+REMEMBERED_REVISIONS = 10_000
 
 
 class PartiesProjection(Projection):
@@ -76,6 +81,12 @@ class AgreementsProjection(Projection):
 
     name = "agreements"
     schema_version = 1
+
+    def __init__(self) -> None:
+        self._revisions: OrderedDict[tuple[str, int], tuple[Content, dict[str, str]]] = (
+            OrderedDict()
+        )
+
     tables = (
         """CREATE TABLE IF NOT EXISTS rm_agreements (
             agreement_id TEXT PRIMARY KEY,
@@ -296,6 +307,7 @@ class AgreementsProjection(Projection):
         content: Content,
         sectors: Any,
     ) -> None:
+        self._remember(agreement_id, number, content, {p: s.value for p, s in sectors.items()})
         cur.execute(
             "INSERT INTO rm_revisions (agreement_id, number, content, sectors) "
             "VALUES (%s, %s, %s, %s)",
@@ -310,12 +322,30 @@ class AgreementsProjection(Projection):
     def _revision(
         self, cur: Cursor, agreement_id: str, number: int
     ) -> tuple[Content, dict[str, str]]:
+        """A revision's content and sectors: remembered, else read from `rm_revisions`.
+
+        A revision never changes once proposed (its event is immutable), so remembering it
+        is safe across transactions, rolled back ones included, and across processes.
+        """
+        remembered = self._revisions.get((agreement_id, number))
+        if remembered is not None:
+            self._revisions.move_to_end((agreement_id, number))
+            return remembered
         cur.execute(
             "SELECT content, sectors FROM rm_revisions WHERE agreement_id=%s AND number=%s",
             (agreement_id, number),
         )
         row = cur.fetchone()
-        return Content.from_dict(json.loads(row[0])), json.loads(row[1])
+        content, sectors = Content.from_dict(json.loads(row[0])), json.loads(row[1])
+        self._remember(agreement_id, number, content, sectors)
+        return content, sectors
+
+    def _remember(
+        self, agreement_id: str, number: int, content: Content, sectors: dict[str, str]
+    ) -> None:
+        self._revisions[(agreement_id, number)] = (content, sectors)
+        if len(self._revisions) > REMEMBERED_REVISIONS:
+            self._revisions.popitem(last=False)
 
     def _in_force(self, cur: Cursor, agreement_id: str) -> int:
         cur.execute(
