@@ -210,6 +210,7 @@ class CrashingProjection(AgreementsProjection):
     """Dies after applying some events of a batch, before the batch commits."""
 
     def __init__(self, crash_after: int) -> None:
+        super().__init__()
         self.remaining = crash_after
 
     def apply(self, cur: Any, position: int, event: Any) -> None:
