@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import settings
 
 from tests.support.postgres import (
     ExternalPostgres,
@@ -18,6 +19,13 @@ from tests.support.postgres import (
 )
 
 POSTGRES_URL_ENV = "TRIS_TEST_POSTGRES_URL"
+
+# Property tests draw the same examples on every run, so `make test` (and CI) passes or
+# fails alike for everyone; TRIS_HYPOTHESIS_PROFILE=explore draws new ones each run, to
+# look for counterexamples the fixed examples miss.
+settings.register_profile("fixed", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("TRIS_HYPOTHESIS_PROFILE", "fixed"))
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------------
