@@ -321,7 +321,7 @@ class Database:
         """A cursor in one committed-on-success transaction."""
         if isinstance(self._datastore, SQLiteDatastore):
             with self._datastore.transaction(commit=True) as c:
-                yield _SQLiteAdapter(c)
+                yield SQLiteAdapter(c)
         else:
             assert isinstance(self._datastore, PostgresDatastore)
             with self._datastore.transaction(commit=True) as curs:
@@ -397,15 +397,7 @@ class Database:
             params = (key, *bound, key, *bound)
         with self.read() as cur:
             cur.execute(statement, params)
-            return [
-                StoredEvent(
-                    originator_id=originator_id,
-                    originator_version=int(row[1]),
-                    topic=str(row[2]),
-                    state=bytes(row[3]),
-                )
-                for row in cur.fetchall()
-            ]
+            return _stored_events(originator_id, [row[1:] for row in cur.fetchall()])
 
     def stored_events(
         self, originator_id: UUID, topics: Sequence[str], *, lte: int
@@ -421,15 +413,7 @@ class Database:
         )
         with self.read() as cur:
             cur.execute(statement, (key, lte, *topics))
-            return [
-                StoredEvent(
-                    originator_id=originator_id,
-                    originator_version=int(row[0]),
-                    topic=str(row[1]),
-                    state=bytes(row[2]),
-                )
-                for row in cur.fetchall()
-            ]
+            return _stored_events(originator_id, cur.fetchall())
 
     def find_idempotency(self, token_id: str, key: str) -> IdempotencyRecord | None:
         """The stored first response for (token, key), if any."""
@@ -450,7 +434,7 @@ class Database:
             cur.execute(_INSERT_IDEMPOTENCY, _idempotency_params(record))
 
 
-class _SQLiteAdapter:
+class SQLiteAdapter:
     """Presents a SQLite cursor with `%s` placeholders and tuple rows."""
 
     def __init__(self, cursor: SQLiteCursor | sqlite3.Cursor) -> None:
@@ -509,6 +493,19 @@ class _PostgresAdapter:
                 copy.write_row(row)
 
 
+def _stored_events(originator_id: UUID, rows: Iterable[Sequence[Any]]) -> list[StoredEvent]:
+    """Rows of (originator_version, topic, state) as the library's stored events."""
+    return [
+        StoredEvent(
+            originator_id=originator_id,
+            originator_version=int(version),
+            topic=str(topic),
+            state=bytes(state),
+        )
+        for version, topic, state in rows
+    ]
+
+
 @functools.lru_cache(maxsize=1024)
 def _qmark(sql: str) -> str:
     """A statement with SQLite's placeholders (statements repeat: converted once each)."""
@@ -531,4 +528,4 @@ def _postgres_read(datastore: PostgresDatastore) -> Iterator[Cursor]:
 @contextmanager
 def _sqlite_read(datastore: SQLiteDatastore) -> Iterator[Cursor]:
     with datastore.transaction(commit=False) as c:
-        yield _SQLiteAdapter(c)
+        yield SQLiteAdapter(c)

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from tris.application.persistence import Cursor, _SQLiteAdapter
+from tris.application.persistence import Cursor, SQLiteAdapter
 from tris.application.projections.runner import Projection
 
 
@@ -92,7 +92,7 @@ class _Batch:
 
     def __enter__(self) -> Cursor:
         self._conn.execute("BEGIN")
-        return _SQLiteAdapter(self._conn.cursor())
+        return SQLiteAdapter(self._conn.cursor())
 
     def __exit__(
         self,
