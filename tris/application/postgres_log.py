@@ -14,7 +14,9 @@ sequencer:
   after the rows that were sequenced before it committed: nobody skips it.
 
 A writer runs the sequencer after its commit (to learn its own positions for
-read-your-writes); readers run it opportunistically (never blocking) before they read.
+read-your-writes, in the same call); readers run it opportunistically (never blocking)
+before they read, unless this process ran it a moment ago: writers number their own rows,
+so a reader only has to pick up the rows of a writer that died before numbering them.
 The cost: one long-running transaction anywhere holds new positions back until it ends.
 """
 
@@ -38,6 +40,10 @@ log = logging.getLogger(__name__)
 SEQUENCER_LOCK = 0x7472697300000001  # "tris" + 1: the advisory lock of the sequencer
 SEQUENCE_BATCH = 10_000
 POSITION_WAIT_SECONDS = 5.0
+# Readers skip their opportunistic sequencer call when this process ran it more recently
+# than this: writers number their own rows, so readers only pick up the rows of writers
+# that died between commit and numbering (or wrote behind TRIS's back), a little later.
+SEQUENCE_FRESH_SECONDS = 0.02
 
 
 class ParallelPostgresRecorder(TrisPostgresRecorder):
@@ -90,16 +96,31 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                 "END $$"
             ).format(f=sequencer, lock=Literal(SEQUENCER_LOCK), **fmt)
         )
+        # A writer's call: the numbering (waiting for the lock), then the positions of its
+        # own aggregates' rows, in the same round trip.
+        locator = Identifier(self.datastore.schema, f"{self.events_table_name}_sequence_locate")
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {l}(batch integer, ids uuid[]) "
+                "RETURNS TABLE (o_id uuid, o_version bigint, o_position bigint) "
+                "LANGUAGE plpgsql VOLATILE AS $$ "
+                "BEGIN "
+                "PERFORM {f}(true, batch); "
+                "RETURN QUERY SELECT e.originator_id, e.originator_version::bigint, e.position "
+                "FROM {t} AS e WHERE e.originator_id = ANY(ids) AND e.position IS NOT NULL; "
+                "END $$"
+            ).format(l=locator, f=sequencer, **fmt)
+        )
         self._sequence_sql = SQL("SELECT {f}(%s, %s) AS numbered").format(f=sequencer)
-        self._positions_sql = SQL(
-            "SELECT originator_id, originator_version, position FROM {t} "
-            "WHERE originator_id = ANY(%s) AND position IS NOT NULL"
-        ).format(**fmt)
+        self._locate_sql = SQL(
+            "SELECT o_id, o_version, o_position FROM {l}(%s, %s::uuid[])"
+        ).format(l=locator)
         self._select_sql = SQL(
             "SELECT position, originator_id, originator_version, topic, state FROM {t} "
             "WHERE position > %s"
         ).format(**fmt)
         self._max_sql = SQL("SELECT MAX(position) AS m FROM {t}").format(**fmt)
+        self._sequenced_at = float("-inf")
 
     # ------------------------------------------------------------------ writing
 
@@ -125,10 +146,11 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         deadline = time.monotonic() + POSITION_WAIT_SECONDS
         pause = 0.001
         while True:
-            self._sequence(conn, wait=True)
-            with conn.cursor() as curs:
-                curs.execute(self._positions_sql, (ids,))
-                found = {(r["originator_id"], r["originator_version"]): r["position"] for r in curs}
+            began = time.monotonic()
+            with conn.cursor() as curs:  # autocommit: numbered and committed when it returns
+                curs.execute(self._locate_sql, (SEQUENCE_BATCH, ids), prepare=True)
+                found = {(r["o_id"], r["o_version"]): r["o_position"] for r in curs}
+            self._sequenced_at = began
             positions = [found.get((e.originator_id, e.originator_version)) for e in stored_events]
             if all(p is not None for p in positions):
                 return [int(p) for p in positions if p is not None]
@@ -145,10 +167,17 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
 
         Without `wait` it gives up at once when another process is sequencing.
         """
+        began = time.monotonic()
         with conn.cursor() as curs:  # autocommit: the call is its own transaction
             curs.execute(self._sequence_sql, (wait, SEQUENCE_BATCH), prepare=True)
             row = curs.fetchone()
+        self._sequenced_at = began
         return 0 if row is None else int(row["numbered"])
+
+    def _sequence_for_reader(self, conn: psycopg.Connection[DictRow]) -> None:
+        """The opportunistic call of readers, skipped when this process ran it just now."""
+        if time.monotonic() - self._sequenced_at >= SEQUENCE_FRESH_SECONDS:
+            self._sequence(conn, wait=False)
 
     def sequence(self) -> int:
         """Run the sequencer once (waiting for the lock); return how many rows it numbered."""
@@ -179,7 +208,7 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         statement += SQL(" ORDER BY position LIMIT %s")
         params.append(limit)
         with self.datastore.get_connection() as conn:
-            self._sequence(conn, wait=False)
+            self._sequence_for_reader(conn)
             with conn.cursor() as curs:
                 curs.execute(statement, params, prepare=True)
                 return [
@@ -196,7 +225,7 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
     def max_notification_id(self) -> int | None:
         """The highest position assigned so far."""
         with self.datastore.get_connection() as conn:
-            self._sequence(conn, wait=False)
+            self._sequence_for_reader(conn)
             with conn.cursor() as curs:
                 curs.execute(self._max_sql)
                 row = curs.fetchone()

@@ -101,6 +101,11 @@ class ProjectionRunner:
         self.rebuild_flush_events = REBUILD_FLUSH_EVENTS
         self._lock = threading.Lock()
         self._changed = threading.Condition()
+        # Leader and followers (`_catch_up_until`): batches finished so far, the position
+        # every projection had passed at the end of the latest, the highest one wanted.
+        self._steps = 0
+        self._last_reached = 0
+        self._wanted = 0
         self._alive_checked = (0.0, False)
         self._create_tables()
 
@@ -173,33 +178,85 @@ class ProjectionRunner:
         With `until`, stop as soon as every projection has passed that position (a
         command's own events) instead of reading the log once more to find it empty.
         """
+        if until is not None and progress is None:
+            return self._catch_up_until(until)
         applied = 0
         with self._lock:
             while True:
-                try:
-                    batch, reached = self._step()
-                except _LostRaceError:
-                    continue
+                batch, reached = self._step_once()
                 applied += batch
                 if progress is not None:
                     progress(self.caught_up_to(), self.head())
                 if reached is None or (until is not None and reached >= until):
                     break
-        if applied:
-            with self._changed:
-                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
         return applied
 
-    def _step(self) -> tuple[int, int | None]:
-        """One batch for each projection: the events applied and the position every
-        projection has passed since (None when there was nothing left to read)."""
+    def _catch_up_until(self, until: int) -> int:
+        """Catch up past `until`: as the leader, or by waiting for the thread that is.
+
+        Commands that finish together in one process need one batch, not one each: the
+        first takes the lock and applies everything committed so far, for everybody; the
+        others wait until a batch read after they arrived has passed their positions, or
+        until the leader stops, and then lead themselves.
+        """
+        with self._changed:
+            arrived = self._steps
+            self._wanted = max(self._wanted, until)
+        while True:
+            if self._lock.acquire(blocking=False):
+                applied = 0
+                try:
+                    while True:
+                        with self._changed:
+                            target = max(self._wanted, until)
+                        batch, reached = self._step_once()
+                        applied += batch
+                        if reached is None or reached >= target:
+                            break
+                finally:
+                    with self._changed:
+                        self._wanted = 0
+                    self._lock.release()
+                    with self._changed:
+                        self._changed.notify_all()
+                return applied
+            with self._changed:
+                self._changed.wait_for(
+                    lambda: self._passed(arrived, until) or not self._lock.locked(), timeout=1.0
+                )
+                if self._passed(arrived, until):
+                    return 0
+
+    def _passed(self, arrived: int, until: int) -> bool:
+        """True when a batch finished since step `arrived` found `until` passed."""
+        return self._steps > arrived and self._last_reached >= until
+
+    def _step_once(self) -> tuple[int, int | None]:
+        """One `_step`, repeated when another worker won the race; tells the waiters."""
+        while True:
+            try:
+                applied, reached, start = self._step()
+            except _LostRaceError:
+                continue
+            with self._changed:
+                self._steps += 1
+                self._last_reached = max(start, reached or 0)
+                self._changed.notify_all()
+            return applied, reached
+
+    def _step(self) -> tuple[int, int | None, int]:
+        """One batch for each projection: the events applied, the position every
+        projection has passed since (None when there was nothing left to read), and the
+        one every projection had passed before."""
         positions = self.positions()
         start = min((positions.get(p.name, 0) for p in self.projections), default=0)
         notifications = self.store.app.recorder.select_notifications(
             start=start, limit=self.batch_size, inclusive_of_start=False
         )
         if not notifications:
-            return 0, None
+            return 0, None, start
         events = [(n, self.store.app.mapper.to_domain_event(n)) for n in notifications]
         todo = {
             p.name: [(n, e) for n, e in events if n.id > positions.get(p.name, 0)]
@@ -208,7 +265,7 @@ class ProjectionRunner:
         behind = sorted((p for p in self.projections if todo[p.name]), key=lambda p: p.name)
         if behind:
             self._apply_batch(behind, positions, todo)
-        return sum(len(items) for items in todo.values()), notifications[-1].id
+        return sum(len(items) for items in todo.values()), notifications[-1].id, start
 
     def _apply_batch(
         self,

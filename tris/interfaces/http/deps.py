@@ -1,4 +1,9 @@
-"""Dependencies of the routes: services, the authenticated principal, If-Match, idempotency."""
+"""Dependencies of the routes: services, the authenticated principal, If-Match, idempotency.
+
+Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in its
+thread pool, a hop between threads per dependency and request; only the token lookup (a
+database read) and the routes themselves go there.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +39,7 @@ bearer_scheme = HTTPBearer(
 )
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     """The services built for this application (in its lifespan or by the caller)."""
     services = getattr(request.app.state, "services", None)
     if services is None:
@@ -69,14 +74,14 @@ def authenticate(
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 
 
-def require_admin(principal: CurrentPrincipal) -> Principal:
+async def require_admin(principal: CurrentPrincipal) -> Principal:
     """An admin token, or PermissionDeniedError."""
     if principal.role is not Role.ADMIN:
         raise PermissionDeniedError("only an admin token may do this")
     return principal
 
 
-def require_partner(principal: CurrentPrincipal) -> Principal:
+async def require_partner(principal: CurrentPrincipal) -> Principal:
     """A partner token (the only kind that acts on agreements), or PermissionDeniedError."""
     if principal.role is not Role.PARTNER:
         raise PermissionDeniedError(
@@ -86,7 +91,7 @@ def require_partner(principal: CurrentPrincipal) -> Principal:
     return principal
 
 
-def require_agreement_reader(principal: CurrentPrincipal) -> Principal:
+async def require_agreement_reader(principal: CurrentPrincipal) -> Principal:
     """A token that may read agreements: partners (their own), admins and auditors."""
     if principal.role is Role.RESEARCHER:
         raise PermissionDeniedError(
@@ -110,7 +115,7 @@ def parse_if_match(value: str) -> int:
     return int(match.group(1))
 
 
-def expected_version(
+async def expected_version(
     if_match: Annotated[
         str | None,
         Header(
@@ -189,26 +194,28 @@ async def idempotency_request(
 IdempotencyKey = Annotated[IdempotencyRequest | None, Depends(idempotency_request)]
 
 
-def command_context(principal: CurrentPrincipal, idempotency: IdempotencyKey) -> CommandContext:
+async def command_context(
+    principal: CurrentPrincipal, idempotency: IdempotencyKey
+) -> CommandContext:
     """A command by the principal, with its Idempotency-Key (parties, keys, proposals)."""
     return CommandContext(principal.actor, idempotency=idempotency)
 
 
-def partner_command_context(
+async def partner_command_context(
     principal: PartnerPrincipal, idempotency: IdempotencyKey
 ) -> CommandContext:
     """A partner's command that creates an agreement."""
     return CommandContext(principal.actor, idempotency=idempotency)
 
 
-def agreement_command_context(
+async def agreement_command_context(
     principal: PartnerPrincipal, version: ExpectedVersion, idempotency: IdempotencyKey
 ) -> CommandContext:
     """A partner's command on an existing agreement: If-Match and Idempotency-Key."""
     return CommandContext(principal.actor, expected_version=version, idempotency=idempotency)
 
 
-def plain_command_context(principal: CurrentPrincipal) -> CommandContext:
+async def plain_command_context(principal: CurrentPrincipal) -> CommandContext:
     """A command that takes no Idempotency-Key (DELETE is idempotent by itself)."""
     return CommandContext(principal.actor)
 
