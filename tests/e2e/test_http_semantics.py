@@ -42,6 +42,26 @@ def test_openapi_and_docs_are_served(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
 
 
+def test_every_operation_documents_its_problems_and_an_unavailable_database(
+    client: TestClient,
+) -> None:
+    spec = client.get("/openapi.json").json()
+    operations = [
+        (f"{method.upper()} {path}", operation)
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if path != "/healthz"
+    ]
+    assert len(operations) >= 30
+    for label, operation in operations:
+        responses = operation["responses"]
+        for status in ("401", "429", "500", "503"):
+            assert status in responses, (label, status)
+            assert "application/problem+json" in responses[status]["content"], (label, status)
+        assert "Retry-After" in responses["429"]["headers"], label
+        assert "Retry-After" in responses["503"]["headers"], label
+
+
 def test_a_request_without_a_valid_token_is_unauthorised(client: TestClient) -> None:
     for headers in ({}, bearer("tris_not-a-token"), {"Authorization": "Basic abc"}):
         response = client.get("/v1/parties", headers=headers)

@@ -25,7 +25,8 @@ _DESCRIPTIONS = {
     428: "If-Match is required on writes to an existing agreement",
     429: "Too many requests for this token: wait `Retry-After` seconds",
     500: "Unexpected server failure (no details are given)",
-    503: "The read models lag behind `min_position`: retry after `Retry-After` seconds",
+    503: "The database is unavailable, the request missed its deadline, or (listings) the "
+    "read models lag behind `min_position`: retry after `Retry-After` seconds",
 }
 
 _HEADER_DOCS: dict[int, dict[str, Any]] = {
@@ -67,9 +68,12 @@ AGREEMENT_WRITE = (*WRITE, 412, 428)
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI responses for the problem statuses a route can answer (and 500)."""
+    """OpenAPI responses for the problem statuses a route can answer (and 500 and 503).
+
+    Any route may answer 503: the database may be down, or the request may miss its deadline.
+    """
     documented: dict[int | str, dict[str, Any]] = {}
-    for status in sorted({*statuses, 500}):
+    for status in sorted({*statuses, 500, 503}):
         entry: dict[str, Any] = {"model": ProblemView, "description": _DESCRIPTIONS[status]}
         if status in _HEADER_DOCS:
             entry["headers"] = _HEADER_DOCS[status]
