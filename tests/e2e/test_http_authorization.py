@@ -141,6 +141,7 @@ def test_auditors_read_everything_and_change_nothing(api: Api, trio: Trio, scene
     for path, body in writes(scene, None, trio):
         response = api.client.post(path, json=body, headers={**auditor, "If-Match": '"1"'})
         assert response.status_code == 403, (path, response.text)
+        assert response.json()["detail"].startswith("an auditor token cannot act"), path
     proposal = api.client.post(
         "/v1/agreements", json=content(trio.state, trio.civil), headers=auditor
     )
@@ -153,6 +154,7 @@ def test_admins_read_everything_and_act_on_no_agreement(api: Api, trio: Trio, sc
     for path, body in writes(scene, None, trio):
         response = api.client.post(path, json=body, headers={**api.admin, "If-Match": '"1"'})
         assert response.status_code == 403, (path, response.text)
+        assert response.json()["detail"].startswith("an admin token cannot act"), path
     proposal = api.client.post(
         "/v1/agreements", json=content(trio.state, trio.civil), headers=api.admin
     )
