@@ -87,6 +87,19 @@ def test_unknown_json_fields_are_refused(api: Api) -> None:
     assert response.json()["errors"][0]["field"] == "body.colour"
 
 
+def test_unknown_json_fields_are_refused_on_a_command_without_fields(api: Api, trio: Trio) -> None:
+    agreement_id = api.propose(trio.state, content(trio.business, trio.state)).json()["id"]
+    api.conclude(agreement_id, 1, trio.state, trio.business)
+    delivery = {"quantity": "2", "delivered_on": "2026-05-01", "note": "zwei"}
+    recorded = api.post(trio.business, agreement_id, "commitments/C1/fulfilments", delivery)
+    path = f"fulfilments/{recorded.json()['id']}/confirmation"
+    refused = api.post(trio.state, agreement_id, path, {"note": "danke"})
+    assert_problem(refused.status_code, refused.json(), 422)
+    assert refused.json()["errors"][0]["field"] == "body.note"
+    assert len(api.history(agreement_id)) == 5
+    assert api.post(trio.state, agreement_id, path, {}).status_code == 200
+
+
 def test_malformed_json_is_refused(api: Api) -> None:
     response = api.client.post(
         "/v1/parties",

@@ -17,6 +17,7 @@ from tris.interfaces.http.responses import (
 )
 from tris.interfaces.http.schemas.agreements import (
     AgreementView,
+    ConfirmationCreate,
     FulfilmentCreate,
     ReasonCreate,
     RecordedFulfilmentView,
@@ -62,6 +63,7 @@ def confirm_fulfilment(
     ctx: AgreementCommand,
     services: ServicesDep,
     response: Response,
+    body: ConfirmationCreate | None = None,
 ) -> Any:
     """Confirm a delivery; the last one needed completes the agreement."""
     outcome = services.agreements.confirm_fulfilment(ctx, agreement_id, fulfilment_id)
