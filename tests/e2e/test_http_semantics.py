@@ -62,6 +62,27 @@ def test_every_operation_documents_its_problems_and_an_unavailable_database(
         assert "Retry-After" in responses["503"]["headers"], label
 
 
+def test_the_log_position_header_is_documented_wherever_it_is_sent(api: Api, trio: Trio) -> None:
+    proposed = api.propose(trio.state, content(trio.business, trio.state))
+    assert int(proposed.headers["X-TRIS-Position"]) >= 1
+    listed = api.client.get("/v1/agreements", headers=api.admin)
+    assert int(listed.headers["X-TRIS-Position"]) >= 1
+    spec = api.client.get("/openapi.json").json()
+    sending = [
+        (path, method)
+        for path, item in spec["paths"].items()
+        for method in item
+        if method in ("post", "delete") and "token" not in path and "checkpoint" not in path
+    ]
+    sending += [("/v1/agreements", "get"), ("/v1/stats", "get")]
+    sending += [("/v1/parties/{party_id}/commitments", "get")]
+    assert len(sending) >= 18
+    for path, method in sending:
+        responses = spec["paths"][path][method]["responses"]
+        success = next(status for status in responses if status.startswith("2"))
+        assert "X-TRIS-Position" in responses[success].get("headers", {}), (method, path)
+
+
 def test_a_request_without_a_valid_token_is_unauthorised(client: TestClient) -> None:
     for headers in ({}, bearer("tris_not-a-token"), {"Authorization": "Basic abc"}):
         response = client.get("/v1/parties", headers=headers)

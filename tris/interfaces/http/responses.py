@@ -62,6 +62,16 @@ REPLAYED_DOC = {
     }
 }
 
+POSITION_DOC = {
+    POSITION_HEADER: {
+        "description": "A global log position: on a command's answer, that of the last event "
+        "it wrote (give it to the listings as `min_position` to see the change there); on a "
+        "listing, how far its read models had got",
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    }
+}
+COMMAND_DOC = {**REPLAYED_DOC, **POSITION_DOC}
+
 READ = (401, 404, 429)
 WRITE = (400, 401, 403, 404, 409, 413, 422, 429)
 AGREEMENT_WRITE = (*WRITE, 412, 428)

@@ -10,8 +10,8 @@ from tris.domain.agreement import Evidence
 from tris.interfaces.http.deps import AgreementCommand, ServicesDep
 from tris.interfaces.http.responses import (
     AGREEMENT_WRITE,
+    COMMAND_DOC,
     ETAG_DOC,
-    REPLAYED_DOC,
     documented,
     respond,
 )
@@ -25,7 +25,7 @@ from tris.interfaces.http.schemas.agreements import (
 
 router = APIRouter(prefix="/v1/agreements/{agreement_id}", tags=["fulfilments"])
 
-WRITE_HEADERS = {**ETAG_DOC, **REPLAYED_DOC}
+WRITE_HEADERS = {**ETAG_DOC, **COMMAND_DOC}
 
 
 @router.post(
