@@ -94,6 +94,10 @@ def test_an_agreement_read_carries_its_version_as_etag(api: Api, trio: Trio) -> 
     response = api.read(trio.business.headers(), created["id"])
     assert response.status_code == 200
     assert response.headers["ETag"] == '"1"' == f'"{response.json()["version"]}"'
+    history = api.client.get(
+        f"/v1/agreements/{created['id']}/history", headers=trio.business.headers()
+    )
+    assert history.headers["ETag"] == '"1"'
 
 
 def test_past_states_are_read_by_version_and_by_moment(api: Api, trio: Trio) -> None:

@@ -42,6 +42,47 @@ def test_openapi_and_docs_are_served(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
 
 
+def test_every_operation_documents_its_problems_and_an_unavailable_database(
+    client: TestClient,
+) -> None:
+    spec = client.get("/openapi.json").json()
+    operations = [
+        (f"{method.upper()} {path}", operation)
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if path != "/healthz"
+    ]
+    assert len(operations) >= 30
+    for label, operation in operations:
+        responses = operation["responses"]
+        for status in ("401", "429", "500", "503"):
+            assert status in responses, (label, status)
+            assert "application/problem+json" in responses[status]["content"], (label, status)
+        assert "Retry-After" in responses["429"]["headers"], label
+        assert "Retry-After" in responses["503"]["headers"], label
+
+
+def test_the_log_position_header_is_documented_wherever_it_is_sent(api: Api, trio: Trio) -> None:
+    proposed = api.propose(trio.state, content(trio.business, trio.state))
+    assert int(proposed.headers["X-TRIS-Position"]) >= 1
+    listed = api.client.get("/v1/agreements", headers=api.admin)
+    assert int(listed.headers["X-TRIS-Position"]) >= 1
+    spec = api.client.get("/openapi.json").json()
+    sending = [
+        (path, method)
+        for path, item in spec["paths"].items()
+        for method in item
+        if method in ("post", "delete") and "token" not in path and "checkpoint" not in path
+    ]
+    sending += [("/v1/agreements", "get"), ("/v1/stats", "get")]
+    sending += [("/v1/parties/{party_id}/commitments", "get")]
+    assert len(sending) >= 18
+    for path, method in sending:
+        responses = spec["paths"][path][method]["responses"]
+        success = next(status for status in responses if status.startswith("2"))
+        assert "X-TRIS-Position" in responses[success].get("headers", {}), (method, path)
+
+
 def test_a_request_without_a_valid_token_is_unauthorised(client: TestClient) -> None:
     for headers in ({}, bearer("tris_not-a-token"), {"Authorization": "Basic abc"}):
         response = client.get("/v1/parties", headers=headers)
@@ -65,6 +106,19 @@ def test_unknown_json_fields_are_refused(api: Api) -> None:
     assert_problem(response.status_code, response.json(), 422)
     assert "colour" in response.json()["detail"]
     assert response.json()["errors"][0]["field"] == "body.colour"
+
+
+def test_unknown_json_fields_are_refused_on_a_command_without_fields(api: Api, trio: Trio) -> None:
+    agreement_id = api.propose(trio.state, content(trio.business, trio.state)).json()["id"]
+    api.conclude(agreement_id, 1, trio.state, trio.business)
+    delivery = {"quantity": "2", "delivered_on": "2026-05-01", "note": "zwei"}
+    recorded = api.post(trio.business, agreement_id, "commitments/C1/fulfilments", delivery)
+    path = f"fulfilments/{recorded.json()['id']}/confirmation"
+    refused = api.post(trio.state, agreement_id, path, {"note": "danke"})
+    assert_problem(refused.status_code, refused.json(), 422)
+    assert refused.json()["errors"][0]["field"] == "body.note"
+    assert len(api.history(agreement_id)) == 5
+    assert api.post(trio.state, agreement_id, path, {}).status_code == 200
 
 
 def test_malformed_json_is_refused(api: Api) -> None:

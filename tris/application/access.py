@@ -17,6 +17,12 @@ class Role(Enum):
     AUDITOR = "auditor"
     RESEARCHER = "researcher"
 
+    @property
+    def token_kind(self) -> str:
+        """The role's tokens named with their article, for messages: `an admin token`."""
+        article = "an" if self.value[0] in "aeiou" else "a"
+        return f"{article} {self.value} token"
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -33,7 +39,7 @@ class Principal:
             return Actor(self.party_id, self.token_id)
         if self.role is Role.ADMIN:
             return Actor(OPERATOR, self.token_id)
-        raise PermissionDeniedError(f"a {self.role.value} token cannot change anything")
+        raise PermissionDeniedError(f"{self.role.token_kind} cannot change anything")
 
     @property
     def sees_everything(self) -> bool:

@@ -85,7 +85,7 @@ async def require_partner(principal: CurrentPrincipal) -> Principal:
     """A partner token (the only kind that acts on agreements), or PermissionDeniedError."""
     if principal.role is not Role.PARTNER:
         raise PermissionDeniedError(
-            f"a {principal.role.value} token cannot act on agreements; parties act "
+            f"{principal.role.token_kind} cannot act on agreements; parties act "
             "through their partner tokens"
         )
     return principal

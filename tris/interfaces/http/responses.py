@@ -25,7 +25,8 @@ _DESCRIPTIONS = {
     428: "If-Match is required on writes to an existing agreement",
     429: "Too many requests for this token: wait `Retry-After` seconds",
     500: "Unexpected server failure (no details are given)",
-    503: "The read models lag behind `min_position`: retry after `Retry-After` seconds",
+    503: "The database is unavailable, the request missed its deadline, or (listings) the "
+    "read models lag behind `min_position`: retry after `Retry-After` seconds",
 }
 
 _HEADER_DOCS: dict[int, dict[str, Any]] = {
@@ -61,15 +62,28 @@ REPLAYED_DOC = {
     }
 }
 
+POSITION_DOC = {
+    POSITION_HEADER: {
+        "description": "A global log position: on a command's answer, that of the last event "
+        "it wrote (give it to the listings as `min_position` to see the change there); on a "
+        "listing, how far its read models had got",
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    }
+}
+COMMAND_DOC = {**REPLAYED_DOC, **POSITION_DOC}
+
 READ = (401, 404, 429)
 WRITE = (400, 401, 403, 404, 409, 413, 422, 429)
 AGREEMENT_WRITE = (*WRITE, 412, 428)
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI responses for the problem statuses a route can answer (and 500)."""
+    """OpenAPI responses for the problem statuses a route can answer (and 500 and 503).
+
+    Any route may answer 503: the database may be down, or the request may miss its deadline.
+    """
     documented: dict[int | str, dict[str, Any]] = {}
-    for status in sorted({*statuses, 500}):
+    for status in sorted({*statuses, 500, 503}):
         entry: dict[str, Any] = {"model": ProblemView, "description": _DESCRIPTIONS[status]}
         if status in _HEADER_DOCS:
             entry["headers"] = _HEADER_DOCS[status]

@@ -10,10 +10,10 @@ from pydantic import AwareDatetime
 from tris.interfaces.http.deps import AgreementCommand, AgreementReader, PartnerCommand, ServicesDep
 from tris.interfaces.http.responses import (
     AGREEMENT_WRITE,
+    COMMAND_DOC,
     ETAG_DOC,
     LOCATION_DOC,
     READ,
-    REPLAYED_DOC,
     WRITE,
     documented,
     etag,
@@ -28,7 +28,7 @@ from tris.interfaces.http.schemas.agreements import (
 
 router = APIRouter(prefix="/v1/agreements", tags=["agreements"])
 
-WRITE_HEADERS = {**ETAG_DOC, **REPLAYED_DOC}
+WRITE_HEADERS = {**ETAG_DOC, **COMMAND_DOC}
 
 
 @router.post(

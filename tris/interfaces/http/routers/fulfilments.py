@@ -10,13 +10,14 @@ from tris.domain.agreement import Evidence
 from tris.interfaces.http.deps import AgreementCommand, ServicesDep
 from tris.interfaces.http.responses import (
     AGREEMENT_WRITE,
+    COMMAND_DOC,
     ETAG_DOC,
-    REPLAYED_DOC,
     documented,
     respond,
 )
 from tris.interfaces.http.schemas.agreements import (
     AgreementView,
+    ConfirmationCreate,
     FulfilmentCreate,
     ReasonCreate,
     RecordedFulfilmentView,
@@ -24,7 +25,7 @@ from tris.interfaces.http.schemas.agreements import (
 
 router = APIRouter(prefix="/v1/agreements/{agreement_id}", tags=["fulfilments"])
 
-WRITE_HEADERS = {**ETAG_DOC, **REPLAYED_DOC}
+WRITE_HEADERS = {**ETAG_DOC, **COMMAND_DOC}
 
 
 @router.post(
@@ -62,6 +63,7 @@ def confirm_fulfilment(
     ctx: AgreementCommand,
     services: ServicesDep,
     response: Response,
+    body: ConfirmationCreate | None = None,
 ) -> Any:
     """Confirm a delivery; the last one needed completes the agreement."""
     outcome = services.agreements.confirm_fulfilment(ctx, agreement_id, fulfilment_id)

@@ -11,7 +11,7 @@ from tris.application.projections.queries import MAX_LIMIT, AgreementFilter
 from tris.domain.errors import InvalidInputError
 from tris.interfaces.http.deps import CurrentPrincipal, ServicesDep
 from tris.interfaces.http.errors import ReadModelsBehindError
-from tris.interfaces.http.responses import POSITION_HEADER, problems
+from tris.interfaces.http.responses import POSITION_DOC, POSITION_HEADER, documented
 from tris.interfaces.http.schemas.listings import AgreementList, PartyCommitmentList, StatsView
 
 router = APIRouter(tags=["read models"])
@@ -46,7 +46,7 @@ def _consistent(services: Services, response: Response, min_position: int | None
 @router.get(
     "/v1/agreements",
     response_model=AgreementList,
-    responses=problems(401, 422, 429, 503),
+    responses=documented(200, 401, 422, 429, 503, headers=POSITION_DOC),
     summary="List and search agreements",
 )
 def list_agreements(
@@ -76,7 +76,7 @@ def list_agreements(
 @router.get(
     "/v1/parties/{party_id}/commitments",
     response_model=PartyCommitmentList,
-    responses=problems(401, 404, 422, 429, 503),
+    responses=documented(200, 401, 404, 422, 429, 503, headers=POSITION_DOC),
     summary="Commitments a party owes and receives",
 )
 def party_commitments(
@@ -101,7 +101,7 @@ def party_commitments(
 @router.get(
     "/v1/stats",
     response_model=StatsView,
-    responses=problems(401, 422, 429, 503),
+    responses=documented(200, 401, 422, 429, 503, headers=POSITION_DOC),
     summary="Sector statistics",
 )
 def stats(

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from tris.interfaces.http.deps import Command, CurrentPrincipal, ServicesDep, require_admin
 from tris.interfaces.http.responses import (
+    COMMAND_DOC,
     LOCATION_DOC,
     READ,
-    REPLAYED_DOC,
     WRITE,
     documented,
     problems,
@@ -29,7 +29,7 @@ MAX_PAGE = 500
     response_model=PartyView,
     response_model_exclude_unset=True,
     dependencies=[Depends(require_admin)],
-    responses=documented(201, *WRITE, headers={**LOCATION_DOC, **REPLAYED_DOC}),
+    responses=documented(201, *WRITE, headers={**LOCATION_DOC, **COMMAND_DOC}),
     summary="Register a party (admin)",
 )
 def register_party(

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from tris.interfaces.http.deps import AdminPrincipal, PlainCommand, ServicesDep
-from tris.interfaces.http.responses import problems, respond
+from tris.interfaces.http.responses import POSITION_DOC, documented, respond
 from tris.interfaces.http.schemas.persons import PersonalDataErasure
 
 router = APIRouter(prefix="/v1/persons", tags=["personal data"])
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1/persons", tags=["personal data"])
 @router.delete(
     "/{person_id}/personal-data",
     response_model=PersonalDataErasure,
-    responses=problems(401, 403, 404, 429),
+    responses=documented(200, 401, 403, 404, 429, headers=POSITION_DOC),
     summary="Erase a contact person's personal data (admin)",
 )
 def erase_personal_data(

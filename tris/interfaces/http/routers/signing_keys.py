@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from tris.interfaces.http.deps import Command, PlainCommand, ServicesDep
-from tris.interfaces.http.responses import REPLAYED_DOC, WRITE, documented, problems, respond
+from tris.interfaces.http.responses import COMMAND_DOC, POSITION_DOC, WRITE, documented, respond
 from tris.interfaces.http.schemas.parties import SigningKeyCreate, SigningKeyRegistration
 
 router = APIRouter(prefix="/v1/parties/{party_id}/signing-keys", tags=["signing keys"])
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1/parties/{party_id}/signing-keys", tags=["signing 
     "",
     status_code=201,
     response_model=SigningKeyRegistration,
-    responses=documented(201, *WRITE, headers=REPLAYED_DOC),
+    responses=documented(201, *WRITE, headers=COMMAND_DOC),
     summary="Register a signing key (the party itself)",
 )
 def register_signing_key(
@@ -31,7 +31,7 @@ def register_signing_key(
 @router.delete(
     "/{key_id}",
     response_model=SigningKeyRegistration,
-    responses=problems(401, 403, 404, 409, 429),
+    responses=documented(200, 401, 403, 404, 409, 429, headers=POSITION_DOC),
     summary="Revoke a signing key (the party itself)",
 )
 def revoke_signing_key(

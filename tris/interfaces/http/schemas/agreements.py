@@ -103,6 +103,10 @@ class ReasonCreate(Input):
     reason: str
 
 
+class ConfirmationCreate(Input):
+    """A confirmation carries nothing but may be sent as `{}`; any field is refused."""
+
+
 class EvidenceCreate(Input):
     """Where the evidence of a delivery is and the SHA-256 of what is there."""
 
