@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -18,7 +19,7 @@ from tris.application.projections.readmodels import AgreementsProjection, defaul
 from tris.application.projections.runner import ProjectionRunner
 from tris.config import load_settings
 from tris.domain.errors import DomainError, InvalidInputError
-from tris.domain.values import Sector
+from tris.domain.values import ContentDraft, Sector
 
 TODAY = date(2026, 6, 1)
 
@@ -140,6 +141,105 @@ def test_pages_lose_and_repeat_nothing_while_agreements_are_added(world: World) 
             break
     assert len(seen) == len(set(seen))
     assert existing <= set(seen)
+
+
+PAGED_FILTERS = {
+    "none": {},
+    "party": {"party": "assoc"},
+    "sector": {"sector": "state"},
+    "status": {"status": "proposed"},
+    "sector_mix": {"sector_mix": "trisectoral"},
+    "region": {"region": "Berlin-Mitte"},
+    "q": {"q": "kooperation"},
+}
+
+
+@pytest.mark.parametrize("name", list(PAGED_FILTERS))
+def test_every_filter_pages_lose_and_repeat_nothing_while_agreements_are_added(
+    world: World, name: str
+) -> None:
+    state, firm, assoc = trio(world)
+    agreements = world.services.agreements
+    for n in range(5):
+        agreements.propose(
+            state.ctx(), draft(firm, assoc, state, title=f"Haus der Kooperation {n}")
+        )
+    for n in range(3):
+        bi = agreements.propose(firm.ctx(), draft(firm, assoc, title=f"Marktplatz {n}")).body["id"]
+        conclude(world, bi, firm, assoc)
+    for n in range(2):
+        agreements.propose(state.ctx(), draft(state, firm, title=f"Netzwerk {n}"))
+    options = {k: assoc.party_id if v == "assoc" else v for k, v in PAGED_FILTERS[name].items()}
+    filters = AgreementFilter(**options)
+    before = all_ids(world, filters)
+    assert len(before) >= 5
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = world.services.queries.agreements(world.admin, filters, limit=2, cursor=cursor)
+        seen += [i["id"] for i in page["items"]]
+        # A new agreement between pages matches every filter; it must not shift the pages.
+        agreements.propose(state.ctx(), draft(assoc, state, firm, title="Neue Kooperation"))
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == before
+
+
+def two_commitments(
+    debtor: Member, beneficiary: Member, *, quantity: str = "5", keep: bool = False
+) -> ContentDraft:
+    """Content in which each of two parties owes the other; `keep` names `C1` and `C2`."""
+    base = draft(debtor, beneficiary, quantity=quantity)
+    (owed,) = base.commitments
+    received = replace(owed, debtor=beneficiary.party_id, beneficiary=debtor.party_id)
+    if keep:
+        owed, received = replace(owed, id="C1"), replace(received, id="C2")
+    return replace(base, commitments=(owed, received))
+
+
+@pytest.mark.parametrize("status", [None, "open"])
+def test_commitment_pages_lose_and_repeat_nothing_while_commitments_change(
+    world: World, status: str | None
+) -> None:
+    _state, firm, assoc = trio(world)
+    agreements = world.services.agreements
+    ids = []
+    for _ in range(4):
+        agreement_id = agreements.propose(firm.ctx(), two_commitments(firm, assoc)).body["id"]
+        conclude(world, agreement_id, firm, assoc)
+        ids.append(agreement_id)
+    queries = world.services.queries
+
+    def keys(page: dict[str, Any]) -> list[tuple[str, str]]:
+        return [(i["agreement_id"], i["id"]) for i in page["items"]]
+
+    before = keys(queries.party_commitments(firm.principal, firm.party_id, status=status))
+    assert len(before) == 8
+    assert {i[1] for i in before} == {"C1", "C2"}
+    seen: list[tuple[str, str]] = []
+    cursor = None
+    for step in range(20):
+        page = queries.party_commitments(
+            firm.principal, firm.party_id, status=status, limit=3, cursor=cursor
+        )
+        seen += keys(page)
+        # Between pages: a new agreement in force, and an amendment adopted that rewrites
+        # the commitments of an agreement already listed (same ids, other quantities).
+        new = agreements.propose(firm.ctx(), two_commitments(firm, assoc)).body["id"]
+        conclude(world, new, firm, assoc)
+        amended = ids[step % len(ids)]
+        agreements.propose_amendment(
+            firm.ctx(),
+            amended,
+            two_commitments(firm, assoc, quantity=str(6 + step), keep=True),
+            "Mehr",
+        )
+        conclude(world, amended, firm, assoc)
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == before
 
 
 def test_party_commitments_are_owed_and_received_with_status_filters(world: World) -> None:
