@@ -72,6 +72,28 @@ def test_a_command_is_visible_in_the_list_on_the_next_request(world: World) -> N
     assert {p["sector"] for p in items[0]["parties"]} == {"state", "business", "civil_society"}
 
 
+def test_in_worker_mode_a_command_answers_once_a_worker_applied_it(database_url: str) -> None:
+    services = open_services(database_url, projections="worker", read_your_writes_timeout=10)
+    # Another process's worker, idle between slow polls: a command that did not wait for
+    # it would answer long before its events reach the read models.
+    worker = ProjectionRunner(services.store, default_projections())
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run_forever, args=(stop,), kwargs={"interval": 0.2})
+    thread.start()
+    try:
+        world = make_world(services)
+        _state, firm, assoc = trio(world)
+        created = services.agreements.propose(firm.ctx(), draft(firm, assoc))
+        assert created.position is not None
+        assert services.projections.caught_up_to() >= created.position
+        listed = services.queries.agreements(firm.principal, AgreementFilter())["items"]
+        assert [i["id"] for i in listed] == [created.body["id"]]
+    finally:
+        stop.set()
+        thread.join()
+        services.close()
+
+
 def test_every_filter_selects_exactly_the_matching_agreements(world: World) -> None:
     state, firm, assoc = trio(world)
     agreements = world.services.agreements
