@@ -86,6 +86,9 @@ def test_party_commitments_for_the_party_and_auditors_only(api: Api, trio: Trio)
         path, params={"status": "fulfilled"}, headers=trio.business.headers()
     )
     assert fulfilled.json()["items"] == []
+    for bad in ({"status": "late"}, {"limit": 501}, {"cursor": "###"}):
+        refused = api.client.get(path, params=bad, headers=trio.business.headers())
+        assert refused.status_code == 422, bad
     auditor = api.issue_token("auditor")
     assert api.client.get(path, headers={"Authorization": f"Bearer {auditor}"}).status_code == 200
     other = api.client.get(path, headers=trio.outsider.headers())
