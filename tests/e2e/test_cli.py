@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
+from tests.support.scenario import draft, make_world
 from tris.application.access import Role
 from tris.application.bootstrap import Services, build
 from tris.application.demo import DemoData, load_demo
@@ -31,6 +32,7 @@ from tris.domain.errors import (
     PartyNotFoundError,
     SelfConfirmationError,
 )
+from tris.domain.values import Sector
 from tris.interfaces.cli.errors import exit_code_for
 from tris.interfaces.cli.main import create_cli
 from tris.interfaces.cli.serve import listening_socket
@@ -259,6 +261,56 @@ def test_serve_with_several_workers_listens_on_its_own_socket(
     assert result.exit_code == 0, result.stderr
     [options] = started
     assert "fd" in options and "host" not in options and options["workers"] == 2
+
+
+# -- read models ---------------------------------------------------------------------------------
+
+
+def projection_rows(output: str) -> dict[str, tuple[int, int, int]]:
+    """`tris projections status` as {projection: (position, head, lag)}."""
+    lines = output.strip().splitlines()
+    assert lines[0].split() == ["projection", "position", "head", "lag"]
+    rows = {}
+    for line in lines[1:]:
+        name, position, head, lag = line.split()
+        rows[name] = (int(position), int(head), int(lag))
+    return rows
+
+
+def test_projections_status_shows_the_lag_that_a_rebuild_clears(database_url: str) -> None:
+    # Events written by a process that leaves the read models to workers, none running.
+    lagging = build(
+        load_settings(database_url=database_url, projections="worker", read_your_writes_timeout=0)
+    )
+    try:
+        world = make_world(lagging)
+        firm, assoc = (
+            world.add("Kiezbäckerei GmbH", Sector.BUSINESS),
+            world.add("Nachbarschaftsverein Moabit e.V.", Sector.CIVIL_SOCIETY),
+        )
+        lagging.agreements.propose(firm.ctx(), draft(firm, assoc))
+        head = lagging.projections.head()
+    finally:
+        lagging.close()
+
+    behind = invoke("projections", "status", database_url=database_url)
+    assert behind.exit_code == 0, behind.output
+    assert projection_rows(behind.stdout) == {
+        "parties": (0, head, head),
+        "agreements": (0, head, head),
+    }
+
+    rebuilt = invoke("rebuild", database_url=database_url)
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert "rebuilding" in rebuilt.output  # the progress bar's label
+    assert f"rebuilt read models from {head} events" in rebuilt.stderr
+    after = invoke("projections", "status", database_url=database_url)
+    assert projection_rows(after.stdout) == {
+        "parties": (head, head, 0),
+        "agreements": (head, head, 0),
+    }
+    digest = invoke("projections", "digest", database_url=database_url)
+    assert digest.stdout.strip() in rebuilt.stderr
 
 
 # -- demo ----------------------------------------------------------------------------------------

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from tests.e2e.conftest import Api, Trio, content
+from fastapi.testclient import TestClient
+
+from tests.e2e.conftest import Api, Trio, build_services, content
+from tris.interfaces.http.app import create_app
 
 
 def ids(response: object) -> list[str]:
@@ -83,6 +86,9 @@ def test_party_commitments_for_the_party_and_auditors_only(api: Api, trio: Trio)
         path, params={"status": "fulfilled"}, headers=trio.business.headers()
     )
     assert fulfilled.json()["items"] == []
+    for bad in ({"status": "late"}, {"limit": 501}, {"cursor": "###"}):
+        refused = api.client.get(path, params=bad, headers=trio.business.headers())
+        assert refused.status_code == 422, bad
     auditor = api.issue_token("auditor")
     assert api.client.get(path, headers={"Authorization": f"Bearer {auditor}"}).status_code == 200
     other = api.client.get(path, headers=trio.outsider.headers())
@@ -115,3 +121,33 @@ def test_min_position_beyond_the_log_is_refused(api: Api, trio: Trio) -> None:
     response = api.client.get("/v1/agreements", params={"min_position": 10**9}, headers=api.admin)
     assert response.status_code == 422
     assert "beyond the end" in response.json()["detail"]
+
+
+def test_min_position_the_read_models_have_not_reached_answers_503(
+    api: Api, trio: Trio, database_url: str
+) -> None:
+    # Another API process on the same database, in worker mode, with no worker running.
+    lagging = build_services(database_url, projections="worker", read_your_writes_timeout=0)
+    try:
+        with TestClient(create_app(lagging)) as client:
+            created = client.post(
+                "/v1/agreements",
+                json=content(trio.business, trio.civil),
+                headers=trio.business.headers(),
+            )
+            assert created.status_code == 201  # the write stands though the read models lag
+            position = created.headers["X-TRIS-Position"]
+            behind = client.get(
+                "/v1/agreements", params={"min_position": position}, headers=api.admin
+            )
+            assert behind.status_code == 503
+            assert int(behind.headers["Retry-After"]) >= 1
+            assert behind.headers["content-type"].startswith("application/problem+json")
+            lagging.projections.catch_up()  # a worker passes by
+            caught_up = client.get(
+                "/v1/agreements", params={"min_position": position}, headers=api.admin
+            )
+            assert caught_up.status_code == 200
+            assert created.json()["id"] in ids(caught_up)
+    finally:
+        lagging.close()

@@ -17,9 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.e2e.conftest import content, public_key_b64
+from tests.e2e.conftest import Api, content
 from tests.e2e.test_http_real_server import create_admin_token, free_port, tris_env
 
 STARTUP_SECONDS = 60
@@ -101,41 +100,22 @@ def test_two_api_processes_and_a_worker_keep_read_models_equal_to_a_rebuild(
     first, second = deployment.serve(), deployment.serve()
     worker = deployment.worker()
 
-    partners = []
-    for name, sector in [
-        ("Bezirksamt Mitte", "state"),
-        ("Kiezbäckerei Schulz GmbH", "business"),
-        ("Nachbarschaftshaus Moabit e.V.", "civil_society"),
-    ]:
-        party = httpx.post(
-            f"{first}/v1/parties", json={"name": name, "sector": sector}, headers=admin
-        )
-        assert party.status_code == 201, party.text
-        token = httpx.post(f"{first}/v1/parties/{party.json()['id']}/tokens", headers=admin).json()
-        key = Ed25519PrivateKey.generate()
-        registered = httpx.post(
-            f"{second}/v1/parties/{party.json()['id']}/signing-keys",
-            json={"public_key": public_key_b64(key)},
-            headers={"Authorization": f"Bearer {token['token']}"},
-        )
-        assert registered.status_code == 201, registered.text
-        partners.append((party.json()["id"], token["token"]))
-
-    class P:
-        def __init__(self, party_id: str) -> None:
-            self.party_id = party_id
-
-    state, business, civil = (P(p) for p, _ in partners)
+    with httpx.Client(base_url=first, timeout=60) as setup:
+        registrar = Api(setup, admin_token)
+        state = registrar.partner("Bezirksamt Mitte", "state")
+        business = registrar.partner("Kiezbäckerei Schulz GmbH", "business")
+        civil = registrar.partner("Nachbarschaftshaus Moabit e.V.", "civil_society")
+    partners = [state, business, civil]
     created: list[str] = []
     failures: list[str] = []
     lock = threading.Lock()
 
     def client(n: int) -> None:
-        _party_id, token = partners[n % 3]
-        me = {"Authorization": f"Bearer {token}"}
+        me = partners[n % 3].headers()
         write, read = (first, second) if n % 2 == 0 else (second, first)
-        body = content(business, civil, state, title=f"Kooperation {n}")  # type: ignore[arg-type]
-        with httpx.Client(timeout=60) as http:
+        body = content(business, civil, state, title=f"Kooperation {n}")
+        with httpx.Client(timeout=60) as http, httpx.Client(base_url=write, timeout=60) as own:
+            api = Api(own, admin_token)
             for i in range(6):
                 body["title"] = f"Kooperation {n}-{i}"
                 answer = http.post(f"{write}/v1/agreements", json=body, headers=me)
@@ -152,6 +132,18 @@ def test_two_api_processes_and_a_worker_keep_read_models_equal_to_a_rebuild(
                 )
                 if listed.status_code != 200 or agreement_id not in listed.text:
                     failures.append(f"not visible via the other process: {listed.text}")
+                if i % 2 == 0:
+                    # Events that change commitments and the sector's totals, not only lists.
+                    api.conclude(agreement_id, 1, state, business, civil)
+                    delivery = {"quantity": "4", "delivered_on": "2026-05-01", "note": "Gekocht"}
+                    recorded = api.post(
+                        business, agreement_id, "commitments/C1/fulfilments", delivery
+                    )
+                    confirmed = api.post(
+                        civil, agreement_id, f"fulfilments/{recorded.json()['id']}/confirmation"
+                    )
+                    if confirmed.status_code != 200:
+                        failures.append(confirmed.text)
                 with lock:
                     created.append(agreement_id)
 
@@ -177,5 +169,10 @@ def test_two_api_processes_and_a_worker_keep_read_models_equal_to_a_rebuild(
     live = deployment.cli("projections", "digest", "--no-catch-up")
     listed = httpx.get(f"{first}/v1/agreements", params={"limit": 500}, headers=admin).json()
     assert {item["id"] for item in listed["items"]} == set(created)
+    stats = httpx.get(f"{second}/v1/stats", headers=admin).json()
+    assert stats["agreements"]["by_status"]["in_force"] == 18
+    assert stats["commitments"]["by_kind_and_unit"] == [
+        {"kind": "time", "unit": "hours", "committed": "180", "fulfilled": "72"}
+    ]
     deployment.cli("rebuild")
     assert deployment.cli("projections", "digest", "--no-catch-up") == live

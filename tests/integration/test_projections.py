@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -13,12 +14,12 @@ from hypothesis import strategies as st
 
 from tests.support.scenario import Member, World, draft, make_world
 from tris.application.bootstrap import Services, build
-from tris.application.projections.queries import AgreementFilter
+from tris.application.projections.queries import AGREEMENT_COUNTS, AgreementFilter
 from tris.application.projections.readmodels import AgreementsProjection, default_projections
 from tris.application.projections.runner import ProjectionRunner
 from tris.config import load_settings
 from tris.domain.errors import DomainError, InvalidInputError
-from tris.domain.values import Sector
+from tris.domain.values import ContentDraft, Sector
 
 TODAY = date(2026, 6, 1)
 
@@ -69,6 +70,28 @@ def test_a_command_is_visible_in_the_list_on_the_next_request(world: World) -> N
     assert items[0]["status"] == "proposed"
     assert items[0]["sector_mix"] == "trisectoral"
     assert {p["sector"] for p in items[0]["parties"]} == {"state", "business", "civil_society"}
+
+
+def test_in_worker_mode_a_command_answers_once_a_worker_applied_it(database_url: str) -> None:
+    services = open_services(database_url, projections="worker", read_your_writes_timeout=10)
+    # Another process's worker, idle between slow polls: a command that did not wait for
+    # it would answer long before its events reach the read models.
+    worker = ProjectionRunner(services.store, default_projections())
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run_forever, args=(stop,), kwargs={"interval": 0.2})
+    thread.start()
+    try:
+        world = make_world(services)
+        _state, firm, assoc = trio(world)
+        created = services.agreements.propose(firm.ctx(), draft(firm, assoc))
+        assert created.position is not None
+        assert services.projections.caught_up_to() >= created.position
+        listed = services.queries.agreements(firm.principal, AgreementFilter())["items"]
+        assert [i["id"] for i in listed] == [created.body["id"]]
+    finally:
+        stop.set()
+        thread.join()
+        services.close()
 
 
 def test_every_filter_selects_exactly_the_matching_agreements(world: World) -> None:
@@ -142,6 +165,105 @@ def test_pages_lose_and_repeat_nothing_while_agreements_are_added(world: World) 
     assert existing <= set(seen)
 
 
+PAGED_FILTERS = {
+    "none": {},
+    "party": {"party": "assoc"},
+    "sector": {"sector": "state"},
+    "status": {"status": "proposed"},
+    "sector_mix": {"sector_mix": "trisectoral"},
+    "region": {"region": "Berlin-Mitte"},
+    "q": {"q": "kooperation"},
+}
+
+
+@pytest.mark.parametrize("name", list(PAGED_FILTERS))
+def test_every_filter_pages_lose_and_repeat_nothing_while_agreements_are_added(
+    world: World, name: str
+) -> None:
+    state, firm, assoc = trio(world)
+    agreements = world.services.agreements
+    for n in range(5):
+        agreements.propose(
+            state.ctx(), draft(firm, assoc, state, title=f"Haus der Kooperation {n}")
+        )
+    for n in range(3):
+        bi = agreements.propose(firm.ctx(), draft(firm, assoc, title=f"Marktplatz {n}")).body["id"]
+        conclude(world, bi, firm, assoc)
+    for n in range(2):
+        agreements.propose(state.ctx(), draft(state, firm, title=f"Netzwerk {n}"))
+    options = {k: assoc.party_id if v == "assoc" else v for k, v in PAGED_FILTERS[name].items()}
+    filters = AgreementFilter(**options)
+    before = all_ids(world, filters)
+    assert len(before) >= 5
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = world.services.queries.agreements(world.admin, filters, limit=2, cursor=cursor)
+        seen += [i["id"] for i in page["items"]]
+        # A new agreement between pages matches every filter; it must not shift the pages.
+        agreements.propose(state.ctx(), draft(assoc, state, firm, title="Neue Kooperation"))
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == before
+
+
+def two_commitments(
+    debtor: Member, beneficiary: Member, *, quantity: str = "5", keep: bool = False
+) -> ContentDraft:
+    """Content in which each of two parties owes the other; `keep` names `C1` and `C2`."""
+    base = draft(debtor, beneficiary, quantity=quantity)
+    (owed,) = base.commitments
+    received = replace(owed, debtor=beneficiary.party_id, beneficiary=debtor.party_id)
+    if keep:
+        owed, received = replace(owed, id="C1"), replace(received, id="C2")
+    return replace(base, commitments=(owed, received))
+
+
+@pytest.mark.parametrize("status", [None, "open"])
+def test_commitment_pages_lose_and_repeat_nothing_while_commitments_change(
+    world: World, status: str | None
+) -> None:
+    _state, firm, assoc = trio(world)
+    agreements = world.services.agreements
+    ids = []
+    for _ in range(4):
+        agreement_id = agreements.propose(firm.ctx(), two_commitments(firm, assoc)).body["id"]
+        conclude(world, agreement_id, firm, assoc)
+        ids.append(agreement_id)
+    queries = world.services.queries
+
+    def keys(page: dict[str, Any]) -> list[tuple[str, str]]:
+        return [(i["agreement_id"], i["id"]) for i in page["items"]]
+
+    before = keys(queries.party_commitments(firm.principal, firm.party_id, status=status))
+    assert len(before) == 8
+    assert {i[1] for i in before} == {"C1", "C2"}
+    seen: list[tuple[str, str]] = []
+    cursor = None
+    for step in range(20):
+        page = queries.party_commitments(
+            firm.principal, firm.party_id, status=status, limit=3, cursor=cursor
+        )
+        seen += keys(page)
+        # Between pages: a new agreement in force, and an amendment adopted that rewrites
+        # the commitments of an agreement already listed (same ids, other quantities).
+        new = agreements.propose(firm.ctx(), two_commitments(firm, assoc)).body["id"]
+        conclude(world, new, firm, assoc)
+        amended = ids[step % len(ids)]
+        agreements.propose_amendment(
+            firm.ctx(),
+            amended,
+            two_commitments(firm, assoc, quantity=str(6 + step), keep=True),
+            "Mehr",
+        )
+        conclude(world, amended, firm, assoc)
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == before
+
+
 def test_party_commitments_are_owed_and_received_with_status_filters(world: World) -> None:
     _state, firm, assoc = trio(world)
     agreements = world.services.agreements
@@ -201,6 +323,22 @@ def test_stats_count_sector_mix_status_and_quantities(world: World) -> None:
         (m["month"], m["committed"], m["fulfilled"]) for m in stats["commitments"]["by_month"]
     }
     assert ("2026-06", "0", "2.5") in months
+
+
+def test_stats_count_agreements_from_an_index_alone(world: World) -> None:
+    # At 100,000 agreements, reading the wide rows to count them made /v1/stats slow.
+    trio(world)
+    database = world.services.store.database
+    with database.transaction() as cur:
+        if database.backend == "postgres":
+            cur.execute("SET LOCAL enable_seqscan = off")  # a tiny table would be scanned
+        cur.execute(
+            ("EXPLAIN " if database.backend == "postgres" else "EXPLAIN QUERY PLAN ")
+            + AGREEMENT_COUNTS
+        )
+        plan = " ".join(str(column) for row in cur.fetchall() for column in row)
+    assert "rm_agreements_mix_status" in plan
+    assert ("Index Only Scan" if database.backend == "postgres" else "COVERING INDEX") in plan
 
 
 # ------------------------------------------------------------- exactly once

@@ -152,6 +152,8 @@ class AgreementsProjection(Projection):
         "CREATE INDEX IF NOT EXISTS rm_agreements_seq ON rm_agreements (seq)",
         "CREATE INDEX IF NOT EXISTS rm_agreements_status ON rm_agreements (status, seq)",
         "CREATE INDEX IF NOT EXISTS rm_agreements_mix ON rm_agreements (sector_mix, seq)",
+        # The statistics count agreements from this index alone, not from the wide rows.
+        "CREATE INDEX IF NOT EXISTS rm_agreements_mix_status ON rm_agreements (sector_mix, status)",
         "CREATE INDEX IF NOT EXISTS rm_agreement_parties_party "
         "ON rm_agreement_parties (party_id, is_current, seq)",
         "CREATE INDEX IF NOT EXISTS rm_agreement_parties_sector "
