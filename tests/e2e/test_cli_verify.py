@@ -4,6 +4,7 @@ auditor's standalone script of docs/verification.md.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -193,3 +194,8 @@ def test_the_auditors_script_verifies_a_real_bundle_and_fails_a_damaged_one(
         assert bad.returncode == 1, index
         assert bad.stdout.splitlines()[-1] == "NOT VERIFIED"
     assert run(str(SCRIPT), str(bundle_file), "0123456789abcdef", cwd=tmp_path).returncode == 1
+
+    moved = dict(reversed(list(json.loads(bundle_file.read_bytes()).items())))
+    rearranged = tmp_path / "rearranged.json"
+    rearranged.write_text(json.dumps(moved, indent=2, ensure_ascii=False) + "\n")
+    assert run(str(SCRIPT), str(rearranged), cwd=tmp_path).returncode == 1
