@@ -151,6 +151,17 @@ def test_the_store_audit_reports_a_deleted_event(services: Services, story: Stor
     assert f"REMOVED     aggregate {story.agreement_id}, version {version}" in result.stdout
 
 
+def test_the_store_audit_reports_an_inserted_event(services: Services, story: Story) -> None:
+    raw = RawDatabase(services)
+    copied = raw.version_of_type(story.agreement_id, "FulfilmentRecorded")
+    version = raw.insert_copy(story.agreement_id, copied)
+    position = raw.position_of(story.agreement_id, version)
+    result = audit(services)
+    assert result.exit_code == 1
+    expected = f"INSERTED    aggregate {story.agreement_id}, version {version}, position {position}"
+    assert expected in result.stdout
+
+
 def test_the_store_audit_reports_swapped_events(services: Services, story: Story) -> None:
     raw = RawDatabase(services)
     signed = [v for v, t, _, _ in raw.events(story.agreement_id) if t.endswith(".Signed")]
