@@ -69,7 +69,8 @@ def unwrap(value):  # the event library stores typed values as {"_type_": ..., "
 
 def checks(raw, pinned=None):
     b = json.loads(raw)
-    yield "layout", raw == (json.dumps(b, indent=2, ensure_ascii=False) + "\n").encode()
+    layout = json.dumps(b, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    yield "layout", raw == layout.encode()
     yield "format", b["format"] == "tris-evidence/1"
     server = b["server_public_key"]
     yield "server key", key_id(server) == b["server_key_id"] and pinned in (None, key_id(server))

@@ -4,6 +4,7 @@ auditor's standalone script of docs/verification.md.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -150,6 +151,17 @@ def test_the_store_audit_reports_a_deleted_event(services: Services, story: Stor
     assert f"REMOVED     aggregate {story.agreement_id}, version {version}" in result.stdout
 
 
+def test_the_store_audit_reports_an_inserted_event(services: Services, story: Story) -> None:
+    raw = RawDatabase(services)
+    copied = raw.version_of_type(story.agreement_id, "FulfilmentRecorded")
+    version = raw.insert_copy(story.agreement_id, copied)
+    position = raw.position_of(story.agreement_id, version)
+    result = audit(services)
+    assert result.exit_code == 1
+    expected = f"INSERTED    aggregate {story.agreement_id}, version {version}, position {position}"
+    assert expected in result.stdout
+
+
 def test_the_store_audit_reports_swapped_events(services: Services, story: Story) -> None:
     raw = RawDatabase(services)
     signed = [v for v, t, _, _ in raw.events(story.agreement_id) if t.endswith(".Signed")]
@@ -193,3 +205,8 @@ def test_the_auditors_script_verifies_a_real_bundle_and_fails_a_damaged_one(
         assert bad.returncode == 1, index
         assert bad.stdout.splitlines()[-1] == "NOT VERIFIED"
     assert run(str(SCRIPT), str(bundle_file), "0123456789abcdef", cwd=tmp_path).returncode == 1
+
+    moved = dict(reversed(list(json.loads(bundle_file.read_bytes()).items())))
+    rearranged = tmp_path / "rearranged.json"
+    rearranged.write_text(json.dumps(moved, indent=2, ensure_ascii=False) + "\n")
+    assert run(str(SCRIPT), str(rearranged), cwd=tmp_path).returncode == 1

@@ -165,6 +165,10 @@ def _delete_event(raw: RawDatabase, agreement_id: str) -> None:
     raw.delete_event(agreement_id, raw.version_of_type(agreement_id, "Concluded"))
 
 
+def _insert_event(raw: RawDatabase, agreement_id: str) -> None:
+    raw.insert_copy(agreement_id, raw.version_of_type(agreement_id, "Signed"))
+
+
 def _swap_events(raw: RawDatabase, agreement_id: str) -> None:
     signed = [v for v, t, _, _ in raw.events(agreement_id) if t.endswith(".Signed")]
     raw.swap_positions(
@@ -181,10 +185,11 @@ def _rewrite_chain(raw: RawDatabase, agreement_id: str) -> None:
     [
         (_change_data, "chain"),
         (_delete_event, "chain"),
+        (_insert_event, "chain"),
         (_swap_events, "inclusion of version"),
         (_rewrite_chain, "signature of revision 1"),
     ],
-    ids=["changed-data", "deleted-event", "swapped-events", "rewritten-chain"],
+    ids=["changed-data", "deleted-event", "inserted-event", "swapped-events", "rewritten-chain"],
 )
 def test_tampering_in_the_database_fails_the_verification_endpoint(
     api: Api, trio: Trio, services: Services, tamper: Tamper, expected: str

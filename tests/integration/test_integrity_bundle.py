@@ -98,6 +98,18 @@ def test_every_flipped_byte_makes_the_bundle_fail(bundle: dict[str, Any]) -> Non
             assert failed(verify_bundle(bytes(damaged))), f"flip at byte {index} went unnoticed"
 
 
+def test_a_rearranged_bundle_fails_though_its_json_means_the_same(bundle: dict[str, Any]) -> None:
+    # Members in another order, or an integer written as a float, leave the JSON's meaning
+    # and its canonical form (which the server signs) as they were: the layout must tell.
+    moved = dict(reversed(list(bundle.items())))
+    moved_raw = (json.dumps(moved, indent=2, ensure_ascii=False) + "\n").encode()
+    respelled = json.loads(json.dumps(bundle))
+    respelled["events"][0]["version"] = 1.0
+    for raw in (moved_raw, render_bundle(respelled)):
+        assert raw != render_bundle(bundle)
+        assert set(failed(verify_bundle(raw))) == {"bundle layout"}
+
+
 def test_changed_content_fails_its_own_checks_even_when_signed_again(
     services: Services, bundle: dict[str, Any]
 ) -> None:

@@ -8,17 +8,20 @@ import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 
 from tests.support.integrity import RawDatabase, Story, full_story, integrity_settings
 from tests.support.scenario import World, make_world
+from tests.unit.test_merkle import MAX_SIZE, ref_mth, ref_path, ref_proof
 from tris.application.bootstrap import Services, build
 from tris.application.integrity.errors import LogEntryNotFoundError, TreeNotFoundError
 from tris.application.integrity.keys import ServerKeyError
 from tris.application.integrity.merkle import verify_consistency, verify_inclusion
 from tris.application.integrity.signed import checkpoint_payload, server_signature_valid
 from tris.config import load_settings, parse_database_url
+from tris.domain.values import Sector
 
 TODAY = date(2026, 6, 1)
 
@@ -136,6 +139,35 @@ def test_every_event_has_an_inclusion_proof_under_the_latest_checkpoint(
             [bytes.fromhex(p) for p in proof["path"]],
             root,
         )
+
+
+def test_stored_roots_and_proofs_match_the_reference_for_every_tree_size_up_to_64(
+    services: Services, world: World, story: Story
+) -> None:
+    log = services.integrity.log
+    while log.catch_up() < MAX_SIZE:
+        world.add(f"Verein Nummer {log.size()}", Sector.CIVIL_SOCIETY)
+    # The entries, read straight from the events and their recorded hashes in position order.
+    raw = RawDatabase(services)
+    hashes = {
+        (str(UUID(str(aggregate_id))), int(version)): str(digest)
+        for aggregate_id, version, digest in raw.run(
+            "SELECT originator_id, originator_version, hash FROM tris_event_hashes"
+        )
+    }
+    events = raw.run(
+        f"SELECT originator_id, originator_version FROM {raw.table} "
+        f"WHERE {raw.position} IS NOT NULL ORDER BY {raw.position}"
+    )
+    entries = [bytes.fromhex(hashes[(str(UUID(str(a))), int(v))]) for a, v in events[:MAX_SIZE]]
+    assert len(entries) == MAX_SIZE
+
+    for n in range(1, MAX_SIZE + 1):
+        assert log.root(n) == ref_mth(entries[:n]).hex()
+        for m in range(n):
+            assert log.inclusion_proof(m, n) == [p.hex() for p in ref_path(m, entries[:n])]
+        for m in range(1, n):
+            assert log.consistency_proof(m, n) == [p.hex() for p in ref_proof(m, entries[:n])]
 
 
 def test_proofs_of_unknown_positions_and_sizes_are_refused(

@@ -114,6 +114,25 @@ def test_a_deleted_event_is_caught(services: Services, story: Story, fresh: Any)
         assert f"version {version} was recorded but its event is missing" in bad["chain"]
 
 
+def test_an_inserted_event_is_caught(services: Services, story: Story, fresh: Any) -> None:
+    raw = RawDatabase(services)
+    copied = raw.version_of_type(story.agreement_id, "FulfilmentRecorded")
+    version = raw.insert_copy(story.agreement_id, copied)
+    position = raw.position_of(story.agreement_id, version)
+
+    for target in (services, fresh()):
+        report = target.integrity.audit()
+        inserted = [f for f in report.findings if f.kind == "inserted"]
+        assert [(f.aggregate_id, f.version, f.position) for f in inserted] == [
+            (story.agreement_id, version, position)
+        ]
+        bad = failed(target.integrity.verification(AUDITOR, story.agreement_id))
+        assert f"version {version} has no recorded hash" in bad["chain"]
+        assert bad[f"inclusion of version {version} (position {position})"] == (
+            "the event is not in the log"
+        )
+
+
 def test_two_swapped_events_are_caught(services: Services, story: Story, fresh: Any) -> None:
     raw = RawDatabase(services)
     signed = [v for v, t, _, _ in raw.events(story.agreement_id) if t.endswith(".Signed")]

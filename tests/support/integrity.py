@@ -128,6 +128,18 @@ class RawDatabase:
             (self.key(aggregate_id), version),
         )
 
+    def insert_copy(self, aggregate_id: str, version: int) -> int:
+        """Insert a copy of one event as the aggregate's next version, at the next position."""
+        new_version = max(v for v, _, _, _ in self.events(aggregate_id)) + 1
+        table, column = self.table, self.position
+        self.run(
+            f"INSERT INTO {table} (originator_id, originator_version, topic, state, {column}) "
+            f"SELECT originator_id, %s, topic, state, (SELECT MAX({column}) FROM {table}) + 1 "
+            f"FROM {table} WHERE originator_id=%s AND originator_version=%s",
+            (new_version, self.key(aggregate_id), version),
+        )
+        return new_version
+
     def swap_positions(self, first: int, second: int) -> None:
         """Exchange the global positions of two events."""
         column = self.position

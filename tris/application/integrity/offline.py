@@ -33,7 +33,7 @@ from tris.application.integrity.signed import (
     server_signature_valid,
     strict_base64,
 )
-from tris.domain.signing import key_fingerprint
+from tris.domain.signing import canonical_json, key_fingerprint
 
 Bundle = dict[str, Any]
 
@@ -87,8 +87,11 @@ def _require(condition: bool, message: str) -> None:
 
 def _layout(raw: bytes) -> Callable[[Bundle], str]:
     def check(bundle: Bundle) -> str:
-        _require(render_bundle(bundle) == raw, "the bytes differ from the bundle's fixed layout")
-        return "the file is in the fixed layout (indent 2, UTF-8, final newline)"
+        # Rendered from its canonical form, which the server signs: an integer written as
+        # a float (1.0) has the same canonical form as the integer, but not the same bytes.
+        canonical = json.loads(canonical_json(bundle))
+        _require(render_bundle(canonical) == raw, "the bytes differ from the bundle's fixed layout")
+        return "the file is in the fixed layout (indent 2, sorted members, UTF-8, final newline)"
 
     return check
 

@@ -3,7 +3,7 @@
 A checkpoint is signed as JCS of {"log": "tris", "tree_size", "root_hash", "issued_at"}; an
 evidence bundle as JCS of the whole bundle without its `bundle_signature` member. A bundle
 file is written in one fixed layout (`render_bundle`), so that no byte of it, not even
-white space, can change without a check failing.
+white space or the order of its members, can change without a check failing.
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ def bundle_payload(bundle: dict[str, Any]) -> bytes:
 
 
 def render_bundle(bundle: dict[str, Any]) -> bytes:
-    """The one layout a bundle file has: two-space indented UTF-8 JSON and a final newline."""
-    return (json.dumps(bundle, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    """The one layout a bundle file has: two-space indented UTF-8 JSON, members sorted, newline."""
+    return (json.dumps(bundle, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def utc_now() -> datetime:
