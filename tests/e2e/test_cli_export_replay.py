@@ -72,6 +72,7 @@ def test_an_export_replayed_into_the_other_backend_has_the_same_digest(
     exported = invoke("export", "--out", str(export), env=env_for(source, tmp_path))
     assert exported.exit_code == 0, exported.output
     assert "exported 61 events (positions 1 to 61)" in exported.stderr
+    assert "exporting" in exported.stderr  # the progress bar (its label alone off a terminal)
     lines = export.read_text(encoding="utf-8").split("\n")
     assert json.loads(lines[0])["format"] == "tris-export/1"
     assert len([line for line in lines[1:] if line]) == 61

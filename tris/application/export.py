@@ -91,15 +91,28 @@ def write_export(
 
     Memory stays constant: events are read and written a batch at a time.
     """
-    header = ExportHeader(
-        exported_at=clock().isoformat(), after=after, source_head=max(stream.head(), after)
-    )
+    header = start_export(stream, after=after, clock=clock)
     out.write(dumps(header.to_dict()) + "\n")
-    for stored in stream.iterate(after, header.source_head):
-        out.write(dumps(export_record(stored)) + "\n")
+    for line in export_lines(stream, header):
+        out.write(line)
         if progress is not None:
             progress(1)
     return header
+
+
+def start_export(
+    stream: EventStream, *, after: int = 0, clock: Clock = lambda: datetime.now(UTC)
+) -> ExportHeader:
+    """The header of an export of every event after `after`, up to the head as it is now."""
+    return ExportHeader(
+        exported_at=clock().isoformat(), after=after, source_head=max(stream.head(), after)
+    )
+
+
+def export_lines(stream: EventStream, header: ExportHeader) -> Iterator[str]:
+    """The event lines of an export (each with its newline), read a batch at a time."""
+    for stored in stream.iterate(header.after, header.source_head):
+        yield dumps(export_record(stored)) + "\n"
 
 
 def read_header(first_line: str | None) -> ExportHeader:

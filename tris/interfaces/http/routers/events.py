@@ -1,10 +1,12 @@
-"""The open event stream: pages, an NDJSON stream of the rest of the log, and a live SSE tail."""
+"""The open event stream: pages, an NDJSON stream of the rest of the log, an export for
+`tris replay`, and a live SSE tail."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Annotated, Any
 
 import anyio
@@ -13,6 +15,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from tris.application.access import Principal, Role
+from tris.application.export import dumps, export_lines, start_export
 from tris.application.stream import PAGE_LIMIT, EventStream
 from tris.domain.errors import PermissionDeniedError
 from tris.interfaces.http.deps import CurrentPrincipal, ServicesDep
@@ -118,10 +121,14 @@ def read_events(
 
 
 def _ndjson(stream: EventStream, after: int, until: int) -> Iterator[bytes]:
+    return _chunked(_line(stored.item) for stored in stream.iterate(after, until))
+
+
+def _chunked(lines: Iterable[bytes]) -> Iterator[bytes]:
     # One write per batch of lines: far fewer sends than one per event, memory still bounded.
     chunk: list[bytes] = []
-    for stored in stream.iterate(after, until):
-        chunk.append(_line(stored.item))
+    for line in lines:
+        chunk.append(line)
         if len(chunk) >= NDJSON_CHUNK:
             yield b"".join(chunk)
             chunk = []
@@ -134,6 +141,40 @@ def _line(item: dict[str, Any]) -> bytes:
 
 
 _NO_BUFFERING = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+
+
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {NDJSON: {"schema": {"type": "string"}}},
+            "description": "A `tris-export/1` file, as `tris export` writes it: a header line, "
+            "then every event after `after` up to the head at the time of the request, each "
+            "with its stored record (contact persons only sealed)",
+        },
+        **problems(401, 403, 422, 429),
+    },
+    summary="Export the event stream for `tris replay` (auditors, researchers, admins)",
+)
+def export_events(
+    principal: StreamReader, services: ServicesDep, after: After = 0
+) -> StreamingResponse:
+    """The export a reader without database access replays into a store of their own.
+
+    The lines `tris export --after P` writes, only `exported_at` differs (ADR 12); only an
+    export from position 0 can seed a fresh store. Streamed in constant memory.
+    """
+    stream = EventStream(services.store)
+    header = start_export(stream, after=after)
+    lines = (line.encode() for line in export_lines(stream, header))
+    first = (dumps(header.to_dict()) + "\n").encode()
+    name = f"tris-export-{header.after}-{header.source_head}.ndjson"
+    return StreamingResponse(
+        _chunked(itertools.chain([first], lines)),
+        media_type=NDJSON,
+        headers={**_NO_BUFFERING, "Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 def parse_last_event_id(value: str | None) -> int | None:
