@@ -1,7 +1,8 @@
 """A served API whose database goes away: 503 with Retry-After, never a hang, then service.
 
 Also the other bounds a real server keeps: a request that cannot finish in time is answered
-503 at its deadline, and a server told to stop finishes the requests it is serving.
+503 at its deadline, one stuck behind a lock is answered 503 at the lock timeout, and a
+server told to stop finishes the requests it is serving.
 Each test runs `tris serve` as a real process on a PostgreSQL cluster of its own, which
 the test stops and starts.
 """
@@ -258,6 +259,34 @@ def test_a_request_that_misses_its_deadline_is_answered_503(
             lock.release()
         _assert_unavailable(answer)
         assert 1.5 < took < 8
+    finally:
+        _stop(server)
+
+
+def test_a_request_waiting_on_a_lock_past_the_lock_timeout_is_answered_503(
+    cluster: ThrowawayPostgres, tmp_path: Path
+) -> None:
+    if not cluster.is_running():
+        cluster.start_server()
+    # A deadline far beyond the lock timeout (10 s): the answer comes from the database.
+    server = _serve(cluster, tmp_path, request_timeout="60")
+    try:
+        lock = TableLock(server.database_url)
+        try:
+            with httpx.Client(base_url=server.base_url, timeout=90) as client:
+                started = time.monotonic()
+                answer = client.post(
+                    "/v1/agreements",
+                    json=content(server.partner, server.other),
+                    headers=server.partner.headers(),
+                )
+                took = time.monotonic() - started
+        finally:
+            lock.release()
+        _assert_unavailable(answer)
+        assert 9 < took < 25
+        log = server.log.read_text()
+        assert "lock timeout" in log and "missed its" not in log and "Traceback" not in log
     finally:
         _stop(server)
 

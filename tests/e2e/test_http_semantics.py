@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import psycopg
 import pytest
+from eventsourcing.persistence import OperationalError
 from fastapi.testclient import TestClient
+from psycopg_pool import PoolTimeout
 
 from tests.e2e.conftest import Api, Trio, bearer, build_services, content
 from tris.application.access import Role
@@ -220,6 +223,31 @@ def test_an_unexpected_failure_answers_500_without_a_traceback(api: Api) -> None
     assert_problem(response.status_code, response.json(), 500)
     assert "secret internals" not in response.text
     assert "Traceback" not in response.text
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        psycopg.errors.QueryCanceled("canceling statement due to statement timeout"),
+        psycopg.errors.LockNotAvailable("canceling statement due to lock timeout"),
+        OperationalError("canceling statement due to statement timeout"),
+        PoolTimeout("couldn't get a connection after 10.00 sec"),
+    ],
+    ids=["statement-timeout", "lock-timeout", "library-timeout", "pool-exhausted"],
+)
+def test_a_database_timeout_answers_503_with_retry_after(api: Api, error: Exception) -> None:
+    app = api.client.app
+
+    def time_out() -> None:
+        raise error
+
+    app.add_api_route("/slow", time_out)  # type: ignore[attr-defined]
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/slow")
+    assert_problem(response.status_code, response.json(), 503)
+    assert response.json()["type"] == "https://tris.example/problems/service-unavailable"
+    assert response.headers["content-type"] == "application/problem+json"
+    assert int(response.headers["Retry-After"]) >= 1
 
 
 def test_a_lone_surrogate_in_a_json_string_is_refused(api: Api) -> None:
