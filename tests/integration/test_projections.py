@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
@@ -70,6 +71,58 @@ def test_a_command_is_visible_in_the_list_on_the_next_request(world: World) -> N
     assert items[0]["status"] == "proposed"
     assert items[0]["sector_mix"] == "trisectoral"
     assert {p["sector"] for p in items[0]["parties"]} == {"state", "business", "civil_society"}
+
+
+def test_commands_finishing_together_share_a_batch_and_each_sees_its_own_effect(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state, firm, assoc = trio(world)
+    runner = world.services.projections
+    batches: list[int] = []
+    apply_batch = runner._apply_batch
+    first = threading.Event()
+
+    def slow_first_batch(*args: Any) -> None:
+        batches.append(sum(len(items) for items in args[2].values()))
+        if not first.is_set():
+            first.set()
+            time.sleep(0.3)  # the other commands commit meanwhile and wait for this leader
+        apply_batch(*args)
+
+    steps: list[int] = []
+    step = runner._step
+
+    def counted_step() -> Any:
+        steps.append(1)
+        return step()
+
+    monkeypatch.setattr(runner, "_apply_batch", slow_first_batch)
+    monkeypatch.setattr(runner, "_step", counted_step)
+    seen: dict[int, bool] = {}
+    errors: list[BaseException] = []
+
+    def propose_and_list(n: int) -> None:
+        try:
+            content = draft(firm, assoc, state, title=f"Kiezprojekt {n}")
+            created = world.services.agreements.propose(firm.ctx(), content).body
+            listed = world.services.queries.agreements(firm.principal, AgreementFilter())
+            seen[n] = created["id"] in {item["id"] for item in listed["items"]}
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=propose_and_list, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert seen == {n: True for n in range(8)}  # read-your-writes for every one of them
+    # ... with fewer reads of the log and read-model batches than commands: the commands
+    # that finished while the first was applying waited for one leader instead of reading
+    # the log each.
+    assert len(steps) <= 4 and len(batches) <= 3
+    assert sum(batches) == 8 * 2  # each event applied once (two projections)
 
 
 def test_in_worker_mode_a_command_answers_once_a_worker_applied_it(database_url: str) -> None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
 
 from tests.integration.conftest import ServicesFactory
 from tests.support.scenario import World
+from tris.application import tokens as tokens_module
 from tris.application.access import Principal, Role
 from tris.application.bootstrap import Services
-from tris.application.tokens import TokenNotFoundError
+from tris.application.tokens import TokenNotFoundError, Tokens
 from tris.domain.errors import InvalidInputError
 from tris.domain.values import Sector
 
@@ -105,3 +107,32 @@ def test_tokens_survive_a_restart(open_services: ServicesFactory, services: Serv
 
     restarted = open_services()
     assert restarted.tokens.authenticate(issued.token) == Principal(issued.token_id, Role.AUDITOR)
+
+
+def test_a_token_used_just_now_is_revoked_at_once_here_and_within_its_trust_time_elsewhere(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tokens_module, "TRUSTED_SECONDS", 0.2)
+    here, elsewhere = services.tokens, Tokens(services.store.database)  # two processes
+    revoked_here, revoked_elsewhere = here.issue(Role.AUDITOR), here.issue(Role.AUDITOR)
+    for issued in (revoked_here, revoked_elsewhere):
+        assert here.authenticate(issued.token) is not None  # now trusted by `here`
+        assert here.trusted(issued.token) is not None
+
+    here.revoke(revoked_here.token_id)
+    elsewhere.revoke(revoked_elsewhere.token_id)
+
+    assert here.authenticate(revoked_here.token) is None
+    assert here.trusted(revoked_here.token) is None
+    time.sleep(0.3)
+    assert here.trusted(revoked_elsewhere.token) is None
+    assert here.authenticate(revoked_elsewhere.token) is None
+
+
+def test_an_unknown_or_revoked_token_is_never_trusted_without_a_lookup(services: Services) -> None:
+    issued = services.tokens.issue(Role.RESEARCHER)
+
+    assert services.tokens.trusted(issued.token) is None  # not looked up yet
+    assert services.tokens.trusted("tris_" + "x" * 43) is None
+    assert services.tokens.authenticate("tris_" + "x" * 43) is None
+    assert services.tokens.trusted("tris_" + "x" * 43) is None

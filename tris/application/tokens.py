@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,10 @@ from tris.domain.errors import (
 )
 
 TOKEN_PREFIX = "tris_"  # noqa: S105 - a prefix, not a secret
+# How long a process trusts a token it looked up (ADR 14): a revocation made by another
+# process takes effect there within this time; in the revoking process at once.
+TRUSTED_SECONDS = 1.0
+CACHED_TOKENS = 10_000
 
 
 class TokenNotFoundError(NotFoundError):
@@ -54,6 +59,7 @@ class Tokens:
 
     def __init__(self, database: Database) -> None:
         self.database = database
+        self._trusted: dict[str, tuple[float, Principal]] = {}
 
     def issue(
         self, role: Role, party_id: str | None = None, label: str | None = None
@@ -120,16 +126,34 @@ class Tokens:
         """The principal of an unrevoked token, or None."""
         if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
             return None
+        known = self.trusted(secret)
+        if known is not None:
+            return known
+        digest = _hash(secret)
         with self.database.read() as cur:
             cur.execute(
                 "SELECT token_id, role, party_id FROM tris_tokens "
                 "WHERE token_hash=%s AND revoked_at IS NULL",
-                (_hash(secret),),
+                (digest,),
             )
             row = cur.fetchone()
         if row is None:
             return None
-        return Principal(token_id=row[0], role=Role(row[1]), party_id=row[2])
+        principal = Principal(token_id=row[0], role=Role(row[1]), party_id=row[2])
+        if len(self._trusted) >= CACHED_TOKENS:
+            self._trusted.clear()
+        self._trusted[digest] = (time.monotonic() + TRUSTED_SECONDS, principal)
+        return principal
+
+    def trusted(self, secret: str) -> Principal | None:
+        """The principal of a token this process looked up less than a second ago, if any.
+
+        No database read: the HTTP layer answers such requests without a thread hop.
+        """
+        entry = self._trusted.get(_hash(secret))
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
 
     def revoke(self, token_id: str) -> None:
         """Revoke a token; it authenticates nothing from now on."""
@@ -140,6 +164,9 @@ class Tokens:
                 (token_id,),
             )
             changed = getattr(cur, "rowcount", None)
+        for digest, (_, principal) in list(self._trusted.items()):
+            if principal.token_id == token_id:
+                self._trusted.pop(digest, None)
         if changed == 0:
             raise TokenNotFoundError(f"no active token {token_id}")
 

@@ -1,8 +1,8 @@
 """Dependencies of the routes: services, the authenticated principal, If-Match, idempotency.
 
-Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in its
-thread pool, a hop between threads per dependency and request; only the token lookup (a
-database read) and the routes themselves go there.
+Dependencies are `async def`: FastAPI runs a plain `def` dependency in its thread pool, a
+hop between threads per dependency and request. Only a token lookup that reads the
+database (not one this process made within the last second) and the routes go there.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Annotated, Any, cast
 
 import rfc8785
 from fastapi import Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tris.application.access import Principal, Role
@@ -50,7 +51,7 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def authenticate(
+async def authenticate(
     request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
@@ -58,7 +59,9 @@ def authenticate(
     """The principal of the bearer token, within its rate limit."""
     if credentials is None:
         raise AuthenticationRequiredError("send an API token as `Authorization: Bearer <token>`")
-    principal = services.tokens.authenticate(credentials.credentials)
+    principal = services.tokens.trusted(credentials.credentials)
+    if principal is None:  # a database read: off the event loop
+        principal = await run_in_threadpool(services.tokens.authenticate, credentials.credentials)
     if principal is None:
         raise AuthenticationRequiredError("the bearer token is unknown or revoked")
     limiter = cast(RateLimiter, request.app.state.rate_limiter)
