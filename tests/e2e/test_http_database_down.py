@@ -238,6 +238,23 @@ def test_a_stopping_server_finishes_the_requests_it_is_serving(served: Served) -
     assert "Application shutdown complete" in log and "Traceback" not in log
 
 
+def _propose_while_the_events_table_is_locked(server: Served) -> tuple[httpx.Response, float]:
+    """A proposal sent while another session holds a lock on the events table; its answer
+    and how long it took."""
+    lock = TableLock(server.database_url)
+    try:
+        with httpx.Client(base_url=server.base_url, timeout=90) as client:
+            started = time.monotonic()
+            answer = client.post(
+                "/v1/agreements",
+                json=content(server.partner, server.other),
+                headers=server.partner.headers(),
+            )
+            return answer, time.monotonic() - started
+    finally:
+        lock.release()
+
+
 def test_a_request_that_misses_its_deadline_is_answered_503(
     cluster: ThrowawayPostgres, tmp_path: Path
 ) -> None:
@@ -245,18 +262,7 @@ def test_a_request_that_misses_its_deadline_is_answered_503(
         cluster.start_server()
     server = _serve(cluster, tmp_path, request_timeout="2")
     try:
-        lock = TableLock(server.database_url)
-        try:
-            with httpx.Client(base_url=server.base_url, timeout=60) as client:
-                started = time.monotonic()
-                answer = client.post(
-                    "/v1/agreements",
-                    json=content(server.partner, server.other),
-                    headers=server.partner.headers(),
-                )
-                took = time.monotonic() - started
-        finally:
-            lock.release()
+        answer, took = _propose_while_the_events_table_is_locked(server)
         _assert_unavailable(answer)
         assert 1.5 < took < 8
     finally:
@@ -271,18 +277,7 @@ def test_a_request_waiting_on_a_lock_past_the_lock_timeout_is_answered_503(
     # A deadline far beyond the lock timeout (10 s): the answer comes from the database.
     server = _serve(cluster, tmp_path, request_timeout="60")
     try:
-        lock = TableLock(server.database_url)
-        try:
-            with httpx.Client(base_url=server.base_url, timeout=90) as client:
-                started = time.monotonic()
-                answer = client.post(
-                    "/v1/agreements",
-                    json=content(server.partner, server.other),
-                    headers=server.partner.headers(),
-                )
-                took = time.monotonic() - started
-        finally:
-            lock.release()
+        answer, took = _propose_while_the_events_table_is_locked(server)
         _assert_unavailable(answer)
         assert 9 < took < 25
         log = server.log.read_text()
