@@ -107,15 +107,16 @@ def test_a_retried_party_registration_registers_one_party(api: Api) -> None:
     assert len(api.client.get("/v1/parties", headers=api.admin).json()["items"]) == 1
 
 
-def test_a_retried_token_issue_never_shows_the_secret_again(api: Api, trio: Trio) -> None:
+def test_a_retried_token_issue_answers_the_same_token_and_issues_no_other(
+    api: Api, trio: Trio
+) -> None:
     headers = {**api.admin, "Idempotency-Key": "token-1"}
     first = api.client.post("/v1/tokens", json={"role": "auditor"}, headers=headers)
-    assert first.status_code == 201
+    assert first.status_code == 201 and "idempotent-replayed" not in first.headers
     again = api.client.post("/v1/tokens", json={"role": "auditor"}, headers=headers)
-    assert again.status_code == 409
-    assert again.json()["type"] == "https://tris.example/problems/token-already-issued"
-    assert first.json()["token_id"] in again.json()["detail"]
-    assert first.json()["token"] not in again.text
+    assert again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
     other = api.client.post("/v1/tokens", json={"role": "researcher"}, headers=headers)
     assert other.status_code == 422
     listed = api.client.get("/v1/tokens", headers=api.admin).json()["items"]
@@ -124,8 +125,23 @@ def test_a_retried_token_issue_never_shows_the_secret_again(api: Api, trio: Trio
 
     partner_headers = {**api.admin, "Idempotency-Key": "token-2"}
     path = f"/v1/parties/{trio.civil.party_id}/tokens"
-    assert api.client.post(path, headers=partner_headers).status_code == 201
-    assert api.client.post(path, headers=partner_headers).status_code == 409
+    issued = api.client.post(path, headers=partner_headers)
+    repeated = api.client.post(path, headers=partner_headers)
+    assert issued.status_code == repeated.status_code == 201
+    assert repeated.json() == issued.json()
+    assert issued.json()["party_id"] == trio.civil.party_id
+
+
+def test_the_secret_of_a_token_issued_under_a_key_is_stored_nowhere(api: Api, trio: Trio) -> None:
+    headers = {**api.admin, "Idempotency-Key": "token-3"}
+    secret = api.client.post("/v1/tokens", json={"role": "researcher"}, headers=headers).json()[
+        "token"
+    ]
+    services = api.client.app.state.services  # type: ignore[attr-defined]
+    with services.store.database.read() as cur:
+        for table in ("tris_tokens", "tris_idempotency"):
+            cur.execute(f"SELECT * FROM {table}")
+            assert secret not in repr(cur.fetchall())
 
 
 def test_a_request_whose_key_is_in_flight_is_refused(api: Api, trio: Trio) -> None:

@@ -12,7 +12,7 @@ from tris.application.projections.queries import Queries
 from tris.application.projections.readmodels import default_projections
 from tris.application.projections.runner import ProjectionRunner
 from tris.application.store import EventStore
-from tris.application.tokens import Tokens
+from tris.application.tokens import REPLAY_PURPOSE, Tokens
 from tris.config import Settings, load_settings
 
 
@@ -45,13 +45,14 @@ def build(settings: Settings | None = None, *, today: Clock = date.today) -> Ser
     projections = ProjectionRunner(store, default_projections())
     mode, timeout = settings.projections, settings.read_your_writes_timeout
     store.after_commit.append(lambda position: projections.after_commit(position, mode, timeout))
+    integrity = Integrity(store, settings)
     return Services(
         settings=settings,
         store=store,
         parties=Parties(store),
         agreements=Agreements(store, today=today),
-        tokens=Tokens(store.database),
+        tokens=Tokens(store.database, replay_key=lambda: integrity.derived_key(REPLAY_PURPOSE)),
         projections=projections,
         queries=Queries(store.database, today=today),
-        integrity=Integrity(store, settings),
+        integrity=integrity,
     )

@@ -428,10 +428,14 @@ class Database:
             return None
         return IdempotencyRecord(token_id, key, row[0], int(row[1]), json.loads(row[2]))
 
-    def save_idempotency(self, record: IdempotencyRecord) -> None:
-        """Keep a response that produced no events (for example a token issue)."""
-        with self.transaction() as cur:
+    def save_idempotency(self, record: IdempotencyRecord, cur: Cursor | None = None) -> None:
+        """Keep a response that produced no events (for example a token issue), in the
+        caller's transaction when given its cursor."""
+        if cur is not None:
             cur.execute(_INSERT_IDEMPOTENCY, _idempotency_params(record))
+            return
+        with self.transaction() as own:
+            own.execute(_INSERT_IDEMPOTENCY, _idempotency_params(record))
 
 
 class SQLiteAdapter:

@@ -1,11 +1,20 @@
-"""API tokens: random secrets shown once, stored only as SHA-256 hashes, revocable."""
+"""API tokens: random secrets shown once, stored only as SHA-256 hashes, revocable.
+
+A token issued under an Idempotency-Key is answered again, secret included, when the
+request is retried (ADR 14): its secret is an HMAC, under a key derived from the server
+key (which lives outside the database), of 32 random bytes kept with the key's record.
+The database alone never holds a secret, nor what reveals one.
+"""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +35,7 @@ TOKEN_PREFIX = "tris_"  # noqa: S105 - a prefix, not a secret
 # process takes effect there within this time; in the revoking process at once.
 TRUSTED_SECONDS = 1.0
 CACHED_TOKENS = 10_000
+REPLAY_PURPOSE = b"tris idempotent token issue v1"
 
 
 class TokenNotFoundError(NotFoundError):
@@ -35,7 +45,7 @@ class TokenNotFoundError(NotFoundError):
 
 
 class TokenAlreadyIssuedError(ConflictError):
-    """A token was issued under this Idempotency-Key already; its secret is shown only once."""
+    """A token was issued under this Idempotency-Key before replays were possible."""
 
     title = "Token already issued"
 
@@ -48,17 +58,27 @@ class IssuedToken:
     token: str
     role: Role
     party_id: str | None
+    replayed: bool = False
 
 
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+_INSERT_ISSUED = (
+    "INSERT INTO tris_tokens (token_id, token_hash, role, party_id, label, created_at) "
+    "VALUES (%s, %s, %s, %s, %s, CURRENT_TIMESTAMP)"
+)
+
+
 class Tokens:
     """Issues, checks and revokes tokens in the `tris_tokens` table."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(
+        self, database: Database, *, replay_key: Callable[[], bytes] | None = None
+    ) -> None:
         self.database = database
+        self._replay_key = replay_key
         self._trusted: dict[str, tuple[float, Principal]] = {}
 
     def issue(
@@ -70,11 +90,7 @@ class Tokens:
         token_id = uuid.uuid4().hex[:16]
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self.database.transaction() as cur:
-            cur.execute(
-                "INSERT INTO tris_tokens (token_id, token_hash, role, party_id, label, created_at) "
-                "VALUES (%s, %s, %s, %s, %s, CURRENT_TIMESTAMP)",
-                (token_id, _hash(secret), role.value, party_id, label),
-            )
+            cur.execute(_INSERT_ISSUED, (token_id, _hash(secret), role.value, party_id, label))
         return IssuedToken(token_id, secret, role, party_id)
 
     def issue_once(
@@ -88,38 +104,72 @@ class Tokens:
     ) -> IssuedToken:
         """Issue a token at most once per Idempotency-Key of the issuing token.
 
-        Only the token's id is kept with the key, never its secret, so a retry cannot be
-        answered with the first response: it gets TokenAlreadyIssuedError naming the id.
+        A retry with the same key and request gets the first answer again (`replayed`);
+        the same key with another request is refused. The token and the key's record are
+        written in one transaction.
         """
         if idempotency is None:
             return self.issue(role, party_id, label)
-        self._refuse_retry(issuer_token_id, idempotency)
-        issued = self.issue(role, party_id, label)
-        body = {"token_id": issued.token_id, "role": role.value, "party_id": party_id}
+        if (role is Role.PARTNER) != (party_id is not None):
+            raise InvalidInputError("partner tokens, and only they, are bound to a party")
+        earlier = self._replay(issuer_token_id, idempotency)
+        if earlier is not None:
+            return earlier
+        seed = secrets.token_bytes(32)
+        token_id = uuid.uuid4().hex[:16]
+        secret = self._secret_from(seed)
+        body = {
+            "token_id": token_id,
+            "role": role.value,
+            "party_id": party_id,
+            "seed": base64.b64encode(seed).decode("ascii"),
+        }
         record = IdempotencyRecord(
             issuer_token_id, idempotency.key, idempotency.fingerprint, idempotency.status, body
         )
         try:
-            self.database.save_idempotency(record)
+            with self.database.transaction() as cur:
+                cur.execute(_INSERT_ISSUED, (token_id, _hash(secret), role.value, party_id, label))
+                self.database.save_idempotency(record, cur)
         except IntegrityError:
-            # A concurrent request with the same key won: this token must not survive.
-            self.revoke(issued.token_id)
-            self._refuse_retry(issuer_token_id, idempotency)
-            raise
-        return issued
+            # A concurrent request with the same key won; nothing of this one was kept.
+            earlier = self._replay(issuer_token_id, idempotency)
+            if earlier is None:
+                raise
+            return earlier
+        return IssuedToken(token_id, secret, role, party_id)
 
-    def _refuse_retry(self, issuer_token_id: str, idempotency: IdempotencyRequest) -> None:
+    def _secret_from(self, seed: bytes) -> str:
+        if self._replay_key is None:
+            raise RuntimeError("tokens are not wired to the server key: build them in bootstrap")
+        digest = hmac.new(self._replay_key(), seed, hashlib.sha256).digest()
+        return TOKEN_PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+    def _replay(self, issuer_token_id: str, idempotency: IdempotencyRequest) -> IssuedToken | None:
+        """The token issued under this key before, secret included; None if there is none."""
         stored = self.database.find_idempotency(issuer_token_id, idempotency.key)
         if stored is None:
-            return
+            return None
         if stored.fingerprint != idempotency.fingerprint:
             raise IdempotencyKeyReusedError(
                 f"Idempotency-Key {idempotency.key!r} was used before with a different request"
             )
-        token_id = stored.body.get("token_id") if isinstance(stored.body, dict) else None
-        raise TokenAlreadyIssuedError(
-            f"token {token_id} was issued under Idempotency-Key {idempotency.key!r} already; "
-            "its secret is shown only once: revoke it and issue a new one if it was lost"
+        body = stored.body if isinstance(stored.body, dict) else {}
+        if "seed" not in body:
+            # Kept before replays were possible: the secret cannot be given again.
+            raise TokenAlreadyIssuedError(
+                f"token {body.get('token_id')} was issued under Idempotency-Key "
+                f"{idempotency.key!r} already; its secret cannot be shown again: revoke it "
+                "and issue a new one if it was lost"
+            )
+        secret = self._secret_from(base64.b64decode(body["seed"]))
+        party_id = body.get("party_id")
+        return IssuedToken(
+            str(body["token_id"]),
+            secret,
+            Role(body["role"]),
+            None if party_id is None else str(party_id),
+            replayed=True,
         )
 
     def authenticate(self, secret: str) -> Principal | None:

@@ -14,7 +14,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
@@ -55,6 +57,11 @@ class ServerKey:
     def sign(self, message: bytes) -> str:
         """A base64 Ed25519 signature of `message`."""
         return base64.b64encode(self.private_key.sign(message)).decode("ascii")
+
+    def derive(self, purpose: bytes) -> bytes:
+        """A 32-byte secret for one purpose (HKDF-SHA256 over the private key)."""
+        raw = self.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(raw)
 
 
 def key_path(settings: Settings) -> tuple[Path, bool]:

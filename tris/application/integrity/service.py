@@ -39,6 +39,10 @@ class Integrity:
                 self._key = load_server_key(path, create=create)
             return self._key
 
+    def derived_key(self, purpose: bytes) -> bytes:
+        """A secret derived from the server key for one purpose; it lives where the key does."""
+        return self._load_key().derive(purpose)
+
     def check_configuration(self) -> None:
         """Load (or, for SQLite, create) the server key now: ServerKeyError if impossible."""
         self._load_key()

@@ -20,8 +20,8 @@ The v1 API of TRIS, the record of agreements between state, business and civil s
   412 when the agreement has changed since.
 * Every POST honours `Idempotency-Key`: the same key and body give the first answer again
   (marked `Idempotent-Replayed: true`) and change nothing; the same key with another body
-  is refused (422). Token issues are the exception: their secret is never stored, so a
-  retry answers 409 `token-already-issued`.
+  is refused (422); a token issue answers its token again, though its secret is never
+  stored.
 * Decimals (quantities) are JSON strings, dates ISO 8601, ids opaque strings.
 """
 

@@ -1,8 +1,9 @@
 """API tokens: issued and revoked by admins; secrets shown once.
 
-Issuing a token changes no aggregate, so its Idempotency-Key record is kept on its own and
-holds the token's id, never its secret: a retry of an issue is answered 409
-`token-already-issued` naming the token id rather than with the secret again.
+Issuing a token changes no aggregate, so its Idempotency-Key record is kept on its own,
+in the token's transaction. It holds the token's id and the random seed its secret is
+derived from under the server key, never the secret: a retry with the same key and body
+is answered with the first answer again (`Idempotent-Replayed: true`), as every POST is.
 """
 
 from __future__ import annotations
@@ -12,8 +13,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Response
 
 from tris.application.access import Role
+from tris.application.tokens import IssuedToken
 from tris.interfaces.http.deps import AdminPrincipal, IdempotencyKey, ServicesDep
-from tris.interfaces.http.responses import WRITE, problems
+from tris.interfaces.http.responses import (
+    REPLAYED_DOC,
+    REPLAYED_HEADER,
+    WRITE,
+    documented,
+    problems,
+)
 from tris.interfaces.http.schemas.tokens import (
     IssuedTokenView,
     PartnerTokenCreate,
@@ -30,7 +38,7 @@ TokenId = Annotated[str, Path(pattern=r"^[0-9a-f]{1,64}$", description="The toke
     "/v1/parties/{party_id}/tokens",
     status_code=201,
     response_model=IssuedTokenView,
-    responses=problems(*WRITE),
+    responses=documented(201, *WRITE, headers=REPLAYED_DOC),
     summary="Issue a partner token for a party (admin)",
 )
 def issue_partner_token(
@@ -38,6 +46,7 @@ def issue_partner_token(
     principal: AdminPrincipal,
     idempotency: IdempotencyKey,
     services: ServicesDep,
+    response: Response,
     body: PartnerTokenCreate | None = None,
 ) -> Any:
     """Issue a token that acts for the party; the secret is in this answer only."""
@@ -49,23 +58,22 @@ def issue_partner_token(
         issuer_token_id=principal.token_id,
         idempotency=idempotency,
     )
-    return {
-        "token": issued.token,
-        "token_id": issued.token_id,
-        "role": issued.role,
-        "party_id": issued.party_id,
-    }
+    return _answer(response, issued)
 
 
 @router.post(
     "/v1/tokens",
     status_code=201,
     response_model=IssuedTokenView,
-    responses=problems(*WRITE),
+    responses=documented(201, *WRITE, headers=REPLAYED_DOC),
     summary="Issue an auditor or researcher token (admin)",
 )
 def issue_token(
-    body: TokenCreate, principal: AdminPrincipal, idempotency: IdempotencyKey, services: ServicesDep
+    body: TokenCreate,
+    principal: AdminPrincipal,
+    idempotency: IdempotencyKey,
+    services: ServicesDep,
+    response: Response,
 ) -> Any:
     """Issue a reading token; the secret is in this answer only."""
     issued = services.tokens.issue_once(
@@ -75,7 +83,19 @@ def issue_token(
         issuer_token_id=principal.token_id,
         idempotency=idempotency,
     )
-    return {"token": issued.token, "token_id": issued.token_id, "role": issued.role}
+    return _answer(response, issued)
+
+
+def _answer(response: Response, issued: IssuedToken) -> dict[str, Any]:
+    """The issued token's answer, marked when it repeats the first answer to its key."""
+    if issued.replayed:
+        response.headers[REPLAYED_HEADER] = "true"
+    return {
+        "token": issued.token,
+        "token_id": issued.token_id,
+        "role": issued.role,
+        "party_id": issued.party_id,
+    }
 
 
 @router.get(
