@@ -16,7 +16,14 @@ from tris.interfaces.http.deps import (
     CurrentPrincipal,
     ServicesDep,
 )
-from tris.interfaces.http.responses import READ, problems
+from tris.interfaces.http.responses import (
+    ETAG_DOC,
+    READ,
+    documented,
+    entity_tag,
+    etag,
+    problems,
+)
 from tris.interfaces.http.schemas.integrity import (
     CheckpointView,
     ConsistencyProofView,
@@ -115,12 +122,14 @@ def server_key(principal: CurrentPrincipal, services: ServicesDep) -> Any:
 @router.get(
     "/agreements/{agreement_id}/verification",
     response_model=VerificationView,
-    responses=problems(*READ, 403),
+    responses=documented(200, *READ, 403, headers=ETAG_DOC),
     summary="Verify an agreement: chain, signatures, inclusion",
 )
-def verify_agreement(agreement_id: str, principal: AgreementReader, services: ServicesDep) -> Any:
+def verify_agreement(
+    agreement_id: str, principal: AgreementReader, services: ServicesDep, response: Response
+) -> Any:
     """Each check of the agreement's record and its result (parties and auditors)."""
-    return services.integrity.verification(principal, agreement_id)
+    return etag(response, services.integrity.verification(principal, agreement_id))
 
 
 @router.get(
@@ -131,6 +140,7 @@ def verify_agreement(agreement_id: str, principal: AgreementReader, services: Se
             "content": {"application/json": {"schema": {"type": "object"}}},
             "description": "The evidence bundle (`tris-evidence/1`), verifiable offline with "
             "`tris verify BUNDLE.json`; the exact bytes are part of what is verified",
+            "headers": ETAG_DOC,
         },
         **problems(*READ, 403, 409),
     },
@@ -139,8 +149,13 @@ def verify_agreement(agreement_id: str, principal: AgreementReader, services: Se
 def evidence(agreement_id: str, principal: AgreementReader, services: ServicesDep) -> Response:
     """Events, revisions, signatures, keys, inclusion proofs and a signed checkpoint."""
     bundle = services.integrity.evidence(principal, agreement_id)
+    # The bundle's last event is the agreement version it covers.
+    version = max((event["version"] for event in bundle["events"]), default=0)
     return Response(
         content=render_bundle(bundle),
         media_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="evidence-{agreement_id}.json"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="evidence-{agreement_id}.json"',
+            "ETag": entity_tag(version),
+        },
     )
