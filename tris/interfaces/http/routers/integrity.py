@@ -14,15 +14,18 @@ from tris.interfaces.http.deps import (
     AdminPrincipal,
     AgreementReader,
     CurrentPrincipal,
+    IdempotencyKey,
     ServicesDep,
 )
 from tris.interfaces.http.responses import (
     ETAG_DOC,
     READ,
+    REPLAYED_DOC,
     documented,
     entity_tag,
     etag,
     problems,
+    respond,
 )
 from tris.interfaces.http.schemas.integrity import (
     CheckpointView,
@@ -68,12 +71,21 @@ def latest_checkpoint(principal: CurrentPrincipal, services: ServicesDep) -> Any
     "/checkpoints",
     status_code=201,
     response_model=CheckpointView,
-    responses=problems(401, 403, 409, 429),
+    responses=documented(201, 400, 401, 403, 409, 413, 422, 429, headers=REPLAYED_DOC),
     summary="Issue a checkpoint now (admin)",
 )
-def issue_checkpoint(principal: AdminPrincipal, services: ServicesDep) -> Any:
-    """Log every new event and sign the tree; 409 if the log no longer extends the last one."""
-    return services.integrity.issue_checkpoint()
+def issue_checkpoint(
+    principal: AdminPrincipal,
+    idempotency: IdempotencyKey,
+    services: ServicesDep,
+    response: Response,
+) -> Any:
+    """Log every new event and sign the tree; 409 if the log no longer extends the last one.
+
+    With an Idempotency-Key, a retry gets the first checkpoint again and no new one.
+    """
+    outcome = services.integrity.issue_checkpoint_once(principal.token_id, idempotency)
+    return respond(response, outcome)
 
 
 @router.get(
