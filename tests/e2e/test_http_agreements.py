@@ -100,6 +100,53 @@ def test_an_agreement_read_carries_its_version_as_etag(api: Api, trio: Trio) -> 
     assert history.headers["ETag"] == '"1"'
 
 
+def test_every_read_under_an_agreement_carries_the_agreement_view_etag(
+    api: Api, trio: Trio
+) -> None:
+    state, business = trio.state, trio.business
+    agreement_id = api.propose(state, content(business, state)).json()["id"]
+    revised = {**content(business, state, quantity="12"), "rationale": "Mehr Stunden"}
+    assert api.post(business, agreement_id, "revisions", revised).status_code == 201
+    base = f"/v1/agreements/{agreement_id}"
+    reads = [
+        f"{base}/revisions",
+        f"{base}/revisions/1",
+        f"{base}/revisions/2/diff?against=1",
+        f"{base}/revisions/2/signing-payload",
+        f"{base}/verification",
+        f"{base}/evidence",
+    ]
+
+    def read_tags() -> dict[str, str]:
+        tags = {}
+        for path in reads:
+            response = api.client.get(path, headers=business.headers())
+            assert response.status_code == 200, (path, response.text)
+            tags[path] = response.headers.get("ETag", "")
+        return tags
+
+    before = api.read(business.headers(), agreement_id).headers["ETag"]
+    assert before == '"2"'
+    assert read_tags() == dict.fromkeys(reads, before)
+
+    assert api.sign(state, agreement_id, 2).status_code == 201
+    after = api.read(business.headers(), agreement_id).headers["ETag"]
+    assert after == '"3"'
+    assert read_tags() == dict.fromkeys(reads, after)
+
+    spec = api.client.get("/openapi.json").json()
+    for template in (
+        "/revisions",
+        "/revisions/{number}",
+        "/revisions/{number}/diff",
+        "/revisions/{number}/signing-payload",
+        "/verification",
+        "/evidence",
+    ):
+        answer = spec["paths"][f"/v1/agreements/{{agreement_id}}{template}"]["get"]
+        assert "ETag" in answer["responses"]["200"].get("headers", {}), template
+
+
 def test_past_states_are_read_by_version_and_by_moment(api: Api, trio: Trio) -> None:
     agreement_id = api.propose(trio.state, content(trio.business, trio.state)).json()["id"]
     before_signing = datetime.now(UTC)

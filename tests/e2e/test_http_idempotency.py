@@ -164,3 +164,63 @@ def test_a_malformed_idempotency_key_is_refused(api: Api) -> None:
     )
     assert response.status_code == 400
     assert "Idempotency-Key" in response.json()["detail"]
+
+
+def test_a_retried_checkpoint_issue_gets_the_first_checkpoint_even_after_a_restart(
+    database_url: str,
+) -> None:
+    services = build_services(database_url)
+    try:
+        with TestClient(create_app(services)) as client:
+            admin = bearer(services.tokens.issue(Role.ADMIN).token)
+            headers = {**admin, "Idempotency-Key": "checkpoint-1"}
+            first = client.post("/v1/checkpoints", headers=headers)
+            assert first.status_code == 201, first.text
+            assert "Idempotent-Replayed" not in first.headers
+            kept = services.integrity.log.checkpoints()
+            again = client.post("/v1/checkpoints", headers=headers)
+            assert again.status_code == 201
+            assert again.json() == first.json()
+            assert again.headers["Idempotent-Replayed"] == "true"
+            assert services.integrity.log.checkpoints() == kept
+    finally:
+        services.close()
+    restarted = build_services(database_url)
+    try:
+        with TestClient(create_app(restarted)) as client:
+            again = client.post("/v1/checkpoints", headers=headers)
+            assert again.status_code == 201
+            assert again.headers["Idempotent-Replayed"] == "true"
+            assert again.json() == first.json()
+            assert restarted.integrity.log.checkpoints() == kept
+            fresh = client.post("/v1/checkpoints", headers={**admin, "Idempotency-Key": "c-2"})
+            assert fresh.status_code == 201 and "Idempotent-Replayed" not in fresh.headers
+            assert fresh.json() != first.json()
+    finally:
+        restarted.close()
+
+
+def test_a_checkpoint_key_reused_with_another_request_is_refused(api: Api) -> None:
+    headers = {**api.admin, "Idempotency-Key": "checkpoint-2"}
+    assert api.client.post("/v1/checkpoints", headers=headers).status_code == 201
+    services = api.client.app.state.services  # type: ignore[attr-defined]
+    kept = services.integrity.log.checkpoints()
+    other_body = api.client.post("/v1/checkpoints", json={"note": "noch einer"}, headers=headers)
+    assert other_body.status_code == 422
+    assert other_body.json()["type"] == "https://tris.example/problems/idempotency-key-reused"
+    other_route = api.client.post(
+        "/v1/parties", json={"name": "X", "sector": "state"}, headers=headers
+    )
+    assert other_route.status_code == 422
+    assert services.integrity.log.checkpoints() == kept
+
+
+def test_a_checkpoint_issue_whose_key_is_in_flight_is_refused(api: Api) -> None:
+    services = api.client.app.state.services  # type: ignore[attr-defined]
+    admin_id = services.tokens.authenticate(api.admin_token).token_id
+    services.store._in_flight.add((admin_id, "busy-checkpoint"))
+    response = api.client.post(
+        "/v1/checkpoints", headers={**api.admin, "Idempotency-Key": "busy-checkpoint"}
+    )
+    assert response.status_code == 409
+    assert response.json()["type"] == "https://tris.example/problems/idempotency-in-flight"

@@ -131,6 +131,19 @@ def test_checkpoints_and_proofs_verify_with_the_published_server_key(api: Api, t
     )
 
 
+def test_the_server_key_is_published_without_a_token(api: Api) -> None:
+    published = api.client.get("/v1/server-key")
+    assert published.status_code == 200, published.text
+    assert published.json()["algorithm"] == "Ed25519"
+    assert published.json() == api.client.get("/v1/server-key", headers=api.admin).json()
+    # The key is public: a token is neither needed nor checked.
+    stray = api.client.get("/v1/server-key", headers={"Authorization": "Bearer tris_unknown"})
+    assert stray.status_code == 200 and stray.json() == published.json()
+    operation = api.client.get("/openapi.json").json()["paths"]["/v1/server-key"]["get"]
+    assert not operation.get("security")
+    assert "401" not in operation["responses"]
+
+
 def test_integrity_routes_answer_problems_for_bad_requests(api: Api, trio: Trio) -> None:
     agreement_id = agreement_in_force(api, trio)
     cases = [

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -20,6 +21,7 @@ from tris.application.integrity.errors import LogEntryNotFoundError, TreeNotFoun
 from tris.application.integrity.keys import ServerKeyError
 from tris.application.integrity.merkle import verify_consistency, verify_inclusion
 from tris.application.integrity.signed import checkpoint_payload, server_signature_valid
+from tris.application.store import IdempotencyRequest
 from tris.config import load_settings, parse_database_url
 from tris.domain.values import Sector
 
@@ -121,6 +123,28 @@ def test_checkpoints_are_signed_kept_and_consistent(
         bytes.fromhex(second["root_hash"]),
         [bytes.fromhex(p) for p in proof["path"]],
     )
+
+
+def test_a_checkpoint_key_another_process_committed_meanwhile_keeps_one_checkpoint(
+    services: Services, story: Story, database_url: str, tmp_path: Path, monkeypatch: Any
+) -> None:
+    request = IdempotencyRequest("checkpoint-race", "fingerprint", 201)
+    other = build(integrity_settings(database_url, tmp_path), today=lambda: TODAY)
+    try:
+        first = other.integrity.issue_checkpoint_once("admin", request)
+    finally:
+        other.close()
+    kept = services.integrity.log.checkpoints()
+    # This process looked the key up just before the other one committed it.
+    database = services.store.database
+    misses = [None]
+    found = database.find_idempotency
+    monkeypatch.setattr(
+        database, "find_idempotency", lambda *key: misses.pop() if misses else found(*key)
+    )
+    again = services.integrity.issue_checkpoint_once("admin", request)
+    assert again.replayed and again.body == first.body
+    assert services.integrity.log.checkpoints() == kept
 
 
 def test_every_event_has_an_inclusion_proof_under_the_latest_checkpoint(

@@ -30,6 +30,43 @@ Clock = Callable[[], date]
 CommandResult = tuple[list[Aggregate], dict[str, Any]]
 
 
+class AgreementReading:
+    """One load of an agreement: its version and its revisions, as plain values.
+
+    An HTTP read takes its answer and its ETag from the same reading, so the two agree even
+    when the agreement changes in between.
+    """
+
+    def __init__(self, agreement: Agreement) -> None:
+        self._agreement = agreement
+
+    @property
+    def version(self) -> int:
+        """The agreement's version when it was read."""
+        return self._agreement.version
+
+    def revisions(self) -> list[dict[str, Any]]:
+        """Every revision with its hash, signing payload and signatures."""
+        return [revision_view(self._agreement, r) for r in self._agreement.revisions]
+
+    def revision(self, number: int) -> dict[str, Any]:
+        """One revision, or RevisionNotFoundError."""
+        return revision_view(self._agreement, self._agreement.revision(number))
+
+    def signing_payload(self, number: int) -> bytes:
+        """The exact canonical bytes a party signs for revision `number`."""
+        return self._agreement.payload(number)
+
+    def diff(self, number: int, against: int) -> dict[str, Any]:
+        """Field-level changes from revision `against` to revision `number`."""
+        after, before = self._agreement.revision(number), self._agreement.revision(against)
+        return {
+            "revision": number,
+            "against": against,
+            "changes": content_diff(before.content, after.content),
+        }
+
+
 class Agreements:
     """Everything partners do with agreements, and what parties and auditors read."""
 
@@ -172,31 +209,27 @@ class Agreements:
             raise AgreementNotFoundError(f"agreement {agreement_id} has no version {version}")
         return self._view(self.store.agreement(agreement_id, version=version))
 
+    def read(self, viewer: Principal, agreement_id: str) -> AgreementReading:
+        """The agreement as this viewer may see it now, loaded once for several answers."""
+        return AgreementReading(self._load_for_read(viewer, agreement_id))
+
     def revisions(self, viewer: Principal, agreement_id: str) -> list[dict[str, Any]]:
         """Every revision with its hash, signing payload and signatures."""
-        agreement = self._load_for_read(viewer, agreement_id)
-        return [revision_view(agreement, r) for r in agreement.revisions]
+        return self.read(viewer, agreement_id).revisions()
 
     def revision(self, viewer: Principal, agreement_id: str, number: int) -> dict[str, Any]:
         """One revision."""
-        agreement = self._load_for_read(viewer, agreement_id)
-        return revision_view(agreement, agreement.revision(number))
+        return self.read(viewer, agreement_id).revision(number)
 
     def signing_payload(self, viewer: Principal, agreement_id: str, number: int) -> bytes:
         """The exact canonical bytes a party signs for revision `number`."""
-        return self._load_for_read(viewer, agreement_id).payload(number)
+        return self.read(viewer, agreement_id).signing_payload(number)
 
     def diff(
         self, viewer: Principal, agreement_id: str, number: int, against: int
     ) -> dict[str, Any]:
         """Field-level changes from revision `against` to revision `number`."""
-        agreement = self._load_for_read(viewer, agreement_id)
-        after, before = agreement.revision(number), agreement.revision(against)
-        return {
-            "revision": number,
-            "against": against,
-            "changes": content_diff(before.content, after.content),
-        }
+        return self.read(viewer, agreement_id).diff(number, against)
 
     def history(self, viewer: Principal, agreement_id: str) -> list[dict[str, Any]]:
         """The audit timeline: every event with position, version, time, actor and summary."""

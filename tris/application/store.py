@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
@@ -235,20 +236,14 @@ class EventStore:
         if request is None:
             aggregates, body = command()
             return Outcome(body, status, position=self._save(aggregates, None))
-        slot = (ctx.actor.token_id, request.key)
-        earlier = self._earlier(ctx.actor.token_id, request, replayed)
+        token_id = ctx.actor.token_id
+        earlier = self.earlier(token_id, request, replayed)
         if earlier is not None:
             return earlier
-        with self._in_flight_lock:
-            if slot in self._in_flight:
-                raise IdempotencyInFlightError(
-                    f"a request with Idempotency-Key {request.key!r} is still being processed"
-                )
-            self._in_flight.add(slot)
-        try:
+        with self.in_flight(token_id, request):
             aggregates, body = command()
             record = IdempotencyRecord(
-                ctx.actor.token_id,
+                token_id,
                 request.key,
                 request.fingerprint,
                 request.status,
@@ -257,20 +252,39 @@ class EventStore:
             try:
                 position = self._save(aggregates, record)
             except ConcurrentUpdateError:
-                earlier = self._earlier(ctx.actor.token_id, request, replayed)
+                earlier = self.earlier(token_id, request, replayed)
                 if earlier is not None:
                     return earlier
                 raise
             return Outcome(body, request.status, position=position)
+
+    @contextmanager
+    def in_flight(self, token_id: str, request: IdempotencyRequest) -> Iterator[None]:
+        """Hold the token's Idempotency-Key while its request runs in this process.
+
+        A second request with the same key meanwhile gets IdempotencyInFlightError; across
+        processes the idempotency record's primary key lets only one of them commit.
+        """
+        slot = (token_id, request.key)
+        with self._in_flight_lock:
+            if slot in self._in_flight:
+                raise IdempotencyInFlightError(
+                    f"a request with Idempotency-Key {request.key!r} is still being processed"
+                )
+            self._in_flight.add(slot)
+        try:
+            yield
         finally:
             self._in_flight.discard(slot)
 
-    def _earlier(
+    def earlier(
         self,
         token_id: str,
         request: IdempotencyRequest,
-        replayed: Callable[[dict[str, Any]], dict[str, Any]] | None,
+        replayed: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> Outcome | None:
+        """The stored first answer to this key, IdempotencyKeyReusedError if it was for
+        another request, or None if the key is new."""
         stored = self.database.find_idempotency(token_id, request.key)
         if stored is None:
             return None

@@ -34,7 +34,14 @@ from tris.application.integrity.signed import (
     server_signature_valid,
     utc_now,
 )
-from tris.application.persistence import Database
+
+# The idempotency record's statement is the recorders' own, so that it has one spelling.
+from tris.application.persistence import (
+    _INSERT_IDEMPOTENCY,
+    Database,
+    IdempotencyRecord,
+    _idempotency_params,
+)
 
 log = logging.getLogger(__name__)
 
@@ -291,8 +298,15 @@ class IntegrityLog:
             row = cur.fetchone()
         return None if row is None else _checkpoint(row)
 
-    def issue_checkpoint(self) -> Checkpoint:
-        """Log every new event and sign the tree, unless it no longer extends the last one."""
+    def issue_checkpoint(
+        self, record: Callable[[Checkpoint], IdempotencyRecord] | None = None
+    ) -> Checkpoint:
+        """Log every new event and sign the tree, unless it no longer extends the last one.
+
+        `record` gives the Idempotency-Key record of the request that asked for it; it is
+        kept in the checkpoint's own transaction, so that a key already used by another
+        process refuses the checkpoint too (IntegrityError) and nothing new is kept.
+        """
         key = self.server_key
         with self._lock:
             size = self.catch_up()
@@ -314,6 +328,8 @@ class IntegrityLog:
                     "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                     (size, root, issued_at, checkpoint.signature, checkpoint.key_id),
                 )
+                if record is not None:
+                    cur.execute(_INSERT_IDEMPOTENCY, _idempotency_params(record(checkpoint)))
             return checkpoint
 
     def _require_extends(self, previous: Checkpoint, size: int) -> None:

@@ -6,6 +6,8 @@ import logging
 import threading
 from typing import Any
 
+from eventsourcing.persistence import IntegrityError
+
 from tris.application.access import Principal
 from tris.application.integrity.audit import AuditReport, audit_store
 from tris.application.integrity.errors import TreeNotFoundError
@@ -14,7 +16,8 @@ from tris.application.integrity.keys import ServerKey, key_path, load_server_key
 from tris.application.integrity.log import IntegrityLog
 from tris.application.integrity.signed import Checkpoint
 from tris.application.integrity.verification import verify_agreement
-from tris.application.store import EventStore
+from tris.application.persistence import IdempotencyRecord
+from tris.application.store import EventStore, IdempotencyRequest, Outcome
 from tris.config import Settings
 
 log = logging.getLogger(__name__)
@@ -66,6 +69,41 @@ class Integrity:
     def issue_checkpoint(self) -> dict[str, Any]:
         """Log every new event and sign a checkpoint now."""
         return self.log.issue_checkpoint().to_dict()
+
+    def issue_checkpoint_once(
+        self, token_id: str, idempotency: IdempotencyRequest | None = None
+    ) -> Outcome:
+        """Issue a checkpoint at most once per Idempotency-Key of the issuing token.
+
+        A retry with the same key and request gets the first checkpoint again, from any
+        process and after a restart: the key's record is kept with the checkpoint.
+        """
+        if idempotency is None:
+            return Outcome(self.issue_checkpoint(), status=201)
+        store = self.store
+        earlier = store.earlier(token_id, idempotency)
+        if earlier is not None:
+            return earlier
+
+        def record(checkpoint: Checkpoint) -> IdempotencyRecord:
+            return IdempotencyRecord(
+                token_id,
+                idempotency.key,
+                idempotency.fingerprint,
+                idempotency.status,
+                checkpoint.to_dict(),
+            )
+
+        with store.in_flight(token_id, idempotency):
+            try:
+                checkpoint = self.log.issue_checkpoint(record)
+            except IntegrityError:
+                # Another process committed this key first; its checkpoint is the answer.
+                earlier = store.earlier(token_id, idempotency)
+                if earlier is not None:
+                    return earlier
+                raise
+        return Outcome(checkpoint.to_dict(), idempotency.status)
 
     def inclusion(self, position: int, tree_size: int | None = None) -> dict[str, Any]:
         """The inclusion proof of the event at a global position in a tree of some size.

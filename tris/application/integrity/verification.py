@@ -171,6 +171,7 @@ def verify_agreement(
     checks += inclusion_checks(stored, log, checkpoint)
     return {
         "agreement_id": stored.aggregate_id,
+        "version": max((link.version for link in stored.links), default=0),
         "ok": all(c.ok for c in checks),
         "checked_at": rfc3339(utc_now()),
         "chain_head": stored.links[-1].hash if stored.links else None,

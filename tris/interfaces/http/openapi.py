@@ -13,6 +13,7 @@ DESCRIPTION = """\
 The v1 API of TRIS, the record of agreements between state, business and civil society.
 
 * Authenticate with `Authorization: Bearer <token>`; tokens are issued by operators.
+  Only the liveness probe and the server's public key (`/v1/server-key`) need none.
 * Every error is an RFC 9457 problem document (`application/problem+json`) whose `type` is
   `https://tris.example/problems/<slug>`, the slug naming the broken rule in kebab case
   (`stale-revision`, `not-a-party`, `version-mismatch`, `request-validation`, …).

@@ -106,7 +106,7 @@ def respond(response: Response, outcome: Outcome, *, location: str | None = None
     response.status_code = outcome.status
     version = outcome.body.get("version")
     if isinstance(version, int) and not isinstance(version, bool):
-        response.headers["ETag"] = f'"{version}"'
+        response.headers["ETag"] = entity_tag(version)
     if location is not None:
         response.headers["Location"] = location
     if outcome.replayed:
@@ -117,7 +117,12 @@ def respond(response: Response, outcome: Outcome, *, location: str | None = None
     return outcome.body
 
 
+def entity_tag(version: int) -> str:
+    """An agreement version as an entity tag: `"3"`."""
+    return f'"{version}"'
+
+
 def etag(response: Response, body: dict[str, Any]) -> dict[str, Any]:
     """Set the ETag of a read answer from the view's version."""
-    response.headers["ETag"] = f'"{body["version"]}"'
+    response.headers["ETag"] = entity_tag(body["version"])
     return body

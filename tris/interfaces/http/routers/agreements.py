@@ -16,6 +16,7 @@ from tris.interfaces.http.responses import (
     READ,
     WRITE,
     documented,
+    entity_tag,
     etag,
     respond,
 )
@@ -82,7 +83,7 @@ def history(
     """Every event: position, version, type, time, actor and a readable summary."""
     items = services.agreements.history(principal, agreement_id)
     if items:
-        response.headers["ETag"] = f'"{items[-1]["version"]}"'
+        response.headers["ETag"] = entity_tag(items[-1]["version"])
     return {"items": items, "next_cursor": None}
 
 

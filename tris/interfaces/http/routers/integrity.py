@@ -14,9 +14,19 @@ from tris.interfaces.http.deps import (
     AdminPrincipal,
     AgreementReader,
     CurrentPrincipal,
+    IdempotencyKey,
     ServicesDep,
 )
-from tris.interfaces.http.responses import READ, problems
+from tris.interfaces.http.responses import (
+    ETAG_DOC,
+    READ,
+    REPLAYED_DOC,
+    documented,
+    entity_tag,
+    etag,
+    problems,
+    respond,
+)
 from tris.interfaces.http.schemas.integrity import (
     CheckpointView,
     ConsistencyProofView,
@@ -61,12 +71,21 @@ def latest_checkpoint(principal: CurrentPrincipal, services: ServicesDep) -> Any
     "/checkpoints",
     status_code=201,
     response_model=CheckpointView,
-    responses=problems(401, 403, 409, 429),
+    responses=documented(201, 400, 401, 403, 409, 413, 422, 429, headers=REPLAYED_DOC),
     summary="Issue a checkpoint now (admin)",
 )
-def issue_checkpoint(principal: AdminPrincipal, services: ServicesDep) -> Any:
-    """Log every new event and sign the tree; 409 if the log no longer extends the last one."""
-    return services.integrity.issue_checkpoint()
+def issue_checkpoint(
+    principal: AdminPrincipal,
+    idempotency: IdempotencyKey,
+    services: ServicesDep,
+    response: Response,
+) -> Any:
+    """Log every new event and sign the tree; 409 if the log no longer extends the last one.
+
+    With an Idempotency-Key, a retry gets the first checkpoint again and no new one.
+    """
+    outcome = services.integrity.issue_checkpoint_once(principal.token_id, idempotency)
+    return respond(response, outcome)
 
 
 @router.get(
@@ -104,23 +123,29 @@ def consistency_proof(
 @router.get(
     "/server-key",
     response_model=ServerKeyView,
-    responses=problems(401, 429),
-    summary="The server's public key",
+    responses=problems(),
+    summary="The server's public key, without a token",
 )
-def server_key(principal: CurrentPrincipal, services: ServicesDep) -> Any:
-    """The Ed25519 key every checkpoint and evidence bundle is signed with."""
+def server_key(services: ServicesDep) -> Any:
+    """The Ed25519 key every checkpoint and evidence bundle is signed with.
+
+    It is public: an auditor checking a bundle offline fetches it without a token, and a
+    token sent along is not looked at.
+    """
     return services.integrity.server_key()
 
 
 @router.get(
     "/agreements/{agreement_id}/verification",
     response_model=VerificationView,
-    responses=problems(*READ, 403),
+    responses=documented(200, *READ, 403, headers=ETAG_DOC),
     summary="Verify an agreement: chain, signatures, inclusion",
 )
-def verify_agreement(agreement_id: str, principal: AgreementReader, services: ServicesDep) -> Any:
+def verify_agreement(
+    agreement_id: str, principal: AgreementReader, services: ServicesDep, response: Response
+) -> Any:
     """Each check of the agreement's record and its result (parties and auditors)."""
-    return services.integrity.verification(principal, agreement_id)
+    return etag(response, services.integrity.verification(principal, agreement_id))
 
 
 @router.get(
@@ -131,6 +156,7 @@ def verify_agreement(agreement_id: str, principal: AgreementReader, services: Se
             "content": {"application/json": {"schema": {"type": "object"}}},
             "description": "The evidence bundle (`tris-evidence/1`), verifiable offline with "
             "`tris verify BUNDLE.json`; the exact bytes are part of what is verified",
+            "headers": ETAG_DOC,
         },
         **problems(*READ, 403, 409),
     },
@@ -139,8 +165,13 @@ def verify_agreement(agreement_id: str, principal: AgreementReader, services: Se
 def evidence(agreement_id: str, principal: AgreementReader, services: ServicesDep) -> Response:
     """Events, revisions, signatures, keys, inclusion proofs and a signed checkpoint."""
     bundle = services.integrity.evidence(principal, agreement_id)
+    # The bundle's last event is the agreement version it covers.
+    version = max((event["version"] for event in bundle["events"]), default=0)
     return Response(
         content=render_bundle(bundle),
         media_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="evidence-{agreement_id}.json"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="evidence-{agreement_id}.json"',
+            "ETag": entity_tag(version),
+        },
     )

@@ -14,6 +14,7 @@ from tris.interfaces.http.responses import (
     LOCATION_DOC,
     READ,
     documented,
+    entity_tag,
     problems,
     respond,
 )
@@ -55,31 +56,42 @@ def revise(
 @router.get(
     "/revisions",
     response_model=RevisionList,
-    responses=problems(*READ, 403),
+    responses=documented(200, *READ, 403, headers=ETAG_DOC),
     summary="Every revision with hashes and signatures",
 )
-def list_revisions(agreement_id: str, principal: AgreementReader, services: ServicesDep) -> Any:
+def list_revisions(
+    agreement_id: str, principal: AgreementReader, services: ServicesDep, response: Response
+) -> Any:
     """Every revision, oldest first."""
-    return {"items": services.agreements.revisions(principal, agreement_id), "next_cursor": None}
+    reading = services.agreements.read(principal, agreement_id)
+    response.headers["ETag"] = entity_tag(reading.version)
+    return {"items": reading.revisions(), "next_cursor": None}
 
 
 @router.get(
     "/revisions/{number}",
     response_model=RevisionView,
-    responses=problems(*READ, 403, 422),
+    responses=documented(200, *READ, 403, 422, headers=ETAG_DOC),
     summary="One revision",
 )
 def read_revision(
-    agreement_id: str, number: RevisionNumber, principal: AgreementReader, services: ServicesDep
+    agreement_id: str,
+    number: RevisionNumber,
+    principal: AgreementReader,
+    services: ServicesDep,
+    response: Response,
 ) -> Any:
     """One revision: content, hash, signing payload, signatures, declinations."""
-    return services.agreements.revision(principal, agreement_id, number)
+    reading = services.agreements.read(principal, agreement_id)
+    view = reading.revision(number)
+    response.headers["ETag"] = entity_tag(reading.version)
+    return view
 
 
 @router.get(
     "/revisions/{number}/diff",
     response_model=DiffView,
-    responses=problems(*READ, 403, 422),
+    responses=documented(200, *READ, 403, 422, headers=ETAG_DOC),
     summary="Field-level changes between two revisions",
 )
 def diff(
@@ -87,10 +99,14 @@ def diff(
     number: RevisionNumber,
     principal: AgreementReader,
     services: ServicesDep,
+    response: Response,
     against: Annotated[int, Query(ge=1, description="The revision to compare with")],
 ) -> Any:
     """What changed from revision `against` to revision `number`."""
-    return services.agreements.diff(principal, agreement_id, number, against)
+    reading = services.agreements.read(principal, agreement_id)
+    changes = reading.diff(number, against)
+    response.headers["ETag"] = entity_tag(reading.version)
+    return changes
 
 
 @router.get(
@@ -101,6 +117,7 @@ def diff(
             "description": "The exact bytes to sign: canonical JSON (RFC 8785) of "
             "`{agreement_id, revision, content}`; sign the body as received",
             "content": {"application/json": {"schema": {"type": "object"}}},
+            "headers": ETAG_DOC,
         },
         **problems(*READ, 403, 422),
     },
@@ -110,8 +127,12 @@ def signing_payload(
     agreement_id: str, number: RevisionNumber, principal: AgreementReader, services: ServicesDep
 ) -> Response:
     """The revision's signing payload, byte for byte."""
-    payload = services.agreements.signing_payload(principal, agreement_id, number)
-    return Response(content=payload, media_type="application/json")
+    reading = services.agreements.read(principal, agreement_id)
+    return Response(
+        content=reading.signing_payload(number),
+        media_type="application/json",
+        headers={"ETag": entity_tag(reading.version)},
+    )
 
 
 @router.post(

@@ -67,6 +67,7 @@ class VerificationView(BaseModel):
     """Every check of one agreement: chain, signatures, checkpoint, inclusion of each event."""
 
     agreement_id: str
+    version: int = Field(description="The agreement version checked: that of its last event")
     ok: bool = Field(description="True when every check passed")
     checked_at: str
     chain_head: str | None
