@@ -34,14 +34,7 @@ from tris.application.integrity.signed import (
     server_signature_valid,
     utc_now,
 )
-
-# The idempotency record's statement is the recorders' own, so that it has one spelling.
-from tris.application.persistence import (
-    _INSERT_IDEMPOTENCY,
-    Database,
-    IdempotencyRecord,
-    _idempotency_params,
-)
+from tris.application.persistence import Database, IdempotencyRecord
 
 log = logging.getLogger(__name__)
 
@@ -329,7 +322,7 @@ class IntegrityLog:
                     (size, root, issued_at, checkpoint.signature, checkpoint.key_id),
                 )
                 if record is not None:
-                    cur.execute(_INSERT_IDEMPOTENCY, _idempotency_params(record(checkpoint)))
+                    self.database.save_idempotency(record(checkpoint), cur)
             return checkpoint
 
     def _require_extends(self, previous: Checkpoint, size: int) -> None:
