@@ -1,7 +1,8 @@
 """Two API processes and projection workers on one PostgreSQL, under concurrent writes.
 
 The read models must show each client its own writes through either process, survive a
-`kill -9` of the worker, and end equal to a rebuild from the log.
+`kill -9` of a worker while another races it for every batch, and end equal to a rebuild
+from the log.
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ class Processes:
                 time.sleep(0.2)
         raise AssertionError(f"tris serve on {port} did not start")
 
-    def worker(self) -> subprocess.Popen[bytes]:
-        return self.start("worker", "--interval", "0.02", log="worker.log")
+    def worker(self, name: str = "worker") -> subprocess.Popen[bytes]:
+        return self.start("worker", "--interval", "0.02", log=f"{name}.log")
 
     def cli(self, *args: str) -> str:
         done = subprocess.run(
@@ -92,13 +93,14 @@ def deployment(postgres_cluster: Any, tmp_path: Path) -> Iterator[Processes]:
     processes.stop()
 
 
-def test_two_api_processes_and_a_worker_keep_read_models_equal_to_a_rebuild(
+def test_two_api_processes_and_two_workers_keep_read_models_equal_to_a_rebuild(
     deployment: Processes,
 ) -> None:
     admin_token = create_admin_token(deployment.database_url, deployment.directory)
     admin = {"Authorization": f"Bearer {admin_token}"}
     first, second = deployment.serve(), deployment.serve()
-    worker = deployment.worker()
+    # Two workers race for every batch: exactly one applies it (compare-and-set).
+    worker, _ = deployment.worker("worker-1"), deployment.worker("worker-2")
 
     with httpx.Client(base_url=first, timeout=60) as setup:
         registrar = Api(setup, admin_token)
@@ -151,10 +153,10 @@ def test_two_api_processes_and_a_worker_keep_read_models_equal_to_a_rebuild(
     for thread in threads:
         thread.start()
     time.sleep(1.0)
-    # Kill the worker mid-load; a new one must carry on without loss or duplication.
+    # Kill a worker mid-load; the other and a new one carry on without loss or duplication.
     worker.send_signal(signal.SIGKILL)
     worker.wait()
-    deployment.worker()
+    deployment.worker("worker-3")
     for thread in threads:
         thread.join()
     assert failures == []
