@@ -22,6 +22,7 @@ from tris.domain.agreement import Agreement, Fulfilment, fulfilment_ledger
 from tris.domain.errors import (
     AgreementNotFoundError,
     ConcurrentUpdateError,
+    DomainError,
     IdempotencyInFlightError,
     IdempotencyKeyReusedError,
     NotFoundError,
@@ -237,11 +238,17 @@ class EventStore:
             aggregates, body = command()
             return Outcome(body, status, position=self._save(aggregates, None))
         token_id = ctx.actor.token_id
-        earlier = self.earlier(token_id, request, replayed)
-        if earlier is not None:
-            return earlier
+        # No lookup before the command: a retry is recognised by the record's primary key
+        # when it saves (its whole transaction is then rolled back), or, when the command
+        # now fails (its If-Match is stale, the change is done), by a lookup on that path.
         with self.in_flight(token_id, request):
-            aggregates, body = command()
+            try:
+                aggregates, body = command()
+            except DomainError:
+                earlier = self.earlier(token_id, request, replayed)
+                if earlier is not None:
+                    return earlier
+                raise
             record = IdempotencyRecord(
                 token_id,
                 request.key,
