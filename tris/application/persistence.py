@@ -14,6 +14,8 @@ import inspect
 import json
 import select
 import sqlite3
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -221,6 +223,7 @@ class TrisPostgresRecorder(PostgresApplicationRecorder):
         # pre-ping costs an empty query each time, about a quarter of a command's statements.
         pool._check = pool_check(pool)
         super().__init__(datastore, **kwargs)
+        self.chain_heads = ChainHeads()
         self.sql_create_statements.extend(SQL(s).format() for s in TRIS_TABLES)
 
     def _create_table(self, curs: psycopg.Cursor[DictRow]) -> None:
@@ -263,6 +266,9 @@ class TrisPostgresRecorder(PostgresApplicationRecorder):
         # Inside the library's pipeline: fetching a previous hash forces a sync, and a
         # clash on the hash table's key surfaces as the library's IntegrityError.
         def previous(aggregate_id: str, version: int) -> str | None:
+            known = self.chain_heads.get(aggregate_id, version)
+            if known is not None:
+                return known
             curs.execute(SQL(SELECT_PREVIOUS_HASH), (aggregate_id, version))
             row = curs.fetchone()
             return None if row is None else str(row["hash"])
@@ -270,6 +276,49 @@ class TrisPostgresRecorder(PostgresApplicationRecorder):
         rows = link_batch(stored_events, previous)
         if rows:
             curs.executemany(SQL(INSERT_EVENT_HASH), rows)
+        self.chain_heads.written(rows)
+
+
+class ChainHeads:
+    """The hash of the last event this process committed for each recent aggregate.
+
+    A hash, once committed for (aggregate, version), never changes, so a command that
+    extends an aggregate this process wrote last needs no read of its previous hash.
+    Rows computed in a transaction count only once the caller says it committed.
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._heads: OrderedDict[str, tuple[int, str]] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+        self._pending = threading.local()
+
+    def get(self, aggregate_id: str, version: int) -> str | None:
+        """The committed hash of that version, when it is the last one this process wrote."""
+        with self._lock:
+            head = self._heads.get(aggregate_id)
+        return head[1] if head is not None and head[0] == version else None
+
+    def written(self, rows: Sequence[tuple[str, int, str, str]]) -> None:
+        """Rows (aggregate, version, hash, prev) written by this thread's open transaction."""
+        self._pending.rows = list(rows)
+
+    def discard(self) -> None:
+        """Forget what this thread wrote in a transaction that did not commit."""
+        self._pending.rows = []
+
+    def committed(self) -> None:
+        """This thread's transaction committed: its rows' hashes are the new heads."""
+        rows: list[tuple[str, int, str, str]] = getattr(self._pending, "rows", [])
+        self._pending.rows = []
+        with self._lock:
+            for aggregate_id, version, digest, _ in rows:
+                head = self._heads.get(aggregate_id)
+                if head is None or head[0] < version:
+                    self._heads[aggregate_id] = (version, digest)
+                    self._heads.move_to_end(aggregate_id)
+            while len(self._heads) > self._size:
+                self._heads.popitem(last=False)
 
 
 def eventsourcing_env(database_url: str) -> dict[str, str]:

@@ -130,14 +130,18 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         """Insert in one transaction without a table lock; then sequence and return positions."""
         if not stored_events:
             return None
+        self.chain_heads.discard()
         try:
             with self.datastore.get_connection() as conn:
                 with conn.transaction(), conn.cursor() as curs:
                     self._insert_events(curs, stored_events, **kwargs)
                     PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events)
+                self.chain_heads.committed()
                 return self._sequence_and_locate(conn, stored_events)
         except psycopg.IntegrityError as exc:  # translated once, at this boundary
             raise IntegrityError(str(exc)) from exc
+        finally:
+            self.chain_heads.discard()
 
     def _sequence_and_locate(
         self, conn: psycopg.Connection[DictRow], stored_events: Sequence[StoredEvent]
