@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import given, settings
@@ -213,3 +214,54 @@ def test_a_signature_holds_for_the_payload_and_for_no_changed_byte(
     flipped = bytearray(payload)
     flipped[index] ^= data.draw(st.integers(1, 255))
     assert not signature_is_valid(public, signature, bytes(flipped))
+
+
+# Also values JSON may hold that TRIS never writes: integers beyond the safe range, and
+# member names from every plane (their order differs by code point and by UTF-16 unit).
+any_integers = st.integers() | safe_integers
+wide_json_values = st.recursive(
+    st.none() | st.booleans() | any_integers | finite_floats | unicode_text,
+    lambda inner: (
+        st.lists(inner, max_size=5)
+        | st.dictionaries(unicode_text | st.text(max_size=3), inner, max_size=5)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=1000)
+@given(wide_json_values)
+def test_the_canonical_form_is_byte_for_byte_the_reference_implementations(value: Any) -> None:
+    try:
+        expected: bytes | type[Exception] = bytes(rfc8785.dumps(value))
+    except Exception as exc:
+        expected = type(exc)
+    try:
+        produced: bytes | type[Exception] = canonical_json(value)
+    except Exception as exc:
+        produced = type(exc)
+    assert produced == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"z": 1, "a": [True, False, None], "m": {"é": "ß", "\ue000": "x", "\U0001f600": "y"}},
+        {"text": 'Zeile\nZwei\t\u0001\u001f\u007f\u2028"\\'},
+        {"n": 2**53 - 1, "m": -(2**53 - 1)},
+        {"n": 2**53},
+        {"lone": "\ud800"},
+        [1.0, 0.1, 1e21, -0.0],
+        ("tuple", 1),
+    ],
+)
+def test_edge_values_canonicalise_as_the_reference_does(value: Any) -> None:
+    try:
+        expected: bytes | type[Exception] = bytes(rfc8785.dumps(value))
+    except Exception as exc:
+        expected = type(exc)
+    try:
+        produced: bytes | type[Exception] = canonical_json(value)
+    except Exception as exc:
+        produced = type(exc)
+    assert produced == expected

@@ -12,7 +12,6 @@ import json
 import re
 from typing import Annotated, Any, cast
 
-import rfc8785
 from fastapi import Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -21,6 +20,7 @@ from tris.application.access import Principal, Role
 from tris.application.bootstrap import Services
 from tris.application.store import CommandContext, IdempotencyRequest
 from tris.domain.errors import InvalidInputError, PermissionDeniedError
+from tris.domain.signing import canonical_json
 from tris.interfaces.http.errors import (
     AuthenticationRequiredError,
     MalformedHeaderError,
@@ -142,7 +142,7 @@ ExpectedVersion = Annotated[int, Depends(expected_version)]
 def request_fingerprint(method: str, path: str, body: bytes) -> str:
     """SHA-256 over method, path and the body (as canonical JSON when it is JSON)."""
     try:
-        canonical = bytes(rfc8785.dumps(json.loads(body))) if body else b""
+        canonical = canonical_json(json.loads(body)) if body else b""
     except Exception:
         # Not JSON, or JSON that RFC 8785 cannot represent: the raw bytes identify it.
         canonical = body
