@@ -98,10 +98,11 @@ def _partner_secrets(partner: Partner) -> dict[str, str]:
 
 
 def _seed(api: Api) -> Seed:
-    """Partners A and B sharing an agreement, one of A's without B, an auditor, a researcher.
+    """Partners A and B sharing an agreement, two of A's without B, an auditor, a researcher.
 
-    C has signed A's agreement without B. Party C (with a token and a key of its own) and
-    party D (neither) are the outsiders the completed proposals of A and B name.
+    C has signed A's agreement without B; A's agreement with D stays a proposal (D never
+    signs). Party C (with a token and a key of its own) and party D (neither) are the
+    outsiders the completed proposals of A and B name.
     """
     first = api.partner("Bezirksamt Mitte", "state", region="Berlin-Mitte")
     second = api.partner(
@@ -118,6 +119,12 @@ def _seed(api: Api) -> Seed:
     # C signs A's agreement: the first valid signature of A puts it in force.
     signed = api.sign(third, private.json()["id"], 1)
     assert signed.status_code == 201, signed.text
+    # D never signs: this one stays a proposal for A to revise and sign all run long.
+    pending = content(third, first, title="A und D")
+    pending["parties"] = [first.party_id, fourth["id"]]
+    pending["commitments"][0]["debtor"] = fourth["id"]
+    opened = api.propose(first, pending)
+    assert opened.status_code == 201, opened.text
     tokens = {
         "admin": api.admin_token,
         "partner-a": first.token,
@@ -125,7 +132,7 @@ def _seed(api: Api) -> Seed:
         "auditor": api.issue_token("auditor"),
         "researcher": api.issue_token("researcher"),
     }
-    agreements = [shared.json()["id"], private.json()["id"]]
+    agreements = [shared.json()["id"], private.json()["id"], opened.json()["id"]]
     parties = [first.party_id, second.party_id, third.party_id]
     listed = api.client.get("/v1/tokens", headers=api.admin)
     assert listed.status_code == 200, listed.text
