@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import socket
@@ -14,8 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from tests.e2e.conftest import Api, content
+from tests.e2e.conftest import Api, Partner, content
 from tests.support.postgres import PostgresServer, random_database_name
 from tris.application.integrity.keys import write_new_key
 
@@ -32,6 +34,15 @@ class LiveServer:
     log: Path
     agreement_ids: list[str]
     party_ids: list[str]
+    # Ids of every token issued before the run (the seeded ones): they must stay valid.
+    token_ids: list[str]
+    # Registered parties no token of the fuzzer acts for: completed proposals name them
+    # beside the proposer, never the peer, whose reads of the proposer's objects must fail.
+    outsider_party_ids: list[str]
+    # Ids of the signing keys registered before the run: they must stay registered.
+    key_ids: list[str]
+    # Per partner role: its party id, signing key id and the raw private key (base64).
+    partners: dict[str, dict[str, str]]
 
 
 def _free_port() -> int:
@@ -71,10 +82,28 @@ class Seed:
     tokens: dict[str, str]
     agreement_ids: list[str]
     party_ids: list[str]
+    token_ids: list[str]
+    outsider_party_ids: list[str]
+    key_ids: list[str]
+    partners: dict[str, dict[str, str]]
+
+
+def _partner_secrets(partner: Partner) -> dict[str, str]:
+    raw = partner.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    return {
+        "party_id": partner.party_id,
+        "key_id": partner.key_id,
+        "private_key": base64.b64encode(raw).decode(),
+    }
 
 
 def _seed(api: Api) -> Seed:
-    """Partners A and B sharing an agreement, one of A's without B, an auditor, a researcher."""
+    """Partners A and B sharing an agreement, two of A's without B, an auditor, a researcher.
+
+    C has signed A's agreement without B; A's agreement with D stays a proposal (D never
+    signs). Party C (with a token and a key of its own) and party D (neither) are the
+    outsiders the completed proposals of A and B name.
+    """
     first = api.partner("Bezirksamt Mitte", "state", region="Berlin-Mitte")
     second = api.partner(
         "Nachbarschaftsverein Moabit e.V.",
@@ -82,10 +111,20 @@ def _seed(api: Api) -> Seed:
         contacts=[{"name": "Erika Muster", "email": "erika@example.org", "phone": "030 1"}],
     )
     third = api.partner("Kiezbäckerei GmbH", "business")
+    fourth = api.register_party("Stadtteilbibliothek Moabit", "state")
     shared = api.propose(first, content(second, first))
     assert shared.status_code == 201, shared.text
     private = api.propose(first, content(third, first, title="Nur A und C"))
     assert private.status_code == 201, private.text
+    # C signs A's agreement: the first valid signature of A puts it in force.
+    signed = api.sign(third, private.json()["id"], 1)
+    assert signed.status_code == 201, signed.text
+    # D never signs: this one stays a proposal for A to revise and sign all run long.
+    pending = content(third, first, title="A und D")
+    pending["parties"] = [first.party_id, fourth["id"]]
+    pending["commitments"][0]["debtor"] = fourth["id"]
+    opened = api.propose(first, pending)
+    assert opened.status_code == 201, opened.text
     tokens = {
         "admin": api.admin_token,
         "partner-a": first.token,
@@ -93,9 +132,15 @@ def _seed(api: Api) -> Seed:
         "auditor": api.issue_token("auditor"),
         "researcher": api.issue_token("researcher"),
     }
-    agreements = [shared.json()["id"], private.json()["id"]]
+    agreements = [shared.json()["id"], private.json()["id"], opened.json()["id"]]
     parties = [first.party_id, second.party_id, third.party_id]
-    return Seed(tokens, agreements, parties)
+    listed = api.client.get("/v1/tokens", headers=api.admin)
+    assert listed.status_code == 200, listed.text
+    token_ids = [item["token_id"] for item in listed.json()["items"]]
+    partners = {"partner-a": _partner_secrets(first), "partner-b": _partner_secrets(second)}
+    outsiders = [third.party_id, fourth["id"]]
+    key_ids = [first.key_id, second.key_id, third.key_id]
+    return Seed(tokens, agreements, parties, token_ids, outsiders, key_ids, partners)
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +175,10 @@ def live_server(
         _wait_until_up(process, base_url, log)
         with httpx.Client(base_url=base_url, timeout=60) as client:
             seed = _seed(Api(client, admin))
-        yield LiveServer(base_url, seed.tokens, log, seed.agreement_ids, seed.party_ids)
+        yield LiveServer(
+            base_url, seed.tokens, log, seed.agreement_ids, seed.party_ids, seed.token_ids,
+            seed.outsider_party_ids, seed.key_ids, seed.partners,
+        )  # fmt: skip
     finally:
         process.send_signal(signal.SIGTERM)
         try:

@@ -8,6 +8,15 @@ seed. Identities come from a Web Fuzzing Commons auth file holding a token of ev
 for each operation schemathesis settles on the first role the API admits, and it replays
 reads of one partner's objects as the other partner.
 
+The hooks in `tests/fuzz/hooks.py` keep the seeded tokens and signing keys valid for the
+whole run (a revocation of one is sent for an unknown id; the fuzzer's own tokens and keys
+are revoked for real), complete half of the partners' positive proposals, revisions,
+signatures and key registrations into ones the API accepts, and log every answer. From
+that log the test fails when a seeded token was ever refused (401), when an operation
+called with the seeded tokens never got past 401/403, when schemathesis reports operations
+that returned only 401/403, or when the partner operations that create state never
+succeeded.
+
 200 cases per operation (`TRIS_FUZZ_EXAMPLES` overrides it): about four minutes on two
 cores, so `make test` runs it in full; `make fuzz` runs it alone. A failed run shows its
 ERRORS and FAILURES sections first; a run in which only schemathesis itself crashed
@@ -20,8 +29,12 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from tests.fuzz.conftest import LiveServer
@@ -33,6 +46,15 @@ PHASES = "examples,coverage,fuzzing,stateful"
 # must never see partner-a's objects.
 ROLES = ("partner-a", "admin", "auditor", "researcher", "partner-b")
 RUN_TIMEOUT_SECONDS = 4 * 3600
+HOOKS = Path(__file__).with_name("hooks.py")
+# Partner operations that create the state the others work on: each must succeed at least
+# once with a seeded partner token, or the run never got past the front door.
+MUST_SUCCEED = (
+    "POST /v1/agreements",
+    "POST /v1/agreements/{agreement_id}/revisions",
+    "POST /v1/agreements/{agreement_id}/signatures",
+    "POST /v1/parties/{party_id}/signing-keys",
+)
 # Schema-valid requests may still break a rule no JSON Schema can state: a cursor the API
 # never issued, a tree size or log position beyond the log, parties that are not
 # registered, an If-Match naming an old version (412), an Idempotency-Key reused with
@@ -86,6 +108,100 @@ def write_configuration(server: LiveServer, directory: Path) -> Path:
         '"path.party_id" = { dictionary = "parties", probability = 0.5 }\n'
     )
     return config
+
+
+def write_state(server: LiveServer, directory: Path, traffic: Path) -> Path:
+    """What the hooks need: the seeded tokens, ids and keys, and where to log answers."""
+    state = {
+        "base_url": server.base_url,
+        "traffic": str(traffic),
+        "tokens": server.tokens,
+        "protected_token_ids": server.token_ids,
+        "protected_key_ids": server.key_ids,
+        "partners": server.partners,
+        "outsider_party_ids": server.outsider_party_ids,
+    }
+    path = directory / "state.json"
+    path.write_text(json.dumps(state, indent=2))
+    return path
+
+
+def read_traffic(path: Path) -> list[dict[str, Any]]:
+    """The answers the hooks logged, one JSON object a line."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def status_counts(traffic: Iterable[dict[str, Any]]) -> dict[str, Counter[str]]:
+    """Per operation, answers to seeded tokens by status class (`2xx`, …) and exact 401/403."""
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for entry in traffic:
+        if "status" not in entry or entry.get("role") is None:
+            continue
+        status = int(entry["status"])
+        counts[entry["op"]][f"{status // 100}xx"] += 1
+        if status in (401, 403):
+            counts[entry["op"]][str(status)] += 1
+    return counts
+
+
+def auth_findings(traffic: list[dict[str, Any]], report: dict[str, Any]) -> list[str]:
+    """Why the run did not really test the API with the seeded identities (empty: it did).
+
+    * A seeded token answered 401: it was revoked (or broken) during the run, and every
+      later request of that role tested nothing but authentication.
+    * An operation called with seeded tokens got nothing but 401/403 from them.
+    * Schemathesis itself warned that operations returned only 401/403.
+    * A partner operation that creates state never succeeded.
+    """
+    found: list[str] = []
+    refused = Counter(
+        (e["op"], e["role"]) for e in traffic if e.get("role") and e.get("status") == 401
+    )
+    if refused:
+        listed = ", ".join(f"{op} as {role}: {n}" for (op, role), n in sorted(refused.items()))
+        found.append(f"seeded tokens were refused with 401: {listed}")
+    counts = status_counts(traffic)
+    for op, statuses in sorted(counts.items()):
+        if statuses["401"] + statuses["403"] == sum(
+            n for key, n in statuses.items() if key.endswith("xx")
+        ):
+            found.append(f"{op} answered the seeded tokens only 401/403: {dict(statuses)}")
+    missing_auth = (report.get("warnings") or {}).get("missing_auth") or []
+    if missing_auth:
+        found.append(f"schemathesis: operations returned only 401/403: {missing_auth}")
+    partners = [e for e in traffic if str(e.get("role", "")).startswith("partner-")]
+    for op in MUST_SUCCEED:
+        if not any(e["op"] == op and 200 <= int(e["status"]) < 300 for e in partners):
+            found.append(f"{op} never succeeded with a seeded partner token")
+    return found
+
+
+def traffic_summary(traffic: list[dict[str, Any]]) -> str:
+    """A table of the answers to the seeded tokens per operation, and the protected calls."""
+    counts = status_counts(traffic)
+    columns = ("2xx", "3xx", "4xx", "401", "403", "5xx")
+    lines = [f"{'operation':<72}" + "".join(f"{c:>7}" for c in columns)]
+    for op, statuses in sorted(counts.items()):
+        lines.append(f"{op:<72}" + "".join(f"{statuses[c]:>7}" for c in columns))
+    protected = Counter(e["op"] for e in traffic if "protected" in e)
+    lines.append(f"revocations of seeded ids sent for unknown ids: {dict(protected)}")
+    return "\n".join(lines)
+
+
+def seeded_tokens_refused(server: LiveServer) -> list[str]:
+    """Roles whose seeded token no longer authenticates."""
+    refused = []
+    for role, token in server.tokens.items():
+        answer = httpx.get(
+            f"{server.base_url}/v1/parties",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
+        )
+        if answer.status_code == 401:
+            refused.append(role)
+    return refused
 
 
 def schemathesis_command(server: LiveServer, config: Path, report: Path) -> list[str]:
@@ -159,20 +275,32 @@ def test_no_generated_request_breaks_the_served_api(
     # second run must then pass on its own, and both outputs are kept.
     for attempt in (1, 2):
         report_path = tmp_path / f"report-{attempt}.json"
+        traffic_path = log_dir / f"traffic-{attempt}.jsonl"
+        traffic_path.unlink(missing_ok=True)
+        state = write_state(live_server, tmp_path, traffic_path)
         done = subprocess.run(
             schemathesis_command(live_server, config, report_path),
             capture_output=True,
             text=True,
             cwd=tmp_path,
+            env={**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS), "TRIS_FUZZ_STATE": str(state)},
             timeout=RUN_TIMEOUT_SECONDS,
             check=False,
         )
         output = done.stdout + done.stderr
         (log_dir / f"schemathesis-{attempt}.log").write_text(output)
         report = json.loads(report_path.read_text()) if report_path.exists() else {}
+        traffic = read_traffic(traffic_path)
+        summary = traffic_summary(traffic)
+        (log_dir / f"traffic-summary-{attempt}.txt").write_text(summary + "\n")
+        print(f"answers to the seeded tokens, run {attempt}:\n{summary}")
         if done.returncode == 0 or attempt == 2 or not crashed_inside_schemathesis(report):
             break
         print(f"schemathesis crashed inside itself; running once more:\n{findings(output)}")
     server_log = live_server.log.read_text(errors="replace")
     assert "Traceback" not in server_log, server_log[-20_000:]
     assert done.returncode == 0, findings(output)[:15_000] + "\n[…]\n" + output[-10_000:]
+    problems = auth_findings(traffic, report)
+    assert not problems, "\n".join(problems) + "\n\n" + summary
+    refused = seeded_tokens_refused(live_server)
+    assert not refused, f"seeded tokens no longer valid after the run: {refused}"
