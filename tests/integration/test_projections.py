@@ -8,16 +8,22 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
+from eventsourcing.persistence import ProgrammingError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from psycopg import sql
 
+from tests.support.postgres import PostgresServer, random_database_name
 from tests.support.scenario import Member, World, draft, make_world
 from tris.application.bootstrap import Services, build
 from tris.application.projections.queries import AGREEMENT_COUNTS, AgreementFilter
 from tris.application.projections.readmodels import AgreementsProjection, default_projections
 from tris.application.projections.runner import ProjectionRunner
+from tris.application.store import EventStore
 from tris.config import load_settings
 from tris.domain.errors import DomainError, InvalidInputError
 from tris.domain.values import ContentDraft, Sector
@@ -392,6 +398,189 @@ def test_stats_count_agreements_from_an_index_alone(world: World) -> None:
         plan = " ".join(str(column) for row in cur.fetchall() for column in row)
     assert "rm_agreements_mix_status" in plan
     assert ("Index Only Scan" if database.backend == "postgres" else "COVERING INDEX") in plan
+
+
+# --------------------------------------------------------------------- text search
+
+# Titles with what LIKE and FTS5 treat specially: wildcards, quotes, operators, case.
+SEARCH_TITLES = (
+    "100% Nachbarschaft",
+    "Haus_der Kooperation",
+    'Projekt "Kiez" a*b',
+    "Straße der Vielfalt",
+    "ẞ-Werkstatt AND OR NOT",
+    "Garten (NEAR) ^Beet col:x - y",
+    "Kiezküche Moabit",
+)
+SEARCH_TERMS = (
+    *("100%", "0%", "%", "%%", "_", "r_d", "haus_der", "haus%der", "\\", "%_\\"),
+    *('"kiez"', '"', '"kiez', "a*b", "*", "ab", "a", "b", "ß", "STRASSE", "straße"),
+    *("ẞ-werk", "der", "DER KOOP", "and or not", "(near)", "^beet", "col:x", "- y", "NEAR"),
+    *("moabit\ngemeinsam", "xyz", "   ", "ein", "ei", "nachbarn", "Kiez"),
+)
+
+
+def search_world(world: World) -> tuple[list[tuple[str, str]], Member]:
+    """Agreements with `SEARCH_TITLES`, newest first, as (id, searched text); and one party."""
+    state, firm, assoc = trio(world)
+    found = []
+    for number, title in enumerate(SEARCH_TITLES):
+        members = (firm, assoc, state) if number % 2 else (state, firm)
+        created = world.services.agreements.propose(members[0].ctx(), draft(*members, title=title))
+        purpose = draft(firm, assoc).purpose
+        found.append((created.body["id"], f"{title}\n{purpose}"))
+    return found[::-1], assoc
+
+
+def test_text_search_finds_exactly_the_substrings_special_characters_included(
+    world: World,
+) -> None:
+    # The rows, order and pages of the plain scan it replaces: a case-insensitive substring
+    # match, whatever the term holds (LIKE wildcards, FTS5 syntax) and however short it is.
+    agreements, assoc = search_world(world)
+    queries = world.services.queries
+    own = set(all_ids(world, AgreementFilter(party=assoc.party_id)))
+    for term in SEARCH_TERMS:
+        expected = [i for i, text in agreements if term.casefold() in text.casefold()]
+        assert all_ids(world, AgreementFilter(q=term)) == expected, term
+        pages: list[str] = []
+        cursor = None
+        while True:
+            page = queries.agreements(world.admin, AgreementFilter(q=term), limit=2, cursor=cursor)
+            pages += [i["id"] for i in page["items"]]
+            if (cursor := page["next_cursor"]) is None:
+                break
+        assert pages == expected, term
+        # With the other filters: a partner's view, a party's, the trisectoral ones (its own).
+        expected_own = [i for i in expected if i in own]
+        mine = queries.agreements(assoc.principal, AgreementFilter(q=term))["items"]
+        assert [i["id"] for i in mine] == expected_own, term
+        assert all_ids(world, AgreementFilter(q=term, party=assoc.party_id)) == expected_own
+        assert all_ids(world, AgreementFilter(q=term, sector_mix="trisectoral")) == expected_own
+
+
+def explain(world: World, sql: str, params: list[Any]) -> str:
+    database = world.services.store.database
+    with database.transaction() as cur:
+        if database.backend == "postgres":
+            # A tiny table would be scanned, or walked along `seq`; at 100,000 agreements
+            # the planner picks the trigram index by itself for a rare term (ADR 13).
+            cur.execute("SET LOCAL enable_seqscan = off")
+            cur.execute("SET LOCAL enable_indexscan = off")
+        cur.execute(
+            ("EXPLAIN " if database.backend == "postgres" else "EXPLAIN QUERY PLAN ") + sql, params
+        )
+        return " ".join(str(column) for row in cur.fetchall() for column in row)
+
+
+def test_text_search_reads_the_trigram_index(world: World) -> None:
+    # At 100,000 agreements a term found in few of them took a scan of every row.
+    search_world(world)
+    queries = world.services.queries
+    plan = explain(world, *queries.agreements_statement(world.admin, AgreementFilter(q="koop")))
+    assert "rm_agreements_search" in plan
+    if world.services.store.database.backend == "postgres":
+        assert "Bitmap Index Scan on rm_agreements_search" in plan
+    else:
+        assert "VIRTUAL TABLE INDEX" in plan
+        # One or two characters hold no trigram: those scan, as before.
+        plan = explain(world, *queries.agreements_statement(world.admin, AgreementFilter(q="ko")))
+        assert "rm_agreements_search" not in plan
+
+
+def test_text_search_follows_revisions_amendments_rebuilds_and_resets(world: World) -> None:
+    _state, firm, assoc = trio(world)
+    agreements = world.services.agreements
+    bike = agreements.propose(firm.ctx(), draft(firm, assoc, title="Lastenrad für alle")).body["id"]
+    shop = agreements.propose(firm.ctx(), draft(firm, assoc, title="Werkstatt im Kiez")).body["id"]
+    agreements.revise(firm.ctx(), shop, draft(firm, assoc, title="Repair-Café im Kiez"), "Name")
+    conclude(world, bike, firm, assoc)
+    agreements.propose_amendment(
+        assoc.ctx(), bike, draft(firm, assoc, title="Lastenräder für alle"), "Zwei Räder"
+    )
+    conclude(world, bike, firm, assoc)  # the amendment is adopted
+    expected = {
+        "lastenrad": [],
+        "lastenräder": [bike],
+        "für alle": [bike],
+        "werkstatt": [],
+        "repair-café": [shop],
+        "im kiez": [shop],
+        "nachbarn": [shop, bike],
+        "ki": [shop],
+    }
+
+    def found() -> dict[str, list[str]]:
+        return {term: all_ids(world, AgreementFilter(q=term)) for term in expected}
+
+    assert found() == expected
+    runner = world.services.projections
+    runner.rebuild()
+    assert found() == expected
+    runner.rebuild_page, runner.rebuild_flush_events = 2, 4  # several writes of the stage
+    runner.rebuild()
+    assert found() == expected
+    runner.reset()
+    assert found() == {term: [] for term in expected}
+    runner.catch_up()
+    assert found() == expected
+
+
+def test_a_store_from_before_the_search_index_gets_it_at_start(database_url: str) -> None:
+    services = open_services(database_url, projections="inline")
+    world = make_world(services)
+    _state, firm, assoc = trio(world)
+    agreement_id = services.agreements.propose(
+        firm.ctx(), draft(firm, assoc, title="Haus der Kooperation")
+    ).body["id"]
+    database = services.store.database
+    with database.transaction() as cur:  # as the previous version left it
+        if database.backend == "postgres":
+            cur.execute("DROP INDEX rm_agreements_search")
+            cur.execute("DELETE FROM tris_schema")
+        else:
+            for trigger in ("insert", "update", "delete"):
+                cur.execute(f"DROP TRIGGER rm_agreements_search_{trigger}")
+            cur.execute("DROP TABLE rm_agreements_search")
+    services.close()
+    services = open_services(database_url, projections="inline")
+    try:
+        world = replace(world, services=services)
+        assert all_ids(world, AgreementFilter(q="kooperation")) == [agreement_id]
+        statement = services.queries.agreements_statement(world.admin, AgreementFilter(q="koop"))
+        assert "rm_agreements_search" in explain(world, *statement)
+    finally:
+        services.close()
+
+
+@pytest.mark.postgres
+def test_postgres_without_pg_trgm_refuses_to_start_and_says_what_to_do(
+    postgres_cluster: PostgresServer,
+) -> None:
+    # pg_trgm is trusted: only a role that may create objects in the database may add it.
+    name = random_database_name()
+    role = f"r_{name}"
+    url = postgres_cluster.create_database(name)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(sql.Identifier(role)))
+    parts = urlsplit(url)
+    limited = urlunsplit(parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port}"))
+    store = EventStore(limited)
+    try:
+        with pytest.raises(ProgrammingError) as refused:
+            ProjectionRunner(store, default_projections())
+        assert isinstance(refused.value.__cause__, psycopg.errors.InsufficientPrivilege)
+        assert "TRIS needs the PostgreSQL extension pg_trgm" in str(refused.value)
+        assert "have a superuser run CREATE EXTENSION pg_trgm" in str(refused.value)
+        with psycopg.connect(url, autocommit=True) as conn:  # the operator, as told
+            conn.execute("CREATE EXTENSION pg_trgm")
+        ProjectionRunner(store, default_projections())
+    finally:
+        store.close()
+        postgres_cluster.drop_database(name)
+        with psycopg.connect(postgres_cluster.admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
 
 # ------------------------------------------------------------- exactly once

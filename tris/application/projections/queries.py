@@ -14,6 +14,7 @@ from typing import Any
 
 from tris.application.access import Principal, Role
 from tris.application.persistence import Cursor, Database
+from tris.application.projections.readmodels import SEARCH_INDEX
 from tris.domain.errors import InvalidInputError, PartyNotFoundError
 from tris.domain.values import CommitmentStatus, Sector, SectorMix
 
@@ -77,6 +78,19 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
+def _trigrams(text: str) -> str | None:
+    """An FTS5 query for the agreements whose text holds every trigram of `text`, or None
+    when no trigram index can serve it: fewer than 3 characters, or a NUL (the query parser
+    would stop at it). Every agreement holding `text` holds its trigrams, so the matches
+    are a superset of the LIKE's; LIKE keeps exactly its own."""
+    folded = text.casefold()
+    if len(folded) < 3 or "\x00" in folded:
+        return None
+    # Inside an FTS5 string every character is literal; a double quote is doubled.
+    terms = {folded[i : i + 3].replace('"', '""') for i in range(len(folded) - 2)}
+    return " AND ".join(f'"{term}"' for term in sorted(terms))
+
+
 class Queries:
     """Reads the read models; never the event log."""
 
@@ -95,6 +109,41 @@ class Queries:
         cursor: str | None = None,
     ) -> dict[str, Any]:
         """A page of agreements, newest first, with an opaque cursor for the next page."""
+        sql, params = self.agreements_statement(viewer, filters, limit=limit, cursor=cursor)
+        with self.database.read() as cur:
+            cur.execute(sql, params)
+            rows = cur.fetchall()
+            page, more = rows[:limit], len(rows) > limit
+            parties = self._parties_of(cur, [r[0] for r in page])
+        items = [
+            {
+                "id": r[0],
+                "title": r[2],
+                "status": r[3],
+                "sector_mix": r[4],
+                "proposer": r[5],
+                "version": int(r[6]),
+                "revision": int(r[7]),
+                "in_force_revision": None if r[8] is None else int(r[8]),
+                "created_at": r[9],
+                "updated_at": r[10],
+                "parties": parties.get(r[0], []),
+            }
+            for r in page
+        ]
+        next_cursor = encode_cursor(int(page[-1][1])) if more and page else None
+        return {"items": items, "next_cursor": next_cursor}
+
+    def agreements_statement(
+        self,
+        viewer: Principal,
+        filters: AgreementFilter,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[str, list[Any]]:
+        """The statement and parameters that select a page of agreements (one row more,
+        to tell whether another page follows)."""
         filters.validate()
         _check_limit(limit)
         where: list[str] = []
@@ -138,6 +187,15 @@ class Queries:
             )
             params += [True, filters.region]
         if filters.q:
+            trigrams = _trigrams(filters.q)
+            if trigrams is not None and filters.party is None and self.database.backend == "sqlite":
+                # The trigram table drives: it yields its matches newest first (its rowid is
+                # the agreement's seq) and stops at the page. A party's agreements are few
+                # enough to scan; PostgreSQL's GIN index serves the LIKE itself (ADR 13).
+                source = f"{SEARCH_INDEX} JOIN rm_agreements a ON a.seq = {SEARCH_INDEX}.rowid"
+                order = f"{SEARCH_INDEX}.rowid"
+                where.append(f"{SEARCH_INDEX} MATCH %s")
+                params.append(trigrams)
             where.append("a.search_text LIKE %s ESCAPE '\\'")
             params.append(_like(filters.q))
         if cursor is not None:
@@ -152,29 +210,7 @@ class Queries:
             + f" ORDER BY {order} DESC LIMIT %s"
         )
         params.append(limit + 1)
-        with self.database.read() as cur:
-            cur.execute(sql, params)
-            rows = cur.fetchall()
-            page, more = rows[:limit], len(rows) > limit
-            parties = self._parties_of(cur, [r[0] for r in page])
-        items = [
-            {
-                "id": r[0],
-                "title": r[2],
-                "status": r[3],
-                "sector_mix": r[4],
-                "proposer": r[5],
-                "version": int(r[6]),
-                "revision": int(r[7]),
-                "in_force_revision": None if r[8] is None else int(r[8]),
-                "created_at": r[9],
-                "updated_at": r[10],
-                "parties": parties.get(r[0], []),
-            }
-            for r in page
-        ]
-        next_cursor = encode_cursor(int(page[-1][1])) if more and page else None
-        return {"items": items, "next_cursor": next_cursor}
+        return sql, params
 
     def _parties_of(self, cur: Cursor, agreement_ids: list[str]) -> dict[str, list[Any]]:
         if not agreement_ids:

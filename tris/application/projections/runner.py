@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +61,10 @@ class Projection(ABC):
     schema_version: int = 1
     tables: Sequence[str] = ()
     indexes: Sequence[str] = ()
+    # Statements only one backend understands (text search), by backend, run after the
+    # indexes. Derived from the tables alone, so the stage, which answers no queries,
+    # skips them, and `reset` and `table_names` know nothing of them.
+    backend_indexes: Mapping[str, Sequence[str]] = {}
     digest_queries: Sequence[str] = ()
 
     @abstractmethod
@@ -115,7 +119,11 @@ class ProjectionRunner:
         with self.database.transaction() as cur:
             statements = [TRACKING_TABLE, REBUILD_TABLE, WORKERS_TABLE]
             for projection in self.projections:
-                statements += [*projection.tables, *projection.indexes]
+                statements += [
+                    *projection.tables,
+                    *projection.indexes,
+                    *projection.backend_indexes.get(self.database.backend, ()),
+                ]
             if not schema_is_current(cur, self.database.backend, statements):
                 for ddl in statements:
                     cur.execute(ddl)
