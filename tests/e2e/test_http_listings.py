@@ -6,6 +6,7 @@ from fastapi.testclient import TestClient
 
 from tests.e2e.conftest import Api, Trio, build_services, content
 from tris.interfaces.http.app import create_app
+from tris.interfaces.http.schemas.listings import AgreementList, PartyCommitmentList, StatsView
 
 
 def ids(response: object) -> list[str]:
@@ -115,6 +116,32 @@ def test_stats_answer_any_token(api: Api, trio: Trio) -> None:
         {"kind": "time", "unit": "hours", "committed": "7.5", "fulfilled": "0"}
     ]
     assert api.client.get("/v1/stats").status_code == 401
+
+
+def test_every_read_model_answer_is_exactly_its_documented_model(api: Api, trio: Trio) -> None:
+    # The listing routes answer the queries' JSON without FastAPI validating it again:
+    # it must be the model's own dump, no field missing, none extra, nothing retyped.
+    agreement = api.propose(
+        trio.state, content(trio.business, trio.civil, trio.state, due_on="2020-01-01")
+    ).json()["id"]
+    api.conclude(agreement, 1, trio.state, trio.business, trio.civil)
+    api.propose(trio.business, content(trio.business, trio.civil, title="Kältebus Moabit"))
+    answers = [
+        (AgreementList, "/v1/agreements", {}),
+        (AgreementList, "/v1/agreements", {"limit": 1}),
+        (AgreementList, "/v1/agreements", {"q": "kältebus", "party": trio.civil.party_id}),
+        (PartyCommitmentList, f"/v1/parties/{trio.state.party_id}/commitments", {}),
+        (PartyCommitmentList, f"/v1/parties/{trio.business.party_id}/commitments", {}),
+        (StatsView, "/v1/stats", {}),
+    ]
+    for model, path, params in answers:
+        response = api.client.get(path, params=params, headers=api.admin)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "application/json"
+        assert "X-TRIS-Position" in response.headers
+        body = response.json()
+        assert body == model.model_validate(body, strict=True).model_dump(mode="json"), path
+        assert body == model.model_validate(body).model_dump(mode="json"), path
 
 
 def test_min_position_beyond_the_log_is_refused(api: Api, trio: Trio) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pydantic_core
 from fastapi import Response
 
 from tris.application.store import Outcome
@@ -126,3 +127,17 @@ def etag(response: Response, body: dict[str, Any]) -> dict[str, Any]:
     """Set the ETag of a read answer from the view's version."""
     response.headers["ETag"] = entity_tag(body["version"])
     return body
+
+
+def read_model_answer(response: Response, body: dict[str, Any]) -> Response:
+    """A read-model query's answer as JSON, with the headers set on `response`.
+
+    Returned as a response of its own, so FastAPI does not validate it once more against
+    the route's model: the queries build exactly that shape (the listing tests compare
+    every answer with its model's dump), and validating a page of 50 agreements cost about
+    a millisecond, most of the request.
+    """
+    answer = Response(content=pydantic_core.to_json(body), media_type="application/json")
+    for name, value in response.headers.items():
+        answer.headers[name] = value
+    return answer

@@ -11,7 +11,12 @@ from tris.application.projections.queries import MAX_LIMIT, AgreementFilter
 from tris.domain.errors import InvalidInputError
 from tris.interfaces.http.deps import CurrentPrincipal, ServicesDep
 from tris.interfaces.http.errors import ReadModelsBehindError
-from tris.interfaces.http.responses import POSITION_DOC, POSITION_HEADER, documented
+from tris.interfaces.http.responses import (
+    POSITION_DOC,
+    POSITION_HEADER,
+    documented,
+    read_model_answer,
+)
 from tris.interfaces.http.schemas.listings import AgreementList, PartyCommitmentList, StatsView
 
 router = APIRouter(tags=["read models"])
@@ -70,7 +75,8 @@ def list_agreements(
     filters = AgreementFilter(
         party=party, sector=sector, status=status, sector_mix=sector_mix, region=region, q=q
     )
-    return services.queries.agreements(principal, filters, limit=limit, cursor=cursor)
+    page = services.queries.agreements(principal, filters, limit=limit, cursor=cursor)
+    return read_model_answer(response, page)
 
 
 @router.get(
@@ -93,9 +99,10 @@ def party_commitments(
 ) -> Any:
     """For that party and for auditors; `overdue` is judged against today's date."""
     _consistent(services, response, min_position)
-    return services.queries.party_commitments(
+    page = services.queries.party_commitments(
         principal, party_id, status=status, limit=limit, cursor=cursor
     )
+    return read_model_answer(response, page)
 
 
 @router.get(
@@ -112,4 +119,4 @@ def stats(
 ) -> Any:
     """Agreements by sector mix and status; commitments committed vs fulfilled, by month."""
     _consistent(services, response, min_position)
-    return services.queries.stats()
+    return read_model_answer(response, services.queries.stats())
