@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from eventsourcing.postgres import PostgresAggregateRecorder
 
+from tests.support.concurrency import run_in_threads
 from tests.support.scenario import World, draft, make_world
 from tris.application.bootstrap import Services, build
 from tris.application.postgres_log import ParallelPostgresRecorder
@@ -42,21 +43,12 @@ def test_concurrent_writers_get_contiguous_positions(services: Services) -> None
     world = make_world(services)
     firm = world.add("Kiezbäckerei Schulz GmbH", Sector.BUSINESS)
     assoc = world.add("Nachbarschaftshaus Moabit e.V.", Sector.CIVIL_SOCIETY)
-    errors: list[BaseException] = []
 
     def write(n: int) -> None:
-        try:
-            for i in range(5):
-                services.agreements.propose(firm.ctx(), draft(firm, assoc, title=f"T{n}-{i}"))
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        for i in range(5):
+            services.agreements.propose(firm.ctx(), draft(firm, assoc, title=f"T{n}-{i}"))
 
-    threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert run_in_threads(write, 8) == []
     seen = positions(services)
     assert seen == list(range(1, len(seen) + 1))
 

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
+from tests.support.concurrency import run_in_threads
 from tests.support.postgres import PostgresServer, random_database_name
 from tests.support.scenario import Member, World, draft, make_world
 from tris.application.bootstrap import Services, build
@@ -105,24 +106,14 @@ def test_commands_finishing_together_share_a_batch_and_each_sees_its_own_effect(
     monkeypatch.setattr(runner, "_apply_batch", slow_first_batch)
     monkeypatch.setattr(runner, "_step", counted_step)
     seen: dict[int, bool] = {}
-    errors: list[BaseException] = []
 
     def propose_and_list(n: int) -> None:
-        try:
-            content = draft(firm, assoc, state, title=f"Kiezprojekt {n}")
-            created = world.services.agreements.propose(firm.ctx(), content).body
-            listed = world.services.queries.agreements(firm.principal, AgreementFilter())
-            seen[n] = created["id"] in {item["id"] for item in listed["items"]}
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        content = draft(firm, assoc, state, title=f"Kiezprojekt {n}")
+        created = world.services.agreements.propose(firm.ctx(), content).body
+        listed = world.services.queries.agreements(firm.principal, AgreementFilter())
+        seen[n] = created["id"] in {item["id"] for item in listed["items"]}
 
-    threads = [threading.Thread(target=propose_and_list, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
+    assert run_in_threads(propose_and_list, 8) == []
     assert seen == {n: True for n in range(8)}  # read-your-writes for every one of them
     # ... with fewer reads of the log and read-model batches than commands: the commands
     # that finished while the first was applying waited for one leader instead of reading
