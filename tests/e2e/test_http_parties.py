@@ -125,8 +125,13 @@ def test_tokens_are_issued_listed_and_revoked(api: Api, trio: Trio) -> None:
     assert revoked.status_code == 204 and revoked.content == b""
     after = api.client.get("/v1/parties", headers=bearer(token["token"]))
     assert after.status_code == 401
+    # Revocation is idempotent: a retry, or the revocation of a token whose issue was
+    # answered again under its Idempotency-Key, succeeds and changes nothing.
     again = api.client.delete(f"/v1/tokens/{token['token_id']}", headers=api.admin)
-    assert again.status_code == 404
+    assert again.status_code == 204
+    assert api.client.get("/v1/parties", headers=bearer(token["token"])).status_code == 401
+    unknown = api.client.delete("/v1/tokens/0000000000000000", headers=api.admin)
+    assert unknown.status_code == 404
 
 
 def test_a_party_registers_and_revokes_its_own_signing_keys(api: Api, trio: Trio) -> None:

@@ -206,7 +206,12 @@ class Tokens:
         return entry[1]
 
     def revoke(self, token_id: str) -> None:
-        """Revoke a token; it authenticates nothing from now on."""
+        """Revoke a token; it authenticates nothing from now on.
+
+        Revoking a revoked token changes nothing and succeeds (a retried revocation, or
+        one of a token whose issue was answered again under its Idempotency-Key); only an
+        unknown id is refused.
+        """
         with self.database.transaction() as cur:
             cur.execute(
                 "UPDATE tris_tokens SET revoked_at=CURRENT_TIMESTAMP "
@@ -214,11 +219,15 @@ class Tokens:
                 (token_id,),
             )
             changed = getattr(cur, "rowcount", None)
+            known = True
+            if changed == 0:
+                cur.execute("SELECT 1 FROM tris_tokens WHERE token_id=%s", (token_id,))
+                known = cur.fetchone() is not None
         for digest, (_, principal) in list(self._trusted.items()):
             if principal.token_id == token_id:
                 self._trusted.pop(digest, None)
-        if changed == 0:
-            raise TokenNotFoundError(f"no active token {token_id}")
+        if not known:
+            raise TokenNotFoundError(f"no token {token_id}")
 
     def list(self) -> list[dict[str, Any]]:
         """Every token's id, role, party and state (never the secret or its hash)."""
