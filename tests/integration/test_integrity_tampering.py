@@ -58,6 +58,15 @@ def failed(verification: dict[str, Any]) -> dict[str, str]:
     return {c["name"]: c["detail"] for c in verification["checks"] if not c["ok"]}
 
 
+def located(target: Services, kind: str) -> list[tuple[str | None, int | None, int | None]]:
+    """(aggregate id, version, position) of each audit finding of one kind, in report order."""
+    return [
+        (f.aggregate_id, f.version, f.position)
+        for f in target.integrity.audit().findings
+        if f.kind == kind
+    ]
+
+
 def kinds(services: Services) -> set[tuple[str, str | None, int | None]]:
     """(kind, aggregate id, version) of every audit finding."""
     return {(f.kind, f.aggregate_id, f.version) for f in services.integrity.audit().findings}
@@ -87,11 +96,7 @@ def test_changed_event_data_is_caught(services: Services, story: Story, fresh: A
     raw.replace_in_state(story.agreement_id, version, "Vier Stunden", "Vierzig Stunden")
 
     for target in (services, fresh()):
-        report = target.integrity.audit()
-        changed = [f for f in report.findings if f.kind == "changed"]
-        assert [(f.aggregate_id, f.version, f.position) for f in changed] == [
-            (story.agreement_id, version, position)
-        ]
+        assert located(target, "changed") == [(story.agreement_id, version, position)]
         bad = failed(target.integrity.verification(AUDITOR, story.agreement_id))
         assert f"version {version} does not match its recorded hash" in bad["chain"]
         assert f"inclusion of version {version} (position {position})" in bad
@@ -105,11 +110,7 @@ def test_a_deleted_event_is_caught(services: Services, story: Story, fresh: Any)
     raw.delete_event(story.agreement_id, version)
 
     for target in (services, fresh()):
-        report = target.integrity.audit()
-        removed = [f for f in report.findings if f.kind == "removed"]
-        assert [(f.aggregate_id, f.version, f.position) for f in removed] == [
-            (story.agreement_id, version, position)
-        ]
+        assert located(target, "removed") == [(story.agreement_id, version, position)]
         bad = failed(target.integrity.verification(AUDITOR, story.agreement_id))
         assert f"version {version} was recorded but its event is missing" in bad["chain"]
 
@@ -121,11 +122,7 @@ def test_an_inserted_event_is_caught(services: Services, story: Story, fresh: An
     position = raw.position_of(story.agreement_id, version)
 
     for target in (services, fresh()):
-        report = target.integrity.audit()
-        inserted = [f for f in report.findings if f.kind == "inserted"]
-        assert [(f.aggregate_id, f.version, f.position) for f in inserted] == [
-            (story.agreement_id, version, position)
-        ]
+        assert located(target, "inserted") == [(story.agreement_id, version, position)]
         bad = failed(target.integrity.verification(AUDITOR, story.agreement_id))
         assert f"version {version} has no recorded hash" in bad["chain"]
         assert bad[f"inclusion of version {version} (position {position})"] == (
@@ -142,13 +139,7 @@ def test_two_swapped_events_are_caught(services: Services, story: Story, fresh: 
     raw.swap_positions(first_position, second_position)
 
     for target in (services, fresh()):
-        report = target.integrity.audit()
-        reordered = {
-            (f.aggregate_id, f.version, f.position)
-            for f in report.findings
-            if f.kind == "reordered"
-        }
-        assert reordered == {
+        assert set(located(target, "reordered")) == {
             (story.agreement_id, first, second_position),
             (story.agreement_id, second, first_position),
         }

@@ -92,7 +92,7 @@ def write_export(
     Memory stays constant: events are read and written a batch at a time.
     """
     header = start_export(stream, after=after, clock=clock)
-    out.write(dumps(header.to_dict()) + "\n")
+    out.write(header_line(header))
     for line in export_lines(stream, header):
         out.write(line)
         if progress is not None:
@@ -107,6 +107,11 @@ def start_export(
     return ExportHeader(
         exported_at=clock().isoformat(), after=after, source_head=max(stream.head(), after)
     )
+
+
+def header_line(header: ExportHeader) -> str:
+    """The first line of an export (with its newline)."""
+    return dumps(header.to_dict()) + "\n"
 
 
 def export_lines(stream: EventStream, header: ExportHeader) -> Iterator[str]:

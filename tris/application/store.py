@@ -292,13 +292,9 @@ class EventStore:
     ) -> Outcome | None:
         """The stored first answer to this key, IdempotencyKeyReusedError if it was for
         another request, or None if the key is new."""
-        stored = self.database.find_idempotency(token_id, request.key)
+        stored = kept_record(self.database, token_id, request)
         if stored is None:
             return None
-        if stored.fingerprint != request.fingerprint:
-            raise IdempotencyKeyReusedError(
-                f"Idempotency-Key {request.key!r} was used before with a different request"
-            )
         body = stored.body if replayed is None else replayed(stored.body)
         return Outcome(body, stored.status, replayed=True)
 
@@ -314,3 +310,16 @@ class EventStore:
         for listener in self.after_commit:
             listener(position)
         return position
+
+
+def kept_record(
+    database: Database, token_id: str, request: IdempotencyRequest
+) -> IdempotencyRecord | None:
+    """The record kept for the token's Idempotency-Key: None when the key is new,
+    IdempotencyKeyReusedError when it was kept for another request."""
+    stored = database.find_idempotency(token_id, request.key)
+    if stored is not None and stored.fingerprint != request.fingerprint:
+        raise IdempotencyKeyReusedError(
+            f"Idempotency-Key {request.key!r} was used before with a different request"
+        )
+    return stored

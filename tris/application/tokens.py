@@ -22,10 +22,9 @@ from eventsourcing.persistence import IntegrityError
 
 from tris.application.access import Principal, Role
 from tris.application.persistence import Database, IdempotencyRecord
-from tris.application.store import IdempotencyRequest
+from tris.application.store import IdempotencyRequest, kept_record
 from tris.domain.errors import (
     ConflictError,
-    IdempotencyKeyReusedError,
     InvalidInputError,
     NotFoundError,
 )
@@ -61,6 +60,12 @@ class IssuedToken:
     replayed: bool = False
 
 
+def _require_binding(role: Role, party_id: str | None) -> None:
+    """Partner tokens, and only they, are bound to a party (InvalidInputError)."""
+    if (role is Role.PARTNER) != (party_id is not None):
+        raise InvalidInputError("partner tokens, and only they, are bound to a party")
+
+
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
@@ -85,8 +90,7 @@ class Tokens:
         self, role: Role, party_id: str | None = None, label: str | None = None
     ) -> IssuedToken:
         """Issue a new token; a partner token is bound to its party."""
-        if (role is Role.PARTNER) != (party_id is not None):
-            raise InvalidInputError("partner tokens, and only they, are bound to a party")
+        _require_binding(role, party_id)
         token_id = uuid.uuid4().hex[:16]
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self.database.transaction() as cur:
@@ -110,8 +114,7 @@ class Tokens:
         """
         if idempotency is None:
             return self.issue(role, party_id, label)
-        if (role is Role.PARTNER) != (party_id is not None):
-            raise InvalidInputError("partner tokens, and only they, are bound to a party")
+        _require_binding(role, party_id)
         earlier = self._replay(issuer_token_id, idempotency)
         if earlier is not None:
             return earlier
@@ -147,13 +150,9 @@ class Tokens:
 
     def _replay(self, issuer_token_id: str, idempotency: IdempotencyRequest) -> IssuedToken | None:
         """The token issued under this key before, secret included; None if there is none."""
-        stored = self.database.find_idempotency(issuer_token_id, idempotency.key)
+        stored = kept_record(self.database, issuer_token_id, idempotency)
         if stored is None:
             return None
-        if stored.fingerprint != idempotency.fingerprint:
-            raise IdempotencyKeyReusedError(
-                f"Idempotency-Key {idempotency.key!r} was used before with a different request"
-            )
         body = stored.body if isinstance(stored.body, dict) else {}
         if "seed" not in body:
             # Kept before replays were possible: the secret cannot be given again.

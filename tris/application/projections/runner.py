@@ -226,8 +226,7 @@ class ProjectionRunner:
                 finally:
                     with self._changed:
                         self._wanted = 0
-                    self._lock.release()
-                    with self._changed:
+                        self._lock.release()
                         self._changed.notify_all()
                 return applied
             with self._changed:

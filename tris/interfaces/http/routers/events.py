@@ -15,7 +15,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from tris.application.access import Principal, Role
-from tris.application.export import dumps, export_lines, start_export
+from tris.application.export import export_lines, header_line, start_export
 from tris.application.stream import PAGE_LIMIT, EventStream
 from tris.domain.errors import PermissionDeniedError
 from tris.interfaces.http.deps import CurrentPrincipal, ServicesDep
@@ -168,7 +168,7 @@ def export_events(
     stream = EventStream(services.store)
     header = start_export(stream, after=after)
     lines = (line.encode() for line in export_lines(stream, header))
-    first = (dumps(header.to_dict()) + "\n").encode()
+    first = header_line(header).encode()
     name = f"tris-export-{header.after}-{header.source_head}.ndjson"
     return StreamingResponse(
         _chunked(itertools.chain([first], lines)),
