@@ -67,7 +67,7 @@ REQUEST_TIMEOUT = 45.0  # longer than the server's own request deadline (30 s)
 HUNG_SECONDS = 35.0  # an answer slower than this, while the database is down, is a hang
 IF_MATCH_CLIENTS = 32
 IDEMPOTENT_RETRIES = 20
-CONNECTIONS_PER_PROCESS = 10  # POOL_SIZE + POOL_OVERFLOW in tris.application.persistence
+CONNECTIONS_PER_PROCESS = 10  # POOL_SIZE + POOL_OVERFLOW in tris.storage.database
 SEED = 20260601
 
 RETRYABLE = {500, 502, 503, 504}

@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from eventsourcing.domain import Aggregate
 
 from tris.application.access import Principal, Role
-from tris.application.bootstrap import Services
 from tris.application.store import CommandContext
+from tris.bootstrap import Services
 from tris.domain.agreement import Agreement
 from tris.domain.party import PartyDetails, SigningKey
 from tris.domain.values import Actor, CommitmentDraft, CommitmentKind, ContentDraft, Sector, Terms

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 
 from tests.support.postgres import ThrowawayPostgres
-from tris.application.bootstrap import Services, build
 from tris.application.integrity.keys import write_new_key
+from tris.bootstrap import Services, build
 from tris.config import load_settings
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from benchmarks.data import Member
 from benchmarks.stats import percentile
-from tris.application.bootstrap import Services
+from tris.bootstrap import Services
 from tris.interfaces.http.app import create_app
 
 PAGE = 50

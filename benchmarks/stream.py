@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from benchmarks.stats import median, rate
-from tris.application.bootstrap import Services
+from tris.bootstrap import Services
 
 BATCH = 500  # the projection runner's batch size, so both read the log alike
 

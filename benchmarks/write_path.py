@@ -16,7 +16,7 @@ from typing import Any
 from benchmarks.stats import median
 from benchmarks.stock import Orders, place, stock_env
 
-PARALLEL = "tris.application.postgres_log:ParallelPostgresRecorder"
+PARALLEL = "tris.storage.postgres_parallel:ParallelPostgresRecorder"
 
 
 class SequencedOrders(Orders):

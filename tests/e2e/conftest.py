@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from tests.support.integrity import with_server_key
 from tris.application.access import Role
-from tris.application.bootstrap import Services, build
+from tris.bootstrap import Services, build
 from tris.config import load_settings
 from tris.interfaces.http.app import create_app
 

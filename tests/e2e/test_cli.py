@@ -19,11 +19,11 @@ from typer.testing import CliRunner
 
 from tests.support.scenario import draft, make_world
 from tris.application.access import Role
-from tris.application.bootstrap import Services, build
-from tris.application.demo import DemoData, load_demo
 from tris.application.integrity.keys import write_new_key
 from tris.application.store import CommandContext
+from tris.bootstrap import Services, build
 from tris.config import load_settings
+from tris.demo.berlin import DemoData, load_demo
 from tris.domain.errors import (
     AgreementNotInForceError,
     CommitmentPartyError,

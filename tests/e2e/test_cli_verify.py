@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 from tests.support.integrity import RawDatabase, Story, full_story, integrity_settings
 from tests.support.scenario import make_world
 from tris.application.access import Principal, Role
-from tris.application.bootstrap import Services, build
-from tris.application.integrity.signed import render_bundle
+from tris.bootstrap import Services, build
+from tris.domain.proofs.signed import render_bundle
 from tris.interfaces.cli.main import create_cli
 
 REPO = Path(__file__).resolve().parents[2]

@@ -21,14 +21,14 @@ from fastapi.testclient import TestClient
 from tests.e2e.conftest import Api, Trio, bearer, build_services, content
 from tests.support.scenario import draft, make_world
 from tris.application.access import Role
-from tris.application.bootstrap import Services
-from tris.application.export import write_export
-from tris.application.postgres_log import ParallelPostgresRecorder
-from tris.application.stream import EventStream
+from tris.application.opendata.export import write_export
+from tris.application.opendata.stream import EventStream
+from tris.bootstrap import Services
 from tris.domain.party import PartyDetails
 from tris.domain.values import Sector
 from tris.interfaces.http.app import create_app
 from tris.interfaces.http.routers import events as events_router
+from tris.storage.postgres_parallel import ParallelPostgresRecorder
 
 NDJSON = {"Accept": "application/x-ndjson"}
 CONTACT = ("Henrike Geheimhaltung", "henrike.geheim@privacy-probe.example", "+49 30 7770001")

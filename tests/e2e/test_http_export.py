@@ -11,9 +11,9 @@ from typing import Any
 from typer.testing import CliRunner
 
 from tests.e2e.conftest import Api, Trio, bearer, content
-from tris.application.bootstrap import Services
-from tris.application.export import write_export
-from tris.application.stream import EventStream
+from tris.application.opendata.export import write_export
+from tris.application.opendata.stream import EventStream
+from tris.bootstrap import Services
 from tris.interfaces.cli.main import create_cli
 
 CONTACT = ("Henrike Geheimhaltung", "henrike.geheim@privacy-probe.example", "+49 30 7770001")

@@ -16,12 +16,12 @@ from fastapi.testclient import TestClient
 
 from tests.e2e.conftest import Api, Trio, build_services, content
 from tests.support.integrity import RawDatabase
-from tris.application.bootstrap import Services
 from tris.application.integrity.keys import ServerKeyError
-from tris.application.integrity.merkle import verify_consistency, verify_inclusion
-from tris.application.integrity.offline import verify_bundle
-from tris.application.integrity.signed import checkpoint_payload, server_signature_valid
+from tris.bootstrap import Services
 from tris.config import load_settings, parse_database_url
+from tris.domain.proofs.merkle import verify_consistency, verify_inclusion
+from tris.domain.proofs.offline import verify_bundle
+from tris.domain.proofs.signed import checkpoint_payload, server_signature_valid
 from tris.interfaces.http.app import create_app
 
 PROBLEM = "application/problem+json"

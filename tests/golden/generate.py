@@ -18,13 +18,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from tris.application.access import Principal
-from tris.application.bootstrap import Services, build
-from tris.application.demo import DemoData, load_demo
-from tris.application.export import write_export
+from tris.application.opendata.export import write_export
+from tris.application.opendata.stream import EventStream
 from tris.application.parties import new_contact
 from tris.application.store import CommandContext
-from tris.application.stream import EventStream
+from tris.bootstrap import Services, build
 from tris.config import load_settings
+from tris.demo.berlin import DemoData, load_demo
 from tris.domain.party import PartyDetails
 from tris.domain.values import CommitmentDraft, CommitmentKind, ContentDraft, Sector, Terms
 

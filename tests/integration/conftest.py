@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support.scenario import Member, World, draft, make_world
-from tris.application.bootstrap import Services, build
+from tris.bootstrap import Services, build
 from tris.config import load_settings
 from tris.domain.agreement import Evidence
 from tris.domain.values import CommitmentDraft, CommitmentKind, ContentDraft, Sector, Terms

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from tests.support.scenario import World, draft, make_world
-from tris.application.bootstrap import build
+from tris.bootstrap import build
 from tris.config import load_settings
 from tris.domain.values import Sector
 

@@ -17,15 +17,15 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from tests.support.integrity import RawDatabase, Story, full_story, integrity_settings
 from tests.support.scenario import World, make_world
 from tris.application.access import Principal, Role
-from tris.application.bootstrap import Services, build
-from tris.application.integrity.offline import verify_bundle
-from tris.application.integrity.signed import (
+from tris.bootstrap import Services, build
+from tris.domain.errors import AgreementNotFoundError
+from tris.domain.proofs.offline import verify_bundle
+from tris.domain.proofs.signed import (
     Check,
     bundle_payload,
     checkpoint_payload,
     render_bundle,
 )
-from tris.domain.errors import AgreementNotFoundError
 from tris.domain.signing import key_fingerprint
 from tris.domain.values import Sector
 

@@ -13,8 +13,8 @@ from eventsourcing.persistence import IntegrityError
 
 from tests.support.integrity import RawDatabase, Story, full_story, integrity_settings
 from tests.support.scenario import World, make_world
-from tris.application.bootstrap import Services, build
-from tris.application.integrity.chain import event_hash
+from tris.bootstrap import Services, build
+from tris.domain.proofs.chain import event_hash
 from tris.domain.signing import canonical_json
 
 TODAY = date(2026, 6, 1)

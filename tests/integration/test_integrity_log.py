@@ -16,13 +16,13 @@ import pytest
 from tests.support.integrity import RawDatabase, Story, full_story, integrity_settings
 from tests.support.scenario import World, make_world
 from tests.unit.test_merkle import MAX_SIZE, ref_mth, ref_path, ref_proof
-from tris.application.bootstrap import Services, build
 from tris.application.integrity.errors import LogEntryNotFoundError, TreeNotFoundError
 from tris.application.integrity.keys import ServerKeyError
-from tris.application.integrity.merkle import verify_consistency, verify_inclusion
-from tris.application.integrity.signed import checkpoint_payload, server_signature_valid
 from tris.application.store import IdempotencyRequest
+from tris.bootstrap import Services, build
 from tris.config import load_settings, parse_database_url
+from tris.domain.proofs.merkle import verify_consistency, verify_inclusion
+from tris.domain.proofs.signed import checkpoint_payload, server_signature_valid
 from tris.domain.values import Sector
 
 TODAY = date(2026, 6, 1)

@@ -16,8 +16,8 @@ import pytest
 from tests.support.integrity import RawDatabase, Story, full_story, integrity_settings
 from tests.support.scenario import World, make_world
 from tris.application.access import Principal, Role
-from tris.application.bootstrap import Services, build
 from tris.application.integrity.errors import LogTamperedError
+from tris.bootstrap import Services, build
 
 TODAY = date(2026, 6, 1)
 AUDITOR = Principal("auditor-token", Role.AUDITOR)

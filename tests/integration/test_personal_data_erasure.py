@@ -15,11 +15,11 @@ import pytest
 
 from tests.support.integrity import RawDatabase, Story, full_story, integrity_settings
 from tests.support.scenario import World, make_world
-from tris.application.bootstrap import Services, build
-from tris.application.export import write_export
+from tris.application.opendata.export import write_export
+from tris.application.opendata.stream import EventStream
 from tris.application.parties import new_contact
 from tris.application.store import CommandContext, IdempotencyRequest
-from tris.application.stream import EventStream
+from tris.bootstrap import Services, build
 from tris.config import parse_database_url
 from tris.domain.errors import PersonNotFoundError
 from tris.domain.party import PartyDetails

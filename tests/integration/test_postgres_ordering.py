@@ -13,14 +13,14 @@ from eventsourcing.postgres import PostgresAggregateRecorder
 
 from tests.support.concurrency import run_in_threads
 from tests.support.scenario import World, draft, make_world
-from tris.application.bootstrap import Services, build
-from tris.application.postgres_log import ParallelPostgresRecorder
-from tris.application.projections.queries import AgreementFilter
-from tris.application.projections.readmodels import default_projections
-from tris.application.projections.runner import ProjectionRunner
+from tris.application.readmodels.models import default_projections
+from tris.application.readmodels.queries import AgreementFilter
+from tris.application.readmodels.runner import ProjectionRunner
+from tris.bootstrap import Services, build
 from tris.config import load_settings
 from tris.domain.party import PartyDetails
 from tris.domain.values import Sector
+from tris.storage.postgres_parallel import ParallelPostgresRecorder
 
 
 @pytest.fixture

@@ -20,11 +20,11 @@ from psycopg import sql
 from tests.support.concurrency import run_in_threads
 from tests.support.postgres import PostgresServer, random_database_name
 from tests.support.scenario import Member, World, draft, make_world
-from tris.application.bootstrap import Services, build
-from tris.application.projections.queries import AGREEMENT_COUNTS, AgreementFilter
-from tris.application.projections.readmodels import AgreementsProjection, default_projections
-from tris.application.projections.runner import ProjectionRunner
+from tris.application.readmodels.models import AgreementsProjection, default_projections
+from tris.application.readmodels.queries import AGREEMENT_COUNTS, AgreementFilter
+from tris.application.readmodels.runner import ProjectionRunner
 from tris.application.store import EventStore
+from tris.bootstrap import Services, build
 from tris.config import load_settings
 from tris.domain.errors import DomainError, InvalidInputError
 from tris.domain.values import ContentDraft, Sector

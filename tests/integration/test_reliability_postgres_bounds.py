@@ -17,10 +17,10 @@ import pytest
 from tests.support.postgres import PostgresServer, random_database_name
 from tests.support.scenario import draft, make_world
 from tris.application.access import Role
-from tris.application.bootstrap import Services, build
-from tris.application.persistence import POOL_OVERFLOW, POOL_SIZE
+from tris.bootstrap import Services, build
 from tris.config import load_settings
 from tris.domain.values import Sector
+from tris.storage.database import POOL_OVERFLOW, POOL_SIZE
 
 pytestmark = pytest.mark.postgres
 

@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tests.integration.conftest import ServicesFactory, Trio
 from tests.integration.test_store_idempotency import gate_saves
 from tests.support.scenario import World, draft, raw_public_key
-from tris.application.bootstrap import Services
 from tris.application.store import Outcome
+from tris.bootstrap import Services
 from tris.domain.errors import ConcurrentUpdateError, VersionMismatchError
 
 

@@ -8,10 +8,10 @@ import pytest
 from pydantic import ValidationError
 
 from tests.support.scenario import make_world
-from tris.application.bootstrap import build
-from tris.application.persistence import eventsourcing_env
+from tris.bootstrap import build
 from tris.config import DatabaseURLError, load_settings, parse_database_url
 from tris.domain.values import Sector
+from tris.storage.database import eventsourcing_env
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,8 @@ import pytest
 
 from tests.integration.conftest import ServicesFactory, Trio
 from tests.support.scenario import Member, World, draft
-from tris.application.bootstrap import Services
 from tris.application.store import CommandContext, EventStore, IdempotencyRequest, Outcome
+from tris.bootstrap import Services
 from tris.domain.agreement import Agreement
 from tris.domain.errors import (
     ConcurrentUpdateError,

@@ -16,17 +16,17 @@ import pytest
 from tests.support.integrity import full_story, integrity_settings
 from tests.support.postgres import random_database_name
 from tests.support.scenario import make_world
-from tris.application.bootstrap import Services, build
-from tris.application.export import ExportFormatError, write_export
-from tris.application.parties import new_contact
-from tris.application.replay import (
+from tris.application.opendata.export import ExportFormatError, write_export
+from tris.application.opendata.replay import (
     ExportIntegrityError,
     PartialExportError,
     ReplayTargetNotEmptyError,
     check_export,
     replay,
 )
-from tris.application.stream import EventStream
+from tris.application.opendata.stream import EventStream
+from tris.application.parties import new_contact
+from tris.bootstrap import Services, build
 from tris.config import parse_database_url
 from tris.domain.party import PartyDetails
 from tris.domain.values import Sector

@@ -12,9 +12,9 @@ from typing import TextIO
 import pytest
 
 from tests.support.integrity import integrity_settings
-from tris.application.bootstrap import Services, build
-from tris.application.replay import replay
-from tris.application.stream import EventStream
+from tris.application.opendata.replay import replay
+from tris.application.opendata.stream import EventStream
+from tris.bootstrap import Services, build
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 EXPORT = GOLDEN / "export-v1.ndjson"

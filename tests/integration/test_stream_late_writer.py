@@ -18,12 +18,12 @@ import pytest
 from eventsourcing.postgres import PostgresAggregateRecorder
 
 from tests.support.scenario import draft, make_world
-from tris.application.bootstrap import Services, build
-from tris.application.postgres_log import ParallelPostgresRecorder
-from tris.application.stream import EventStream
+from tris.application.opendata.stream import EventStream
+from tris.bootstrap import Services, build
 from tris.config import load_settings
 from tris.domain.party import PartyDetails
 from tris.domain.values import Sector
+from tris.storage.postgres_parallel import ParallelPostgresRecorder
 
 pytestmark = pytest.mark.postgres
 

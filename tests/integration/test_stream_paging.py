@@ -12,9 +12,9 @@ import pytest
 
 from tests.support.integrity import RawDatabase, Story, full_story, integrity_settings
 from tests.support.scenario import World, draft, make_world
-from tris.application.bootstrap import Services, build
+from tris.application.opendata.stream import EventStream, event_classes
 from tris.application.parties import new_contact
-from tris.application.stream import EventStream, event_classes
+from tris.bootstrap import Services, build
 from tris.domain.agreement import Agreement
 from tris.domain.party import Party, PartyDetails
 from tris.domain.values import Sector

@@ -20,11 +20,11 @@ import pytest
 from tests.support.integrity import Story, full_story, integrity_settings
 from tests.support.scenario import make_world
 from tris.application.access import Principal, Role
-from tris.application.bootstrap import Services, build
-from tris.application.export import write_export
-from tris.application.replay import replay
+from tris.application.opendata.export import write_export
+from tris.application.opendata.replay import replay
+from tris.application.opendata.stream import EventStream, event_classes, event_version
 from tris.application.store import CommandContext
-from tris.application.stream import EventStream, event_classes, event_version
+from tris.bootstrap import Services, build
 from tris.domain.agreement import Agreement
 from tris.domain.party import Party
 

@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 from tests.property.agreement_model import content_drafts, days, evidences, pick, reasons
 from tests.property.states import exact, state_of
 from tests.support.scenario import Member, World, make_world, raw_public_key
-from tris.application.bootstrap import Services, build
 from tris.application.store import EventStore
 from tris.application.views import agreement_view
+from tris.bootstrap import Services, build
 from tris.config import load_settings
 from tris.domain.agreement import fulfilment_ledger
 from tris.domain.errors import DomainError

@@ -15,11 +15,11 @@ from uuid import UUID
 import psycopg
 
 from tests.support.scenario import World, draft
-from tris.application.bootstrap import Services
-from tris.application.integrity.chain import event_hash
 from tris.application.integrity.keys import write_new_key
-from tris.application.integrity.merkle import leaf_hash
+from tris.bootstrap import Services
 from tris.config import Settings, load_settings, parse_database_url
+from tris.domain.proofs.chain import event_hash
+from tris.domain.proofs.merkle import leaf_hash
 from tris.domain.values import Sector
 
 

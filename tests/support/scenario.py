@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from tris.application.access import Principal, Role
-from tris.application.bootstrap import Services
 from tris.application.store import CommandContext
+from tris.bootstrap import Services
 from tris.domain.party import PartyDetails
 from tris.domain.values import CommitmentDraft, CommitmentKind, ContentDraft, Sector, Terms
 

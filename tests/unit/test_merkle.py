@@ -10,7 +10,7 @@ import hashlib
 
 import pytest
 
-from tris.application.integrity.merkle import (
+from tris.domain.proofs.merkle import (
     EMPTY_ROOT,
     MerkleTree,
     leaf_hash,

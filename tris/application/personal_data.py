@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import Transcoding
 from eventsourcing.sqlite import SQLiteDatastore
 
-from tris.application.persistence import Database, serialise_schema_changes
 from tris.domain.party import Contact
+from tris.storage.database import Database, serialise_schema_changes
 
 PERSON_KEYS_TABLE = """CREATE TABLE IF NOT EXISTS tris_person_keys (
     person_id TEXT PRIMARY KEY,

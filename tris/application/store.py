@@ -15,9 +15,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoder
 from eventsourcing.utils import get_topic
 
-from tris.application.persistence import Database, IdempotencyRecord, eventsourcing_env
 from tris.application.personal_data import PersonalDataVault, SealedContact
-from tris.application.transcodings import TupleKeepingTranscoder, register_transcodings
 from tris.domain.agreement import Agreement, Fulfilment, fulfilment_ledger
 from tris.domain.errors import (
     AgreementNotFoundError,
@@ -31,6 +29,8 @@ from tris.domain.errors import (
 )
 from tris.domain.party import Party
 from tris.domain.values import Actor
+from tris.storage.database import Database, IdempotencyRecord, eventsourcing_env
+from tris.storage.transcodings import TupleKeepingTranscoder, register_transcodings
 
 A = TypeVar("A", bound=Aggregate)
 

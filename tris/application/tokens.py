@@ -21,13 +21,13 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError
 
 from tris.application.access import Principal, Role
-from tris.application.persistence import Database, IdempotencyRecord
 from tris.application.store import IdempotencyRequest, kept_record
 from tris.domain.errors import (
     ConflictError,
     InvalidInputError,
     NotFoundError,
 )
+from tris.storage.database import Database, IdempotencyRecord
 
 TOKEN_PREFIX = "tris_"  # noqa: S105 - a prefix, not a secret
 # How long a process trusts a token it looked up (ADR 14): a revocation made by another

@@ -21,15 +21,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from tris.application.integrity.chain import ChainLink, event_hash, leaf_for, recompute
 from tris.application.integrity.keys import ServerKeyError
 from tris.application.integrity.log import IntegrityLog, Leaf
-from tris.application.integrity.merkle import HASH_BYTES, LeafHashes, MerkleTree
-from tris.application.integrity.record import is_agreement_topic, read_record, signature_checks
-from tris.application.integrity.signed import Checkpoint
 from tris.application.integrity.stored import StoredAggregate, read_stored
 from tris.application.integrity.verification import party_keys
 from tris.application.store import EventStore
+from tris.domain.proofs.chain import ChainLink, event_hash, leaf_for, recompute
+from tris.domain.proofs.merkle import HASH_BYTES, LeafHashes, MerkleTree
+from tris.domain.proofs.record import is_agreement_topic, read_record, signature_checks
+from tris.domain.proofs.signed import Checkpoint
 
 
 class PublicKeys(dict[tuple[str, str], bytes]):

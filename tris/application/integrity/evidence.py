@@ -21,11 +21,11 @@ from typing import Any
 
 from tris.application.access import Principal
 from tris.application.integrity.log import IntegrityLog
-from tris.application.integrity.record import AgreementRecord, content_digest, payload_bytes
-from tris.application.integrity.signed import BUNDLE_FORMAT, bundle_payload, rfc3339, utc_now
 from tris.application.integrity.verification import load_agreement
 from tris.application.store import EventStore
 from tris.domain.errors import DomainError
+from tris.domain.proofs.record import AgreementRecord, content_digest, payload_bytes
+from tris.domain.proofs.signed import BUNDLE_FORMAT, bundle_payload, rfc3339, utc_now
 
 
 def build_bundle(

@@ -18,15 +18,15 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, Notification
 
-from tris.application.integrity.chain import leaf_for
 from tris.application.integrity.errors import (
     LogEntryNotFoundError,
     LogTamperedError,
     TreeNotFoundError,
 )
 from tris.application.integrity.keys import ServerKey
-from tris.application.integrity.merkle import HASH_BYTES, LeafHashes, MerkleTree
-from tris.application.integrity.signed import (
+from tris.domain.proofs.chain import leaf_for
+from tris.domain.proofs.merkle import HASH_BYTES, LeafHashes, MerkleTree
+from tris.domain.proofs.signed import (
     Checkpoint,
     Clock,
     checkpoint_payload,
@@ -34,7 +34,7 @@ from tris.application.integrity.signed import (
     server_signature_valid,
     utc_now,
 )
-from tris.application.persistence import Database, IdempotencyRecord
+from tris.storage.database import Database, IdempotencyRecord
 
 log = logging.getLogger(__name__)
 

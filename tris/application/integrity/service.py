@@ -14,11 +14,11 @@ from tris.application.integrity.errors import TreeNotFoundError
 from tris.application.integrity.evidence import build_bundle
 from tris.application.integrity.keys import ServerKey, key_path, load_server_key
 from tris.application.integrity.log import IntegrityLog
-from tris.application.integrity.signed import Checkpoint
 from tris.application.integrity.verification import verify_agreement
-from tris.application.persistence import IdempotencyRecord
 from tris.application.store import EventStore, IdempotencyRequest, Outcome
 from tris.config import Settings
+from tris.domain.proofs.signed import Checkpoint
+from tris.storage.database import IdempotencyRecord
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from tris.application.integrity.chain import ChainLink
 from tris.application.integrity.log import IntegrityLog, Leaf
 from tris.application.store import EventStore
+from tris.domain.proofs.chain import ChainLink
 
 
 @dataclass(frozen=True)

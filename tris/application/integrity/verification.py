@@ -11,21 +11,21 @@ from typing import Any
 from uuid import UUID
 
 from tris.application.access import Principal
-from tris.application.integrity.chain import chain_problems, recompute
 from tris.application.integrity.errors import LogTamperedError
 from tris.application.integrity.keys import ServerKeyError
 from tris.application.integrity.log import IntegrityLog
-from tris.application.integrity.merkle import leaf_hash, verify_inclusion
-from tris.application.integrity.record import (
+from tris.application.integrity.stored import StoredAggregate, read_stored
+from tris.application.store import EventStore
+from tris.domain.errors import AgreementNotFoundError, DomainError
+from tris.domain.proofs.chain import chain_problems, recompute
+from tris.domain.proofs.merkle import leaf_hash, verify_inclusion
+from tris.domain.proofs.record import (
     AgreementRecord,
     is_agreement_topic,
     read_record,
     signature_checks,
 )
-from tris.application.integrity.signed import Check, Checkpoint, rfc3339, utc_now
-from tris.application.integrity.stored import StoredAggregate, read_stored
-from tris.application.store import EventStore
-from tris.domain.errors import AgreementNotFoundError, DomainError
+from tris.domain.proofs.signed import Check, Checkpoint, rfc3339, utc_now
 
 PublicKeys = dict[tuple[str, str], bytes]
 

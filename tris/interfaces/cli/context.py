@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from tris.application.access import Principal, Role
-from tris.application.bootstrap import Services, build
+from tris.bootstrap import Services, build
 from tris.config import Settings, load_settings, parse_database_url
 
 CLI_OPERATOR_LABEL = "tris command line"

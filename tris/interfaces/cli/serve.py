@@ -8,10 +8,10 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 
-from tris.application.bootstrap import Services
-from tris.application.demo import DemoData, demo_data_exists, load_demo
 from tris.application.integrity.keys import ServerKeyError, key_path, load_server_key
+from tris.bootstrap import Services
 from tris.config import parse_database_url
+from tris.demo.berlin import DemoData, demo_data_exists, load_demo
 from tris.interfaces.cli.context import (
     cli_reader,
     describe_database,

@@ -16,10 +16,15 @@ from typing import Annotated, TextIO
 
 import typer
 
-from tris.application.export import ExportFormatError, ExportHeader, read_header, write_export
-from tris.application.replay import replay as replay_export
-from tris.application.replay import require_empty
-from tris.application.stream import EventStream
+from tris.application.opendata.export import (
+    ExportFormatError,
+    ExportHeader,
+    read_header,
+    write_export,
+)
+from tris.application.opendata.replay import replay as replay_export
+from tris.application.opendata.replay import require_empty
+from tris.application.opendata.stream import EventStream
 from tris.config import load_settings
 from tris.interfaces.cli.context import describe_database, open_services
 from tris.interfaces.cli.errors import ConfigurationError

@@ -15,8 +15,8 @@ import typer
 
 from tris.application.integrity.audit import AuditReport
 from tris.application.integrity.keys import ServerKeyError
-from tris.application.integrity.offline import verify_bundle
-from tris.application.integrity.signed import Check
+from tris.domain.proofs.offline import verify_bundle
+from tris.domain.proofs.signed import Check
 from tris.interfaces.cli.context import open_services
 from tris.interfaces.cli.errors import ConfigurationError
 

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 
 import tris
-from tris.application.bootstrap import Services, build
+from tris.bootstrap import Services, build
 from tris.config import Settings, load_settings
 from tris.interfaces.http.deadline import RequestDeadlineMiddleware
 from tris.interfaces.http.errors import DATABASE_UNAVAILABLE_ERRORS, install_error_handlers

@@ -17,8 +17,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tris.application.access import Principal, Role
-from tris.application.bootstrap import Services
 from tris.application.store import CommandContext, IdempotencyRequest
+from tris.bootstrap import Services
 from tris.domain.errors import InvalidInputError, PermissionDeniedError
 from tris.domain.signing import canonical_json
 from tris.interfaces.http.errors import (

@@ -15,8 +15,8 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from tris.application.access import Principal, Role
-from tris.application.export import export_lines, header_line, start_export
-from tris.application.stream import PAGE_LIMIT, EventStream
+from tris.application.opendata.export import export_lines, header_line, start_export
+from tris.application.opendata.stream import PAGE_LIMIT, EventStream
 from tris.domain.errors import PermissionDeniedError
 from tris.interfaces.http.deps import CurrentPrincipal, ServicesDep
 from tris.interfaces.http.errors import MalformedHeaderError

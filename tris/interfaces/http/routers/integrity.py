@@ -8,8 +8,8 @@ from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, FastAPI, Query, Response
 
-from tris.application.bootstrap import Services
-from tris.application.integrity.signed import render_bundle
+from tris.bootstrap import Services
+from tris.domain.proofs.signed import render_bundle
 from tris.interfaces.http.deps import (
     AdminPrincipal,
     AgreementReader,

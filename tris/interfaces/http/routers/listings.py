@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from tris.application.bootstrap import Services
-from tris.application.projections.queries import MAX_LIMIT, AgreementFilter
+from tris.application.readmodels.queries import MAX_LIMIT, AgreementFilter
+from tris.bootstrap import Services
 from tris.domain.errors import InvalidInputError
 from tris.interfaces.http.deps import CurrentPrincipal, ServicesDep
 from tris.interfaces.http.errors import ReadModelsBehindError

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
-from tris.application.integrity.merkle import HASH_BYTES, leaf_hash
+from tris.domain.proofs.merkle import HASH_BYTES, leaf_hash
 from tris.domain.signing import canonical_json
 
 GENESIS = ""

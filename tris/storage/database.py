@@ -30,13 +30,13 @@ from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
-from tris.application.integrity.chain import link_batch
-from tris.application.integrity.tables import (
+from tris.config import parse_database_url
+from tris.domain.proofs.chain import link_batch
+from tris.storage.hashes import (
     INSERT_EVENT_HASH,
     INTEGRITY_TABLES,
     SELECT_PREVIOUS_HASH,
 )
-from tris.config import parse_database_url
 
 
 @dataclass(frozen=True)
@@ -327,13 +327,13 @@ def eventsourcing_env(database_url: str) -> dict[str, str]:
     if backend == "sqlite":
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "APPLICATION_RECORDER_TOPIC": "tris.application.persistence:TrisSQLiteRecorder",
+            "APPLICATION_RECORDER_TOPIC": "tris.storage.database:TrisSQLiteRecorder",
             "SQLITE_DBNAME": parts["path"],
             "SQLITE_LOCK_TIMEOUT": "30",
         }
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "APPLICATION_RECORDER_TOPIC": "tris.application.postgres_log:ParallelPostgresRecorder",
+        "APPLICATION_RECORDER_TOPIC": "tris.storage.postgres_parallel:ParallelPostgresRecorder",
         "POSTGRES_DBNAME": parts["dbname"],
         "POSTGRES_HOST": parts["host"],
         "POSTGRES_PORT": parts["port"],

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tris.application.integrity.signed import Check, strict_base64
+from tris.domain.proofs.signed import Check, strict_base64
 from tris.domain.signing import canonical_json, key_fingerprint, sha256_hex, signature_is_valid
 
 AGREEMENT_TOPIC = "tris.domain.agreement:Agreement"

@@ -33,7 +33,7 @@ from eventsourcing.postgres import PostgresAggregateRecorder, PostgresDatastore
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
-from tris.application.persistence import TrisPostgresRecorder
+from tris.storage.database import TrisPostgresRecorder
 
 log = logging.getLogger(__name__)
 

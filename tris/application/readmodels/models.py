@@ -12,11 +12,11 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from tris.application.persistence import Cursor
-from tris.application.projections.runner import Projection
+from tris.application.readmodels.runner import Projection
 from tris.domain.agreement import Agreement
 from tris.domain.party import Party
 from tris.domain.values import Content, Sector, SectorMix
+from tris.storage.database import Cursor
 
 # Revisions a projection keeps parsed (the most recently used), so that conclusions and
 # amendments need not read and parse them again.

@@ -14,16 +14,16 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from tris.application.integrity.chain import GENESIS, event_hash
-from tris.application.integrity.merkle import leaf_hash, verify_inclusion
-from tris.application.integrity.record import (
+from tris.domain.proofs.chain import GENESIS, event_hash
+from tris.domain.proofs.merkle import leaf_hash, verify_inclusion
+from tris.domain.proofs.record import (
     AgreementRecord,
     content_digest,
     payload_bytes,
     read_record,
     signature_checks,
 )
-from tris.application.integrity.signed import (
+from tris.domain.proofs.signed import (
     BUNDLE_FORMAT,
     LOG_NAME,
     Check,

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 from uuid import UUID
 
-from tris.application.stream import EventStream, StoredItem
+from tris.application.opendata.stream import EventStream, StoredItem
 from tris.domain.errors import InvalidInputError
 
 EXPORT_FORMAT = "tris-export/1"

@@ -8,9 +8,9 @@ from datetime import date
 from tris.application.agreements import Agreements, Clock
 from tris.application.integrity.service import Integrity
 from tris.application.parties import Parties
-from tris.application.projections.queries import Queries
-from tris.application.projections.readmodels import default_projections
-from tris.application.projections.runner import ProjectionRunner
+from tris.application.readmodels.models import default_projections
+from tris.application.readmodels.queries import Queries
+from tris.application.readmodels.runner import ProjectionRunner
 from tris.application.store import EventStore
 from tris.application.tokens import REPLAY_PURPOSE, Tokens
 from tris.config import Settings, load_settings

@@ -22,11 +22,11 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-from tris.application.bootstrap import Services
-from tris.application.export import ExportedEvent, ExportHeader, read_events, read_header
-from tris.application.integrity.chain import GENESIS, event_hash
-from tris.application.stream import EventStream
+from tris.application.opendata.export import ExportedEvent, ExportHeader, read_events, read_header
+from tris.application.opendata.stream import EventStream
+from tris.bootstrap import Services
 from tris.domain.errors import ConflictError, InvalidInputError
+from tris.domain.proofs.chain import GENESIS, event_hash
 
 BATCH = 500
 

@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 from eventsourcing.persistence import Notification
 
-from tris.application.persistence import Cursor, Database, schema_is_current
 from tris.application.store import EventStore
+from tris.storage.database import Cursor, Database, schema_is_current
 
 if TYPE_CHECKING:
-    from tris.application.projections.stage import Stage
+    from tris.storage.stage import Stage
 
 log = logging.getLogger(__name__)
 
@@ -404,7 +404,7 @@ class ProjectionRunner:
 
         Returns True when it resumed a rebuild that an earlier run did not finish.
         """
-        from tris.application.projections.stage import Stage
+        from tris.storage.stage import Stage
 
         with self._lock:
             with self.database.transaction() as cur:

@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from tris.application.access import Principal, Role
-from tris.application.bootstrap import Services
 from tris.application.parties import new_contact
 from tris.application.store import CommandContext
+from tris.bootstrap import Services
 from tris.domain.agreement import Evidence
 from tris.domain.party import Party, PartyDetails
 from tris.domain.values import CommitmentDraft, CommitmentKind, ContentDraft, Sector, Terms

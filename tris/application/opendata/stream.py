@@ -38,10 +38,10 @@ from eventsourcing.persistence import (
     UUIDAsHex,
 )
 
-from tris.application.persistence import Database
 from tris.application.store import EventStore
-from tris.application.transcodings import TupleKeepingTranscoder, register_transcodings
 from tris.domain.party import Contact
+from tris.storage.database import Database
+from tris.storage.transcodings import TupleKeepingTranscoder, register_transcodings
 
 PAGE_LIMIT = 500
 """The largest page a client may ask for."""

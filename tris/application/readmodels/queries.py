@@ -13,10 +13,10 @@ from decimal import Decimal
 from typing import Any
 
 from tris.application.access import Principal, Role
-from tris.application.persistence import Cursor, Database
-from tris.application.projections.readmodels import SEARCH_INDEX
+from tris.application.readmodels.models import SEARCH_INDEX
 from tris.domain.errors import InvalidInputError, PartyNotFoundError
 from tris.domain.values import CommitmentStatus, Sector, SectorMix
+from tris.storage.database import Cursor, Database
 
 MAX_LIMIT = 500
 STATUSES = ("proposed", "in_force", "completed", "terminated", "withdrawn")

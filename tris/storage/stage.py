@@ -16,8 +16,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from tris.application.persistence import Cursor, SQLiteAdapter
-from tris.application.projections.runner import Projection
+from tris.application.readmodels.runner import Projection
+from tris.storage.database import Cursor, SQLiteAdapter
 
 
 class Stage:
