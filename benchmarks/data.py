@@ -121,7 +121,7 @@ class Builder:
 
     def __init__(self, services: Services, members: Sequence[Member]) -> None:
         self.services = services
-        self.app = services.store.app
+        self.app = services.store.log.app
         self.sectors = {m.party_id: m.sector for m in members}
         self.keys: dict[str, SigningKey] = {
             m.party_id: services.store.party(m.party_id).key_for_signing(

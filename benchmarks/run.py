@@ -85,7 +85,7 @@ def build_main(bench: Bench, url: str, events: int, agreements: int) -> dict[str
         builder = Builder(services, members)
         # Snapshots are taken as production takes them (every 50 versions) but only
         # once the agreement exists, so the build does not re-read what it just wrote.
-        app = services.store.app
+        app = services.store.log.app
         interval = app.snapshotting_intervals
         app.snapshotting_intervals = {}
         cast = trios(members)
@@ -204,7 +204,7 @@ def build_stream(bench: Bench, events: int) -> str:
     try:
         members = register_members(services, 30, prefix="Strom")
         builder = Builder(services, members)
-        app = services.store.app
+        app = services.store.log.app
         interval, app.snapshotting_intervals = app.snapshotting_intervals, {}
         agreements = max(1, events // 6)
         builder.agreements(members, agreements, shape_for(agreements, events - builder.events))

@@ -13,8 +13,8 @@ BATCH = 500  # the projection runner's batch size, so both read the log alike
 
 def raw_decoded(services: Services) -> dict[str, Any]:
     """The library's own `select_notifications` plus decoding, over the whole log."""
-    recorder = services.store.app.recorder
-    mapper = services.store.app.mapper
+    recorder = services.store.log.app.recorder
+    mapper = services.store.log.app.mapper
     count, after = 0, 0
     started = time.perf_counter()
     while True:

@@ -389,7 +389,7 @@ def test_the_live_tail_waits_for_a_late_writer_and_then_sends_every_event_once(
     firm = world.add("Kiezbäckerei Schulz GmbH", Sector.BUSINESS)
     assoc = world.add("Nachbarschaftshaus Moabit e.V.", Sector.CIVIL_SOCIETY)
     store = services.store
-    recorder = store.app.recorder
+    recorder = store.log.app.recorder
     assert isinstance(recorder, ParallelPostgresRecorder)
     head_before = EventStream(store).head()
     seen: list[SentEvent] = []
@@ -406,7 +406,7 @@ def test_the_live_tail_waits_for_a_late_writer_and_then_sends_every_event_once(
             firm.principal.actor,
             PartyDetails(name="Kiezbäckerei Schulz & Töchter GmbH", sector=Sector.BUSINESS),
         )
-        late = [store.app.mapper.to_stored_event(e) for e in party.collect_events()]
+        late = [store.log.app.mapper.to_stored_event(e) for e in party.collect_events()]
         with recorder.datastore.get_connection() as conn:
             transaction = conn.transaction()
             transaction.__enter__()

@@ -89,9 +89,9 @@ def test_a_save_that_loses_a_race_writes_no_hash(services: Services, story: Stor
     second = store.agreement(story.agreement_id)
     first.terminate(first.latest.author, "Erster")
     second.terminate(second.latest.author, "Zweiter")
-    store.app.save(first)
+    store.log.app.save(first)
     with pytest.raises(IntegrityError):
-        store.app.save(second)
+        store.log.app.save(second)
     raw = RawDatabase(services)
     recorded = services.integrity.log.recorded_hashes(story.agreement_id)
     assert len(recorded) == len(raw.events(story.agreement_id))

@@ -46,7 +46,7 @@ def story(world: World) -> Story:
 
 
 def _positions(services: Services) -> list[int]:
-    recorder = services.store.app.recorder
+    recorder = services.store.log.app.recorder
     return [n.id for n in recorder.select_notifications(start=None, limit=100_000)]
 
 
@@ -136,12 +136,10 @@ def test_a_checkpoint_key_another_process_committed_meanwhile_keeps_one_checkpoi
         other.close()
     kept = services.integrity.log.checkpoints()
     # This process looked the key up just before the other one committed it.
-    database = services.store.database
+    records = services.store.idempotency
     misses = [None]
-    found = database.find_idempotency
-    monkeypatch.setattr(
-        database, "find_idempotency", lambda *key: misses.pop() if misses else found(*key)
-    )
+    found = records.find
+    monkeypatch.setattr(records, "find", lambda *key: misses.pop() if misses else found(*key))
     again = services.integrity.issue_checkpoint_once("admin", request)
     assert again.replayed and again.body == first.body
     assert services.integrity.log.checkpoints() == kept

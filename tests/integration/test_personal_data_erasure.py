@@ -73,7 +73,7 @@ def subject(services: Services, world: World, caplog: pytest.LogCaptureFixture) 
     services.parties.update_details(admin, party_id, details)
     services.parties.replace_contacts(admin, party_id, contacts)
     services.parties.update_details(admin, party_id, details)
-    assert list(services.store.app.snapshots.get(UUID(party_id)))  # type: ignore[union-attr]
+    assert list(services.store.log.app.snapshots.get(UUID(party_id)))  # type: ignore[union-attr]
     return Subject(party_id, contact.person_id, story)
 
 

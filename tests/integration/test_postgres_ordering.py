@@ -35,7 +35,7 @@ def services(postgres_cluster: Any) -> Iterator[Services]:
 
 
 def positions(services: Services) -> list[int]:
-    recorder = services.store.app.recorder
+    recorder = services.store.log.app.recorder
     return [n.id for n in recorder.select_notifications(start=None, limit=100_000)]
 
 
@@ -58,7 +58,7 @@ def test_a_writer_that_commits_late_is_never_skipped(services: Services) -> None
     firm = world.add("Kiezbäckerei Schulz GmbH", Sector.BUSINESS)
     assoc = world.add("Nachbarschaftshaus Moabit e.V.", Sector.CIVIL_SOCIETY)
     store = services.store
-    recorder = store.app.recorder
+    recorder = store.log.app.recorder
     assert isinstance(recorder, ParallelPostgresRecorder)
 
     # A tailing reader (a projection worker) runs all the time.
@@ -76,7 +76,7 @@ def test_a_writer_that_commits_late_is_never_skipped(services: Services) -> None
             firm.principal.actor,
             PartyDetails(name="Kiezbäckerei Schulz & Töchter GmbH", sector=Sector.BUSINESS),
         )
-        late = [store.app.mapper.to_stored_event(e) for e in party.collect_events()]
+        late = [store.log.app.mapper.to_stored_event(e) for e in party.collect_events()]
         with recorder.datastore.get_connection() as conn:
             transaction = conn.transaction()
             transaction.__enter__()

@@ -17,7 +17,7 @@ PROCESSES = 6
 
 def proposals_stored(store: EventStore) -> int:
     """How many Proposed events the log holds, counted in the table itself."""
-    table = store.app.recorder.events_table_name  # type: ignore[attr-defined]
+    table = store.log.app.recorder.events_table_name  # type: ignore[attr-defined]
     with store.database.read() as cur:
         cur.execute(f"SELECT COUNT(*) FROM {table} WHERE topic LIKE %s", ("%.Proposed",))
         return int(cur.fetchone()[0])

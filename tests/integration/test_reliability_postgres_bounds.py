@@ -20,7 +20,7 @@ from tris.application.access import Role
 from tris.bootstrap import Services, build
 from tris.config import load_settings
 from tris.domain.values import Sector
-from tris.storage.database import POOL_OVERFLOW, POOL_SIZE
+from tris.storage.postgres import POOL_OVERFLOW, POOL_SIZE
 
 pytestmark = pytest.mark.postgres
 

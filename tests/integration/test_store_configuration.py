@@ -11,7 +11,7 @@ from tests.support.scenario import make_world
 from tris.bootstrap import build
 from tris.config import DatabaseURLError, load_settings, parse_database_url
 from tris.domain.values import Sector
-from tris.storage.database import eventsourcing_env
+from tris.storage.eventlog import eventsourcing_env
 
 
 @pytest.mark.parametrize(

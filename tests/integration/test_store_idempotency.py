@@ -37,7 +37,7 @@ def ctx(
 
 def event_count(store: EventStore, topic: str | None = None) -> int:
     """How many events the log holds (of one topic, when given), counted in the table itself."""
-    table = store.app.recorder.events_table_name  # type: ignore[attr-defined]
+    table = store.log.app.recorder.events_table_name  # type: ignore[attr-defined]
     statement = f"SELECT COUNT(*) FROM {table}"
     params: tuple[str, ...] = ()
     if topic is not None:
@@ -62,7 +62,7 @@ def proposals(store: EventStore) -> int:
 
 def gate_saves(services: Services, before_save: Callable[[], object]) -> None:
     """Make this process call `before_save` just before it writes anything."""
-    app = services.store.app
+    app = services.store.log.app
     original = app.save
 
     def save(*objs: Any, **kwargs: Any) -> Any:

@@ -44,7 +44,7 @@ def replayed(store: EventStore, aggregate_id: UUID, version: int | None = None) 
     """The aggregate rebuilt from its events alone, ignoring every snapshot."""
     events: list[Any] = [
         e
-        for e in store.app.events.get(aggregate_id)
+        for e in store.log.app.events.get(aggregate_id)
         if version is None or e.originator_version <= version
     ]
     return functools.reduce(lambda aggregate, event: event.mutate(aggregate), events, None)
@@ -57,8 +57,8 @@ def state(aggregate: Aggregate) -> dict[str, Any]:
 
 def snapshot_versions(store: EventStore, aggregate_id: UUID) -> list[int]:
     """Versions at which snapshots of the aggregate were taken."""
-    assert store.app.snapshots is not None
-    return [s.originator_version for s in store.app.snapshots.get(aggregate_id)]
+    assert store.log.app.snapshots is not None
+    return [s.originator_version for s in store.log.app.snapshots.get(aggregate_id)]
 
 
 def test_snapshots_are_taken_at_every_fifth_version(
@@ -152,7 +152,7 @@ def test_quantities_keep_their_exact_digits_through_snapshots(
 
 
 def test_transcodings_round_trip_every_domain_value(snapshotting_world: World) -> None:
-    transcoder = snapshotting_world.services.store.app.mapper.transcoder
+    transcoder = snapshotting_world.services.store.log.app.mapper.transcoder
     contact = Contact("p1", "Anna", "anna@example.org")
     value = {
         "day": date(2026, 2, 28),

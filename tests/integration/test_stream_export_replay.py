@@ -131,7 +131,7 @@ def test_an_export_holds_the_stream_items_and_the_exact_stored_records(
     assert [{k: v for k, v in e.items() if k != "stored"} for e in events] == stream.page(
         0, 500
     ).items
-    first = source.store.app.recorder.select_notifications(start=1, limit=1)[0]
+    first = source.store.log.app.recorder.select_notifications(start=1, limit=1)[0]
     assert events[0]["stored"] == {"topic": first.topic, "state": first.state.decode()}
     text = json.dumps(exported, ensure_ascii=False)
     assert "Wiebke" not in text and "wiebke.vorsicht" not in text and "999 1" not in text

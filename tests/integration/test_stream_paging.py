@@ -180,7 +180,7 @@ def test_paging_while_others_write_returns_every_event_once_in_order(
 def test_iterating_reads_the_log_a_batch_at_a_time(
     services: Services, story: Story, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    recorder = services.store.app.recorder
+    recorder = services.store.log.app.recorder
     limits: list[int] = []
     select = recorder.select_notifications
 

@@ -110,7 +110,7 @@ def test_a_version_2_event_is_stored_with_its_version(
     services.agreements.record_fulfilment(
         ctx, story.agreement_id, commitment, "1", date(2026, 5, 2), "Noch eine Stunde"
     )
-    last = services.store.app.recorder.select_notifications(
+    last = services.store.log.app.recorder.select_notifications(
         start=EventStream(services.store).head(), limit=1
     )[0]
     assert json.loads(last.state)["class_version"] == 2

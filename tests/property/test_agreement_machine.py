@@ -46,7 +46,6 @@ from tests.property.agreement_model import (
     reasons,
 )
 from tests.property.states import exact, state_of
-from tris.application.store import TrisApplication
 from tris.domain.agreement import (
     Agreement,
     AgreementStatus,
@@ -73,6 +72,7 @@ from tris.domain.values import (
     Sector,
     Terms,
 )
+from tris.storage.eventlog import TrisApplication
 
 OUTSIDER = str(UUID(int=999))
 OPERATOR_ACTOR = Actor(OPERATOR, "admin-token")

@@ -246,7 +246,7 @@ def replayed(store: EventStore, aggregate_id: UUID, version: int | None = None) 
     """The aggregate rebuilt from its stored events alone, ignoring every snapshot."""
     events: list[Any] = [
         e
-        for e in store.app.events.get(aggregate_id)
+        for e in store.log.app.events.get(aggregate_id)
         if version is None or e.originator_version <= version
     ]
     return functools.reduce(lambda aggregate, event: event.mutate(aggregate), events, None)
@@ -337,7 +337,7 @@ def check_snapshots_against_replay(
         )
     )
 
-    snapshots = services.store.app.snapshots
+    snapshots = services.store.log.app.snapshots
     assert snapshots is not None
     taken = [s.originator_version for s in snapshots.get(aggregate_id)]
     assert taken or loaded.version < 2

@@ -76,7 +76,7 @@ class RawDatabase:
     def __init__(self, services: Services) -> None:
         self.backend, self.parts = parse_database_url(services.settings.database_url)
         self.url = services.settings.database_url
-        self.table = services.store.app.recorder.events_table_name
+        self.table = services.store.log.app.recorder.events_table_name
         self.position = "rowid" if self.backend == "sqlite" else "position"
 
     def run(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

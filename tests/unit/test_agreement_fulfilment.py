@@ -8,7 +8,6 @@ from decimal import Decimal
 import pytest
 from eventsourcing.domain import Snapshot
 
-from tris.application.store import TrisApplication
 from tris.domain.agreement import (
     Agreement,
     AgreementStatus,
@@ -32,6 +31,7 @@ from tris.domain.errors import (
     SelfConfirmationError,
 )
 from tris.domain.values import CommitmentStatus
+from tris.storage.eventlog import TrisApplication
 
 DUE = date(2026, 6, 30)
 DELIVERED = date(2026, 6, 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from tris.storage.database import ChainHeads
+from tris.storage.postgres import ChainHeads
 
 AGREEMENT = "3f1c2b9e-0000-4000-8000-000000000001"
 

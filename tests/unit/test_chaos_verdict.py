@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from benchmarks import chaos
-from tris.storage.database import POOL_OVERFLOW, POOL_SIZE
+from tris.storage.postgres import POOL_OVERFLOW, POOL_SIZE
 
 
 def held() -> dict[str, Any]:

@@ -248,12 +248,8 @@ class Agreements:
 
     def _hashes(self, agreement_id: str) -> dict[int, str]:
         """The chain hash recorded with each version of an agreement."""
-        with self.store.database.read() as cur:
-            cur.execute(
-                "SELECT originator_version, hash FROM tris_event_hashes WHERE originator_id=%s",
-                (agreement_id,),
-            )
-            return {int(r[0]): str(r[1]) for r in cur.fetchall()}
+        chain = self.store.hashes.chain(agreement_id)
+        return {version: digest for version, (digest, _) in chain.items()}
 
     # ----------------------------------------------------------------- helpers
 

@@ -150,9 +150,7 @@ class Parties:
                 raise InvalidInputError(f"cursor {cursor!r} is not a cursor this API gave out")
             start = int(cursor)
         topic = f"{Party.__module__}:{Party.Registered.__qualname__}"
-        notifications = self.store.app.recorder.select_notifications(
-            start=start, limit=limit + 1, topics=[topic], inclusive_of_start=False
-        )
+        notifications = self.store.log.notifications(start, limit + 1, topics=[topic])
         shown = notifications[:limit]
         views = [self.get(viewer, str(n.originator_id)) for n in shown]
         more = len(notifications) > limit

@@ -1,4 +1,4 @@
-"""The event store of TRIS: one eventsourcing Application holding parties and agreements."""
+"""The event store as the use cases see it: load aggregates, run commands once, save atomically."""
 
 from __future__ import annotations
 
@@ -7,15 +7,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import Application, project_aggregate
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoder
+from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
-from tris.application.personal_data import PersonalDataVault, SealedContact
 from tris.domain.agreement import Agreement, Fulfilment, fulfilment_ledger
 from tris.domain.errors import (
     AgreementNotFoundError,
@@ -29,30 +27,11 @@ from tris.domain.errors import (
 )
 from tris.domain.party import Party
 from tris.domain.values import Actor
-from tris.storage.database import Database, IdempotencyRecord, eventsourcing_env
-from tris.storage.transcodings import TupleKeepingTranscoder, register_transcodings
+from tris.storage.eventlog import EventLog
+from tris.storage.hashes import EventHashes
+from tris.storage.idempotency import IdempotencyRecord, IdempotencyRecords
 
 A = TypeVar("A", bound=Aggregate)
-
-
-class TrisApplication(Application[UUID]):
-    """The eventsourcing Application whose log holds every party and agreement event."""
-
-    name = "Tris"
-    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Agreement: 50, Party: 50}
-
-    def construct_transcoder(self) -> Transcoder:
-        """A JSON transcoder that keeps tuples apart from lists, with TRIS's transcodings."""
-        transcoder = TupleKeepingTranscoder()
-        self.register_transcodings(transcoder)
-        return transcoder
-
-    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
-        """The library's transcodings plus TRIS's value types and sealed contacts."""
-        super().register_transcodings(transcoder)
-        register_transcodings(transcoder)
-        self.sealed_contacts = SealedContact()
-        transcoder.register(self.sealed_contacts)
 
 
 @dataclass(frozen=True)
@@ -97,16 +76,11 @@ class EventStore:
     """Loads and saves aggregates, with optimistic concurrency and idempotent commands."""
 
     def __init__(self, database_url: str, *, snapshot_interval: int = 50) -> None:
-        env = eventsourcing_env(database_url)
-        intervals = {Agreement: snapshot_interval, Party: snapshot_interval}
-        app_class = type(
-            "TrisApplication", (TrisApplication,), {"snapshotting_intervals": intervals}
-        )
-        self.app: TrisApplication = app_class(env=env)
-        self.database = Database(self.app.recorder)
-        # Contacts are sealed per data subject; the transcoder needs the vault's table.
-        self.vault = PersonalDataVault(self.database)
-        self.app.sealed_contacts.vault = self.vault
+        self.log = EventLog(database_url, snapshot_interval=snapshot_interval)
+        self.database = self.log.database
+        self.vault = self.log.vault
+        self.idempotency = IdempotencyRecords(self.database)
+        self.hashes = EventHashes(self.database)
         self._in_flight: set[tuple[str, str]] = set()
         self._in_flight_lock = threading.Lock()
         self._command = threading.local()  # what one command in this thread has loaded
@@ -114,7 +88,7 @@ class EventStore:
 
     def close(self) -> None:
         """Release connections."""
-        self.app.close()
+        self.log.close()
 
     # ------------------------------------------------------------------ loading
 
@@ -148,23 +122,14 @@ class EventStore:
             aggregate_id = UUID(raw_id)
         except (ValueError, TypeError, AttributeError):
             raise missing from None
-        aggregate = self._load(aggregate_id, version)
+        aggregate = self.log.load(aggregate_id, version)
         if aggregate is None or not isinstance(aggregate, kind):
             raise missing
         return aggregate
 
-    def _load(self, aggregate_id: UUID, version: int | None) -> Any:
-        """The aggregate from its latest snapshot and the events after it (one read), or
-        None; what the library's repository does in two transactions of its own."""
-        snapshots = self.app.snapshots
-        recorder: Any = None if snapshots is None else snapshots.recorder
-        table = None if recorder is None else str(recorder.events_table_name)
-        stored = self.database.aggregate_records(aggregate_id, table, lte=version)
-        return project_aggregate(None, (self.app.mapper.to_domain_event(s) for s in stored))
-
     def events(self, aggregate_id: UUID) -> list[Any]:
         """All stored events of one aggregate, decoded, in version order."""
-        return list(self.app.events.get(aggregate_id))
+        return self.log.events(aggregate_id)
 
     def fulfilments(self, agreement: Agreement) -> list[Fulfilment]:
         """Every fulfilment of `agreement` as it stands, unsaved changes included.
@@ -179,13 +144,13 @@ class EventStore:
         stored = self.database.stored_events(
             agreement.id, FULFILMENT_TOPICS, lte=agreement.version - len(pending)
         )
-        events = [self.app.mapper.to_domain_event(s) for s in stored]
+        events = [self.log.decode(s) for s in stored]
         return list(fulfilment_ledger([*events, *pending]).values())
 
     def version_at(self, aggregate_id: UUID, moment: datetime) -> int | None:
         """The aggregate's version at a point in time (None if it did not exist yet)."""
         version = None
-        for stored in self.app.events.get(aggregate_id):
+        for stored in self.log.events(aggregate_id):
             if getattr(stored, "timestamp", moment) > moment:
                 break
             version = stored.originator_version
@@ -292,7 +257,7 @@ class EventStore:
     ) -> Outcome | None:
         """The stored first answer to this key, IdempotencyKeyReusedError if it was for
         another request, or None if the key is new."""
-        stored = kept_record(self.database, token_id, request)
+        stored = kept_record(self.idempotency, token_id, request)
         if stored is None:
             return None
         body = stored.body if replayed is None else replayed(stored.body)
@@ -301,23 +266,22 @@ class EventStore:
     def _save(self, aggregates: list[Aggregate], record: IdempotencyRecord | None) -> int | None:
         """Save atomically; return the global position of the last event written."""
         try:
-            recordings = self.app.save(*aggregates, idempotency=record)
+            position = self.log.save(aggregates, record)
         except IntegrityError:
             raise ConcurrentUpdateError(
                 "another command changed this object at the same moment; reload and retry"
             ) from None
-        position = recordings[-1].notification.id if recordings else None
         for listener in self.after_commit:
             listener(position)
         return position
 
 
 def kept_record(
-    database: Database, token_id: str, request: IdempotencyRequest
+    records: IdempotencyRecords, token_id: str, request: IdempotencyRequest
 ) -> IdempotencyRecord | None:
     """The record kept for the token's Idempotency-Key: None when the key is new,
     IdempotencyKeyReusedError when it was kept for another request."""
-    stored = database.find_idempotency(token_id, request.key)
+    stored = records.find(token_id, request.key)
     if stored is not None and stored.fingerprint != request.fingerprint:
         raise IdempotencyKeyReusedError(
             f"Idempotency-Key {request.key!r} was used before with a different request"

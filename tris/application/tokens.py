@@ -27,7 +27,9 @@ from tris.domain.errors import (
     InvalidInputError,
     NotFoundError,
 )
-from tris.storage.database import Database, IdempotencyRecord
+from tris.storage.database import Database
+from tris.storage.idempotency import IdempotencyRecord
+from tris.storage.tokens import TokenRows
 
 TOKEN_PREFIX = "tris_"  # noqa: S105 - a prefix, not a secret
 # How long a process trusts a token it looked up (ADR 14): a revocation made by another
@@ -70,19 +72,13 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-_INSERT_ISSUED = (
-    "INSERT INTO tris_tokens (token_id, token_hash, role, party_id, label, created_at) "
-    "VALUES (%s, %s, %s, %s, %s, CURRENT_TIMESTAMP)"
-)
-
-
 class Tokens:
-    """Issues, checks and revokes tokens in the `tris_tokens` table."""
+    """Issues, checks and revokes API tokens."""
 
     def __init__(
         self, database: Database, *, replay_key: Callable[[], bytes] | None = None
     ) -> None:
-        self.database = database
+        self.rows = TokenRows(database)
         self._replay_key = replay_key
         self._trusted: dict[str, tuple[float, Principal]] = {}
 
@@ -93,8 +89,7 @@ class Tokens:
         _require_binding(role, party_id)
         token_id = uuid.uuid4().hex[:16]
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        with self.database.transaction() as cur:
-            cur.execute(_INSERT_ISSUED, (token_id, _hash(secret), role.value, party_id, label))
+        self.rows.insert((token_id, _hash(secret), role.value, party_id, label))
         return IssuedToken(token_id, secret, role, party_id)
 
     def issue_once(
@@ -131,9 +126,7 @@ class Tokens:
             issuer_token_id, idempotency.key, idempotency.fingerprint, idempotency.status, body
         )
         try:
-            with self.database.transaction() as cur:
-                cur.execute(_INSERT_ISSUED, (token_id, _hash(secret), role.value, party_id, label))
-                self.database.save_idempotency(record, cur)
+            self.rows.insert((token_id, _hash(secret), role.value, party_id, label), record)
         except IntegrityError:
             # A concurrent request with the same key won; nothing of this one was kept.
             earlier = self._replay(issuer_token_id, idempotency)
@@ -150,7 +143,7 @@ class Tokens:
 
     def _replay(self, issuer_token_id: str, idempotency: IdempotencyRequest) -> IssuedToken | None:
         """The token issued under this key before, secret included; None if there is none."""
-        stored = kept_record(self.database, issuer_token_id, idempotency)
+        stored = kept_record(self.rows.idempotency, issuer_token_id, idempotency)
         if stored is None:
             return None
         body = stored.body if isinstance(stored.body, dict) else {}
@@ -179,13 +172,7 @@ class Tokens:
         if known is not None:
             return known
         digest = _hash(secret)
-        with self.database.read() as cur:
-            cur.execute(
-                "SELECT token_id, role, party_id FROM tris_tokens "
-                "WHERE token_hash=%s AND revoked_at IS NULL",
-                (digest,),
-            )
-            row = cur.fetchone()
+        row = self.rows.active(digest)
         if row is None:
             return None
         principal = Principal(token_id=row[0], role=Role(row[1]), party_id=row[2])
@@ -211,17 +198,7 @@ class Tokens:
         one of a token whose issue was answered again under its Idempotency-Key); only an
         unknown id is refused.
         """
-        with self.database.transaction() as cur:
-            cur.execute(
-                "UPDATE tris_tokens SET revoked_at=CURRENT_TIMESTAMP "
-                "WHERE token_id=%s AND revoked_at IS NULL",
-                (token_id,),
-            )
-            changed = getattr(cur, "rowcount", None)
-            known = True
-            if changed == 0:
-                cur.execute("SELECT 1 FROM tris_tokens WHERE token_id=%s", (token_id,))
-                known = cur.fetchone() is not None
+        known = self.rows.revoke(token_id)
         for digest, (_, principal) in list(self._trusted.items()):
             if principal.token_id == token_id:
                 self._trusted.pop(digest, None)
@@ -230,20 +207,14 @@ class Tokens:
 
     def list(self) -> list[dict[str, Any]]:
         """Every token's id, role, party and state (never the secret or its hash)."""
-        with self.database.read() as cur:
-            cur.execute(
-                "SELECT token_id, role, party_id, label, created_at, revoked_at "
-                "FROM tris_tokens ORDER BY created_at, token_id"
-            )
-            rows = cur.fetchall()
         return [
             {
-                "token_id": r[0],
-                "role": r[1],
-                "party_id": r[2],
-                "label": r[3],
-                "created_at": str(r[4]),
-                "revoked": r[5] is not None,
+                "token_id": row.token_id,
+                "role": row.role,
+                "party_id": row.party_id,
+                "label": row.label,
+                "created_at": row.created_at,
+                "revoked": row.revoked,
             }
-            for r in rows
+            for row in self.rows.all()
         ]

@@ -178,8 +178,7 @@ class _Member:
 def demo_data_exists(services: Services) -> bool:
     """True when the database already holds a party (the demo belongs in an empty one)."""
     topic = f"{Party.__module__}:{Party.Registered.__qualname__}"
-    recorder = services.store.app.recorder
-    return bool(recorder.select_notifications(start=None, limit=1, topics=[topic]))
+    return bool(services.store.log.notifications(None, 1, topics=[topic]))
 
 
 def load_demo(services: Services) -> DemoData:

@@ -33,7 +33,7 @@ from eventsourcing.postgres import PostgresAggregateRecorder, PostgresDatastore
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
-from tris.storage.database import TrisPostgresRecorder
+from tris.storage.postgres import TrisPostgresRecorder
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from tris.application.readmodels.runner import Projection
-from tris.storage.database import Cursor, SQLiteAdapter
+from tris.storage.cursors import Cursor, SQLiteAdapter
 
 
 class Stage:

@@ -93,9 +93,9 @@ class AuditReport:
 def audit_store(store: EventStore, log: IntegrityLog) -> AuditReport:
     """Recompute every chain and the log from the database and compare with the checkpoints."""
     report = AuditReport()
-    head = _log_head(store)
+    head = log.rows.last_position()
     keys = PublicKeys()
-    for aggregate_id in _aggregate_ids(store):
+    for aggregate_id in _aggregate_ids(store, log):
         stored = read_stored(store, log, aggregate_id)
         report.aggregates += 1
         report.events += len(stored.links)
@@ -111,27 +111,10 @@ def audit_store(store: EventStore, log: IntegrityLog) -> AuditReport:
     return report
 
 
-def _log_head(store: EventStore) -> int:
-    """The highest position in the log (0 when empty)."""
-    with store.database.read() as cur:
-        cur.execute("SELECT MAX(position) FROM tris_merkle_leaves")
-        row = cur.fetchone()
-    return 0 if row is None or row[0] is None else int(row[0])
-
-
-def _aggregate_ids(store: EventStore) -> list[UUID]:
-    database = store.database
-    table = getattr(database.recorder, "events_table_name", "stored_events")
-    ids: set[UUID] = set()
-    with database.read() as cur:
-        for statement in (
-            f"SELECT DISTINCT originator_id FROM {table}",  # noqa: S608
-            "SELECT DISTINCT originator_id FROM tris_event_hashes",
-            "SELECT DISTINCT originator_id FROM tris_merkle_leaves",
-        ):
-            cur.execute(statement)
-            ids.update(UUID(str(row[0])) for row in cur.fetchall())
-    return sorted(ids, key=str)
+def _aggregate_ids(store: EventStore, log: IntegrityLog) -> list[UUID]:
+    """Every aggregate id found in the event table, the hash chain or the Merkle log."""
+    ids = {*store.log.aggregate_ids(), *log.hashes.aggregate_ids(), *log.rows.aggregate_ids()}
+    return sorted((UUID(i) for i in ids), key=str)
 
 
 def _aggregate_findings(stored: StoredAggregate, head: int) -> list[Finding]:

@@ -13,10 +13,9 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError, Notification
+from eventsourcing.persistence import Notification
 
 from tris.application.integrity.errors import (
     LogEntryNotFoundError,
@@ -34,7 +33,10 @@ from tris.domain.proofs.signed import (
     server_signature_valid,
     utc_now,
 )
-from tris.storage.database import Database, IdempotencyRecord
+from tris.storage.eventlog import EventLog
+from tris.storage.hashes import EventHashes
+from tris.storage.idempotency import IdempotencyRecord
+from tris.storage.merkle_log import LeafRow, MerkleLogRows
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +53,6 @@ class Leaf:
 
 
 _REFRESH_BATCH = 50_000
-_LEAF_COLUMNS = "leaf_index, position, originator_id, originator_version, leaf_hash"
-_CHECKPOINT_COLUMNS = "tree_size, root_hash, issued_at, signature, key_id"
 
 
 class IntegrityLog:
@@ -60,13 +60,15 @@ class IntegrityLog:
 
     def __init__(
         self,
-        database: Database,
+        events: EventLog,
         server_key: Callable[[], ServerKey],
         *,
         clock: Clock = utc_now,
         batch_size: int = 500,
     ) -> None:
-        self.database = database
+        self.events = events
+        self.rows = MerkleLogRows(events.database)
+        self.hashes = EventHashes(events.database)
         self._server_key = server_key
         self._clock = clock
         self.batch_size = batch_size
@@ -83,20 +85,17 @@ class IntegrityLog:
 
     def catch_up(self) -> int:
         """Append every event not yet logged, in position order; return the log size."""
-        recorder: Any = self.database.recorder
         while True:
             last = self._last_leaf()
             next_index = 0 if last is None else last.leaf_index + 1
             after = None if last is None else last.position
             raced = False
             while True:
-                notes: Sequence[Notification] = recorder.select_notifications(
-                    start=after, limit=self.batch_size, inclusive_of_start=False
-                )
+                notes = self.events.notifications(after, self.batch_size)
                 if not notes:
                     break
                 rows = self._leaf_rows(notes, next_index)
-                if rows and not self._insert_leaves(rows):
+                if rows and not self.rows.insert_leaves(rows):
                     raced = True
                     break
                 next_index += len(rows)
@@ -106,10 +105,10 @@ class IntegrityLog:
             if not raced:
                 return self.size()
 
-    def _leaf_rows(self, notes: Sequence[Notification], first_index: int) -> list[tuple[Any, ...]]:
+    def _leaf_rows(self, notes: Sequence[Notification], first_index: int) -> list[LeafRow]:
         keys = [(str(UUID(str(n.originator_id))), n.originator_version) for n in notes]
-        recorded = self._hashes_of(keys)
-        rows: list[tuple[Any, ...]] = []
+        recorded = self.hashes.of(keys)
+        rows: list[LeafRow] = []
         for note, key in zip(notes, keys, strict=True):
             leaf = leaf_for(recorded.get(key, ""))
             if leaf is None:
@@ -119,41 +118,11 @@ class IntegrityLog:
             rows.append((first_index + len(rows), note.id, key[0], key[1], leaf))
         return rows
 
-    def _hashes_of(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], str]:
-        if not keys:
-            return {}
-        values = ",".join(["(%s, %s)"] * len(keys))
-        params = [part for key in keys for part in key]
-        with self.database.read() as cur:
-            cur.execute(
-                "SELECT originator_id, originator_version, hash FROM tris_event_hashes "  # noqa: S608
-                f"WHERE (originator_id, originator_version) IN (VALUES {values})",
-                params,
-            )
-            return {(str(r[0]), int(r[1])): str(r[2]) for r in cur.fetchall()}
-
-    def _insert_leaves(self, rows: list[tuple[Any, ...]]) -> bool:
-        values = ",".join(["(%s, %s, %s, %s, %s)"] * len(rows))
-        try:
-            with self.database.transaction() as cur:
-                cur.execute(
-                    f"INSERT INTO tris_merkle_leaves ({_LEAF_COLUMNS}) VALUES {values}",  # noqa: S608
-                    [part for row in rows for part in row],
-                )
-        except IntegrityError:
-            return False  # another process appended these leaves first; start again
-        return True
-
     # ------------------------------------------------------------------ reading leaves
 
     def _last_leaf(self) -> Leaf | None:
-        with self.database.read() as cur:
-            cur.execute(
-                f"SELECT {_LEAF_COLUMNS} FROM tris_merkle_leaves "  # noqa: S608
-                "ORDER BY leaf_index DESC LIMIT 1"
-            )
-            row = cur.fetchone()
-        return None if row is None else _leaf(row)
+        row = self.rows.last_leaf()
+        return None if row is None else Leaf(*row)
 
     def size(self) -> int:
         """The number of leaves in the log (refreshing this process's copy)."""
@@ -170,13 +139,7 @@ class IntegrityLog:
             self._tree = MerkleTree(self._leaves)
         while stored > len(self._leaves):
             start = len(self._leaves)
-            with self.database.read() as cur:
-                cur.execute(
-                    "SELECT leaf_index, leaf_hash FROM tris_merkle_leaves "
-                    "WHERE leaf_index >= %s ORDER BY leaf_index LIMIT %s",
-                    (start, _REFRESH_BATCH),
-                )
-                rows = cur.fetchall()
+            rows = self.rows.leaf_hashes_from(start, _REFRESH_BATCH)
             # Indices are unique, so a run is contiguous when its ends are `len - 1` apart.
             if not rows or int(rows[0][0]) != start:
                 return  # a gap: the log ends where it stops being contiguous
@@ -192,37 +155,21 @@ class IntegrityLog:
 
     def leaf_at(self, position: int) -> Leaf:
         """The leaf of the event at a global position, or LogEntryNotFoundError."""
-        with self.database.read() as cur:
-            cur.execute(
-                f"SELECT {_LEAF_COLUMNS} FROM tris_merkle_leaves WHERE position=%s",  # noqa: S608
-                (position,),
-            )
-            row = cur.fetchone()
+        row = self.rows.leaf_at(position)
         if row is None:
             raise LogEntryNotFoundError(f"no event at position {position} is in the log")
-        return _leaf(row)
+        return Leaf(*row)
 
     def leaves_of(self, aggregate_id: str) -> dict[int, Leaf]:
         """The leaves of one aggregate's events, by version."""
-        with self.database.read() as cur:
-            cur.execute(
-                f"SELECT {_LEAF_COLUMNS} FROM tris_merkle_leaves "  # noqa: S608
-                "WHERE originator_id=%s",
-                (aggregate_id,),
-            )
-            return {leaf.version: leaf for leaf in map(_leaf, cur.fetchall())}
+        leaves = (Leaf(*row) for row in self.rows.leaves_of(aggregate_id))
+        return {leaf.version: leaf for leaf in leaves}
 
     def iter_leaves(self, batch: int = 5000) -> Iterator[Leaf]:
         """Every stored leaf row in leaf-index order, read afresh from the database."""
         after = -1
         while True:
-            with self.database.read() as cur:
-                cur.execute(
-                    f"SELECT {_LEAF_COLUMNS} FROM tris_merkle_leaves "  # noqa: S608
-                    "WHERE leaf_index > %s ORDER BY leaf_index LIMIT %s",
-                    (after, batch),
-                )
-                rows = [_leaf(r) for r in cur.fetchall()]
+            rows = [Leaf(*row) for row in self.rows.leaves_after(after, batch)]
             yield from rows
             if len(rows) < batch:
                 return
@@ -230,13 +177,7 @@ class IntegrityLog:
 
     def recorded_hashes(self, aggregate_id: str) -> dict[int, tuple[str, str]]:
         """(hash, prev_hash) recorded for each version of one aggregate."""
-        with self.database.read() as cur:
-            cur.execute(
-                "SELECT originator_version, hash, prev_hash FROM tris_event_hashes "
-                "WHERE originator_id=%s",
-                (aggregate_id,),
-            )
-            return {int(r[0]): (str(r[1]), str(r[2])) for r in cur.fetchall()}
+        return self.hashes.chain(aggregate_id)
 
     # ------------------------------------------------------------------ roots and proofs
 
@@ -274,22 +215,11 @@ class IntegrityLog:
 
     def checkpoints(self) -> list[Checkpoint]:
         """Every checkpoint ever issued, oldest first."""
-        with self.database.read() as cur:
-            cur.execute(
-                f"SELECT {_CHECKPOINT_COLUMNS} FROM tris_checkpoints "  # noqa: S608
-                "ORDER BY tree_size, issued_at"
-            )
-            return [_checkpoint(r) for r in cur.fetchall()]
+        return self.rows.checkpoints()
 
     def latest_checkpoint(self) -> Checkpoint | None:
         """The checkpoint of the largest tree, the latest of those."""
-        with self.database.read() as cur:
-            cur.execute(
-                f"SELECT {_CHECKPOINT_COLUMNS} FROM tris_checkpoints "  # noqa: S608
-                "ORDER BY tree_size DESC, issued_at DESC LIMIT 1"
-            )
-            row = cur.fetchone()
-        return None if row is None else _checkpoint(row)
+        return self.rows.latest_checkpoint()
 
     def issue_checkpoint(
         self, record: Callable[[Checkpoint], IdempotencyRecord] | None = None
@@ -315,14 +245,7 @@ class IntegrityLog:
                 key.sign(checkpoint_payload(size, root, issued_at)),
                 key.key_id,
             )
-            with self.database.transaction() as cur:
-                cur.execute(
-                    f"INSERT INTO tris_checkpoints ({_CHECKPOINT_COLUMNS}) "  # noqa: S608
-                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                    (size, root, issued_at, checkpoint.signature, checkpoint.key_id),
-                )
-                if record is not None:
-                    self.database.save_idempotency(record(checkpoint), cur)
+            self.rows.insert_checkpoint(checkpoint, None if record is None else record(checkpoint))
             return checkpoint
 
     def _require_extends(self, previous: Checkpoint, size: int) -> None:
@@ -359,11 +282,3 @@ def _unhex(text: str, count: int) -> bytes | None:
     except ValueError:
         return None
     return raw if len(raw) == count * HASH_BYTES else None
-
-
-def _leaf(row: Sequence[Any]) -> Leaf:
-    return Leaf(int(row[0]), int(row[1]), str(row[2]), int(row[3]), str(row[4]))
-
-
-def _checkpoint(row: Sequence[Any]) -> Checkpoint:
-    return Checkpoint(int(row[0]), str(row[1]), str(row[2]), str(row[3]), str(row[4]))

@@ -18,7 +18,7 @@ from tris.application.integrity.verification import verify_agreement
 from tris.application.store import EventStore, IdempotencyRequest, Outcome
 from tris.config import Settings
 from tris.domain.proofs.signed import Checkpoint
-from tris.storage.database import IdempotencyRecord
+from tris.storage.idempotency import IdempotencyRecord
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class Integrity:
     def __init__(self, store: EventStore, settings: Settings) -> None:
         self.store = store
         self.settings = settings
-        self.log = IntegrityLog(store.database, self._load_key)
+        self.log = IntegrityLog(store.log, self._load_key)
         self._key: ServerKey | None = None
         self._key_lock = threading.Lock()
         self._stop = threading.Event()

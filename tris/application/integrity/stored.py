@@ -38,7 +38,7 @@ def read_stored(store: EventStore, log: IntegrityLog, aggregate_id: UUID) -> Sto
     """Read one aggregate's raw events and everything recorded about them."""
     key = str(aggregate_id)
     recorded = log.recorded_hashes(key)
-    events = store.app.recorder.select_events(aggregate_id)
+    events = store.log.stored(aggregate_id)
     links = []
     for event in events:
         version = event.originator_version

@@ -111,7 +111,6 @@ def replay(
     stream = require_empty(services)
     checked = check_export(open_file)
     preserved = True
-    recorder = services.store.app.recorder
     with open_file() as handle:
         handle.readline()
         events = read_events(handle)
@@ -125,7 +124,7 @@ def replay(
                 )
                 for e in batch
             ]
-            positions = recorder.insert_events(stored)
+            positions = services.store.log.insert(stored)
             if positions is not None and list(positions) != [e.position for e in batch]:
                 preserved = False
             _compare_recorded(stream, batch)

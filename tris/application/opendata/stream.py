@@ -40,7 +40,6 @@ from eventsourcing.persistence import (
 
 from tris.application.store import EventStore
 from tris.domain.party import Contact
-from tris.storage.database import Database
 from tris.storage.transcodings import TupleKeepingTranscoder, register_transcodings
 
 PAGE_LIMIT = 500
@@ -175,11 +174,10 @@ class EventStream:
 
     def __init__(self, store: EventStore) -> None:
         self.store = store
-        self.database: Database = store.database
 
     def head(self) -> int:
         """The position of the last event (0 for an empty log)."""
-        return int(self.store.app.recorder.max_notification_id() or 0)
+        return self.store.log.head()
 
     def page(self, after: int, limit: int) -> StreamPage:
         """Up to `limit` items after position `after`, in order."""
@@ -197,9 +195,7 @@ class EventStream:
             cursor = chunk[-1].item["position"]
 
     def _read(self, after: int, limit: int, until: int | None) -> list[StoredItem]:
-        notifications = self.store.app.recorder.select_notifications(
-            start=after, limit=limit, stop=until, inclusive_of_start=False
-        )
+        notifications = self.store.log.notifications(after, limit, until=until)
         keys = [_key(n.originator_id, n.originator_version) for n in notifications]
         hashes = self.hashes_of(keys)
         return [
@@ -209,17 +205,7 @@ class EventStream:
 
     def hashes_of(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], str]:
         """The recorded chain hash of each (aggregate id, version) given."""
-        unique = list(dict.fromkeys(keys))
-        if not unique:
-            return {}
-        rows = ", ".join(["(%s, %s)"] * len(unique))
-        with self.database.read() as cur:
-            cur.execute(
-                "SELECT originator_id, originator_version, hash FROM tris_event_hashes "  # noqa: S608
-                f"WHERE (originator_id, originator_version) IN (VALUES {rows})",
-                [part for key in unique for part in key],
-            )
-            return {(str(r[0]), int(r[1])): str(r[2]) for r in cur.fetchall()}
+        return self.store.hashes.of(keys)
 
 
 def _key(originator_id: Any, version: int) -> tuple[str, int]:

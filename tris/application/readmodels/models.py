@@ -16,7 +16,7 @@ from tris.application.readmodels.runner import Projection
 from tris.domain.agreement import Agreement
 from tris.domain.party import Party
 from tris.domain.values import Content, Sector, SectorMix
-from tris.storage.database import Cursor
+from tris.storage.cursors import Cursor
 
 # Revisions a projection keeps parsed (the most recently used), so that conclusions and
 # amendments need not read and parse them again.

@@ -16,7 +16,8 @@ from tris.application.access import Principal, Role
 from tris.application.readmodels.models import SEARCH_INDEX
 from tris.domain.errors import InvalidInputError, PartyNotFoundError
 from tris.domain.values import CommitmentStatus, Sector, SectorMix
-from tris.storage.database import Cursor, Database
+from tris.storage.cursors import Cursor
+from tris.storage.database import Database
 
 MAX_LIMIT = 500
 STATUSES = ("proposed", "in_force", "completed", "terminated", "withdrawn")

@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 from eventsourcing.persistence import Notification
 
 from tris.application.store import EventStore
-from tris.storage.database import Cursor, Database, schema_is_current
+from tris.storage.cursors import Cursor
+from tris.storage.database import Database
+from tris.storage.schema import schema_is_current
 
 if TYPE_CHECKING:
     from tris.storage.stage import Stage
@@ -158,7 +160,7 @@ class ProjectionRunner:
 
     def head(self) -> int:
         """The position of the last event in the log (0 when empty)."""
-        return int(self.store.app.recorder.max_notification_id() or 0)
+        return self.store.log.head()
 
     def status(self) -> list[ProjectionStatus]:
         """Position and lag of every projection."""
@@ -259,12 +261,10 @@ class ProjectionRunner:
         one every projection had passed before."""
         positions = self.positions()
         start = min((positions.get(p.name, 0) for p in self.projections), default=0)
-        notifications = self.store.app.recorder.select_notifications(
-            start=start, limit=self.batch_size, inclusive_of_start=False
-        )
+        notifications = self.store.log.notifications(start, self.batch_size)
         if not notifications:
             return 0, None, start
-        events = [(n, self.store.app.mapper.to_domain_event(n)) for n in notifications]
+        events = [(n, self.store.log.decode(n)) for n in notifications]
         todo = {
             p.name: [(n, e) for n, e in events if n.id > positions.get(p.name, 0)]
             for p in self.projections
@@ -439,10 +439,8 @@ class ProjectionRunner:
         unwritten = 0
         while True:
             start = min(positions.values(), default=0)
-            notifications = self.store.app.recorder.select_notifications(
-                start=start, limit=self.rebuild_page, inclusive_of_start=False
-            )
-            events = [(n, self.store.app.mapper.to_domain_event(n)) for n in notifications]
+            notifications = self.store.log.notifications(start, self.rebuild_page)
+            events = [(n, self.store.log.decode(n)) for n in notifications]
             with stage.batch() as cur:
                 for projection in self.projections:
                     after = positions[projection.name]

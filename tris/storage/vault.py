@@ -20,7 +20,8 @@ from eventsourcing.persistence import Transcoding
 from eventsourcing.sqlite import SQLiteDatastore
 
 from tris.domain.party import Contact
-from tris.storage.database import Database, serialise_schema_changes
+from tris.storage.database import Database
+from tris.storage.schema import serialise_schema_changes
 
 PERSON_KEYS_TABLE = """CREATE TABLE IF NOT EXISTS tris_person_keys (
     person_id TEXT PRIMARY KEY,

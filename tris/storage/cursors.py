@@ -1,0 +1,119 @@
+"""Cursors with one face on both backends: `%s` placeholders, tuple rows, bulk writes."""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+import psycopg
+from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Identifier
+
+
+class Cursor(Protocol):
+    """The part of a DB-API cursor TRIS uses."""
+
+    def execute(self, sql: Any, params: Sequence[Any] = ..., /) -> Any:
+        """Run one statement."""
+
+    def fetchall(self) -> list[Any]:
+        """All remaining rows."""
+
+    def fetchone(self) -> Any:
+        """The next row or None."""
+
+    @property
+    def rowcount(self) -> int:
+        """Rows changed by the last statement."""
+
+    def write_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Insert many rows into a table at once (COPY on PostgreSQL)."""
+
+
+class SQLiteAdapter:
+    """Presents a SQLite cursor with `%s` placeholders and tuple rows."""
+
+    def __init__(self, cursor: SQLiteCursor | sqlite3.Cursor) -> None:
+        self._c = cursor
+
+    def execute(self, sql: Any, params: Sequence[Any] = (), /) -> Any:
+        return self._c.execute(_qmark(str(sql)), tuple(params))
+
+    @property
+    def rowcount(self) -> int:
+        raw: Any = getattr(self._c, "sqlite_cursor", self._c)
+        return int(raw.rowcount)
+
+    def fetchall(self) -> list[Any]:
+        return [tuple(r) for r in self._c.fetchall()]
+
+    def fetchone(self) -> Any:
+        row = self._c.fetchone()
+        return None if row is None else tuple(row)
+
+    def write_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        raw: Any = getattr(self._c, "sqlite_cursor", self._c)
+        marks = ", ".join("?" for _ in columns)
+        raw.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
+            (tuple(row) for row in rows),
+        )
+
+
+class PostgresAdapter:
+    """Presents a psycopg dict-row cursor with tuple rows."""
+
+    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+        self._c = cursor
+
+    def execute(self, sql: Any, params: Sequence[Any] = (), /) -> Any:
+        return self._c.execute(sql, tuple(params))
+
+    @property
+    def rowcount(self) -> int:
+        return int(self._c.rowcount)
+
+    def fetchall(self) -> list[Any]:
+        return [_as_tuple(r) for r in self._c.fetchall()]
+
+    def fetchone(self) -> Any:
+        row = self._c.fetchone()
+        return None if row is None else _as_tuple(row)
+
+    def write_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        statement = SQL("COPY {} ({}) FROM STDIN").format(
+            Identifier(table), SQL(", ").join(Identifier(c) for c in columns)
+        )
+        with self._c.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+@functools.lru_cache(maxsize=1024)
+def _qmark(sql: str) -> str:
+    """A statement with SQLite's placeholders (statements repeat: converted once each)."""
+    return sql.replace("%s", "?")
+
+
+def _as_tuple(row: Any) -> tuple[Any, ...]:
+    """A row as a tuple (TRIS's own cursors make tuples; the library's make dicts)."""
+    return tuple(row.values()) if isinstance(row, dict) else tuple(row)
+
+
+@contextmanager
+def postgres_read(datastore: PostgresDatastore) -> Iterator[Cursor]:
+    # The library's pool hands out connections in autocommit mode; its transactions are
+    # explicit `conn.transaction()` blocks.
+    with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+        yield PostgresAdapter(curs)
+
+
+@contextmanager
+def sqlite_read(datastore: SQLiteDatastore) -> Iterator[Cursor]:
+    with datastore.transaction(commit=False) as c:
+        yield SQLiteAdapter(c)

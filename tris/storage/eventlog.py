@@ -1,0 +1,148 @@
+"""The event log: the library's Application on TRIS's recorders, and what TRIS asks of it.
+
+Only this module holds the library's Application. The application layer reaches the log
+through `EventLog` (its head, notifications after a position, an aggregate's records,
+decoding, atomic saves) and never through the library's recorder or mapper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.application import Application, project_aggregate
+from eventsourcing.domain import Aggregate, DomainEventProtocol
+from eventsourcing.persistence import JSONTranscoder, Notification, StoredEvent, Transcoder
+from eventsourcing.utils import get_topic
+
+from tris.config import parse_database_url
+from tris.domain.agreement import Agreement
+from tris.domain.party import Party
+from tris.storage.database import Database
+from tris.storage.idempotency import IdempotencyRecord
+from tris.storage.postgres import CONNECT_TIMEOUT, POOL_OVERFLOW, POOL_SIZE
+from tris.storage.postgres_parallel import ParallelPostgresRecorder
+from tris.storage.sqlite import TrisSQLiteRecorder
+from tris.storage.transcodings import TupleKeepingTranscoder, register_transcodings
+from tris.storage.vault import PersonalDataVault, SealedContact
+
+
+def eventsourcing_env(database_url: str) -> dict[str, str]:
+    """The library's environment variables for a TRIS database URL."""
+    backend, parts = parse_database_url(database_url)
+    if backend == "sqlite":
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "APPLICATION_RECORDER_TOPIC": get_topic(TrisSQLiteRecorder),
+            "SQLITE_DBNAME": parts["path"],
+            "SQLITE_LOCK_TIMEOUT": "30",
+        }
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "APPLICATION_RECORDER_TOPIC": get_topic(ParallelPostgresRecorder),
+        "POSTGRES_DBNAME": parts["dbname"],
+        "POSTGRES_HOST": parts["host"],
+        "POSTGRES_PORT": parts["port"],
+        "POSTGRES_USER": parts["user"],
+        "POSTGRES_PASSWORD": parts["password"],
+        "POSTGRES_POOL_SIZE": str(POOL_SIZE),
+        "POSTGRES_MAX_OVERFLOW": str(POOL_OVERFLOW),
+        "POSTGRES_LOCK_TIMEOUT": "10",
+        "POSTGRES_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT),
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
+    }
+
+
+class TrisApplication(Application[UUID]):
+    """The eventsourcing Application whose log holds every party and agreement event."""
+
+    name = "Tris"
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Agreement: 50, Party: 50}
+
+    def construct_transcoder(self) -> Transcoder:
+        """A JSON transcoder that keeps tuples apart from lists, with TRIS's transcodings."""
+        transcoder = TupleKeepingTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        """The library's transcodings plus TRIS's value types and sealed contacts."""
+        super().register_transcodings(transcoder)
+        register_transcodings(transcoder)
+        self.sealed_contacts = SealedContact()
+        transcoder.register(self.sealed_contacts)
+
+
+class EventLog:
+    """The global, ordered log of every party and agreement event, on either backend."""
+
+    def __init__(self, database_url: str, *, snapshot_interval: int = 50) -> None:
+        env = eventsourcing_env(database_url)
+        intervals = {Agreement: snapshot_interval, Party: snapshot_interval}
+        app_class = type(
+            "TrisApplication", (TrisApplication,), {"snapshotting_intervals": intervals}
+        )
+        self.app: TrisApplication = app_class(env=env)
+        self.database = Database(self.app.recorder)
+        # Contacts are sealed per data subject; the transcoder needs the vault's table.
+        self.vault = PersonalDataVault(self.database)
+        self.app.sealed_contacts.vault = self.vault
+
+    def close(self) -> None:
+        """Release connections."""
+        self.app.close()
+
+    def head(self) -> int:
+        """The position of the last event in the log (0 when empty)."""
+        return int(self.app.recorder.max_notification_id() or 0)
+
+    def notifications(
+        self,
+        after: int | None,
+        limit: int,
+        *,
+        until: int | None = None,
+        topics: Sequence[str] = (),
+    ) -> Sequence[Notification]:
+        """Up to `limit` stored events after position `after` (up to `until`), in order."""
+        return self.app.recorder.select_notifications(
+            start=after, limit=limit, stop=until, topics=topics, inclusive_of_start=False
+        )
+
+    def decode(self, stored: StoredEvent) -> DomainEventProtocol[UUID]:
+        """The domain event of a stored one, upcast to the current version."""
+        return self.app.mapper.to_domain_event(stored)
+
+    def stored(self, aggregate_id: UUID) -> Sequence[StoredEvent]:
+        """One aggregate's stored events as recorded, in version order."""
+        return self.app.recorder.select_events(aggregate_id)
+
+    def events(self, aggregate_id: UUID) -> list[Any]:
+        """All events of one aggregate, decoded, in version order."""
+        return list(self.app.events.get(aggregate_id))
+
+    def aggregate_ids(self) -> set[str]:
+        """Every aggregate id with a stored event (dashed)."""
+        return self.database.aggregate_ids()
+
+    def load(self, aggregate_id: UUID, version: int | None = None) -> Any:
+        """The aggregate from its latest snapshot and the events after it (one read), or
+        None; what the library's repository does in two transactions of its own."""
+        snapshots = self.app.snapshots
+        recorder: Any = None if snapshots is None else snapshots.recorder
+        table = None if recorder is None else str(recorder.events_table_name)
+        stored = self.database.aggregate_records(aggregate_id, table, lte=version)
+        return project_aggregate(None, (self.decode(s) for s in stored))
+
+    def save(self, aggregates: Sequence[Aggregate], record: IdempotencyRecord | None) -> int | None:
+        """Save atomically with the idempotency record; the last event's global position.
+
+        Raises the library's IntegrityError when another writer took a version first.
+        """
+        recordings = self.app.save(*aggregates, idempotency=record)
+        return recordings[-1].notification.id if recordings else None
+
+    def insert(self, stored: Sequence[StoredEvent]) -> Sequence[int] | None:
+        """Write stored events as they are (a replay of an export); their positions."""
+        return self.app.recorder.insert_events(list(stored))

@@ -1,0 +1,40 @@
+"""The SQLite backend: the library's recorder, extended with TRIS's tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+
+from tris.domain.proofs.chain import link_batch
+from tris.storage import idempotency
+from tris.storage.hashes import INSERT_EVENT_HASH, SELECT_PREVIOUS_HASH
+from tris.storage.schema import TRIS_TABLES
+
+
+class TrisSQLiteRecorder(SQLiteApplicationRecorder):
+    """The library's SQLite recorder, also writing idempotency records in the same transaction."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        """The library's table plus TRIS's own."""
+        return [*super().construct_create_table_statements(), *TRIS_TABLES]
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        positions = super()._insert_events(c, stored_events, **kwargs)
+        record: idempotency.IdempotencyRecord | None = kwargs.get("idempotency")
+        if record is not None:
+            c.execute(idempotency.INSERT.replace("%s", "?"), idempotency.insert_params(record))
+
+        # The chain is read and extended after the events' insert has taken the write lock.
+        def previous(aggregate_id: str, version: int) -> str | None:
+            c.execute(SELECT_PREVIOUS_HASH.replace("%s", "?"), (aggregate_id, version))
+            row = c.fetchone()
+            return None if row is None else str(row[0])
+
+        rows = link_batch(stored_events, previous)
+        c.executemany(INSERT_EVENT_HASH.replace("%s", "?"), rows)
+        return positions
