@@ -1,4 +1,10 @@
-"""The one place where TRIS's parts are wired together."""
+"""The one place where TRIS's parts are wired together.
+
+Only the entry points (the HTTP application, the CLI), the demo and the tests import this
+module; nothing in the layers below does. `build` makes every service over one event store;
+`Services.start_background` starts what runs beside the requests (the checkpoint schedule)
+and `Services.close` stops it and releases the database.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,9 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from tris.application.agreements import Agreements, Clock
+from tris.application.integrity.keys import key_path, load_server_key
 from tris.application.integrity.service import Integrity
+from tris.application.opendata.stream import EventStream
 from tris.application.parties import Parties
 from tris.application.readmodels.models import default_projections
 from tris.application.readmodels.queries import Queries
@@ -18,7 +26,8 @@ from tris.config import Settings, load_settings
 
 @dataclass
 class Services:
-    """Everything the interfaces call: use cases over one event store."""
+    """Everything the interfaces call: use cases, queries, open data and integrity over one
+    event store."""
 
     settings: Settings
     store: EventStore
@@ -28,14 +37,33 @@ class Services:
     projections: ProjectionRunner
     queries: Queries
     integrity: Integrity
+    stream: EventStream
     closed: bool = field(default=False)
 
+    def start_background(self) -> None:
+        """Check the server key (ServerKeyError) and start the checkpoint schedule."""
+        self.integrity.check_configuration()
+        self.integrity.start_schedule(self.settings.checkpoint_interval_seconds)
+
+    def stop_background(self) -> None:
+        """Stop what `start_background` started (the services stay usable)."""
+        self.integrity.close()
+
     def close(self) -> None:
-        """Release the database connections."""
+        """Stop the background work and release the database connections."""
         if not self.closed:
-            self.integrity.close()
+            self.stop_background()
             self.store.close()
             self.closed = True
+
+
+def check_server_key(settings: Settings) -> None:
+    """Load (for SQLite: create) the server key the settings name, or ServerKeyError.
+
+    The command that starts the API processes checks it once, before any of them starts.
+    """
+    path, create = key_path(settings)
+    load_server_key(path, create=create)
 
 
 def build(settings: Settings | None = None, *, today: Clock = date.today) -> Services:
@@ -55,4 +83,5 @@ def build(settings: Settings | None = None, *, today: Clock = date.today) -> Ser
         projections=projections,
         queries=Queries(store.database, today=today),
         integrity=integrity,
+        stream=EventStream(store),
     )

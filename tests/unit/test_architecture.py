@@ -1,4 +1,5 @@
-"""The direction of imports (domain ← application ← interfaces), and nothing built at import."""
+"""The house rules: imports run domain ← storage ← application ← interfaces, only the entry
+points import the composition root, no import circle, and nothing built at import."""
 
 from __future__ import annotations
 
@@ -14,7 +15,27 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "tris"
 
 DOMAIN_MAY_IMPORT = ("eventsourcing.domain", "cryptography", "rfc8785", "tris.domain")
-APPLICATION_MUST_NOT_IMPORT = ("tris.interfaces", "fastapi", "starlette", "uvicorn", "typer")
+APPLICATION_MUST_NOT_IMPORT = (
+    "tris.interfaces",
+    "tris.bootstrap",
+    "tris.demo",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "typer",
+    # Databases are storage's business.
+    "psycopg",
+    "psycopg_pool",
+    "sqlite3",
+    "eventsourcing.sqlite",
+    "eventsourcing.postgres",
+    "tris.storage.sqlite",
+    "tris.storage.postgres",
+    "tris.storage.postgres_parallel",
+)
+STORAGE_MUST_NOT_IMPORT = ("tris.application", "tris.interfaces", "tris.bootstrap", "tris.demo")
+# Who may import the composition root: the entry points and the demo (and the tests).
+BOOTSTRAP_IMPORTERS = ("tris.interfaces", "tris.demo", "tris.bootstrap")
 BUILDERS = {"load_settings", "Settings", "build", "EventStore", "TrisApplication", "create_app"}
 
 
@@ -69,7 +90,8 @@ def is_stdlib(module: str) -> bool:
 
 
 def test_every_package_is_checked() -> None:
-    assert modules("domain") and modules("application") and modules("interfaces")
+    assert modules("domain") and modules("storage") and modules("application")
+    assert modules("interfaces") and modules("demo")
 
 
 @pytest.mark.parametrize("path", modules("domain"), ids=module_name)
@@ -91,6 +113,90 @@ def test_the_application_never_imports_interfaces_or_web_frameworks(path: Path) 
         if within(module, APPLICATION_MUST_NOT_IMPORT)
     ]
     assert not outward, f"{module_name(path)} imports outward: {outward}"
+
+
+@pytest.mark.parametrize("path", modules("storage"), ids=module_name)
+def test_storage_never_imports_the_layers_above_it(path: Path) -> None:
+    upward = [
+        f"line {line}: {module}"
+        for line, module in imports(path)
+        if within(module, STORAGE_MUST_NOT_IMPORT)
+    ]
+    assert not upward, f"{module_name(path)} imports a layer above storage: {upward}"
+
+
+def test_only_the_entry_points_and_the_demo_import_the_composition_root() -> None:
+    importers = sorted(
+        f"{module_name(path)} (line {line})"
+        for path in modules()
+        for line, module in imports(path)
+        if within(module, ("tris.bootstrap",))
+        and not within(module_name(path), BOOTSTRAP_IMPORTERS)
+    )
+    assert not importers, f"these modules import tris.bootstrap: {importers}"
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module → the modules of tris it imports (a `from m import Name` counts as m)."""
+    known = {module_name(p) for p in modules()}
+
+    def resolve(name: str) -> str | None:
+        while name and name not in known:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for path in modules():
+        me = module_name(path)
+        targets = {resolve(m) for _, m in imports(path) if within(m, ("tris",))}
+        # A package's __init__ is not a dependency of its own modules' imports of siblings.
+        graph[me] = {t for t in targets if t is not None and t != me and t != "tris"}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_cycle_check_finds_a_circle_and_only_a_circle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_circle_anywhere_in_tris() -> None:
+    assert not cycles(import_graph())
 
 
 def test_the_import_check_sees_relative_nested_and_guarded_imports() -> None:

@@ -17,14 +17,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import TextIO
+from typing import Protocol, TextIO
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
+from tris.application.integrity.service import Integrity
 from tris.application.opendata.export import ExportedEvent, ExportHeader, read_events, read_header
 from tris.application.opendata.stream import EventStream
-from tris.bootstrap import Services
+from tris.application.readmodels.runner import ProjectionRunner
+from tris.application.store import EventStore
 from tris.domain.errors import ConflictError, InvalidInputError
 from tris.domain.proofs.chain import GENESIS, event_hash
 
@@ -88,9 +90,29 @@ def check_export(open_file: Opener) -> ExportCheck:
     return ExportCheck(header, chains.events, len(chains.last_hash))
 
 
-def require_empty(services: Services) -> EventStream:
+class ReplayTarget(Protocol):
+    """What a replay writes into: an empty store, its stream, read models and Merkle log."""
+
+    @property
+    def store(self) -> EventStore:
+        """The event store to load the export into."""
+
+    @property
+    def stream(self) -> EventStream:
+        """The store's event stream."""
+
+    @property
+    def projections(self) -> ProjectionRunner:
+        """The read models to rebuild."""
+
+    @property
+    def integrity(self) -> Integrity:
+        """The integrity services whose Merkle log is brought up to date."""
+
+
+def require_empty(services: ReplayTarget) -> EventStream:
     """The target's stream, or ReplayTargetNotEmptyError when it holds any event."""
-    stream = EventStream(services.store)
+    stream = services.stream
     head = stream.head()
     if head != 0:
         raise ReplayTargetNotEmptyError(
@@ -101,7 +123,7 @@ def require_empty(services: Services) -> EventStream:
 
 
 def replay(
-    services: Services,
+    services: ReplayTarget,
     open_file: Opener,
     *,
     batch_size: int = BATCH,

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 
-from tris.application.integrity.keys import ServerKeyError, key_path, load_server_key
-from tris.bootstrap import Services
+from tris.application.integrity.keys import ServerKeyError
+from tris.bootstrap import Services, check_server_key
 from tris.config import parse_database_url
 from tris.demo.berlin import DemoData, demo_data_exists, load_demo
 from tris.interfaces.cli.context import (
@@ -53,8 +53,7 @@ def serve(
     # every API process with a traceback. (The database may still be down: the API
     # processes wait for it.)
     try:
-        path, create = key_path(settings)
-        load_server_key(path, create=create)
+        check_server_key(settings)
     except ServerKeyError as exc:
         raise ConfigurationError(str(exc)) from None
     if demo:

@@ -24,7 +24,6 @@ from tris.application.opendata.export import (
 )
 from tris.application.opendata.replay import replay as replay_export
 from tris.application.opendata.replay import require_empty
-from tris.application.opendata.stream import EventStream
 from tris.config import load_settings
 from tris.interfaces.cli.context import describe_database, open_services
 from tris.interfaces.cli.errors import ConfigurationError
@@ -46,7 +45,7 @@ def export(
 ) -> None:
     """Write the event log (with hashes and stored records) as NDJSON, for `tris replay`."""
     with open_services() as services:
-        stream = EventStream(services.store)
+        stream = services.stream
         length = max(stream.head() - after, 0)
         try:
             handle = out.open("w", encoding="utf-8", newline="\n")

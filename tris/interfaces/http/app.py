@@ -89,13 +89,18 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """The one lifespan: build the services (unless given), run their background work."""
         owned = None
         if app.state.services is None:
             owned = await asyncio.to_thread(build_when_reachable, resolved)
             app.state.services = owned
+        services: Services = app.state.services
         try:
+            # A missing or unusable server key stops the start (ServerKeyError).
+            services.start_background()
             yield
         finally:
+            services.stop_background()
             if owned is not None:
                 app.state.services = None
                 owned.close()

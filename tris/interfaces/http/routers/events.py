@@ -111,7 +111,7 @@ def read_events(
     the log's head as it was when the request came (`limit` does not apply), in constant
     memory. No item ever holds personal data.
     """
-    stream = EventStream(services.store)
+    stream = services.stream
     if wants_ndjson(accept):
         return StreamingResponse(
             _ndjson(stream, after, stream.head()), media_type=NDJSON, headers=_NO_BUFFERING
@@ -165,7 +165,7 @@ def export_events(
     The lines `tris export --after P` writes, only `exported_at` differs (ADR 12); only an
     export from position 0 can seed a fresh store. Streamed in constant memory.
     """
-    stream = EventStream(services.store)
+    stream = services.stream
     header = start_export(stream, after=after)
     lines = (line.encode() for line in export_lines(stream, header))
     first = header_line(header).encode()
@@ -228,7 +228,7 @@ async def follow_events(
     """
     resumed = parse_last_event_id(last_event_id)
     start = after if resumed is None else resumed
-    stream = EventStream(services.store)
+    stream = services.stream
     # A stream is closed after a while, so none holds a server for ever; the client's
     # EventSource reconnects with Last-Event-ID (after `retry:`) and misses nothing.
     max_seconds = float(request.app.state.settings.stream_max_seconds)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Query, Response
+from fastapi import APIRouter, Query, Response
 
-from tris.bootstrap import Services
 from tris.domain.proofs.signed import render_bundle
 from tris.interfaces.http.deps import (
     AdminPrincipal,
@@ -35,23 +32,7 @@ from tris.interfaces.http.schemas.integrity import (
     VerificationView,
 )
 
-
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Refuse to start without a usable server key, and issue checkpoints on a schedule."""
-    services = cast(Services | None, getattr(app.state, "services", None))
-    if services is None:
-        yield
-        return
-    services.integrity.check_configuration()
-    services.integrity.start_schedule(services.settings.checkpoint_interval_seconds)
-    try:
-        yield
-    finally:
-        services.integrity.close()
-
-
-router = APIRouter(prefix="/v1", tags=["integrity"], lifespan=lifespan)
+router = APIRouter(prefix="/v1", tags=["integrity"])
 
 TreeSize = Annotated[int, Query(ge=0, le=2**62, description="A tree size (number of leaves)")]
 
