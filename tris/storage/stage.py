@@ -14,16 +14,26 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
-from tris.application.readmodels.runner import Projection
 from tris.storage.cursors import Cursor, SQLiteAdapter
+
+
+class StagedTables(Protocol):
+    """What a stage needs of a read model: the DDL of its tables and their names."""
+
+    tables: Sequence[str]
+    indexes: Sequence[str]
+
+    def table_names(self) -> list[str]:
+        """The names of its tables."""
+        ...
 
 
 class Stage:
     """The projections' tables in a scratch SQLite file, removed on close."""
 
-    def __init__(self, projections: Sequence[Projection]) -> None:
+    def __init__(self, projections: Sequence[StagedTables]) -> None:
         self.projections = list(projections)
         self._directory = Path(tempfile.mkdtemp(prefix="tris-rebuild-"))
         # Nothing here needs to survive a crash: the store keeps what was written to it.
