@@ -13,10 +13,13 @@ import threading
 import time
 from typing import Any
 
+from eventsourcing.utils import get_topic
+
 from benchmarks.stats import median
 from benchmarks.stock import Orders, place, stock_env
+from tris.storage.postgres_parallel import ParallelPostgresRecorder
 
-PARALLEL = "tris.storage.postgres_parallel:ParallelPostgresRecorder"
+PARALLEL = get_topic(ParallelPostgresRecorder)
 
 
 class SequencedOrders(Orders):
