@@ -16,7 +16,7 @@ from tris.application.integrity.keys import key_path, load_server_key
 from tris.application.integrity.service import Integrity
 from tris.application.opendata.stream import EventStream
 from tris.application.parties import Parties
-from tris.application.readmodels.models import default_projections
+from tris.application.readmodels.catalogue import default_projections
 from tris.application.readmodels.queries import Queries
 from tris.application.readmodels.runner import ProjectionRunner
 from tris.application.store import EventStore

@@ -20,7 +20,8 @@ from psycopg import sql
 from tests.support.concurrency import run_in_threads
 from tests.support.postgres import PostgresServer, random_database_name
 from tests.support.scenario import Member, World, draft, make_world
-from tris.application.readmodels.models import AgreementsProjection, default_projections
+from tris.application.readmodels.agreements import AgreementsProjection
+from tris.application.readmodels.catalogue import default_projections
 from tris.application.readmodels.queries import AGREEMENT_COUNTS, AgreementFilter
 from tris.application.readmodels.runner import ProjectionRunner
 from tris.application.store import EventStore

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from tris.application.access import Principal, Role
-from tris.application.readmodels.models import SEARCH_INDEX
+from tris.application.readmodels.agreements.search import SEARCH_INDEX
 from tris.domain.errors import InvalidInputError, PartyNotFoundError
 from tris.domain.values import CommitmentStatus, Sector, SectorMix
 from tris.storage.cursors import Cursor

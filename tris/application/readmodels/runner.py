@@ -16,13 +16,13 @@ import logging
 import threading
 import time
 import uuid
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from eventsourcing.persistence import Notification
 
+from tris.application.readmodels.base import Projection
 from tris.application.store import EventStore
 from tris.storage.cursors import Cursor
 from tris.storage.database import Database
@@ -54,33 +54,6 @@ REBUILD_FLUSH_EVENTS = 250_000
 REBUILD_TABLE = """CREATE TABLE IF NOT EXISTS tris_rebuild (
     marker TEXT PRIMARY KEY,
     started_at TEXT NOT NULL)"""
-
-
-class Projection(ABC):
-    """A read model: its tables, how each event changes them, and how to empty them."""
-
-    name: str
-    schema_version: int = 1
-    tables: Sequence[str] = ()
-    indexes: Sequence[str] = ()
-    # Statements only one backend understands (text search), by backend, run after the
-    # indexes. Derived from the tables alone, so the stage, which answers no queries,
-    # skips them, and `reset` and `table_names` know nothing of them.
-    backend_indexes: Mapping[str, Sequence[str]] = {}
-    digest_queries: Sequence[str] = ()
-
-    @abstractmethod
-    def apply(self, cur: Cursor, position: int, event: Any) -> None:
-        """Apply one decoded domain event at a global position to the read model."""
-
-    def table_names(self) -> list[str]:
-        """Names of the tables this projection owns (parsed from its DDL)."""
-        return [ddl.split("EXISTS", 1)[1].split("(", 1)[0].strip() for ddl in self.tables]
-
-    def reset(self, cur: Cursor) -> None:
-        """Delete every row of the read model."""
-        for table in self.table_names():
-            cur.execute(f"DELETE FROM {table}")  # noqa: S608 - names come from our own DDL
 
 
 @dataclass(frozen=True)

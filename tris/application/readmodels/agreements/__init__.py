@@ -1,0 +1,145 @@
+"""The agreements read model: listing and search, revisions, commitments and totals.
+
+One projection (one tracked position, one schema version) whose tables belong to three
+concepts, each in its own module: `listing` (the agreement rows and their governing
+parties), `revisions`, and `commitments` (with fulfilments and totals). `apply` only
+dispatches each event to them. No personal data enters any of these tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tris.application.readmodels.agreements import commitments, listing, revisions, search
+from tris.application.readmodels.base import Projection
+from tris.domain.agreement import Agreement
+from tris.domain.values import SectorMix
+from tris.storage.cursors import Cursor
+
+Handler = Callable[[Cursor, str, int, Any], None]
+
+
+class AgreementsProjection(Projection):
+    """Agreements for search and lists, their commitments, and the sector's totals."""
+
+    name = "agreements"
+    schema_version = 1
+    tables = (*listing.TABLES, revisions.TABLE, *commitments.TABLES)
+    indexes = (*listing.INDEXES, *commitments.INDEXES)
+    # The `q` search (`search_text LIKE '%term%'`) through a trigram index on each backend
+    # (ADR 13). Neither holds anything the digest or a rebuild must copy: PostgreSQL keeps
+    # its index itself; on SQLite, triggers keep the full-text table in step.
+    backend_indexes = {
+        "postgres": (search.REQUIRE_PG_TRGM, search.SEARCH_INDEX_POSTGRES),
+        "sqlite": (
+            search.SEARCH_TABLE_SQLITE,
+            *search.SEARCH_TRIGGERS_SQLITE,
+            search.SEARCH_FILL_SQLITE,
+        ),
+    }
+    digest_queries = (*listing.DIGEST_QUERIES, *commitments.DIGEST_QUERIES)
+
+    def __init__(self) -> None:
+        self.revisions = revisions.Revisions()
+        self.listing = listing.Listing(self.revisions)
+        self.commitments = commitments.Commitments(self.revisions)
+        self._handlers: dict[type[Any], Handler] = {
+            Agreement.Proposed: self._proposed,
+            Agreement.Revised: self._revised,
+            Agreement.AmendmentProposed: self._amendment_proposed,
+            Agreement.AmendmentRejected: self._amendment_rejected,
+            Agreement.Concluded: self._concluded,
+            Agreement.AmendmentAdopted: self._amendment_adopted,
+            Agreement.Withdrawn: self._status("withdrawn"),
+            Agreement.Completed: self._status("completed"),
+            Agreement.Terminated: self._status("terminated"),
+            Agreement.FulfilmentRecorded: self._fulfilment_recorded,
+            Agreement.FulfilmentConfirmed: self._fulfilment_confirmed,
+            Agreement.FulfilmentDisputed: self._fulfilment_disputed,
+        }
+
+    def apply(self, cur: Cursor, position: int, event: Any) -> None:
+        """Apply an Agreement event; other events are ignored."""
+        if not type(event).__qualname__.startswith("Agreement."):
+            return
+        agreement_id = str(event.originator_id)
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            handler(cur, agreement_id, position, event)
+            if isinstance(event, Agreement.Proposed):
+                return  # the new row carries the event's version and time already
+        self.listing.touched(cur, agreement_id, event.originator_version, _when(event))
+
+    # ----------------------------------------------------------------- one per event
+
+    def _proposed(self, cur: Cursor, agreement_id: str, position: int, event: Any) -> None:
+        mix = SectorMix.of(event.party_sectors.values()).value
+        self.listing.proposed(
+            cur,
+            agreement_id,
+            position,
+            event.content,
+            mix,
+            event.actor.party_id,
+            event.originator_version,
+            _when(event),
+        )
+        self.revisions.add(cur, agreement_id, 1, event.content, event.party_sectors)
+        self.listing.governing(cur, agreement_id, position, (1,))
+
+    def _revised(self, cur: Cursor, agreement_id: str, position: int, event: Any) -> None:
+        self.revisions.add(cur, agreement_id, event.revision, event.content, event.party_sectors)
+        mix = SectorMix.of(event.party_sectors.values()).value
+        self.listing.revised(cur, agreement_id, event.revision, event.content, mix)
+        self.listing.governing(cur, agreement_id, position, (event.revision,))
+
+    def _amendment_proposed(
+        self, cur: Cursor, agreement_id: str, position: int, event: Any
+    ) -> None:
+        self.revisions.add(cur, agreement_id, event.revision, event.content, event.party_sectors)
+        in_force = self.listing.in_force(cur, agreement_id)
+        self.listing.latest_revision(cur, agreement_id, event.revision)
+        self.listing.governing(cur, agreement_id, position, (in_force, event.revision))
+
+    def _amendment_rejected(
+        self, cur: Cursor, agreement_id: str, position: int, event: Any
+    ) -> None:
+        in_force = self.listing.in_force(cur, agreement_id)
+        self.listing.governing(cur, agreement_id, position, (in_force,))
+
+    def _concluded(self, cur: Cursor, agreement_id: str, position: int, event: Any) -> None:
+        month = _when(event)[:7]
+        self.listing.concluded(cur, agreement_id, event.revision, month)
+        self.commitments.put_in_force(cur, agreement_id, position, event.revision, month)
+
+    def _amendment_adopted(self, cur: Cursor, agreement_id: str, position: int, event: Any) -> None:
+        month = _when(event)[:7]
+        self.commitments.put_in_force(cur, agreement_id, position, event.revision, month)
+        self.listing.governing(cur, agreement_id, position, (event.revision,))
+        self.listing.amended(cur, agreement_id, event.revision)
+
+    def _status(self, status: str) -> Handler:
+        def handle(cur: Cursor, agreement_id: str, position: int, event: Any) -> None:
+            self.listing.status(cur, agreement_id, status)
+
+        return handle
+
+    def _fulfilment_recorded(
+        self, cur: Cursor, agreement_id: str, position: int, event: Any
+    ) -> None:
+        self.commitments.recorded(cur, agreement_id, event)
+
+    def _fulfilment_confirmed(
+        self, cur: Cursor, agreement_id: str, position: int, event: Any
+    ) -> None:
+        self.commitments.confirmed(cur, agreement_id, event.fulfilment_id)
+
+    def _fulfilment_disputed(
+        self, cur: Cursor, agreement_id: str, position: int, event: Any
+    ) -> None:
+        self.commitments.disputed(cur, agreement_id, event.fulfilment_id)
+
+
+def _when(event: Any) -> str:
+    return str(event.timestamp.isoformat())

@@ -1,0 +1,178 @@
+"""The agreements as listed and filtered: one row each, and the parties that govern it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tris.application.readmodels.agreements.revisions import Revisions
+from tris.application.readmodels.agreements.search import search_text
+from tris.domain.values import Content, Sector, SectorMix
+from tris.storage.cursors import Cursor
+
+TABLES = (
+    """CREATE TABLE IF NOT EXISTS rm_agreements (
+            agreement_id TEXT PRIMARY KEY,
+            seq BIGINT NOT NULL,
+            title TEXT NOT NULL,
+            purpose TEXT NOT NULL,
+            search_text TEXT NOT NULL,
+            status TEXT NOT NULL,
+            sector_mix TEXT NOT NULL,
+            proposer TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            revision INTEGER NOT NULL,
+            in_force_revision INTEGER,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            concluded_month TEXT)""",
+    """CREATE TABLE IF NOT EXISTS rm_agreement_parties (
+            agreement_id TEXT NOT NULL,
+            party_id TEXT NOT NULL,
+            sector TEXT NOT NULL,
+            is_current BOOLEAN NOT NULL,
+            seq BIGINT NOT NULL,
+            PRIMARY KEY (agreement_id, party_id))""",
+)
+INDEXES = (
+    "CREATE INDEX IF NOT EXISTS rm_agreements_seq ON rm_agreements (seq)",
+    "CREATE INDEX IF NOT EXISTS rm_agreements_status ON rm_agreements (status, seq)",
+    "CREATE INDEX IF NOT EXISTS rm_agreements_mix ON rm_agreements (sector_mix, seq)",
+    # The statistics count agreements from this index alone, not from the wide rows.
+    "CREATE INDEX IF NOT EXISTS rm_agreements_mix_status ON rm_agreements (sector_mix, status)",
+    "CREATE INDEX IF NOT EXISTS rm_agreement_parties_party "
+    "ON rm_agreement_parties (party_id, is_current, seq)",
+    "CREATE INDEX IF NOT EXISTS rm_agreement_parties_sector "
+    "ON rm_agreement_parties (sector, is_current, seq)",
+)
+DIGEST_QUERIES = (
+    "SELECT agreement_id, title, purpose, status, sector_mix, proposer, version, revision, "
+    "in_force_revision, created_at, updated_at, concluded_month FROM rm_agreements "
+    "ORDER BY agreement_id",
+    "SELECT agreement_id, party_id, sector, is_current FROM rm_agreement_parties "
+    "ORDER BY agreement_id, party_id",
+)
+
+
+class Listing:
+    """Writes `rm_agreements` and `rm_agreement_parties`."""
+
+    def __init__(self, revisions: Revisions) -> None:
+        self.revisions = revisions
+
+    def proposed(
+        self,
+        cur: Cursor,
+        agreement_id: str,
+        position: int,
+        content: Content,
+        mix: str,
+        proposer: str,
+        version: int,
+        when: str,
+    ) -> None:
+        """A new agreement, proposed at revision 1."""
+        cur.execute(
+            "INSERT INTO rm_agreements (agreement_id, seq, title, purpose, search_text, "
+            "status, sector_mix, proposer, version, revision, in_force_revision, "
+            "created_at, updated_at, concluded_month) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, %s, %s, NULL)",
+            (
+                agreement_id,
+                position,
+                content.title,
+                content.purpose,
+                search_text(content),
+                "proposed",
+                mix,
+                proposer,
+                version,
+                1,
+                when,
+                when,
+            ),
+        )
+
+    def revised(
+        self, cur: Cursor, agreement_id: str, number: int, content: Content, mix: str
+    ) -> None:
+        """A proposal's content replaced by revision `number`."""
+        cur.execute(
+            "UPDATE rm_agreements SET title=%s, purpose=%s, search_text=%s, "
+            "sector_mix=%s, revision=%s WHERE agreement_id=%s",
+            (content.title, content.purpose, search_text(content), mix, number, agreement_id),
+        )
+
+    def latest_revision(self, cur: Cursor, agreement_id: str, number: int) -> None:
+        """An amendment proposed as revision `number`."""
+        cur.execute(
+            "UPDATE rm_agreements SET revision=%s WHERE agreement_id=%s", (number, agreement_id)
+        )
+
+    def concluded(self, cur: Cursor, agreement_id: str, number: int, month: str) -> None:
+        """Revision `number` in force from `month` on."""
+        cur.execute(
+            "UPDATE rm_agreements SET status=%s, in_force_revision=%s, "
+            "concluded_month=%s WHERE agreement_id=%s",
+            ("in_force", number, month, agreement_id),
+        )
+
+    def amended(self, cur: Cursor, agreement_id: str, number: int) -> None:
+        """Amendment `number` in force: its content is what is listed and searched."""
+        cur.execute(
+            "UPDATE rm_agreements SET in_force_revision=%s WHERE agreement_id=%s",
+            (number, agreement_id),
+        )
+        content, sectors = self.revisions.get(cur, agreement_id, number)
+        cur.execute(
+            "UPDATE rm_agreements SET title=%s, purpose=%s, search_text=%s, "
+            "sector_mix=%s WHERE agreement_id=%s",
+            (
+                content.title,
+                content.purpose,
+                search_text(content),
+                SectorMix.of(Sector(s) for s in sectors.values()).value,
+                agreement_id,
+            ),
+        )
+
+    def in_force(self, cur: Cursor, agreement_id: str) -> int:
+        """The number of the revision in force."""
+        cur.execute(
+            "SELECT in_force_revision FROM rm_agreements WHERE agreement_id=%s", (agreement_id,)
+        )
+        return int(cur.fetchone()[0])
+
+    def status(self, cur: Cursor, agreement_id: str, status: str) -> None:
+        """The agreement's lifecycle status."""
+        cur.execute(
+            "UPDATE rm_agreements SET status=%s WHERE agreement_id=%s", (status, agreement_id)
+        )
+
+    def touched(self, cur: Cursor, agreement_id: str, version: int, when: str) -> None:
+        """Every event: the agreement's version and when it last changed."""
+        cur.execute(
+            "UPDATE rm_agreements SET version=%s, updated_at=%s WHERE agreement_id=%s",
+            (version, when, agreement_id),
+        )
+
+    def governing(
+        self, cur: Cursor, agreement_id: str, position: int, current: Iterable[int]
+    ) -> None:
+        """Every party of any revision stays listed; `is_current` marks the governing ones."""
+        cur.execute(
+            "UPDATE rm_agreement_parties SET is_current=%s WHERE agreement_id=%s",
+            (False, agreement_id),
+        )
+        cur.execute("SELECT seq FROM rm_agreements WHERE agreement_id=%s", (agreement_id,))
+        row = cur.fetchone()
+        seq = int(row[0]) if row else position
+        for number in current:
+            content, sectors = self.revisions.get(cur, agreement_id, number)
+            for party_id in content.parties:
+                cur.execute(
+                    "INSERT INTO rm_agreement_parties (agreement_id, party_id, sector, "
+                    "is_current, seq) VALUES (%s, %s, %s, %s, %s) "
+                    "ON CONFLICT (agreement_id, party_id) DO UPDATE SET is_current=%s, "
+                    "sector=%s",
+                    (agreement_id, party_id, sectors[party_id], True, seq, True, sectors[party_id]),
+                )

@@ -1,0 +1,36 @@
+"""What a read model is: its tables, how each event changes them, how to empty them."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tris.storage.cursors import Cursor
+
+
+class Projection(ABC):
+    """A read model: its tables, how each event changes them, and how to empty them."""
+
+    name: str
+    schema_version: int = 1
+    tables: Sequence[str] = ()
+    indexes: Sequence[str] = ()
+    # Statements only one backend understands (text search), by backend, run after the
+    # indexes. Derived from the tables alone, so the stage, which answers no queries,
+    # skips them, and `reset` and `table_names` know nothing of them.
+    backend_indexes: Mapping[str, Sequence[str]] = {}
+    digest_queries: Sequence[str] = ()
+
+    @abstractmethod
+    def apply(self, cur: Cursor, position: int, event: Any) -> None:
+        """Apply one decoded domain event at a global position to the read model."""
+
+    def table_names(self) -> list[str]:
+        """Names of the tables this projection owns (parsed from its DDL)."""
+        return [ddl.split("EXISTS", 1)[1].split("(", 1)[0].strip() for ddl in self.tables]
+
+    def reset(self, cur: Cursor) -> None:
+        """Delete every row of the read model."""
+        for table in self.table_names():
+            cur.execute(f"DELETE FROM {table}")  # noqa: S608 - names come from our own DDL
