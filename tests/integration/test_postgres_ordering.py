@@ -14,7 +14,7 @@ from eventsourcing.postgres import PostgresAggregateRecorder
 from tests.support.concurrency import run_in_threads
 from tests.support.scenario import World, draft, make_world
 from tris.application.readmodels.catalogue import default_projections
-from tris.application.readmodels.queries import AgreementFilter
+from tris.application.readmodels.queries.agreements import AgreementFilter
 from tris.application.readmodels.runner import ProjectionRunner
 from tris.bootstrap import Services, build
 from tris.config import load_settings

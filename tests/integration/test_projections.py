@@ -22,7 +22,8 @@ from tests.support.postgres import PostgresServer, random_database_name
 from tests.support.scenario import Member, World, draft, make_world
 from tris.application.readmodels.agreements import AgreementsProjection
 from tris.application.readmodels.catalogue import default_projections
-from tris.application.readmodels.queries import AGREEMENT_COUNTS, AgreementFilter
+from tris.application.readmodels.queries.agreements import AgreementFilter
+from tris.application.readmodels.queries.stats import AGREEMENT_COUNTS
 from tris.application.readmodels.runner import ProjectionRunner
 from tris.application.store import EventStore
 from tris.bootstrap import Services, build

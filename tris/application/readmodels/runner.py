@@ -18,29 +18,19 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from eventsourcing.persistence import Notification
 
 from tris.application.readmodels.base import Projection
 from tris.application.store import EventStore
+from tris.storage import tracking
 from tris.storage.cursors import Cursor
 from tris.storage.database import Database
 from tris.storage.schema import schema_is_current
-
-if TYPE_CHECKING:
-    from tris.storage.stage import Stage
+from tris.storage.stage import Stage
 
 log = logging.getLogger(__name__)
-
-TRACKING_TABLE = """CREATE TABLE IF NOT EXISTS tris_tracking (
-    projection TEXT PRIMARY KEY,
-    position BIGINT NOT NULL,
-    schema_version INTEGER NOT NULL)"""
-
-WORKERS_TABLE = """CREATE TABLE IF NOT EXISTS tris_workers (
-    worker_id TEXT PRIMARY KEY,
-    seen_at DOUBLE PRECISION NOT NULL)"""
 
 HEARTBEAT_SECONDS = 1.0
 WORKER_ALIVE_SECONDS = 5.0
@@ -50,10 +40,6 @@ REBUILD_STARTED = "rebuild"
 REBUILD_FLUSHED = "rebuild-flushed"
 REBUILD_PAGE = 2_000
 REBUILD_FLUSH_EVENTS = 250_000
-
-REBUILD_TABLE = """CREATE TABLE IF NOT EXISTS tris_rebuild (
-    marker TEXT PRIMARY KEY,
-    started_at TEXT NOT NULL)"""
 
 
 @dataclass(frozen=True)
@@ -92,7 +78,7 @@ class ProjectionRunner:
 
     def _create_tables(self) -> None:
         with self.database.transaction() as cur:
-            statements = [TRACKING_TABLE, REBUILD_TABLE, WORKERS_TABLE]
+            statements = list(tracking.TABLES)
             for projection in self.projections:
                 statements += [
                     *projection.tables,
@@ -103,33 +89,20 @@ class ProjectionRunner:
                 for ddl in statements:
                     cur.execute(ddl)
             for projection in self.projections:
-                cur.execute(
-                    "SELECT schema_version FROM tris_tracking WHERE projection=%s",
-                    (projection.name,),
-                )
-                row = cur.fetchone()
-                if row is None:
-                    cur.execute(
-                        "INSERT INTO tris_tracking (projection, position, schema_version) "
-                        "VALUES (%s, 0, %s) ON CONFLICT (projection) DO NOTHING",
-                        (projection.name, projection.schema_version),
-                    )
-                elif int(row[0]) != projection.schema_version:
+                version = tracking.schema_version(cur, projection.name)
+                if version is None:
+                    tracking.track(cur, projection.name, projection.schema_version)
+                elif version != projection.schema_version:
                     # The read model's shape changed: rebuild it from the log.
                     projection.reset(cur)
-                    cur.execute(
-                        "UPDATE tris_tracking SET position=0, schema_version=%s "
-                        "WHERE projection=%s",
-                        (projection.schema_version, projection.name),
-                    )
+                    tracking.restart(cur, projection.name, projection.schema_version)
 
     # ---------------------------------------------------------------- progress
 
     def positions(self) -> dict[str, int]:
         """Each projection's tracked position."""
         with self.database.read() as cur:
-            cur.execute("SELECT projection, position FROM tris_tracking")
-            return {str(r[0]): int(r[1]) for r in cur.fetchall()}
+            return tracking.positions(cur)
 
     def head(self) -> int:
         """The position of the last event in the log (0 when empty)."""
@@ -265,15 +238,9 @@ class ProjectionRunner:
                 # disk sync per batch, that is per command when they are applied inline.
                 cur.execute("SET LOCAL synchronous_commit = off")
             for projection in behind:
-                cur.execute(
-                    "UPDATE tris_tracking SET position=%s WHERE projection=%s AND position=%s",
-                    (
-                        todo[projection.name][-1][0].id,
-                        projection.name,
-                        positions.get(projection.name, 0),
-                    ),
-                )
-                if getattr(cur, "rowcount", 1) != 1:
+                old = positions.get(projection.name, 0)
+                new = todo[projection.name][-1][0].id
+                if not tracking.advance(cur, projection.name, old, new):
                     # Another worker applied this batch first; the next round reads its position.
                     raise _LostRaceError
             for projection in behind:
@@ -298,12 +265,7 @@ class ProjectionRunner:
     def heartbeat(self, worker_id: str) -> None:
         """Tell API processes that a worker is applying events (see `workers_alive`)."""
         with self.database.transaction() as cur:
-            cur.execute(
-                "INSERT INTO tris_workers (worker_id, seen_at) VALUES (%s, %s) "
-                "ON CONFLICT (worker_id) DO UPDATE SET seen_at = %s",
-                (worker_id, time.time(), time.time()),
-            )
-            cur.execute("DELETE FROM tris_workers WHERE seen_at < %s", (time.time() - 3600,))
+            tracking.heartbeat(cur, worker_id)
 
     def workers_alive(self) -> bool:
         """True when some worker sent a heartbeat recently (checked at most once a second)."""
@@ -311,12 +273,7 @@ class ProjectionRunner:
         if time.monotonic() - checked_at < HEARTBEAT_SECONDS:
             return alive
         with self.database.read() as cur:
-            cur.execute(
-                "SELECT COUNT(*) FROM tris_workers WHERE seen_at >= %s",
-                (time.time() - WORKER_ALIVE_SECONDS,),
-            )
-            row = cur.fetchone()
-        alive = bool(row and int(row[0]))
+            alive = tracking.workers_seen(cur, WORKER_ALIVE_SECONDS) > 0
         self._alive_checked = (time.monotonic(), alive)
         return alive
 
@@ -359,9 +316,7 @@ class ProjectionRunner:
         # Tracking rows first, in name order, then the read-model rows: the same order a
         # worker's batch takes its locks in, so a rebuild and a worker never deadlock.
         for projection in sorted(self.projections, key=lambda p: p.name):
-            cur.execute(
-                "UPDATE tris_tracking SET position=0 WHERE projection=%s", (projection.name,)
-            )
+            tracking.move(cur, projection.name, 0)
         for projection in self.projections:
             projection.reset(cur)
 
@@ -377,25 +332,17 @@ class ProjectionRunner:
 
         Returns True when it resumed a rebuild that an earlier run did not finish.
         """
-        from tris.storage.stage import Stage
-
         with self._lock:
             with self.database.transaction() as cur:
-                cur.execute("SELECT marker FROM tris_rebuild")
-                markers = {str(row[0]) for row in cur.fetchall()}
+                markers = tracking.rebuild_markers(cur)
                 if REBUILD_STARTED not in markers:
-                    cur.execute(
-                        "INSERT INTO tris_rebuild (marker, started_at) "
-                        "VALUES (%s, CURRENT_TIMESTAMP)",
-                        (REBUILD_STARTED,),
-                    )
+                    tracking.mark_rebuild(cur, REBUILD_STARTED)
             with Stage(self.projections) as stage:
                 positions = {p.name: 0 for p in self.projections}
                 if REBUILD_FLUSHED in markers:
                     with self.database.snapshot() as cur:
                         stage.load(cur)
-                        cur.execute("SELECT projection, position FROM tris_tracking")
-                        tracked = {str(r[0]): int(r[1]) for r in cur.fetchall()}
+                        tracked = tracking.positions(cur)
                     positions = {name: tracked.get(name, 0) for name in positions}
                 self._build(stage, positions, progress)
         self.catch_up(progress)
@@ -441,19 +388,12 @@ class ProjectionRunner:
         """
         with self.database.transaction() as cur:
             for projection in sorted(self.projections, key=lambda p: p.name):
-                cur.execute(
-                    "UPDATE tris_tracking SET position=%s WHERE projection=%s",
-                    (positions[projection.name], projection.name),
-                )
+                tracking.move(cur, projection.name, positions[projection.name])
             stage.write(cur)
             if finished:
-                cur.execute("DELETE FROM tris_rebuild")
+                tracking.finish_rebuild(cur)
             else:
-                cur.execute("DELETE FROM tris_rebuild WHERE marker=%s", (REBUILD_FLUSHED,))
-                cur.execute(
-                    "INSERT INTO tris_rebuild (marker, started_at) VALUES (%s, CURRENT_TIMESTAMP)",
-                    (REBUILD_FLUSHED,),
-                )
+                tracking.mark_rebuild(cur, REBUILD_FLUSHED)
 
     def digest(self) -> str:
         """SHA-256 over every read model's rows in a stable order, without store positions."""

@@ -6,7 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from tris.application.readmodels.queries import MAX_LIMIT, AgreementFilter
+from tris.application.readmodels.queries.agreements import AgreementFilter
+from tris.application.readmodels.queries.paging import MAX_LIMIT
 from tris.bootstrap import Services
 from tris.domain.errors import InvalidInputError
 from tris.interfaces.http.deps import CurrentPrincipal, ServicesDep

@@ -1,32 +1,24 @@
-"""Queries over the read models: agreement search, a party's commitments, statistics."""
+"""Agreement search and listing: filters, visibility, keyset pages, the text search."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from tris.application.access import Principal, Role
 from tris.application.readmodels.agreements.search import SEARCH_INDEX
-from tris.domain.errors import InvalidInputError, PartyNotFoundError
-from tris.domain.values import CommitmentStatus, Sector, SectorMix
-from tris.storage.cursors import Cursor
-from tris.storage.database import Database
-
-MAX_LIMIT = 500
-STATUSES = ("proposed", "in_force", "completed", "terminated", "withdrawn")
-
-# The statistics' agreement counts; the index on (sector_mix, status) answers it alone.
-AGREEMENT_COUNTS = (
-    "SELECT sector_mix, status, COUNT(*) FROM rm_agreements "
-    "GROUP BY sector_mix, status ORDER BY sector_mix, status"
+from tris.application.readmodels.queries.paging import (
+    ReadModelQueries,
+    check_limit,
+    decode_cursor,
+    encode_cursor,
 )
+from tris.domain.errors import InvalidInputError
+from tris.domain.values import Sector, SectorMix
+from tris.storage.cursors import Cursor
+
+STATUSES = ("proposed", "in_force", "completed", "terminated", "withdrawn")
 
 
 @dataclass(frozen=True)
@@ -52,28 +44,6 @@ class AgreementFilter:
             raise InvalidInputError("q has at most 200 characters")
 
 
-def encode_cursor(*key: Any) -> str:
-    """An opaque cursor for a keyset position."""
-    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, arity: int) -> list[Any]:
-    """The keyset position inside a cursor, or InvalidInputError."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInputError("cursor is not a cursor this API issued") from None
-    if not isinstance(key, list) or len(key) != arity:
-        raise InvalidInputError("cursor is not a cursor this API issued")
-    return key
-
-
-def _check_limit(limit: int) -> None:
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}")
-
-
 def _like(text: str) -> str:
     escaped = text.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -92,14 +62,8 @@ def _trigrams(text: str) -> str | None:
     return " AND ".join(f'"{term}"' for term in sorted(terms))
 
 
-class Queries:
-    """Reads the read models; never the event log."""
-
-    def __init__(self, database: Database, today: Callable[[], date] = date.today) -> None:
-        self.database = database
-        self.today = today
-
-    # -------------------------------------------------------------- agreements
+class AgreementQueries(ReadModelQueries):
+    """Pages of agreements as a viewer may see them."""
 
     def agreements(
         self,
@@ -146,7 +110,7 @@ class Queries:
         """The statement and parameters that select a page of agreements (one row more,
         to tell whether another page follows)."""
         filters.validate()
-        _check_limit(limit)
+        check_limit(limit)
         where: list[str] = []
         params: list[Any] = []
         source = "rm_agreements a"
@@ -234,157 +198,3 @@ class Queries:
         for agreement_id, party_id, sector in sorted(cur.fetchall(), key=lambda r: r[1]):
             result[agreement_id].append({"party_id": party_id, "sector": sector})
         return result
-
-    # ------------------------------------------------------------- commitments
-
-    def party_commitments(
-        self,
-        viewer: Principal,
-        party_id: str,
-        *,
-        status: str | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-    ) -> dict[str, Any]:
-        """Commitments a party owes or receives under agreements in force or past."""
-        _check_limit(limit)
-        if not (viewer.sees_everything or viewer.party_id == party_id):
-            raise PartyNotFoundError(f"no commitments of party {party_id} visible to this token")
-        today = self.today().isoformat()
-        where = ["(c.debtor = %s OR c.beneficiary = %s)"]
-        params: list[Any] = [party_id, party_id]
-        not_overdue = "(c.due_on IS NULL OR c.due_on >= %s)"
-        match status:
-            case None:
-                pass
-            case "fulfilled":
-                where.append("c.fulfilled = %s")
-                params.append(True)
-            case "overdue":
-                where.append("c.fulfilled = %s AND c.due_on IS NOT NULL AND c.due_on < %s")
-                params += [False, today]
-            case "partially_fulfilled":
-                where.append(f"c.fulfilled = %s AND c.started = %s AND {not_overdue}")
-                params += [False, True, today]
-            case "open":
-                where.append(f"c.fulfilled = %s AND c.started = %s AND {not_overdue}")
-                params += [False, False, today]
-            case _:
-                values = ", ".join(s.value for s in CommitmentStatus)
-                raise InvalidInputError(f"status must be one of {values}")
-        if cursor is not None:
-            seq, commitment_id = decode_cursor(cursor, 2)
-            where.append("(c.seq < %s OR (c.seq = %s AND c.commitment_id < %s))")
-            params += [int(seq), int(seq), str(commitment_id)]
-        params.append(limit + 1)
-        sql = (
-            "SELECT c.agreement_id, c.commitment_id, c.seq, c.debtor, c.beneficiary, c.kind, "  # noqa: S608
-            "c.quantity, c.unit, c.description, c.due_on, c.confirmed, c.fulfilled, c.started, "
-            "a.status, a.title FROM rm_commitments c "
-            "JOIN rm_agreements a ON a.agreement_id = c.agreement_id "
-            "WHERE " + " AND ".join(where) + " ORDER BY c.seq DESC, c.commitment_id DESC LIMIT %s"
-        )
-        with self.database.read() as cur:
-            cur.execute(sql, params)
-            rows = cur.fetchall()
-        page, more = rows[:limit], len(rows) > limit
-        items = [
-            {
-                "agreement_id": r[0],
-                "agreement_title": r[14],
-                "agreement_status": r[13],
-                "id": r[1],
-                "direction": "owed" if r[3] == party_id else "received",
-                "debtor": r[3],
-                "beneficiary": r[4],
-                "kind": r[5],
-                "quantity": r[6],
-                "unit": r[7],
-                "description": r[8],
-                "due_on": r[9],
-                "confirmed_quantity": r[10],
-                "status": _commitment_status(bool(r[11]), bool(r[12]), r[9], today),
-            }
-            for r in page
-        ]
-        next_cursor = encode_cursor(int(page[-1][2]), page[-1][1]) if more and page else None
-        return {"items": items, "next_cursor": next_cursor}
-
-    # -------------------------------------------------------------- statistics
-
-    def stats(self) -> dict[str, Any]:
-        """Agreements by sector mix and status; commitments committed vs fulfilled."""
-        with self.database.read() as cur:
-            cur.execute(AGREEMENT_COUNTS)
-            counts = [(str(m), str(s), int(n)) for m, s, n in cur.fetchall()]
-            cur.execute(
-                "SELECT kind, unit, month, committed, fulfilled FROM rm_commitment_totals "
-                "ORDER BY month, kind, unit"
-            )
-            totals = cur.fetchall()
-        total = sum(n for _, _, n in counts)
-        by_mix = {m.value: 0 for m in SectorMix}
-        by_status = dict.fromkeys(STATUSES, 0)
-        for mix, status, n in counts:
-            by_mix[mix] += n
-            by_status[status] += n
-        share = (
-            str((Decimal(by_mix["trisectoral"]) / Decimal(total)).quantize(Decimal("0.0001")))
-            if total
-            else None
-        )
-        by_kind: dict[tuple[str, str], list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 2)
-        by_month = []
-        for kind, unit, month, committed, fulfilled in totals:
-            sums = by_kind[(kind, unit)]
-            sums[0] += Decimal(committed)
-            sums[1] += Decimal(fulfilled)
-            by_month.append(
-                {
-                    "month": month,
-                    "kind": kind,
-                    "unit": unit,
-                    "committed": _plain(Decimal(committed)),
-                    "fulfilled": _plain(Decimal(fulfilled)),
-                }
-            )
-        return {
-            "agreements": {
-                "total": total,
-                "by_sector_mix": by_mix,
-                "by_status": by_status,
-                "by_sector_mix_and_status": [
-                    {"sector_mix": m, "status": s, "count": n} for m, s, n in counts
-                ],
-                "trisectoral_share": share,
-            },
-            "commitments": {
-                "by_kind_and_unit": [
-                    {
-                        "kind": kind,
-                        "unit": unit,
-                        "committed": _plain(sums[0]),
-                        "fulfilled": _plain(sums[1]),
-                    }
-                    for (kind, unit), sums in sorted(by_kind.items())
-                ],
-                "by_month": by_month,
-            },
-        }
-
-
-def _plain(value: Decimal) -> str:
-    """A decimal as a plain string without exponent (`0`, `12.5`)."""
-    text = format(value.normalize(), "f")
-    return "0" if text in ("-0", "") else text
-
-
-def _commitment_status(fulfilled: bool, started: bool, due_on: str | None, today: str) -> str:
-    """The same rule as the domain's `Agreement.commitment_status`, on read-model columns."""
-    if fulfilled:
-        return CommitmentStatus.FULFILLED.value
-    if due_on is not None and due_on < today:
-        return CommitmentStatus.OVERDUE.value
-    if started:
-        return CommitmentStatus.PARTIALLY_FULFILLED.value
-    return CommitmentStatus.OPEN.value

@@ -1,0 +1,112 @@
+"""The gateway of the projection runner's tables: tracked positions, workers, rebuild markers.
+
+Every function takes the caller's cursor, so a tracked position changes in the same
+transaction as the read-model rows it stands for.
+"""
+
+from __future__ import annotations
+
+import time
+
+from tris.storage.cursors import Cursor
+
+TRACKING_TABLE = """CREATE TABLE IF NOT EXISTS tris_tracking (
+    projection TEXT PRIMARY KEY,
+    position BIGINT NOT NULL,
+    schema_version INTEGER NOT NULL)"""
+
+WORKERS_TABLE = """CREATE TABLE IF NOT EXISTS tris_workers (
+    worker_id TEXT PRIMARY KEY,
+    seen_at DOUBLE PRECISION NOT NULL)"""
+
+REBUILD_TABLE = """CREATE TABLE IF NOT EXISTS tris_rebuild (
+    marker TEXT PRIMARY KEY,
+    started_at TEXT NOT NULL)"""
+
+TABLES = [TRACKING_TABLE, REBUILD_TABLE, WORKERS_TABLE]
+
+# A worker unseen for this long is forgotten.
+FORGET_WORKERS_SECONDS = 3600
+
+
+def schema_version(cur: Cursor, projection: str) -> int | None:
+    """The schema version a projection's rows were built with (None: not tracked yet)."""
+    cur.execute("SELECT schema_version FROM tris_tracking WHERE projection=%s", (projection,))
+    row = cur.fetchone()
+    return None if row is None else int(row[0])
+
+
+def track(cur: Cursor, projection: str, version: int) -> None:
+    """Start tracking a projection at the start of the log."""
+    cur.execute(
+        "INSERT INTO tris_tracking (projection, position, schema_version) "
+        "VALUES (%s, 0, %s) ON CONFLICT (projection) DO NOTHING",
+        (projection, version),
+    )
+
+
+def restart(cur: Cursor, projection: str, version: int) -> None:
+    """Rewind a projection whose rows changed shape, under its new schema version."""
+    cur.execute(
+        "UPDATE tris_tracking SET position=0, schema_version=%s WHERE projection=%s",
+        (version, projection),
+    )
+
+
+def positions(cur: Cursor) -> dict[str, int]:
+    """Each projection's tracked position."""
+    cur.execute("SELECT projection, position FROM tris_tracking")
+    return {str(r[0]): int(r[1]) for r in cur.fetchall()}
+
+
+def advance(cur: Cursor, projection: str, old: int, new: int) -> bool:
+    """Compare-and-set a position from `old` to `new`; False when another worker moved it."""
+    cur.execute(
+        "UPDATE tris_tracking SET position=%s WHERE projection=%s AND position=%s",
+        (new, projection, old),
+    )
+    return getattr(cur, "rowcount", 1) == 1
+
+
+def move(cur: Cursor, projection: str, position: int) -> None:
+    """Set a position unconditionally (a rewind, or a rebuild's stage written back)."""
+    cur.execute("UPDATE tris_tracking SET position=%s WHERE projection=%s", (position, projection))
+
+
+def heartbeat(cur: Cursor, worker_id: str) -> None:
+    """A worker says it is alive; long-silent workers are forgotten."""
+    now = time.time()
+    cur.execute(
+        "INSERT INTO tris_workers (worker_id, seen_at) VALUES (%s, %s) "
+        "ON CONFLICT (worker_id) DO UPDATE SET seen_at = %s",
+        (worker_id, now, now),
+    )
+    cur.execute("DELETE FROM tris_workers WHERE seen_at < %s", (now - FORGET_WORKERS_SECONDS,))
+
+
+def workers_seen(cur: Cursor, within_seconds: float) -> int:
+    """How many workers sent a heartbeat in the last `within_seconds`."""
+    cur.execute(
+        "SELECT COUNT(*) FROM tris_workers WHERE seen_at >= %s", (time.time() - within_seconds,)
+    )
+    row = cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+def rebuild_markers(cur: Cursor) -> set[str]:
+    """The markers of a rebuild in progress."""
+    cur.execute("SELECT marker FROM tris_rebuild")
+    return {str(row[0]) for row in cur.fetchall()}
+
+
+def mark_rebuild(cur: Cursor, marker: str) -> None:
+    """Set a rebuild marker (replacing an earlier one of the same name)."""
+    cur.execute("DELETE FROM tris_rebuild WHERE marker=%s", (marker,))
+    cur.execute(
+        "INSERT INTO tris_rebuild (marker, started_at) VALUES (%s, CURRENT_TIMESTAMP)", (marker,)
+    )
+
+
+def finish_rebuild(cur: Cursor) -> None:
+    """Clear every rebuild marker."""
+    cur.execute("DELETE FROM tris_rebuild")
