@@ -8,6 +8,8 @@ from urllib.parse import SplitResult, unquote, urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tris.domain.errors import TrisError
+
 DEFAULT_DATABASE_URL = "sqlite:///./tris.db"
 
 
@@ -62,8 +64,16 @@ def load_settings(**overrides: object) -> Settings:
     return Settings(**overrides)  # type: ignore[arg-type]
 
 
-class DatabaseURLError(ValueError):
-    """TRIS_DATABASE_URL is not a URL TRIS understands."""
+class ConfigurationError(TrisError):
+    """The process is configured in a way TRIS cannot run with."""
+
+    title = "Configuration error"
+
+
+class DatabaseURLError(ConfigurationError, ValueError):
+    """TRIS_DATABASE_URL is not a URL TRIS understands (a ValueError for the settings)."""
+
+    title = "Invalid database URL"
 
 
 def _port(parts: SplitResult) -> int:

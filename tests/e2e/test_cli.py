@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from tests.support.scenario import draft, make_world
 from tris.application.access import Role
+from tris.application.errors import IdempotencyKeyReusedError
 from tris.application.integrity.keys import write_new_key
 from tris.application.store import CommandContext
 from tris.bootstrap import Services, build
@@ -28,7 +29,6 @@ from tris.domain.errors import (
     AgreementNotInForceError,
     CommitmentPartyError,
     DomainError,
-    IdempotencyKeyReusedError,
     PartyNotFoundError,
     SelfConfirmationError,
 )

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from tests.e2e.conftest import Api, Trio, build_services, content
 from tests.support.integrity import RawDatabase
-from tris.application.integrity.keys import ServerKeyError
+from tris.application.errors import ServerKeyError
 from tris.bootstrap import Services
 from tris.config import load_settings, parse_database_url
 from tris.domain.proofs.merkle import verify_consistency, verify_inclusion

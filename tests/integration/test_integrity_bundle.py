@@ -20,12 +20,7 @@ from tris.application.access import Principal, Role
 from tris.bootstrap import Services, build
 from tris.domain.errors import AgreementNotFoundError
 from tris.domain.proofs.offline import verify_bundle
-from tris.domain.proofs.signed import (
-    Check,
-    bundle_payload,
-    checkpoint_payload,
-    render_bundle,
-)
+from tris.domain.proofs.signed import Check, bundle_payload, checkpoint_payload, render_bundle
 from tris.domain.signing import key_fingerprint
 from tris.domain.values import Sector
 

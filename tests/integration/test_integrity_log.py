@@ -16,8 +16,7 @@ import pytest
 from tests.support.integrity import RawDatabase, Story, full_story, integrity_settings
 from tests.support.scenario import World, make_world
 from tests.unit.test_merkle import MAX_SIZE, ref_mth, ref_path, ref_proof
-from tris.application.integrity.errors import LogEntryNotFoundError, TreeNotFoundError
-from tris.application.integrity.keys import ServerKeyError
+from tris.application.errors import LogEntryNotFoundError, ServerKeyError, TreeNotFoundError
 from tris.application.store import IdempotencyRequest
 from tris.bootstrap import Services, build
 from tris.config import load_settings, parse_database_url

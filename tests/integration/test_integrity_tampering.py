@@ -16,7 +16,7 @@ import pytest
 from tests.support.integrity import RawDatabase, Story, full_story, integrity_settings
 from tests.support.scenario import World, make_world
 from tris.application.access import Principal, Role
-from tris.application.integrity.errors import LogTamperedError
+from tris.application.errors import LogTamperedError
 from tris.bootstrap import Services, build
 
 TODAY = date(2026, 6, 1)

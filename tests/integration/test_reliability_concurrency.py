@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from tests.integration.conftest import ServicesFactory, Trio
 from tests.integration.test_store_idempotency import ctx, gate_saves
 from tests.support.scenario import World, draft
+from tris.application.errors import VersionMismatchError
 from tris.application.store import EventStore, Outcome
 from tris.bootstrap import Services
-from tris.domain.errors import VersionMismatchError
 
 PROCESSES = 6
 

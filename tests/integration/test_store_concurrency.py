@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tests.integration.conftest import ServicesFactory, Trio
 from tests.integration.test_store_idempotency import gate_saves
 from tests.support.scenario import World, draft, raw_public_key
+from tris.application.errors import ConcurrentUpdateError, VersionMismatchError
 from tris.application.store import Outcome
 from tris.bootstrap import Services
-from tris.domain.errors import ConcurrentUpdateError, VersionMismatchError
 
 
 def event_types(services: Services, aggregate_id: str) -> list[str]:

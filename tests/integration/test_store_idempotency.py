@@ -12,16 +12,16 @@ import pytest
 
 from tests.integration.conftest import ServicesFactory, Trio
 from tests.support.scenario import Member, World, draft
-from tris.application.store import CommandContext, EventStore, IdempotencyRequest, Outcome
-from tris.bootstrap import Services
-from tris.domain.agreement import Agreement
-from tris.domain.errors import (
+from tris.application.errors import (
     ConcurrentUpdateError,
     IdempotencyInFlightError,
     IdempotencyKeyReusedError,
-    NotProposerError,
     VersionMismatchError,
 )
+from tris.application.store import CommandContext, EventStore, IdempotencyRequest, Outcome
+from tris.bootstrap import Services
+from tris.domain.agreement import Agreement
+from tris.domain.errors import NotProposerError
 
 
 def ctx(

@@ -11,7 +11,8 @@ from tests.integration.conftest import ServicesFactory
 from tests.support.scenario import World
 from tris.application import tokens as tokens_module
 from tris.application.access import Principal, Role
-from tris.application.tokens import TokenNotFoundError, Tokens
+from tris.application.errors import TokenNotFoundError
+from tris.application.tokens import Tokens
 from tris.bootstrap import Services
 from tris.domain.errors import InvalidInputError
 from tris.domain.values import Sector

@@ -16,14 +16,14 @@ import pytest
 from tests.support.integrity import full_story, integrity_settings
 from tests.support.postgres import random_database_name
 from tests.support.scenario import make_world
-from tris.application.opendata.export import ExportFormatError, write_export
-from tris.application.opendata.replay import (
+from tris.application.errors import (
+    ExportFormatError,
     ExportIntegrityError,
     PartialExportError,
     ReplayTargetNotEmptyError,
-    check_export,
-    replay,
 )
+from tris.application.opendata.export import write_export
+from tris.application.opendata.replay import check_export, replay
 from tris.application.opendata.stream import EventStream
 from tris.application.parties import new_contact
 from tris.bootstrap import Services, build

@@ -10,12 +10,15 @@ import json
 import re
 from datetime import date
 from decimal import Decimal
+from types import ModuleType
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from eventsourcing.domain import Aggregate
 
+from tris import config
+from tris.application import errors as application_errors
 from tris.domain import errors
 from tris.domain.agreement import Agreement
 from tris.domain.errors import InvalidQuantityError, InvalidSigningKeyError
@@ -39,6 +42,8 @@ from tris.domain.values import (
     Terms,
     parse_quantity,
 )
+from tris.interfaces.http import errors as http_errors
+from tris.storage import errors as storage_errors
 
 OPERATOR_ACTOR = Actor(OPERATOR, "token-admin")
 
@@ -310,43 +315,44 @@ def test_replaying_an_agreements_events_rebuilds_the_same_state(world, state, bu
 # -- the documented error tree -------------------------------------------------------------------
 
 
-def error_classes() -> dict[str, type[errors.DomainError]]:
+def error_classes(module: ModuleType = errors) -> dict[str, type[Exception]]:
+    """The error classes a module defines."""
     return {
         name: cls
-        for name, cls in inspect.getmembers(errors, inspect.isclass)
-        if cls.__module__ == errors.__name__
+        for name, cls in inspect.getmembers(module, inspect.isclass)
+        if cls.__module__ == module.__name__ and issubclass(cls, Exception)
     }
 
 
-def documented_parents() -> dict[str, str | None]:
-    """Each error named in the module docstring's tree, with its parent in the drawing."""
-    assert errors.__doc__
+def documented_parents(module: ModuleType = errors) -> dict[str, str | None]:
+    """Each error named in a module docstring's tree, with its parent in the drawing."""
+    assert module.__doc__
     stack: list[tuple[int, str]] = []
     parents: dict[str, str | None] = {}
-    for line in errors.__doc__.splitlines():
+    for line in module.__doc__.splitlines():
         match = re.search(r"[A-Z]\w*Error\b", line)
         if not match:
             continue
         column, name = match.start(), match.group()
         while stack and stack[-1][0] >= column:
             stack.pop()
-        also = re.search(r"\(also a (\w+)\)", line)
-        parents[name] = stack[-1][1] if stack else also.group(1) if also else None
+        parents[name] = stack[-1][1] if stack else None
         stack.append((column, name))
     return parents
 
 
-def test_every_error_is_a_documented_domain_error() -> None:
+def test_every_domain_error_is_a_documented_domain_error() -> None:
     classes = error_classes()
     assert "DomainError" in classes
     for name, cls in classes.items():
-        assert issubclass(cls, errors.DomainError), name
+        assert issubclass(cls, errors.TrisError), name
+        assert name == "TrisError" or issubclass(cls, errors.DomainError), name
         doc = cls.__dict__.get("__doc__")
         assert doc and doc.strip(), f"{name} has no docstring"
         assert "title" in cls.__dict__, f"{name} has no title of its own"
 
 
-def test_the_module_docstring_draws_exactly_the_error_tree() -> None:
+def test_the_domain_docstring_draws_exactly_its_error_tree() -> None:
     classes = error_classes()
     parents = documented_parents()
 
@@ -357,10 +363,26 @@ def test_the_module_docstring_draws_exactly_the_error_tree() -> None:
         assert actual == expected, f"{name} subclasses {actual}, the docstring says {expected}"
 
 
-def test_the_error_tree_parser_reads_nesting_and_the_also_note() -> None:
-    assert documented_parents()["RequestError"] == "DomainError"
+def test_the_whole_tree_drawing_names_every_parent_rightly() -> None:
+    known: dict[str, type[Exception]] = {}
+    for module in (errors, application_errors, storage_errors, config, http_errors):
+        known.update(error_classes(module))
+    parents = documented_parents(application_errors)
+
+    assert set(known) - set(error_classes(errors)) <= set(parents)
+    for name, parent in parents.items():
+        if parent is None:
+            assert name == "TrisError"
+            continue
+        assert known[name].__bases__[0].__name__ == parent, f"{name} is drawn under {parent}"
+
+
+def test_the_error_tree_parser_reads_nesting() -> None:
+    assert documented_parents()["DomainError"] == "TrisError"
     assert documented_parents()["TooFewPartiesError"] == "InvalidContentError"
-    assert documented_parents()["DomainError"] is None
+    assert documented_parents()["TrisError"] is None
+    assert documented_parents(application_errors)["RequestError"] == "ApplicationError"
+    assert documented_parents(application_errors)["RateLimitedError"] == "HTTPProblemError"
 
 
 def test_a_domain_error_carries_its_detail() -> None:

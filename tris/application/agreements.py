@@ -11,6 +11,7 @@ from eventsourcing.domain import Aggregate
 
 from tris.application.access import Principal
 from tris.application.diff import content_diff
+from tris.application.errors import VersionMismatchError
 from tris.application.store import CommandContext, EventStore, Outcome
 from tris.application.timeline import timeline_item
 from tris.application.views import agreement_view, fulfilment_view, revision_view
@@ -20,7 +21,6 @@ from tris.domain.errors import (
     InvalidContentError,
     PartyDeactivatedError,
     PartyNotFoundError,
-    VersionMismatchError,
 )
 from tris.domain.signing import decode_base64
 from tris.domain.values import ContentDraft, Sector

@@ -14,16 +14,19 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
+from tris.application.errors import (
+    ApplicationError,
+    ConcurrentUpdateError,
+    IdempotencyInFlightError,
+    IdempotencyKeyReusedError,
+    VersionMismatchError,
+)
 from tris.domain.agreement import Agreement, Fulfilment, fulfilment_ledger
 from tris.domain.errors import (
     AgreementNotFoundError,
-    ConcurrentUpdateError,
     DomainError,
-    IdempotencyInFlightError,
-    IdempotencyKeyReusedError,
     NotFoundError,
     PartyNotFoundError,
-    VersionMismatchError,
 )
 from tris.domain.party import Party
 from tris.domain.values import Actor
@@ -209,7 +212,9 @@ class EventStore:
         with self.in_flight(token_id, request):
             try:
                 aggregates, body = command()
-            except DomainError:
+            except (DomainError, ApplicationError):
+                # A refused command (a stale If-Match among them) may be a retry whose
+                # first attempt changed what it checks.
                 earlier = self.earlier(token_id, request, replayed)
                 if earlier is not None:
                     return earlier

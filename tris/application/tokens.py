@@ -21,12 +21,9 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError
 
 from tris.application.access import Principal, Role
+from tris.application.errors import TokenAlreadyIssuedError, TokenNotFoundError
 from tris.application.store import IdempotencyRequest, kept_record
-from tris.domain.errors import (
-    ConflictError,
-    InvalidInputError,
-    NotFoundError,
-)
+from tris.domain.errors import InvalidInputError
 from tris.storage.database import Database
 from tris.storage.idempotency import IdempotencyRecord
 from tris.storage.tokens import TokenRows
@@ -37,18 +34,6 @@ TOKEN_PREFIX = "tris_"  # noqa: S105 - a prefix, not a secret
 TRUSTED_SECONDS = 1.0
 CACHED_TOKENS = 10_000
 REPLAY_PURPOSE = b"tris idempotent token issue v1"
-
-
-class TokenNotFoundError(NotFoundError):
-    """No token with this id exists."""
-
-    title = "Token not found"
-
-
-class TokenAlreadyIssuedError(ConflictError):
-    """A token was issued under this Idempotency-Key before replays were possible."""
-
-    title = "Token already issued"
 
 
 @dataclass(frozen=True)

@@ -1,64 +1,68 @@
-"""The domain errors of TRIS: every broken rule raises one of these, by name.
+"""The root of TRIS's error tree, and the domain's part of it: every broken rule, by name.
 
-The tree::
+Everything TRIS raises is a `TrisError`; the whole tree, with the application's, storage's
+and configuration's subtrees, is drawn in `tris/application/errors.py`. The domain's part::
 
-    DomainError                          a rule of the domain was broken
-    ├── InvalidInputError                a value is malformed (422 over HTTP)
-    │   ├── InvalidQuantityError         quantity not a decimal > 0
-    │   ├── InvalidContentError          agreement content breaks a rule
-    │   │   ├── TooFewPartiesError       fewer than two distinct parties
-    │   │   ├── ProposerNotAPartyError   the proposer is not among the parties
-    │   │   ├── CommitmentPartyError     debtor/beneficiary not a party of it
-    │   │   └── InvalidTermsError        ends_on before starts_on, empty text
-    │   ├── InvalidSigningKeyError       a public key is not 32 raw bytes
-    │   ├── InvalidPartyDetailsError     empty name, unknown sector, bad website
-    │   └── MissingReasonError           a reason or rationale is empty
-    ├── NotFoundError                    something named does not exist (404)
-    │   ├── PartyNotFoundError
-    │   ├── AgreementNotFoundError
-    │   ├── RevisionNotFoundError
-    │   ├── CommitmentNotFoundError
-    │   ├── FulfilmentNotFoundError
-    │   ├── SigningKeyNotFoundError
-    │   └── PersonNotFoundError
-    ├── PermissionDeniedError            the actor may not do this (403)
-    │   ├── NotAPartyError               the actor's party is not a party of it
-    │   ├── NotProposerError             only the proposer may withdraw
-    │   ├── NotDebtorError               only the debtor records a fulfilment
-    │   ├── SelfConfirmationError        the debtor cannot confirm its own delivery
-    │   └── SigningKeyNotOwnedError      the key belongs to another party
-    └── ConflictError                    the state does not allow it now (409)
-        ├── AgreementNotProposedError    needs status `proposed`
-        ├── AgreementNotInForceError     needs status `in_force`
-        ├── StaleRevisionError           signing a revision that is not the latest
-        ├── AlreadySignedError           the party already signed this revision
-        ├── RevisionDeclinedError        a party declined this revision
-        ├── InvalidSignatureError        signature does not verify for the payload
-        ├── SigningKeyRevokedError       the key was revoked
-        ├── AmendmentPendingError        one amendment is already pending
-        ├── NoPendingAmendmentError      no such amendment is pending
-        ├── FulfilmentAlreadySettledError  confirmed or disputed already
-        ├── CommitmentAlreadyFulfilledError
-        ├── PartyDeactivatedError        a deactivated party cannot act or join
-        └── DuplicateSigningKeyError     the same public key is registered already
-    RequestError (also a DomainError)    the request itself cannot be applied
-    ├── VersionMismatchError             If-Match names another version (412)
-    ├── ConcurrentUpdateError            a concurrent command won the race (409)
-    ├── IdempotencyKeyReusedError        same key, another request (422)
-    └── IdempotencyInFlightError         same key still being processed (409)
+    TrisError                            root of every error TRIS raises
+    └── DomainError                      a rule of the domain was broken
+        ├── InvalidInputError            a value is malformed (422 over HTTP)
+        │   ├── InvalidQuantityError     quantity not a decimal > 0
+        │   ├── InvalidContentError      agreement content breaks a rule
+        │   │   ├── TooFewPartiesError   fewer than two distinct parties
+        │   │   ├── ProposerNotAPartyError  the proposer is not among the parties
+        │   │   ├── CommitmentPartyError     debtor/beneficiary not a party of it
+        │   │   └── InvalidTermsError    ends_on before starts_on, empty text
+        │   ├── InvalidSigningKeyError   a public key is not 32 raw bytes
+        │   ├── InvalidPartyDetailsError  empty name, unknown sector, bad website
+        │   ├── MissingReasonError       a reason or rationale is empty
+        │   └── BundleError              an evidence bundle breaks its format (tris verify)
+        ├── NotFoundError                something named does not exist (404)
+        │   ├── PartyNotFoundError
+        │   ├── AgreementNotFoundError
+        │   ├── RevisionNotFoundError
+        │   ├── CommitmentNotFoundError
+        │   ├── FulfilmentNotFoundError
+        │   ├── SigningKeyNotFoundError
+        │   └── PersonNotFoundError
+        ├── PermissionDeniedError        the actor may not do this (403)
+        │   ├── NotAPartyError           the actor's party is not a party of it
+        │   ├── NotProposerError         only the proposer may withdraw
+        │   ├── NotDebtorError           only the debtor records a fulfilment
+        │   ├── SelfConfirmationError    the debtor cannot confirm its own delivery
+        │   └── SigningKeyNotOwnedError  the key belongs to another party
+        └── ConflictError                the state does not allow it now (409)
+            ├── AgreementNotProposedError    needs status `proposed`
+            ├── AgreementNotInForceError     needs status `in_force`
+            ├── StaleRevisionError           signing a revision that is not the latest
+            ├── AlreadySignedError           the party already signed this revision
+            ├── RevisionDeclinedError        a party declined this revision
+            ├── InvalidSignatureError        signature does not verify for the payload
+            ├── SigningKeyRevokedError       the key was revoked
+            ├── AmendmentPendingError        one amendment is already pending
+            ├── NoPendingAmendmentError      no such amendment is pending
+            ├── FulfilmentAlreadySettledError  confirmed or disputed already
+            ├── CommitmentAlreadyFulfilledError
+            ├── PartyDeactivatedError        a deactivated party cannot act or join
+            └── DuplicateSigningKeyError     the same public key is registered already
 """
 
 from __future__ import annotations
 
 
-class DomainError(Exception):
-    """A rule of the TRIS domain was broken; the message says which and why."""
+class TrisError(Exception):
+    """The root of every error TRIS raises: a title for its kind, a detail for this case."""
 
-    title = "Domain rule broken"
+    title = "Error"
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+
+class DomainError(TrisError):
+    """A rule of the TRIS domain was broken; the message says which and why."""
+
+    title = "Domain rule broken"
 
 
 class InvalidInputError(DomainError):
@@ -289,31 +293,7 @@ class DuplicateSigningKeyError(ConflictError):
     title = "Duplicate signing key"
 
 
-class RequestError(DomainError):
-    """A command cannot be applied as sent, whatever the domain's state."""
+class BundleError(InvalidInputError):
+    """An evidence bundle breaks a rule of its format or of what it proves."""
 
-    title = "Request cannot be applied"
-
-
-class VersionMismatchError(RequestError):
-    """The client's expected version (If-Match) is not the aggregate's current version."""
-
-    title = "Version mismatch"
-
-
-class ConcurrentUpdateError(RequestError):
-    """Another command changed the same aggregate at the same moment; retry."""
-
-    title = "Concurrent update"
-
-
-class IdempotencyKeyReusedError(RequestError):
-    """An Idempotency-Key was used before with a different request."""
-
-    title = "Idempotency key reused"
-
-
-class IdempotencyInFlightError(RequestError):
-    """A request with the same Idempotency-Key is still being processed."""
-
-    title = "Request in flight"
+    title = "Invalid evidence bundle"

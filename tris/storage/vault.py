@@ -21,6 +21,7 @@ from eventsourcing.sqlite import SQLiteDatastore
 
 from tris.domain.party import Contact
 from tris.storage.database import Database
+from tris.storage.errors import PersonalDataErasedError
 from tris.storage.schema import serialise_schema_changes
 
 PERSON_KEYS_TABLE = """CREATE TABLE IF NOT EXISTS tris_person_keys (
@@ -123,10 +124,6 @@ class PersonalDataVault:
         if isinstance(datastore, SQLiteDatastore):
             with datastore.get_connection(commit=True) as conn:
                 conn.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-
-class PersonalDataErasedError(Exception):
-    """Data of an erased person cannot be stored again under the same person id."""
 
 
 class SealedContact(Transcoding):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from tris.application.integrity.keys import ServerKeyError
+from tris.application.errors import ServerKeyError
 from tris.application.integrity.log import IntegrityLog, Leaf
 from tris.application.integrity.stored import StoredAggregate, read_stored
 from tris.application.integrity.verification import party_keys

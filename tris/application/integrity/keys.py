@@ -25,12 +25,9 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
+from tris.application.errors import ServerKeyError
 from tris.config import Settings, parse_database_url
 from tris.domain.signing import key_fingerprint
-
-
-class ServerKeyError(Exception):
-    """The server key is not configured, cannot be read, or is not an Ed25519 key."""
 
 
 @dataclass(frozen=True)

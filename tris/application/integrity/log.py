@@ -17,11 +17,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import Notification
 
-from tris.application.integrity.errors import (
-    LogEntryNotFoundError,
-    LogTamperedError,
-    TreeNotFoundError,
-)
+from tris.application.errors import LogEntryNotFoundError, LogTamperedError, TreeNotFoundError
 from tris.application.integrity.keys import ServerKey
 from tris.domain.proofs.chain import leaf_for
 from tris.domain.proofs.merkle import HASH_BYTES, LeafHashes, MerkleTree

@@ -9,8 +9,8 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError
 
 from tris.application.access import Principal
+from tris.application.errors import TreeNotFoundError
 from tris.application.integrity.audit import AuditReport, audit_store
-from tris.application.integrity.errors import TreeNotFoundError
 from tris.application.integrity.evidence import build_bundle
 from tris.application.integrity.keys import ServerKey, key_path, load_server_key
 from tris.application.integrity.log import IntegrityLog

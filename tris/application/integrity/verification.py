@@ -11,8 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from tris.application.access import Principal
-from tris.application.integrity.errors import LogTamperedError
-from tris.application.integrity.keys import ServerKeyError
+from tris.application.errors import LogTamperedError, ServerKeyError
 from tris.application.integrity.log import IntegrityLog
 from tris.application.integrity.stored import StoredAggregate, read_stored
 from tris.application.store import EventStore

@@ -19,18 +19,12 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 from uuid import UUID
 
+from tris.application.errors import ExportFormatError
 from tris.application.opendata.stream import EventStream, StoredItem
-from tris.domain.errors import InvalidInputError
 
 EXPORT_FORMAT = "tris-export/1"
 
 Clock = Callable[[], datetime]
-
-
-class ExportFormatError(InvalidInputError):
-    """A file is not a TRIS export this version can read (the message names the line)."""
-
-    title = "Not a TRIS export"
 
 
 @dataclass(frozen=True)

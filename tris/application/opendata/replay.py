@@ -22,36 +22,22 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
+from tris.application.errors import (
+    ExportIntegrityError,
+    PartialExportError,
+    ReplayTargetNotEmptyError,
+)
 from tris.application.integrity.service import Integrity
 from tris.application.opendata.export import ExportedEvent, ExportHeader, read_events, read_header
 from tris.application.opendata.stream import EventStream
 from tris.application.readmodels.runner import ProjectionRunner
 from tris.application.store import EventStore
-from tris.domain.errors import ConflictError, InvalidInputError
 from tris.domain.proofs.chain import GENESIS, event_hash
 
 BATCH = 500
 
 Opener = Callable[[], TextIO]
 Progress = Callable[[int], None]
-
-
-class ReplayTargetNotEmptyError(ConflictError):
-    """A replay needs a store without any event; this one has some."""
-
-    title = "Replay target is not empty"
-
-
-class PartialExportError(InvalidInputError):
-    """An export that starts after position 0 cannot seed a fresh store on its own."""
-
-    title = "Partial export"
-
-
-class ExportIntegrityError(ConflictError):
-    """An export's events are out of order or do not match their hashes (names the position)."""
-
-    title = "Export does not verify"
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from typing import Any
 
 from eventsourcing.persistence import Notification
 
+from tris.application.errors import ConcurrentUpdateError
 from tris.application.readmodels.base import Projection
 from tris.application.store import EventStore
 from tris.storage import tracking
@@ -242,7 +243,7 @@ class ProjectionRunner:
                 new = todo[projection.name][-1][0].id
                 if not tracking.advance(cur, projection.name, old, new):
                     # Another worker applied this batch first; the next round reads its position.
-                    raise _LostRaceError
+                    raise _LostRaceError("another worker applied this batch first")
             for projection in behind:
                 for notification, event in todo[projection.name]:
                     projection.apply(cur, notification.id, event)
@@ -417,5 +418,5 @@ def _normalise(value: Any) -> Any:
     return str(value)
 
 
-class _LostRaceError(Exception):
+class _LostRaceError(ConcurrentUpdateError):
     """Another worker advanced the tracking row first."""

@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from tris.domain.errors import BundleError
 from tris.domain.proofs.chain import GENESIS, event_hash
 from tris.domain.proofs.merkle import leaf_hash, verify_inclusion
 from tris.domain.proofs.record import (
@@ -36,10 +37,6 @@ from tris.domain.proofs.signed import (
 from tris.domain.signing import canonical_json, key_fingerprint
 
 Bundle = dict[str, Any]
-
-
-class BundleError(Exception):
-    """A check found the bundle wrong; the message says how."""
 
 
 def verify_bundle(raw: bytes, *, server_key: str | None = None) -> list[Check]:

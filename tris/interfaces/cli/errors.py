@@ -1,13 +1,14 @@
 """How the command line reports failures: one line on stderr and an exit code from one table.
 
-The table maps the domain error tree (`tris.domain.errors`) and the few foreign errors that
-reach the command line; the most specific match wins:
+The table maps TRIS's error tree (drawn in `tris/application/errors.py`); foreign errors
+that reach the command line are translated into it first. The first matching row wins:
 
-    exit 2  InvalidInputError, bad configuration (e.g. TRIS_DATABASE_URL), usage errors
-    exit 3  NotFoundError
+    exit 2  InvalidInputError, UnreadableExportError, bad configuration (e.g.
+            TRIS_DATABASE_URL, the server key), usage errors
+    exit 3  NotFoundError, ResourceNotFoundError
     exit 4  PermissionDeniedError
-    exit 5  ConflictError
-    exit 1  any other DomainError, and storage failures (database unreachable, …)
+    exit 5  ConflictError, StateConflictError
+    exit 1  any other TRIS error, and storage failures (database unreachable, …)
 """
 
 from __future__ import annotations
@@ -21,35 +22,36 @@ from eventsourcing.persistence import PersistenceError
 from pydantic import ValidationError
 from typer.core import TyperGroup
 
-from tris.config import DatabaseURLError
+from tris.application.errors import (
+    ApplicationError,
+    ResourceNotFoundError,
+    StateConflictError,
+    UnreadableExportError,
+)
+from tris.config import ConfigurationError, DatabaseURLError
 from tris.domain.errors import (
     ConflictError,
     DomainError,
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
+    TrisError,
 )
-
-
-class ConfigurationError(Exception):
-    """The process is configured in a way TRIS cannot run with."""
-
-
-class StorageUnavailableError(Exception):
-    """The database could not be reached or used."""
-
+from tris.storage.errors import StorageUnavailableError
 
 EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
     (ConfigurationError, 2),
     (InvalidInputError, 2),
+    (UnreadableExportError, 2),
     (NotFoundError, 3),
+    (ResourceNotFoundError, 3),
     (PermissionDeniedError, 4),
     (ConflictError, 5),
-    (DomainError, 1),
-    (StorageUnavailableError, 1),
+    (StateConflictError, 5),
+    (TrisError, 1),
 )
 
-REPORTED = (DomainError, ConfigurationError, StorageUnavailableError)
+REPORTED = (TrisError,)
 
 
 def exit_code_for(error: Exception) -> int:
@@ -62,7 +64,7 @@ def exit_code_for(error: Exception) -> int:
 
 def describe(error: Exception) -> str:
     """The one line printed for an error."""
-    if isinstance(error, DomainError):
+    if isinstance(error, DomainError | ApplicationError):
         return f"tris: {error.title}: {_first_line(error.detail)}"
     return f"tris: {_first_line(str(error))}"
 

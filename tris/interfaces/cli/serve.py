@@ -8,9 +8,8 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 
-from tris.application.integrity.keys import ServerKeyError
 from tris.bootstrap import Services, check_server_key
-from tris.config import parse_database_url
+from tris.config import ConfigurationError, parse_database_url
 from tris.demo.berlin import DemoData, demo_data_exists, load_demo
 from tris.interfaces.cli.context import (
     cli_reader,
@@ -18,7 +17,6 @@ from tris.interfaces.cli.context import (
     open_services,
     settings_from_environment,
 )
-from tris.interfaces.cli.errors import ConfigurationError
 
 APP_FACTORY = "tris.interfaces.http.app:create_app"
 GRACE_SECONDS = 5
@@ -52,10 +50,7 @@ def serve(
     # A missing or unreadable server key stops the start here, with one clear line, not in
     # every API process with a traceback. (The database may still be down: the API
     # processes wait for it.)
-    try:
-        check_server_key(settings)
-    except ServerKeyError as exc:
-        raise ConfigurationError(str(exc)) from None
+    check_server_key(settings)
     if demo:
         with open_services(settings) as services:
             if demo_data_exists(services):

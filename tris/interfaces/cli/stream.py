@@ -16,17 +16,12 @@ from typing import Annotated, TextIO
 
 import typer
 
-from tris.application.opendata.export import (
-    ExportFormatError,
-    ExportHeader,
-    read_header,
-    write_export,
-)
+from tris.application.errors import ExportFormatError
+from tris.application.opendata.export import ExportHeader, read_header, write_export
 from tris.application.opendata.replay import replay as replay_export
 from tris.application.opendata.replay import require_empty
-from tris.config import load_settings
+from tris.config import ConfigurationError, load_settings
 from tris.interfaces.cli.context import describe_database, open_services
-from tris.interfaces.cli.errors import ConfigurationError
 
 
 def register(cli: typer.Typer) -> None:

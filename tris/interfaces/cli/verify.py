@@ -14,11 +14,10 @@ from typing import Annotated
 import typer
 
 from tris.application.integrity.audit import AuditReport
-from tris.application.integrity.keys import ServerKeyError
+from tris.config import ConfigurationError
 from tris.domain.proofs.offline import verify_bundle
 from tris.domain.proofs.signed import Check
 from tris.interfaces.cli.context import open_services
-from tris.interfaces.cli.errors import ConfigurationError
 
 FAILED = 1
 
@@ -74,11 +73,8 @@ def _line(check: Check) -> str:
 
 
 def _audit_store() -> None:
-    try:
-        with open_services() as services:
-            report = services.integrity.audit()
-    except ServerKeyError as exc:
-        raise ConfigurationError(str(exc)) from None
+    with open_services() as services:
+        report = services.integrity.audit()
     typer.echo(_summary(report))
     for finding in report.findings:
         where = ", ".join(

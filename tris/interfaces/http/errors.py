@@ -17,7 +17,9 @@ that cannot be reached, or that timed a statement out, answers `service-unavaila
 with `Retry-After`): the request may be retried, with the same Idempotency-Key.
 
 The errors of this module are the HTTP layer's own: they concern the request (credentials,
-headers, size, rate), never a rule of the domain.
+headers, size, rate), never a rule of the domain; they hang under `RequestError` in the one
+tree (`tris/application/errors.py`). A TRIS error whose status is 500 (a configuration
+problem) is answered as `internal-error`, its detail only logged.
 """
 
 from __future__ import annotations
@@ -36,18 +38,27 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tris.domain.errors import (
+from tris.application.errors import (
+    ApplicationError,
     ConcurrentUpdateError,
-    ConflictError,
-    DomainError,
     IdempotencyInFlightError,
     IdempotencyKeyReusedError,
+    RequestError,
+    ResourceNotFoundError,
+    StateConflictError,
+    UnreadableExportError,
+    VersionMismatchError,
+)
+from tris.config import ConfigurationError
+from tris.domain.errors import (
+    ConflictError,
+    DomainError,
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
-    RequestError,
-    VersionMismatchError,
+    TrisError,
 )
+from tris.storage.errors import PersonalDataErasedError, StorageError, StorageUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +68,13 @@ MAX_LISTED_FIELDS = 10
 RETRY_AFTER_SECONDS = 2
 
 
-class HTTPProblemError(Exception):
+class HTTPProblemError(RequestError):
     """A request the HTTP layer refuses before any use case runs."""
 
     title = "Bad request"
 
     def __init__(self, detail: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(detail)
-        self.detail = detail
         self.headers = dict(headers or {})
 
 
@@ -134,11 +144,16 @@ DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 
 
 STATUS_BY_ERROR: dict[type[Exception], int] = {
+    TrisError: 500,
     DomainError: 400,
     InvalidInputError: 422,
     NotFoundError: 404,
     PermissionDeniedError: 403,
     ConflictError: 409,
+    ApplicationError: 400,
+    ResourceNotFoundError: 404,
+    StateConflictError: 409,
+    UnreadableExportError: 422,
     RequestError: 400,
     VersionMismatchError: 412,
     ConcurrentUpdateError: 409,
@@ -152,6 +167,10 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     RateLimitedError: 429,
     ReadModelsBehindError: 503,
     ServiceUnavailableError: 503,
+    StorageError: 503,
+    StorageUnavailableError: 503,
+    PersonalDataErasedError: 409,
+    ConfigurationError: 500,
 }
 
 
@@ -222,7 +241,10 @@ def _field_name(location: Sequence[Any]) -> str:
 
 
 async def handle_known_error(request: Request, error: Exception) -> Response:
-    """Domain and HTTP-layer errors, by the table."""
+    """TRIS's errors, by the table; a server-side one says nothing of its cause."""
+    if status_for(error) >= 500 and not isinstance(error, HTTPProblemError):
+        log.error("%s on %s %s: %s", type(error).__name__, request.method, request.url.path, error)
+        return await handle_unexpected_error(request, error)
     title = getattr(error, "title", "Error")
     detail = getattr(error, "detail", str(error))
     headers = getattr(error, "headers", None)
@@ -312,8 +334,7 @@ async def handle_unexpected_error(request: Request, error: Exception) -> Respons
 
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that turn every error into a problem document."""
-    app.add_exception_handler(DomainError, handle_known_error)
-    app.add_exception_handler(HTTPProblemError, handle_known_error)
+    app.add_exception_handler(TrisError, handle_known_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_error)
     for unavailable in DATABASE_UNAVAILABLE_ERRORS:
