@@ -24,7 +24,7 @@ from tris.application.integrity.keys import write_new_key
 from tris.application.store import CommandContext
 from tris.bootstrap import Services, build
 from tris.config import load_settings
-from tris.demo.berlin import DemoData, load_demo
+from tris.demo import DemoData, load_demo
 from tris.domain.errors import (
     AgreementNotInForceError,
     CommitmentPartyError,

@@ -19,7 +19,7 @@ from tests.support.postgres import random_database_name
 from tris.application.integrity.keys import write_new_key
 from tris.bootstrap import build
 from tris.config import load_settings, parse_database_url
-from tris.demo.berlin import load_demo
+from tris.demo import load_demo
 from tris.interfaces.cli.main import create_cli
 
 REPO = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.e2e.conftest import Api, Partner, Trio, bearer, build_services, content
-from tris.demo.berlin import DemoData, DemoParty, load_demo
+from tris.demo import DemoData, DemoParty, load_demo
 from tris.interfaces.http.app import create_app
 
 SECRET_TITLE = "Vertrauliches Vorhaben Quartiersküche"

@@ -24,7 +24,7 @@ from tris.application.parties import new_contact
 from tris.application.store import CommandContext
 from tris.bootstrap import Services, build
 from tris.config import load_settings
-from tris.demo.berlin import DemoData, load_demo
+from tris.demo import DemoData, load_demo
 from tris.domain.party import PartyDetails
 from tris.domain.values import CommitmentDraft, CommitmentKind, ContentDraft, Sector, Terms
 

@@ -107,6 +107,7 @@ def _as_tuple(row: Any) -> tuple[Any, ...]:
 
 @contextmanager
 def postgres_read(datastore: PostgresDatastore) -> Iterator[Cursor]:
+    """A PostgreSQL cursor in autocommit mode, one snapshot per statement."""
     # The library's pool hands out connections in autocommit mode; its transactions are
     # explicit `conn.transaction()` blocks.
     with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
@@ -115,5 +116,6 @@ def postgres_read(datastore: PostgresDatastore) -> Iterator[Cursor]:
 
 @contextmanager
 def sqlite_read(datastore: SQLiteDatastore) -> Iterator[Cursor]:
+    """A SQLite cursor that reads without taking the write lock."""
     with datastore.transaction(commit=False) as c:
         yield SQLiteAdapter(c)

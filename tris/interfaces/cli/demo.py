@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from tris.demo.berlin import demo_data_exists, load_demo
+from tris.demo import demo_data_exists, load_demo
 from tris.domain.values import OPERATOR
 from tris.interfaces.cli.context import (
     cli_reader,

@@ -10,7 +10,7 @@ import uvicorn
 
 from tris.bootstrap import Services, check_server_key
 from tris.config import ConfigurationError, parse_database_url
-from tris.demo.berlin import DemoData, demo_data_exists, load_demo
+from tris.demo import DemoData, demo_data_exists, load_demo
 from tris.interfaces.cli.context import (
     cli_reader,
     describe_database,
