@@ -8,8 +8,10 @@ database (not one this process made within the last second) and the routes go th
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import re
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, cast
 
 from fastapi import Depends, Header, Request
@@ -197,33 +199,43 @@ async def idempotency_request(
 IdempotencyKey = Annotated[IdempotencyRequest | None, Depends(idempotency_request)]
 
 
-async def command_context(
-    principal: CurrentPrincipal, idempotency: IdempotencyKey
-) -> CommandContext:
-    """A command by the principal, with its Idempotency-Key (parties, keys, proposals)."""
-    return CommandContext(principal.actor, idempotency=idempotency)
+def command_context(
+    principal: Any, *, if_match: bool = False, idempotent: bool = True
+) -> Callable[..., Awaitable[CommandContext]]:
+    """The dependency that builds a command's context: who acts (as `principal` resolves
+    it), the version it expects (`if_match`: If-Match required) and its Idempotency-Key."""
+
+    async def dependency(**given: Any) -> CommandContext:
+        return CommandContext(
+            given["principal"].actor,
+            expected_version=given.get("version"),
+            idempotency=given.get("idempotency"),
+        )
+
+    wanted = [("principal", principal)]
+    if if_match:
+        wanted.append(("version", ExpectedVersion))
+    if idempotent:
+        wanted.append(("idempotency", IdempotencyKey))
+    parameters = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation)
+        for name, annotation in wanted
+    ]
+    dependency.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        parameters, return_annotation=CommandContext
+    )
+    return dependency
 
 
-async def partner_command_context(
-    principal: PartnerPrincipal, idempotency: IdempotencyKey
-) -> CommandContext:
-    """A partner's command that creates an agreement."""
-    return CommandContext(principal.actor, idempotency=idempotency)
-
-
-async def agreement_command_context(
-    principal: PartnerPrincipal, version: ExpectedVersion, idempotency: IdempotencyKey
-) -> CommandContext:
-    """A partner's command on an existing agreement: If-Match and Idempotency-Key."""
-    return CommandContext(principal.actor, expected_version=version, idempotency=idempotency)
-
-
-async def plain_command_context(principal: CurrentPrincipal) -> CommandContext:
-    """A command that takes no Idempotency-Key (DELETE is idempotent by itself)."""
-    return CommandContext(principal.actor)
-
-
-Command = Annotated[CommandContext, Depends(command_context)]
-PartnerCommand = Annotated[CommandContext, Depends(partner_command_context)]
-AgreementCommand = Annotated[CommandContext, Depends(agreement_command_context)]
-PlainCommand = Annotated[CommandContext, Depends(plain_command_context)]
+# Parties, keys, tokens: any principal the route admits, with an Idempotency-Key.
+Command = Annotated[CommandContext, Depends(command_context(CurrentPrincipal))]
+# A partner's command that creates an agreement.
+PartnerCommand = Annotated[CommandContext, Depends(command_context(PartnerPrincipal))]
+# A partner's command on an existing agreement: If-Match and Idempotency-Key.
+AgreementCommand = Annotated[
+    CommandContext, Depends(command_context(PartnerPrincipal, if_match=True))
+]
+# A command that takes no Idempotency-Key (DELETE is idempotent by itself).
+PlainCommand = Annotated[
+    CommandContext, Depends(command_context(CurrentPrincipal, idempotent=False))
+]

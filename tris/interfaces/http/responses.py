@@ -72,6 +72,8 @@ POSITION_DOC = {
     }
 }
 COMMAND_DOC = {**REPLAYED_DOC, **POSITION_DOC}
+# What every write to an agreement answers with: its new ETag and the command's headers.
+WRITE_HEADERS = {**ETAG_DOC, **COMMAND_DOC}
 
 READ = (401, 404, 429)
 WRITE = (400, 401, 403, 404, 409, 413, 422, 429)

@@ -10,11 +10,11 @@ from pydantic import AwareDatetime
 from tris.interfaces.http.deps import AgreementCommand, AgreementReader, PartnerCommand, ServicesDep
 from tris.interfaces.http.responses import (
     AGREEMENT_WRITE,
-    COMMAND_DOC,
     ETAG_DOC,
     LOCATION_DOC,
     READ,
     WRITE,
+    WRITE_HEADERS,
     documented,
     entity_tag,
     etag,
@@ -28,8 +28,6 @@ from tris.interfaces.http.schemas.agreements import (
 )
 
 router = APIRouter(prefix="/v1/agreements", tags=["agreements"])
-
-WRITE_HEADERS = {**ETAG_DOC, **COMMAND_DOC}
 
 
 @router.post(

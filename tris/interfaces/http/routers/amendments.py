@@ -9,17 +9,14 @@ from fastapi import APIRouter, Path, Response
 from tris.interfaces.http.deps import AgreementCommand, ServicesDep
 from tris.interfaces.http.responses import (
     AGREEMENT_WRITE,
-    COMMAND_DOC,
-    ETAG_DOC,
     LOCATION_DOC,
+    WRITE_HEADERS,
     documented,
     respond,
 )
 from tris.interfaces.http.schemas.agreements import AgreementView, AmendmentCreate, ReasonCreate
 
 router = APIRouter(prefix="/v1/agreements/{agreement_id}/amendments", tags=["amendments"])
-
-WRITE_HEADERS = {**ETAG_DOC, **COMMAND_DOC}
 
 
 @router.post(

@@ -10,8 +10,7 @@ from tris.domain.agreement import Evidence
 from tris.interfaces.http.deps import AgreementCommand, ServicesDep
 from tris.interfaces.http.responses import (
     AGREEMENT_WRITE,
-    COMMAND_DOC,
-    ETAG_DOC,
+    WRITE_HEADERS,
     documented,
     respond,
 )
@@ -24,8 +23,6 @@ from tris.interfaces.http.schemas.agreements import (
 )
 
 router = APIRouter(prefix="/v1/agreements/{agreement_id}", tags=["fulfilments"])
-
-WRITE_HEADERS = {**ETAG_DOC, **COMMAND_DOC}
 
 
 @router.post(

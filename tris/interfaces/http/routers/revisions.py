@@ -9,10 +9,10 @@ from fastapi import APIRouter, Path, Query, Response
 from tris.interfaces.http.deps import AgreementCommand, AgreementReader, ServicesDep
 from tris.interfaces.http.responses import (
     AGREEMENT_WRITE,
-    COMMAND_DOC,
     ETAG_DOC,
     LOCATION_DOC,
     READ,
+    WRITE_HEADERS,
     documented,
     entity_tag,
     problems,
@@ -30,7 +30,6 @@ from tris.interfaces.http.schemas.agreements import (
 router = APIRouter(prefix="/v1/agreements/{agreement_id}", tags=["revisions"])
 
 RevisionNumber = Annotated[int, Path(ge=1, description="Revision number, from 1")]
-WRITE_HEADERS = {**ETAG_DOC, **COMMAND_DOC}
 
 
 @router.post(
