@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import rfc8785
 
-from tests.e2e.conftest import Api, Trio, content
+from tests.support.http import Api, Trio, content
 
 
 def test_an_agreement_goes_from_proposal_to_completed(api: Api, trio: Trio) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.e2e.conftest import Api, Partner, Trio, bearer, build_services, content
+from tests.support.http import Api, Partner, Trio, bearer, build_services, content
 from tris.demo import DemoData, DemoParty, load_demo
 from tris.interfaces.http.app import create_app
 

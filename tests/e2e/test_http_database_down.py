@@ -24,7 +24,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.e2e.conftest import Api, Partner, content
+from tests.support.http import Api, Partner, content
 from tests.support.postgres import ThrowawayPostgres
 from tris.application.integrity.keys import write_new_key
 

@@ -14,21 +14,19 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from eventsourcing.postgres import PostgresAggregateRecorder
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tests.e2e.conftest import Api, Trio, bearer, build_services, content
+from tests.support.http import Api, Trio, bearer, build_services, content
+from tests.support.late_writer import late_writer
 from tests.support.scenario import draft, make_world
 from tris.application.access import Role
 from tris.application.opendata.export import write_export
 from tris.application.opendata.stream import EventStream
 from tris.bootstrap import Services
-from tris.domain.party import PartyDetails
 from tris.domain.values import Sector
 from tris.interfaces.http.app import create_app
 from tris.interfaces.http.routers import events as events_router
-from tris.storage.postgres_parallel import ParallelPostgresRecorder
 
 NDJSON = {"Accept": "application/x-ndjson"}
 CONTACT = ("Henrike Geheimhaltung", "henrike.geheim@privacy-probe.example", "+49 30 7770001")
@@ -389,8 +387,6 @@ def test_the_live_tail_waits_for_a_late_writer_and_then_sends_every_event_once(
     firm = world.add("Kiezbäckerei Schulz GmbH", Sector.BUSINESS)
     assoc = world.add("Nachbarschaftshaus Moabit e.V.", Sector.CIVIL_SOCIETY)
     store = services.store
-    recorder = store.log.app.recorder
-    assert isinstance(recorder, ParallelPostgresRecorder)
     head_before = EventStream(store).head()
     seen: list[SentEvent] = []
 
@@ -401,18 +397,7 @@ def test_the_live_tail_waits_for_a_late_writer_and_then_sends_every_event_once(
             kwargs={"until": lambda e, _: e.id >= head_before + 5, "received": seen},
         )
         tail.start()
-        party = store.party(firm.party_id)
-        party.update_details(
-            firm.principal.actor,
-            PartyDetails(name="Kiezbäckerei Schulz & Töchter GmbH", sector=Sector.BUSINESS),
-        )
-        late = [store.log.app.mapper.to_stored_event(e) for e in party.collect_events()]
-        with recorder.datastore.get_connection() as conn:
-            transaction = conn.transaction()
-            transaction.__enter__()
-            with conn.cursor() as curs:
-                recorder._insert_events(curs, late)
-                PostgresAggregateRecorder._insert_stored_events(recorder, curs, late)
+        with late_writer(services, firm):
             # Others commit meanwhile; each waits (boundedly) for a position it cannot get yet.
             others = [
                 threading.Thread(
@@ -427,7 +412,6 @@ def test_the_live_tail_waits_for_a_late_writer_and_then_sends_every_event_once(
                 other.join()
             time.sleep(0.5)
             assert [e.id for e in seen] == list(range(1, head_before + 1))
-            transaction.__exit__(None, None, None)
         tail.join(timeout=30)
 
     assert [e.id for e in seen] == list(range(1, head_before + 6))

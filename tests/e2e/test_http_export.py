@@ -10,7 +10,7 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from tests.e2e.conftest import Api, Trio, bearer, content
+from tests.support.http import Api, Trio, bearer, content
 from tris.application.opendata.export import write_export
 from tris.application.opendata.stream import EventStream
 from tris.bootstrap import Services

@@ -6,7 +6,7 @@ import json
 
 from fastapi.testclient import TestClient
 
-from tests.e2e.conftest import Api, Trio, bearer, build_services, content
+from tests.support.http import Api, Trio, bearer, build_services, content
 from tris.application.access import Role
 from tris.interfaces.http.app import create_app
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.e2e.conftest import Api, Trio, build_services, content
+from tests.support.http import Api, Trio, build_services, content
 from tests.support.integrity import RawDatabase
 from tris.application.errors import ServerKeyError
 from tris.bootstrap import Services

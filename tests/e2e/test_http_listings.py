@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.e2e.conftest import Api, Trio, build_services, content
+from tests.support.http import Api, Trio, build_services, content
 from tris.interfaces.http.app import create_app
 from tris.interfaces.http.schemas.listings import AgreementList, PartyCommitmentList, StatsView
 

@@ -6,7 +6,7 @@ import base64
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.e2e.conftest import Api, Trio, bearer, public_key_b64
+from tests.support.http import Api, Trio, bearer, public_key_b64
 
 
 def test_an_admin_registers_a_party_with_contacts(api: Api) -> None:

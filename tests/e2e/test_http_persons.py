@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.e2e.conftest import Api, Trio, bearer, content
+from tests.support.http import Api, Trio, bearer, content
 
 NAME, EMAIL, PHONE = "Ottilie Vergessen", "ottilie.vergessen@forget-me.example", "+49 30 4440002"
 

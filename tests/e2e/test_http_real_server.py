@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,57 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from tests.e2e.conftest import Api, content, if_match
+from tests.support.http import Api, content, if_match
+from tests.support.server import create_admin_token, free_port, tris_env
 
-REPO = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 60
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def server_key_file(directory: Path) -> Path:
-    """A PKCS#8 PEM Ed25519 key for the server (PostgreSQL deployments must configure one)."""
-    path = directory / "server-key.pem"
-    if not path.exists():
-        pem = Ed25519PrivateKey.generate().private_bytes(
-            Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
-        )
-        path.write_bytes(pem)
-        path.chmod(0o600)
-    return path
-
-
-def tris_env(database_url: str, directory: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "TRIS_DATABASE_URL": database_url,
-        "TRIS_SERVER_KEY_FILE": str(server_key_file(directory)),
-        "PYTHONPATH": str(REPO),
-    }
-
-
-def create_admin_token(database_url: str, cwd: Path) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "tris", "admin", "create-token", "--role", "admin"],
-        capture_output=True,
-        text=True,
-        env=tris_env(database_url, cwd),
-        cwd=cwd,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    token = done.stdout.strip()
-    assert token.startswith("tris_") and "\n" not in token, done.stdout
-    return token
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from tests.e2e.conftest import build_services
+from tests.support.http import build_services
 from tris.application.access import Role
 from tris.application.store import CommandContext
 from tris.domain.party import PartyDetails

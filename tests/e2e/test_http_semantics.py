@@ -10,7 +10,7 @@ from eventsourcing.persistence import OperationalError
 from fastapi.testclient import TestClient
 from psycopg_pool import PoolTimeout
 
-from tests.e2e.conftest import Api, Trio, bearer, build_services, content
+from tests.support.http import Api, Trio, bearer, build_services, content
 from tris.application.access import Role
 from tris.interfaces.http.app import create_app
 from tris.interfaces.http.ratelimit import RateLimiter

@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Api, content
-from tests.e2e.test_http_real_server import create_admin_token, free_port, tris_env
+from tests.support.http import Api, content
+from tests.support.server import create_admin_token, free_port, tris_env
 
 STARTUP_SECONDS = 60
 

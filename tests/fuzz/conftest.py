@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,38 +16,13 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from tests.e2e.conftest import Api, Partner, content
+from tests.support.http import Api, Partner, content
 from tests.support.postgres import PostgresServer, random_database_name
+from tests.support.server import LiveServer, free_port
 from tris.application.integrity.keys import write_new_key
 
 REPO = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 60
-
-
-@dataclass(frozen=True)
-class LiveServer:
-    """A served API and the tokens of every role, by the name the fuzzer knows them by."""
-
-    base_url: str
-    tokens: dict[str, str]
-    log: Path
-    agreement_ids: list[str]
-    party_ids: list[str]
-    # Ids of every token issued before the run (the seeded ones): they must stay valid.
-    token_ids: list[str]
-    # Registered parties no token of the fuzzer acts for: completed proposals name them
-    # beside the proposer, never the peer, whose reads of the proposer's objects must fail.
-    outsider_party_ids: list[str]
-    # Ids of the signing keys registered before the run: they must stay registered.
-    key_ids: list[str]
-    # Per partner role: its party id, signing key id and the raw private key (base64).
-    partners: dict[str, dict[str, str]]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _admin_token(env: dict[str, str], cwd: Path) -> str:
@@ -163,7 +137,7 @@ def live_server(
         "PYTHONPATH": str(REPO),
     }
     admin = _admin_token(env, workdir)
-    port = _free_port()
+    port = free_port()
     log = workdir / "server.log"
     with log.open("wb") as output:
         process = subprocess.Popen(

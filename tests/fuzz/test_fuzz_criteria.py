@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fuzz.test_schemathesis_real_server import MUST_SUCCEED, auth_findings
+from tests.support.fuzz_criteria import MUST_SUCCEED, auth_findings
 
 
 def answer(op: str, role: str | None, status: int) -> dict[str, Any]:

@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 
-import pytest
-
-from tests.support.scenario import World, draft, make_world
-from tris.bootstrap import build
-from tris.config import load_settings
+from tests.support.scenario import World, draft
 from tris.domain.values import Sector
-
-
-@pytest.fixture
-def world(database_url: str) -> Iterator[World]:
-    services = build(load_settings(database_url=database_url), today=lambda: date(2026, 6, 1))
-    yield make_world(services)
-    services.close()
 
 
 def test_an_agreement_goes_from_proposal_to_completed(world: World) -> None:

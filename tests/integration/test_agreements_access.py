@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import TODAY, Trio, busy_agreement, two_commitment_draft
 from tests.support.scenario import World, draft
+from tests.support.trio import TODAY, Trio, busy_agreement, two_commitment_draft
 from tris.application.access import Principal, Role
 from tris.application.store import CommandContext
 from tris.domain.errors import (

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from tests.integration.conftest import Trio, busy_agreement, two_commitment_draft
 from tests.support.scenario import World, draft
+from tests.support.trio import Trio, busy_agreement, two_commitment_draft
 from tris.domain.errors import RevisionNotFoundError
 from tris.domain.signing import content_hash, signature_is_valid, signing_payload
 

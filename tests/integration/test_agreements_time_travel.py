@@ -9,8 +9,8 @@ from uuid import UUID
 
 import pytest
 
-from tests.integration.conftest import TODAY, Trio, busy_agreement
 from tests.support.scenario import World, draft
+from tests.support.trio import TODAY, Trio, busy_agreement
 from tris.application.views import agreement_view
 from tris.domain.agreement import fulfilment_ledger
 from tris.domain.errors import AgreementNotFoundError

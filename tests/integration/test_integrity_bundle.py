@@ -5,44 +5,23 @@ from __future__ import annotations
 import base64
 import json
 import random
-from collections.abc import Iterator
-from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from tests.support.integrity import RawDatabase, Story, full_story, integrity_settings
-from tests.support.scenario import World, make_world
+from tests.support.integrity import RawDatabase, Story
+from tests.support.scenario import World
 from tris.application.access import Principal, Role
-from tris.bootstrap import Services, build
+from tris.bootstrap import Services
 from tris.domain.errors import AgreementNotFoundError
 from tris.domain.proofs.offline import verify_bundle
 from tris.domain.proofs.signed import Check, bundle_payload, checkpoint_payload, render_bundle
 from tris.domain.signing import key_fingerprint
 from tris.domain.values import Sector
 
-TODAY = date(2026, 6, 1)
 AUDITOR = Principal("auditor-token", Role.AUDITOR)
-
-
-@pytest.fixture
-def services(database_url: str, tmp_path: Path) -> Iterator[Services]:
-    built = build(integrity_settings(database_url, tmp_path), today=lambda: TODAY)
-    yield built
-    built.close()
-
-
-@pytest.fixture
-def world(services: Services) -> World:
-    return make_world(services)
-
-
-@pytest.fixture
-def story(world: World) -> Story:
-    return full_story(world)
 
 
 @pytest.fixture

@@ -4,37 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from tests.support.integrity import RawDatabase, Story, full_story, integrity_settings
-from tests.support.scenario import World, make_world
+from tests.support.integrity import RawDatabase, Story, integrity_settings
+from tests.support.scenario import World
+from tests.support.trio import TODAY
 from tris.bootstrap import Services, build
 from tris.domain.proofs.chain import event_hash
 from tris.domain.signing import canonical_json
-
-TODAY = date(2026, 6, 1)
-
-
-@pytest.fixture
-def services(database_url: str, tmp_path: Path) -> Iterator[Services]:
-    built = build(integrity_settings(database_url, tmp_path), today=lambda: TODAY)
-    yield built
-    built.close()
-
-
-@pytest.fixture
-def world(services: Services) -> World:
-    return make_world(services)
-
-
-@pytest.fixture
-def story(world: World) -> Story:
-    return full_story(world)
 
 
 def test_every_event_is_chained_to_its_predecessor(services: Services, story: Story) -> None:

@@ -5,17 +5,16 @@ from __future__ import annotations
 import stat
 import threading
 import time
-from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import pytest
 
-from tests.support.integrity import RawDatabase, Story, full_story, integrity_settings
-from tests.support.scenario import World, make_world
-from tests.unit.test_merkle import MAX_SIZE, ref_mth, ref_path, ref_proof
+from tests.support.integrity import RawDatabase, Story, integrity_settings
+from tests.support.merkle_reference import MAX_SIZE, ref_mth, ref_path, ref_proof
+from tests.support.scenario import World
+from tests.support.trio import TODAY
 from tris.application.errors import LogEntryNotFoundError, ServerKeyError, TreeNotFoundError
 from tris.application.store import IdempotencyRequest
 from tris.bootstrap import Services, build
@@ -23,25 +22,6 @@ from tris.config import load_settings, parse_database_url
 from tris.domain.proofs.merkle import verify_consistency, verify_inclusion
 from tris.domain.proofs.signed import checkpoint_payload, server_signature_valid
 from tris.domain.values import Sector
-
-TODAY = date(2026, 6, 1)
-
-
-@pytest.fixture
-def services(database_url: str, tmp_path: Path) -> Iterator[Services]:
-    built = build(integrity_settings(database_url, tmp_path), today=lambda: TODAY)
-    yield built
-    built.close()
-
-
-@pytest.fixture
-def world(services: Services) -> World:
-    return make_world(services)
-
-
-@pytest.fixture
-def story(world: World) -> Story:
-    return full_story(world)
 
 
 def _positions(services: Services) -> list[int]:

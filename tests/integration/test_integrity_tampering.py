@@ -6,47 +6,29 @@ per-agreement verification (the endpoint's use case), in this process and in a f
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.integrity import RawDatabase, Story, full_story, integrity_settings
+from tests.support.integrity import RawDatabase, Story, full_story
 from tests.support.scenario import World, make_world
+from tests.support.trio import ServicesFactory
 from tris.application.access import Principal, Role
 from tris.application.errors import LogTamperedError
-from tris.bootstrap import Services, build
+from tris.bootstrap import Services
 
-TODAY = date(2026, 6, 1)
 AUDITOR = Principal("auditor-token", Role.AUDITOR)
 
 
 @pytest.fixture
-def services(database_url: str, tmp_path: Path) -> Iterator[Services]:
-    built = build(integrity_settings(database_url, tmp_path), today=lambda: TODAY)
-    yield built
-    built.close()
-
-
-@pytest.fixture
-def fresh(database_url: str, tmp_path: Path) -> Iterator[Any]:
+def fresh(open_services: ServicesFactory) -> ServicesFactory:
     """Opens another process's services on the same database, after the tampering."""
-    opened: list[Services] = []
-
-    def open_() -> Services:
-        built = build(integrity_settings(database_url, tmp_path), today=lambda: TODAY)
-        opened.append(built)
-        return built
-
-    yield open_
-    for built in opened:
-        built.close()
+    return open_services
 
 
 @pytest.fixture
 def story(services: Services) -> Story:
+    """The full story, with the checkpoint the schedule would have issued by now."""
     world: World = make_world(services)
     story = full_story(world)
     services.integrity.issue_checkpoint()  # as the schedule would have done by now

@@ -8,8 +8,8 @@ import uuid
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.integration.conftest import ServicesFactory, Trio
 from tests.support.scenario import World, draft, raw_public_key
+from tests.support.trio import ServicesFactory, Trio
 from tris.application.access import Principal, Role
 from tris.application.parties import new_contact
 from tris.application.store import CommandContext, IdempotencyRequest

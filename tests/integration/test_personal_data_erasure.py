@@ -4,28 +4,26 @@ database file, table, export or log line holds the person's plaintext — before
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import pytest
 
-from tests.support.integrity import RawDatabase, Story, full_story, integrity_settings
-from tests.support.scenario import World, make_world
+from tests.support.integrity import RawDatabase, Story, full_story
+from tests.support.scenario import World
+from tests.support.trio import ServicesFactory
 from tris.application.opendata.export import write_export
 from tris.application.opendata.stream import EventStream
 from tris.application.parties import new_contact
 from tris.application.store import CommandContext, IdempotencyRequest
-from tris.bootstrap import Services, build
+from tris.bootstrap import Services
 from tris.config import parse_database_url
 from tris.domain.errors import PersonNotFoundError
 from tris.domain.party import PartyDetails
 from tris.domain.values import Sector
 
-TODAY = date(2026, 6, 1)
 NAME = "Quirinus Loeschbar"
 EMAIL = "q.loeschbar@erasure-test.example"
 PHONE = "+49 30 55501234"
@@ -35,17 +33,9 @@ KEPT_NAME = "Bleibt Sichtbar"
 
 
 @pytest.fixture
-def services(database_url: str, tmp_path: Path) -> Iterator[Services]:
-    # A snapshot every other event, so that snapshots of the party hold contacts too.
-    settings = integrity_settings(database_url, tmp_path, snapshot_interval=2)
-    built = build(settings, today=lambda: TODAY)
-    yield built
-    built.close()
-
-
-@pytest.fixture
-def world(services: Services) -> World:
-    return make_world(services)
+def services(open_services: ServicesFactory) -> Services:
+    """A snapshot every other event, so that snapshots of the party hold contacts too."""
+    return open_services(snapshot_interval=2)
 
 
 @dataclass(frozen=True)

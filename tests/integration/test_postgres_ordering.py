@@ -9,16 +9,15 @@ from datetime import date
 from typing import Any
 
 import pytest
-from eventsourcing.postgres import PostgresAggregateRecorder
 
 from tests.support.concurrency import run_in_threads
+from tests.support.late_writer import late_writer
 from tests.support.scenario import World, draft, make_world
 from tris.application.readmodels.catalogue import default_projections
 from tris.application.readmodels.queries.agreements import AgreementFilter
 from tris.application.readmodels.runner import ProjectionRunner
 from tris.bootstrap import Services, build
 from tris.config import load_settings
-from tris.domain.party import PartyDetails
 from tris.domain.values import Sector
 from tris.storage.postgres_parallel import ParallelPostgresRecorder
 
@@ -71,19 +70,7 @@ def test_a_writer_that_commits_late_is_never_skipped(services: Services) -> None
         head_before = tail.head()
 
         # The late writer: a transaction that inserts an event and stays open.
-        party = store.party(firm.party_id)
-        party.update_details(
-            firm.principal.actor,
-            PartyDetails(name="Kiezbäckerei Schulz & Töchter GmbH", sector=Sector.BUSINESS),
-        )
-        late = [store.log.app.mapper.to_stored_event(e) for e in party.collect_events()]
-        with recorder.datastore.get_connection() as conn:
-            transaction = conn.transaction()
-            transaction.__enter__()
-            with conn.cursor() as curs:
-                recorder._insert_events(curs, late)
-                PostgresAggregateRecorder._insert_stored_events(recorder, curs, late)
-
+        with late_writer(services, firm):
             # Others commit while it is open (no table lock blocks them); readers must
             # not move past the open transaction's event.
             later = [
@@ -93,7 +80,6 @@ def test_a_writer_that_commits_late_is_never_skipped(services: Services) -> None
             time.sleep(1.5)
             assert tail.head() == head_before
             assert tail.caught_up_to() == head_before
-            transaction.__exit__(None, None, None)
 
         assert tail.wait_for(head_before + 1 + 4 * 1, timeout=15)
         seen = positions(services)

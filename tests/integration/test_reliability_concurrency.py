@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.integration.conftest import ServicesFactory, Trio
-from tests.integration.test_store_idempotency import ctx, gate_saves
+from tests.support.commands import ctx, gate_saves
 from tests.support.scenario import World, draft
+from tests.support.trio import ServicesFactory, Trio
 from tris.application.errors import VersionMismatchError
 from tris.application.store import EventStore, Outcome
 from tris.bootstrap import Services

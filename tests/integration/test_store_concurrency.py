@@ -10,9 +10,9 @@ from uuid import UUID
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.integration.conftest import ServicesFactory, Trio
-from tests.integration.test_store_idempotency import gate_saves
+from tests.support.commands import gate_saves
 from tests.support.scenario import World, draft, raw_public_key
+from tests.support.trio import ServicesFactory, Trio
 from tris.application.errors import ConcurrentUpdateError, VersionMismatchError
 from tris.application.store import Outcome
 from tris.bootstrap import Services

@@ -3,36 +3,24 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 from uuid import UUID
 
 import pytest
 
-from tests.integration.conftest import ServicesFactory, Trio
-from tests.support.scenario import Member, World, draft
+from tests.support.commands import ctx, gate_saves
+from tests.support.scenario import World, draft
+from tests.support.trio import ServicesFactory, Trio
 from tris.application.errors import (
     ConcurrentUpdateError,
     IdempotencyInFlightError,
     IdempotencyKeyReusedError,
     VersionMismatchError,
 )
-from tris.application.store import CommandContext, EventStore, IdempotencyRequest, Outcome
+from tris.application.store import EventStore, Outcome
 from tris.bootstrap import Services
 from tris.domain.agreement import Agreement
 from tris.domain.errors import NotProposerError
-
-
-def ctx(
-    member: Member, key: str, fingerprint: str = "fp-1", expected_version: int | None = None
-) -> CommandContext:
-    """A context acting as `member` with an Idempotency-Key."""
-    return CommandContext(
-        member.principal.actor,
-        expected_version=expected_version,
-        idempotency=IdempotencyRequest(key, fingerprint, 201),
-    )
 
 
 def event_count(store: EventStore, topic: str | None = None) -> int:
@@ -58,18 +46,6 @@ def idempotency_keys(store: EventStore) -> list[tuple[str, str]]:
 def proposals(store: EventStore) -> int:
     """How many agreements were ever proposed."""
     return event_count(store, f"{Agreement.__module__}:{Agreement.Proposed.__qualname__}")
-
-
-def gate_saves(services: Services, before_save: Callable[[], object]) -> None:
-    """Make this process call `before_save` just before it writes anything."""
-    app = services.store.log.app
-    original = app.save
-
-    def save(*objs: Any, **kwargs: Any) -> Any:
-        before_save()
-        return original(*objs, **kwargs)
-
-    app.save = save  # type: ignore[method-assign]
 
 
 def test_a_retried_proposal_gets_the_first_answer_and_records_nothing(

@@ -11,8 +11,8 @@ from uuid import UUID
 import pytest
 from eventsourcing.domain import Aggregate
 
-from tests.integration.conftest import ServicesFactory, Trio, busy_agreement
 from tests.support.scenario import World, make_world
+from tests.support.trio import ServicesFactory, Trio, busy_agreement
 from tris.application.parties import new_contact
 from tris.application.store import EventStore
 from tris.application.views import agreement_view, party_view

@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from tests.integration.conftest import ServicesFactory
 from tests.support.scenario import World
+from tests.support.trio import ServicesFactory
 from tris.application import tokens as tokens_module
 from tris.application.access import Principal, Role
 from tris.application.errors import TokenNotFoundError

@@ -15,15 +15,13 @@ from datetime import date
 from typing import Any
 
 import pytest
-from eventsourcing.postgres import PostgresAggregateRecorder
 
+from tests.support.late_writer import late_writer
 from tests.support.scenario import draft, make_world
 from tris.application.opendata.stream import EventStream
 from tris.bootstrap import Services, build
 from tris.config import load_settings
-from tris.domain.party import PartyDetails
 from tris.domain.values import Sector
-from tris.storage.postgres_parallel import ParallelPostgresRecorder
 
 pytestmark = pytest.mark.postgres
 
@@ -45,8 +43,6 @@ def test_a_paging_reader_waits_for_a_late_writer_and_then_sees_every_event_once(
     firm = world.add("Kiezbäckerei Schulz GmbH", Sector.BUSINESS)
     assoc = world.add("Nachbarschaftshaus Moabit e.V.", Sector.CIVIL_SOCIETY)
     store = services.store
-    recorder = store.log.app.recorder
-    assert isinstance(recorder, ParallelPostgresRecorder)
     stream = EventStream(store)
     head_before = stream.head()
 
@@ -66,18 +62,7 @@ def test_a_paging_reader_waits_for_a_late_writer_and_then_sees_every_event_once(
     reader = threading.Thread(target=follow)
     reader.start()
     try:
-        party = store.party(firm.party_id)
-        party.update_details(
-            firm.principal.actor,
-            PartyDetails(name="Kiezbäckerei Schulz & Töchter GmbH", sector=Sector.BUSINESS),
-        )
-        late = [store.log.app.mapper.to_stored_event(e) for e in party.collect_events()]
-        with recorder.datastore.get_connection() as conn:
-            transaction = conn.transaction()
-            transaction.__enter__()
-            with conn.cursor() as curs:
-                recorder._insert_events(curs, late)
-                PostgresAggregateRecorder._insert_stored_events(recorder, curs, late)
+        with late_writer(services, firm):
             # Others commit meanwhile; each waits (boundedly) for a position it cannot get yet.
             others = [
                 threading.Thread(
@@ -94,7 +79,6 @@ def test_a_paging_reader_waits_for_a_late_writer_and_then_sees_every_event_once(
             # Nothing after the open transaction's event has a position yet.
             assert [i["position"] for i in seen] == list(range(1, head_before + 1))
             assert stream.page(head_before, 10).items == []
-            transaction.__exit__(None, None, None)
 
         deadline = time.monotonic() + 15
         while len(seen) < head_before + 5 and time.monotonic() < deadline:

@@ -4,39 +4,17 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
-from datetime import date
-from pathlib import Path
 
 import pytest
 
-from tests.support.integrity import RawDatabase, Story, full_story, integrity_settings
-from tests.support.scenario import World, draft, make_world
+from tests.support.integrity import RawDatabase, Story
+from tests.support.scenario import World, draft
 from tris.application.opendata.stream import EventStream, event_classes
 from tris.application.parties import new_contact
-from tris.bootstrap import Services, build
+from tris.bootstrap import Services
 from tris.domain.agreement import Agreement
 from tris.domain.party import Party, PartyDetails
 from tris.domain.values import Sector
-
-TODAY = date(2026, 6, 1)
-
-
-@pytest.fixture
-def services(database_url: str, tmp_path: Path) -> Iterator[Services]:
-    built = build(integrity_settings(database_url, tmp_path), today=lambda: TODAY)
-    yield built
-    built.close()
-
-
-@pytest.fixture
-def world(services: Services) -> World:
-    return make_world(services)
-
-
-@pytest.fixture
-def story(world: World) -> Story:
-    return full_story(world)
 
 
 def read_all(stream: EventStream, limit: int) -> list[dict[str, object]]:
