@@ -50,6 +50,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from tests.support.postgres import ThrowawayPostgres
 from tris.application.integrity.keys import write_new_key
+from tris.domain.signing import key_registration
 
 REPO = Path(__file__).resolve().parents[1]
 RESULT = REPO / "benchmarks" / "results" / "chaos.json"
@@ -496,9 +497,10 @@ def setup_partners(base_url: str, admin: str, count: int) -> list[list[Partner]]
                 token.raise_for_status()
                 secret = token.json()["token"]
                 key = Ed25519PrivateKey.generate()
+                public_key, proof = key_registration(key, party_id)
                 registered = http.post(
                     f"/v1/parties/{party_id}/signing-keys",
-                    json={"public_key": public_key_b64(key)},
+                    json={"public_key": public_key, "proof": proof},
                     headers={"Authorization": f"Bearer {secret}"},
                 )
                 registered.raise_for_status()

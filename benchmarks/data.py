@@ -16,7 +16,6 @@ from datetime import date
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from eventsourcing.domain import Aggregate
 
 from tris.application.access import Principal, Role
@@ -24,6 +23,7 @@ from tris.application.store import CommandContext
 from tris.bootstrap import Services
 from tris.domain.agreement import Agreement
 from tris.domain.party import PartyDetails, SigningKey
+from tris.domain.signing import key_registration
 from tris.domain.values import Actor, CommitmentDraft, CommitmentKind, ContentDraft, Sector, Terms
 
 SECTORS = (Sector.STATE, Sector.BUSINESS, Sector.CIVIL_SOCIETY)
@@ -72,10 +72,9 @@ def register_members(services: Services, count: int, prefix: str = "Partei") -> 
         party_id = services.parties.register(admin_ctx, details).body["id"]
         issued = services.tokens.issue(Role.PARTNER, party_id)
         private = Ed25519PrivateKey.generate()
-        public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         ctx = CommandContext(Principal(issued.token_id, Role.PARTNER, party_id).actor)
         key_id = services.parties.register_signing_key(
-            ctx, party_id, base64.b64encode(public).decode()
+            ctx, party_id, *key_registration(private, party_id)
         ).body["key_id"]
         members.append(Member(party_id, sector, issued.token, issued.token_id, private, key_id))
     return members

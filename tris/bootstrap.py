@@ -70,6 +70,9 @@ def build(settings: Settings | None = None, *, today: Clock = date.today) -> Ser
     """Build the services from settings (the environment when none are given)."""
     settings = settings or load_settings()
     store = EventStore(settings.database_url, snapshot_interval=settings.snapshot_interval)
+    # Keys registered before their owners were kept, or replayed from an export, are
+    # claimed by the party that registered them first (a no-op once caught up).
+    store.claim_registered_keys()
     projections = ProjectionRunner(store, default_projections())
     mode, timeout = settings.projections, settings.read_your_writes_timeout
     store.after_commit.append(lambda position: projections.after_commit(position, mode, timeout))

@@ -6,7 +6,8 @@ import base64
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.support.http import Api, Trio, bearer, public_key_b64
+from tests.support.http import Api, Trio, bearer, content, key_body, public_key_b64
+from tris.domain.signing import key_registration
 
 
 def test_an_admin_registers_a_party_with_contacts(api: Api) -> None:
@@ -137,26 +138,28 @@ def test_tokens_are_issued_listed_and_revoked(api: Api, trio: Trio) -> None:
 def test_a_party_registers_and_revokes_its_own_signing_keys(api: Api, trio: Trio) -> None:
     key = Ed25519PrivateKey.generate()
     path = f"/v1/parties/{trio.state.party_id}/signing-keys"
-    created = api.client.post(
-        path, json={"public_key": public_key_b64(key)}, headers=trio.state.headers()
-    )
+    body = key_body(key, trio.state.party_id)
+    created = api.client.post(path, json=body, headers=trio.state.headers())
     assert created.status_code == 201, created.text
     key_id = created.json()["key_id"]
-    duplicate = api.client.post(
-        path, json={"public_key": public_key_b64(key)}, headers=trio.state.headers()
-    )
+    duplicate = api.client.post(path, json=body, headers=trio.state.headers())
     assert duplicate.status_code == 409
     assert duplicate.json()["type"] == "https://tris.example/problems/duplicate-signing-key"
     short = api.client.post(
         path,
-        json={"public_key": base64.b64encode(b"x" * 31).decode()},
+        json={"public_key": base64.b64encode(b"x" * 31).decode(), "proof": body["proof"]},
         headers=trio.state.headers(),
     )
     assert short.status_code == 422
     assert short.json()["type"] == "https://tris.example/problems/invalid-signing-key"
 
     party = api.client.get(f"/v1/parties/{trio.state.party_id}", headers=api.admin).json()
-    assert key_id in {k["key_id"] for k in party["signing_keys"]}
+    assert {
+        "key_id": key_id,
+        "public_key": body["public_key"],
+        "revoked": False,
+        "proven": True,
+    } in (party["signing_keys"])
 
     revoked = api.client.delete(f"{path}/{key_id}", headers=trio.state.headers())
     assert revoked.status_code == 200
@@ -169,7 +172,7 @@ def test_a_party_registers_and_revokes_its_own_signing_keys(api: Api, trio: Trio
 
 def test_nobody_else_manages_a_partys_signing_keys(api: Api, trio: Trio) -> None:
     path = f"/v1/parties/{trio.state.party_id}/signing-keys"
-    body = {"public_key": public_key_b64(Ed25519PrivateKey.generate())}
+    body = key_body(Ed25519PrivateKey.generate(), trio.state.party_id)
     other = api.client.post(path, json=body, headers=trio.business.headers())
     assert other.status_code == 404
     assert api.client.post(path, json=body, headers=api.admin).status_code == 403
@@ -179,3 +182,71 @@ def test_nobody_else_manages_a_partys_signing_keys(api: Api, trio: Trio) -> None
     assert refused.json()["detail"] == "an auditor token cannot change anything"
     revoke = api.client.delete(f"{path}/{trio.state.key_id}", headers=trio.business.headers())
     assert revoke.status_code == 404
+
+
+def test_a_key_is_registered_only_with_a_proof_of_possession(api: Api, trio: Trio) -> None:
+    key = Ed25519PrivateKey.generate()
+    path = f"/v1/parties/{trio.state.party_id}/signing-keys"
+    body = key_body(key, trio.state.party_id)
+    before = api.client.get(f"/v1/parties/{trio.state.party_id}", headers=api.admin).json()
+    wrong_party = key_body(key, trio.business.party_id)["proof"]
+    other_key = key_body(Ed25519PrivateKey.generate(), trio.state.party_id)["proof"]
+
+    for sent in (
+        {"public_key": body["public_key"]},
+        {**body, "proof": ""},
+        {**body, "proof": "not base64!"},
+        {**body, "proof": wrong_party},
+        {**body, "proof": other_key},
+    ):
+        answer = api.client.post(path, json=sent, headers=trio.state.headers())
+        assert answer.status_code == 422, (sent, answer.text)
+        assert answer.headers["content-type"] == "application/problem+json"
+    after = api.client.get(f"/v1/parties/{trio.state.party_id}", headers=api.admin).json()
+    assert after["version"] == before["version"]
+
+
+def test_a_party_cannot_sign_with_another_partys_key(api: Api, trio: Trio) -> None:
+    """The attack: P2 registers P4's public key and submits a copy of P4's signature."""
+    proposed = api.propose(trio.state, content(trio.business, trio.civil, trio.state))
+    agreement_id = proposed.json()["id"]
+    stolen = public_key_b64(trio.civil.private_key)
+    path = f"/v1/parties/{trio.business.party_id}/signing-keys"
+    # Without the private key there is no proof: 422.
+    _, own_proof = key_registration(Ed25519PrivateKey.generate(), trio.business.party_id)
+    taken = api.client.post(
+        path, json={"public_key": stolen, "proof": own_proof}, headers=trio.business.headers()
+    )
+    assert taken.status_code == 422
+    # Even holding it (a shared key), another party's key is not registered again: 409.
+    shared = api.client.post(
+        path,
+        json=key_body(trio.civil.private_key, trio.business.party_id),
+        headers=trio.business.headers(),
+    )
+    assert shared.status_code == 409
+    assert shared.json()["type"] == "https://tris.example/problems/signing-key-taken"
+    # So the copy of the civil party's signature names a key the business does not have.
+    payload = api.payload(trio.civil, agreement_id, 1)
+    copied = api.client.post(
+        f"/v1/agreements/{agreement_id}/signatures",
+        json={"revision": 1, "key_id": trio.civil.key_id, "signature": trio.civil.sign(payload)},
+        headers=trio.business.headers(**{"If-Match": '"1"'}),
+    )
+    assert copied.status_code in (403, 404, 409, 422)
+    view = api.client.get(f"/v1/agreements/{agreement_id}", headers=trio.state.headers()).json()
+    assert not any(p["signed"] for p in view["parties"] if p["party_id"] == trio.business.party_id)
+
+
+def test_verification_and_evidence_show_whether_each_key_was_proven(api: Api, trio: Trio) -> None:
+    agreement_id = api.propose(trio.state, content(trio.business, trio.state)).json()["id"]
+    verification = api.client.get(
+        f"/v1/agreements/{agreement_id}/verification", headers=trio.state.headers()
+    ).json()
+    keys = {(k["party_id"], k["key_id"]): k for k in verification["signing_keys"]}
+    assert keys[(trio.state.party_id, trio.state.key_id)]["proven"] is True
+    assert keys[(trio.business.party_id, trio.business.key_id)]["revoked"] is False
+    bundle = api.client.get(
+        f"/v1/agreements/{agreement_id}/evidence", headers=trio.state.headers()
+    ).json()
+    assert all(k["proven"] is True for p in bundle["parties"] for k in p["keys"])

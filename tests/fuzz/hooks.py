@@ -40,7 +40,8 @@ from typing import Any
 import httpx
 import schemathesis
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from tris.domain.signing import key_registration
 
 STATE = json.loads(Path(os.environ["TRIS_FUZZ_STATE"]).read_text())
 BASE_URL: str = STATE["base_url"]
@@ -247,9 +248,10 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
     if label == REGISTER_KEY and rng.random() < ASSIST:
         # A new key of the caller's own party, which the fuzzer may then revoke for real.
         key = Ed25519PrivateKey.from_private_bytes(rng.randbytes(32))
-        raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        case.path_parameters["party_id"] = PARTNERS[role]["party_id"]
-        case.body = {"public_key": base64.b64encode(raw).decode()}
+        party_id = PARTNERS[role]["party_id"]
+        public_key, proof = key_registration(key, party_id)
+        case.path_parameters["party_id"] = party_id
+        case.body = {"public_key": public_key, "proof": proof}
     if label in CONTENT_WRITES and isinstance(case.body, dict) and rng.random() < ASSIST:
         case.body = _valid_content(
             case.body, PARTNERS[role]["party_id"], rng, rationale=label != PROPOSE

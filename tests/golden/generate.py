@@ -15,7 +15,6 @@ from datetime import date
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from tris.application.access import Principal
 from tris.application.opendata.export import write_export
@@ -26,6 +25,7 @@ from tris.bootstrap import Services, build
 from tris.config import load_settings
 from tris.demo import DemoData, load_demo
 from tris.domain.party import PartyDetails
+from tris.domain.signing import key_registration
 from tris.domain.values import CommitmentDraft, CommitmentKind, ContentDraft, Sector, Terms
 
 
@@ -83,10 +83,8 @@ def complete_the_event_types(services: Services, data: DemoData) -> None:
     parties.erase_personal_data(admin, erased["contacts"][0]["id"])
 
     partner = CommandContext(_principal(services, baeckerei.token).actor)
-    spare = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    key_id = parties.register_signing_key(
-        partner, baeckerei.party_id, base64.b64encode(spare).decode()
-    ).body["key_id"]
+    spare = key_registration(Ed25519PrivateKey.generate(), baeckerei.party_id)
+    key_id = parties.register_signing_key(partner, baeckerei.party_id, *spare).body["key_id"]
     parties.revoke_signing_key(partner, baeckerei.party_id, key_id)
 
     leaving = parties.register(

@@ -149,7 +149,14 @@ def test_signatures_made_with_a_key_revoked_later_still_verify(
     assert services.integrity.verification(AUDITOR, story.agreement_id)["ok"]
     bundle = services.integrity.evidence(AUDITOR, story.agreement_id)
     keys = next(p for p in bundle["parties"] if p["party_id"] == firm.party_id)["keys"]
-    assert keys == [{"key_id": firm.key_id, "public_key": keys[0]["public_key"], "revoked": True}]
+    assert keys == [
+        {
+            "key_id": firm.key_id,
+            "public_key": keys[0]["public_key"],
+            "revoked": True,
+            "proven": True,
+        }
+    ]
     assert failed(verify_bundle(render_bundle(bundle))) == {}
 
 

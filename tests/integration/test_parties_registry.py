@@ -15,6 +15,7 @@ from tris.application.parties import new_contact
 from tris.application.store import CommandContext, IdempotencyRequest
 from tris.domain.errors import (
     DuplicateSigningKeyError,
+    InvalidKeyProofError,
     InvalidPartyDetailsError,
     InvalidSigningKeyError,
     PartyDeactivatedError,
@@ -22,14 +23,16 @@ from tris.domain.errors import (
     PermissionDeniedError,
     SigningKeyNotFoundError,
     SigningKeyRevokedError,
+    SigningKeyTakenError,
 )
 from tris.domain.party import PartyDetails
+from tris.domain.signing import key_registration
 from tris.domain.values import Sector
 
 
-def fresh_public_key() -> str:
-    """Base64 of a new Ed25519 public key."""
-    return base64.b64encode(raw_public_key(Ed25519PrivateKey.generate())).decode()
+def fresh_key(party_id: str) -> tuple[str, str]:
+    """A new Ed25519 public key for the party and its proof of possession (base64)."""
+    return key_registration(Ed25519PrivateKey.generate(), party_id)
 
 
 def verein() -> PartyDetails:
@@ -175,7 +178,7 @@ def test_a_party_manages_only_its_own_keys_and_details(world: World, trio: Trio)
     senate = trio.senate.party_id
 
     with pytest.raises(PartyNotFoundError):
-        parties.register_signing_key(trio.firm.ctx(), senate, fresh_public_key())
+        parties.register_signing_key(trio.firm.ctx(), senate, *fresh_key(senate))
     with pytest.raises(PartyNotFoundError):
         parties.revoke_signing_key(trio.firm.ctx(), senate, trio.senate.key_id)
     with pytest.raises(PartyNotFoundError):
@@ -183,7 +186,7 @@ def test_a_party_manages_only_its_own_keys_and_details(world: World, trio: Trio)
             trio.firm.ctx(), senate, PartyDetails(name="Übernommen", sector=Sector.STATE)
         )
     with pytest.raises(PermissionDeniedError):
-        parties.register_signing_key(world.admin_ctx(), senate, fresh_public_key())
+        parties.register_signing_key(world.admin_ctx(), senate, *fresh_key(senate))
     with pytest.raises(PermissionDeniedError):
         parties.revoke_signing_key(world.admin_ctx(), senate, trio.senate.key_id)
     view = parties.get(world.admin, senate)
@@ -202,9 +205,9 @@ def test_signing_keys_are_registered_and_revoked(world: World, trio: Trio) -> No
     parties = world.services.parties
     member = trio.assoc
     private = Ed25519PrivateKey.generate()
-    public = base64.b64encode(raw_public_key(private)).decode()
+    public, proof = key_registration(private, member.party_id)
 
-    added = parties.register_signing_key(member.ctx(), member.party_id, public)
+    added = parties.register_signing_key(member.ctx(), member.party_id, public, proof)
     assert added.status == 201
     assert added.body == {"key_id": added.body["key_id"], "party_id": member.party_id}
     keys = {k["key_id"]: k for k in parties.get(member.principal, member.party_id)["signing_keys"]}
@@ -212,6 +215,7 @@ def test_signing_keys_are_registered_and_revoked(world: World, trio: Trio) -> No
         "key_id": added.body["key_id"],
         "public_key": public,
         "revoked": False,
+        "proven": True,
     }
 
     revoked = parties.revoke_signing_key(member.ctx(), member.party_id, member.key_id)
@@ -225,10 +229,47 @@ def test_signing_keys_are_registered_and_revoked(world: World, trio: Trio) -> No
     with pytest.raises(SigningKeyNotFoundError):
         parties.revoke_signing_key(member.ctx(), member.party_id, "0123456789abcdef")
     with pytest.raises(DuplicateSigningKeyError):
-        parties.register_signing_key(member.ctx(), member.party_id, public)
+        parties.register_signing_key(member.ctx(), member.party_id, public, proof)
     for bad in ("", "not base64!", base64.b64encode(b"short").decode()):
         with pytest.raises(InvalidSigningKeyError):
-            parties.register_signing_key(member.ctx(), member.party_id, bad)
+            parties.register_signing_key(member.ctx(), member.party_id, bad, proof)
+
+
+def test_a_key_without_a_valid_proof_is_refused_and_nothing_is_recorded(
+    world: World, trio: Trio
+) -> None:
+    parties = world.services.parties
+    member = trio.assoc
+    head = world.services.store.log.head()
+    public, _ = fresh_key(member.party_id)
+    _, other_proof = fresh_key(member.party_id)
+    _, for_another_party = key_registration(Ed25519PrivateKey.generate(), trio.firm.party_id)
+
+    for bad in ("", "not base64!", other_proof, for_another_party):
+        with pytest.raises(InvalidKeyProofError):
+            parties.register_signing_key(member.ctx(), member.party_id, public, bad)
+    assert world.services.store.log.head() == head
+
+
+def test_a_key_another_party_registered_is_refused(world: World, trio: Trio) -> None:
+    """P2 cannot take P4's key, even holding its private half: a key speaks for one party."""
+    parties = world.services.parties
+    shared = Ed25519PrivateKey.generate()
+    parties.register_signing_key(
+        trio.firm.ctx(), trio.firm.party_id, *key_registration(shared, trio.firm.party_id)
+    )
+
+    with pytest.raises(SigningKeyTakenError):
+        parties.register_signing_key(
+            trio.assoc.ctx(), trio.assoc.party_id, *key_registration(shared, trio.assoc.party_id)
+        )
+    keys = parties.get(world.admin, trio.assoc.party_id)["signing_keys"]
+    assert [k["key_id"] for k in keys] == [trio.assoc.key_id]
+    # A copied public key with the taker's own signature is no proof at all.
+    stolen = base64.b64encode(raw_public_key(trio.senate.private_key)).decode()
+    _, own = fresh_key(trio.assoc.party_id)
+    with pytest.raises(InvalidKeyProofError):
+        parties.register_signing_key(trio.assoc.ctx(), trio.assoc.party_id, stolen, own)
 
 
 def test_a_revoked_key_signs_nothing(world: World, trio: Trio) -> None:
@@ -245,7 +286,9 @@ def test_a_deactivated_party_cannot_register_keys(world: World, trio: Trio) -> N
     parties.deactivate(world.admin_ctx(), trio.assoc.party_id, "aufgelöst")
 
     with pytest.raises(PartyDeactivatedError):
-        parties.register_signing_key(trio.assoc.ctx(), trio.assoc.party_id, fresh_public_key())
+        parties.register_signing_key(
+            trio.assoc.ctx(), trio.assoc.party_id, *fresh_key(trio.assoc.party_id)
+        )
 
 
 def test_an_unknown_party_is_not_found(world: World, trio: Trio) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID
@@ -11,11 +10,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.support.commands import gate_saves
-from tests.support.scenario import World, draft, raw_public_key
+from tests.support.scenario import World, draft
 from tests.support.trio import ServicesFactory, Trio
 from tris.application.errors import ConcurrentUpdateError, VersionMismatchError
 from tris.application.store import Outcome
 from tris.bootstrap import Services
+from tris.domain.signing import key_registration
 
 
 def event_types(services: Services, aggregate_id: str) -> list[str]:
@@ -141,10 +141,10 @@ def test_concurrent_key_registrations_on_one_party_do_not_both_succeed(
         gate_saves(services, lambda: barrier.wait(timeout=20))
 
     def register(services: Services) -> Outcome | Exception:
-        public = base64.b64encode(raw_public_key(Ed25519PrivateKey.generate())).decode()
+        registration = key_registration(Ed25519PrivateKey.generate(), trio.assoc.party_id)
         try:
             return services.parties.register_signing_key(
-                trio.assoc.ctx(), trio.assoc.party_id, public
+                trio.assoc.ctx(), trio.assoc.party_id, *registration
             )
         except ConcurrentUpdateError as exc:
             return exc

@@ -1,8 +1,9 @@
 """PostgreSQL: a stream reader never skips an event whose transaction commits late.
 
 Writers commit in parallel there and positions are assigned after commit (see
-`tris/storage/postgres_parallel.py`). A reader paging through the stream while one transaction stays open
-must see nothing past it, and then every event exactly once, the late one included.
+`tris/storage/postgres_parallel.py`). A reader paging through the stream while one
+transaction stays open must see nothing past it, and then every event exactly once, the late
+one included.
 SQLite writers hold the database's single write lock, so no event can commit late there.
 """
 

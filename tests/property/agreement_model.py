@@ -108,9 +108,9 @@ class RevisionModel:
     signed: set[str] = field(default_factory=set)
     declined: set[str] = field(default_factory=set)
 
-    def fully_signed(self) -> bool:
-        """Every party of the revision signed it."""
-        return all(p in self.signed for p in self.parties)
+    def fully_signed(self, also: tuple[str, ...] = ()) -> bool:
+        """Every party of the revision, and every party in `also`, signed it."""
+        return all(p in self.signed for p in (*self.parties, *also))
 
 
 @dataclass
@@ -137,6 +137,9 @@ class AgreementModel:
     fulfilments: dict[str, FulfilmentModel] = field(default_factory=dict)
     confirmed: dict[str, Decimal] = field(default_factory=dict)
     ever_in_force: set[int] = field(default_factory=set)
+    # Who had to sign each revision that came in force: its parties, and for an amendment
+    # also the parties of the revision it replaced.
+    consent: dict[int, set[str]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ queries
 
@@ -154,6 +157,14 @@ class AgreementModel:
     def governing(self) -> RevisionModel:
         """The revision in force, else the latest."""
         return self.revisions[self.in_force - 1] if self.in_force else self.latest
+
+    @property
+    def signers(self) -> tuple[str, ...]:
+        """Who must sign the latest revision: its parties, and while an amendment is
+        pending, every party of the revision in force as well (amendments need everyone)."""
+        if self.pending is None or self.in_force is None:
+            return self.latest.parties
+        return (*self.latest.parties, *self.governing.parties)
 
     def signable(self) -> bool:
         """True when some revision may be signed now."""
@@ -208,7 +219,7 @@ class AgreementModel:
             return RevisionNotFoundError
         if revision != self.latest_number:
             return StaleRevisionError
-        if actor not in self.latest.parties:
+        if actor not in self.signers:
             return NotAPartyError
         if key_owner != actor:
             return SigningKeyNotOwnedError
@@ -238,7 +249,7 @@ class AgreementModel:
         """The error `Agreement.withdraw` must raise, or None."""
         if self.status is not AgreementStatus.PROPOSED:
             return AgreementNotProposedError
-        if actor not in self.latest.parties and actor != self.proposer:
+        if actor not in self.latest.parties:
             return NotAPartyError
         if actor != self.proposer:
             return NotProposerError
@@ -335,9 +346,10 @@ class AgreementModel:
         """Record a signature; return 'concluded', 'adopted' or 'completed' if it took effect."""
         latest = self.latest
         latest.signed.add(actor)
-        if not latest.fully_signed() or latest.declined:
+        if not latest.fully_signed(self.signers) or latest.declined:
             return None
         number = self.latest_number
+        self.consent[number] = set(self.signers)
         if self.status is AgreementStatus.PROPOSED:
             self.status = AgreementStatus.IN_FORCE
             outcome = "concluded"

@@ -62,7 +62,7 @@ from tris.domain.errors import (
     SigningKeyRevokedError,
 )
 from tris.domain.party import Party, PartyDetails, SigningKey
-from tris.domain.signing import signature_is_valid
+from tris.domain.signing import key_registration, signature_is_valid
 from tris.domain.values import (
     OPERATOR,
     Actor,
@@ -145,7 +145,9 @@ class AgreementMachine(RuleBasedStateMachine):
             )
             for key_index in range(key_count):
                 key = private_key(index, key_index)
-                key_id = party.register_signing_key(actor(party_id), raw_public_key(key))
+                key_id = party.register_signing_key(
+                    actor(party_id), *key_registration(key, party_id)
+                )
                 self.private_keys[key_id] = key
                 if key_count == 2 and revoked == key_index:
                     party.revoke_signing_key(actor(party_id), key_id)
@@ -333,7 +335,7 @@ class AgreementMachine(RuleBasedStateMachine):
         """Sign: honestly the latest revision, or anything at all."""
         latest = self.model.latest_number
         if honest:
-            unsigned = [p for p in self.model.latest.parties if p not in self.model.latest.signed]
+            unsigned = [p for p in self.model.signers if p not in self.model.latest.signed]
             signer = data.draw(
                 st.sampled_from([p for p in unsigned if p in self.parties] or self.pool)
             )
@@ -714,10 +716,13 @@ class AgreementMachine(RuleBasedStateMachine):
 
     @invariant()
     def revisions_in_force_were_signed_by_all_their_parties(self) -> None:
-        """Every revision ever concluded carries a verifying signature of each of its parties."""
+        """Every revision ever concluded carries a verifying signature of each of its parties,
+        and an amendment also of every party of the revision it replaced (none was dropped
+        without its consent)."""
         for number in self.model.ever_in_force:
             revision = self.agreement.revision(number)
-            assert set(revision.signatures) == set(revision.content.parties)
+            assert set(revision.signatures) == self.model.consent[number]
+            assert set(revision.content.parties) <= set(revision.signatures)
             payload = self.agreement.payload(number)
             for party_id, record in revision.signatures.items():
                 assert record.party_id == party_id == record.actor.party_id

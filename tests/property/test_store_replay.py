@@ -7,7 +7,6 @@ snapshots taken at every second version equals the one replayed from all its eve
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import functools
 import uuid
@@ -25,13 +24,14 @@ from hypothesis import strategies as st
 
 from tests.property.agreement_model import content_drafts, days, evidences, pick, reasons
 from tests.property.states import exact, state_of
-from tests.support.scenario import Member, World, make_world, raw_public_key
+from tests.support.scenario import Member, World, make_world
 from tris.application.store import EventStore
 from tris.application.views import agreement_view
 from tris.bootstrap import Services, build
 from tris.config import load_settings
 from tris.domain.agreement import fulfilment_ledger
 from tris.domain.errors import DomainError
+from tris.domain.signing import key_registration
 from tris.domain.values import CommitmentDraft, CommitmentKind, ContentDraft, Sector, Terms
 
 TODAY = date(2026, 6, 1)
@@ -232,8 +232,10 @@ class Session:
         member = self.member()
         parties = self.world.services.parties
         private = Ed25519PrivateKey.generate()
-        public = base64.b64encode(raw_public_key(private)).decode()
-        key_id = parties.register_signing_key(member.ctx(), member.party_id, public).body["key_id"]
+        registration = key_registration(private, member.party_id)
+        key_id = parties.register_signing_key(member.ctx(), member.party_id, *registration).body[
+            "key_id"
+        ]
         parties.revoke_signing_key(member.ctx(), member.party_id, member.key_id)
         member.private_key, member.key_id = private, key_id
 

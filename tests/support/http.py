@@ -17,8 +17,15 @@ from fastapi.testclient import TestClient
 from tests.support.integrity import with_server_key
 from tris.bootstrap import Services, build
 from tris.config import load_settings
+from tris.domain.signing import key_registration
 
 TODAY = date(2026, 6, 1)
+
+
+def key_body(key: Ed25519PrivateKey, party_id: str) -> dict[str, str]:
+    """The body that registers `key` for the party, with its proof of possession."""
+    public_key, proof = key_registration(key, party_id)
+    return {"public_key": public_key, "proof": proof}
 
 
 def public_key_b64(key: Ed25519PrivateKey) -> str:
@@ -132,7 +139,7 @@ class Api:
         private = Ed25519PrivateKey.generate()
         key = self.client.post(
             f"/v1/parties/{party['id']}/signing-keys",
-            json={"public_key": public_key_b64(private)},
+            json=key_body(private, party["id"]),
             headers=bearer(token["token"]),
         )
         assert key.status_code == 201, key.text

@@ -14,6 +14,7 @@ from tris.application.access import Principal, Role
 from tris.application.store import CommandContext
 from tris.bootstrap import Services
 from tris.domain.party import PartyDetails
+from tris.domain.signing import key_registration
 from tris.domain.values import CommitmentDraft, CommitmentKind, ContentDraft, Sector, Terms
 
 
@@ -66,7 +67,7 @@ class World:
         key = self.services.parties.register_signing_key(
             CommandContext(principal.actor),
             party_id,
-            base64.b64encode(raw_public_key(private)).decode(),
+            *key_registration(private, party_id),
         )
         member = Member(party_id, principal, private, key.body["key_id"], sector, name)
         self.members[name] = member

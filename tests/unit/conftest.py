@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from tris.domain.agreement import Agreement
 from tris.domain.party import Party, PartyDetails, SigningKey
+from tris.domain.signing import key_registration
 from tris.domain.values import (
     OPERATOR,
     Actor,
@@ -85,7 +86,7 @@ class DomainWorld:
         )
         actor = Actor(party.party_id, f"token-{len(self.orgs) + 1}")
         private_key = Ed25519PrivateKey.generate()
-        key_id = party.register_signing_key(actor, raw_public_key(private_key))
+        key_id = party.register_signing_key(actor, *key_registration(private_key, party.party_id))
         org = Org(party, actor, private_key, key_id)
         self.orgs[name] = org
         return org
@@ -155,9 +156,9 @@ class DomainWorld:
         return agreement.propose_amendment(author.actor, draft, "Mehr Stunden", self.sectors())
 
     def sign_all(self, agreement: Agreement) -> None:
-        """Have every party of the latest revision sign it."""
+        """Have everyone whose signature the latest revision needs sign it."""
         by_id = {org.id: org for org in self.orgs.values()}
-        for party_id in agreement.latest.content.parties:
+        for party_id in agreement.signers:
             by_id[party_id].sign(agreement)
 
     def in_force(self, proposer: Org, draft: ContentDraft) -> Agreement:

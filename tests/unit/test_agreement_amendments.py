@@ -140,17 +140,62 @@ def test_a_party_added_by_an_amendment_must_sign_it(world, state, business, civi
     assert agreement.sector_mix is SectorMix.TRISECTORAL
 
 
-def test_a_party_dropped_by_an_amendment_does_not_sign_it(world, agreement, state, business, civil):
+def drop_state(world, agreement, business, civil) -> None:
+    """The business proposes to go on without the district office."""
     draft = world.draft(
         business, civil, commitments=(world.commitment(business, civil, commitment_id="C1"),)
     )
     world.amend(agreement, business, draft)
 
-    with pytest.raises(NotAPartyError):
-        state.sign(agreement)
+
+def test_an_amendment_that_drops_a_party_needs_its_signature_too(
+    world, agreement, state, business, civil
+) -> None:
+    """The attack: B and C amend the parties to [B, C] and sign; S never agreed."""
+    drop_state(world, agreement, business, civil)
+
+    assert business.sign(agreement) is False
+    assert civil.sign(agreement) is False
+    assert agreement.in_force_revision == 1
+    assert agreement.parties == (state.id, business.id, civil.id)
+
+    assert state.sign(agreement) is True
+    assert agreement.in_force_revision == 2
+    assert agreement.parties == (business.id, civil.id)
+
+
+def test_a_dropped_party_keeps_every_right_until_the_amendment_is_in_force(
+    world, agreement, state, business, civil
+) -> None:
+    drop_state(world, agreement, business, civil)
     business.sign(agreement)
     civil.sign(agreement)
-    assert agreement.parties == (business.id, civil.id)
+
+    agreement.reject_amendment(state.actor, agreement.pending_amendment, "nicht ohne uns")
+    assert agreement.in_force_revision == 1
+    agreement.terminate(state.actor, "Wir beenden die Vereinbarung")
+    assert agreement.status is AgreementStatus.TERMINATED
+
+
+def test_a_dropped_party_may_terminate_while_the_amendment_is_pending(
+    world, agreement, state, business, civil
+) -> None:
+    drop_state(world, agreement, business, civil)
+    business.sign(agreement)
+
+    agreement.terminate(state.actor, "Wir beenden die Vereinbarung")
+    assert agreement.status is AgreementStatus.TERMINATED
+
+
+def test_once_in_force_the_amendment_leaves_the_dropped_party_out(
+    world, agreement, state, business, civil
+) -> None:
+    drop_state(world, agreement, business, civil)
+    for party in (business, civil, state):
+        party.sign(agreement)
+
+    with pytest.raises(NotAPartyError):
+        agreement.terminate(state.actor, "zu spät")
 
 
 def test_the_revision_in_force_cannot_be_signed_while_an_amendment_is_pending(

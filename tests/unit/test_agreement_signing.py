@@ -6,7 +6,6 @@ import os
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from tris.domain.agreement import Agreement, AgreementStatus, RevisionState
 from tris.domain.errors import (
@@ -23,6 +22,7 @@ from tris.domain.errors import (
     SigningKeyRevokedError,
     StaleRevisionError,
 )
+from tris.domain.signing import key_registration
 
 # -- signing -------------------------------------------------------------------------------------
 
@@ -57,8 +57,9 @@ def test_signing_by_every_party_concludes_the_agreement(world, state, business, 
 
 def test_a_party_may_sign_with_any_of_its_registered_keys(world, state, business) -> None:
     second = Ed25519PrivateKey.generate()
-    raw = second.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    key_id = business.party.register_signing_key(business.actor, raw)
+    key_id = business.party.register_signing_key(
+        business.actor, *key_registration(second, business.id)
+    )
     agreement = world.propose(state, world.draft(state, business))
     key = business.party.key_for_signing(key_id, signer=business.id)
 
@@ -282,6 +283,17 @@ def test_only_the_proposer_may_withdraw(world, state, business) -> None:
     agreement = world.propose(state, world.draft(state, business))
     with pytest.raises(NotProposerError):
         agreement.withdraw(business.actor, "Wir wollen nicht")
+    assert agreement.status is AgreementStatus.PROPOSED
+
+
+def test_a_proposer_dropped_by_a_revision_cannot_withdraw_the_others_proposal(
+    world, state, business, civil
+) -> None:
+    agreement = world.propose(state, world.draft(state, business, civil))
+    world.revise(agreement, business, world.draft(business, civil))
+
+    with pytest.raises(NotAPartyError):
+        agreement.withdraw(state.actor, "Dann eben gar nicht")
     assert agreement.status is AgreementStatus.PROPOSED
 
 

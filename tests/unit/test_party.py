@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -11,6 +12,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from tris.domain.errors import (
     DuplicateSigningKeyError,
+    InvalidKeyProofError,
     InvalidPartyDetailsError,
     InvalidSigningKeyError,
     MissingReasonError,
@@ -21,7 +23,13 @@ from tris.domain.errors import (
     SigningKeyRevokedError,
 )
 from tris.domain.party import Contact, Party, PartyDetails
-from tris.domain.signing import key_fingerprint, parse_public_key
+from tris.domain.signing import (
+    key_fingerprint,
+    key_proof_payload,
+    key_registration,
+    parse_public_key,
+    signature_is_valid,
+)
 from tris.domain.values import OPERATOR, Actor, Sector
 
 OPERATOR_ACTOR = Actor(OPERATOR, "token-admin")
@@ -38,6 +46,14 @@ def register(details: PartyDetails | None = None, contacts: tuple[Contact, ...] 
 
 def new_public_key() -> bytes:
     return Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def register_new_key(org: Any) -> tuple[str, bytes]:
+    """Register a fresh key for the org's party, with its proof; (key id, raw public key)."""
+    private = Ed25519PrivateKey.generate()
+    key_id = org.party.register_signing_key(org.actor, *key_registration(private, org.id))
+    raw = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return key_id, raw
 
 
 def b64(raw: bytes) -> str:
@@ -216,9 +232,7 @@ def test_a_public_key_must_be_a_string() -> None:
 
 
 def test_registering_a_key_gives_its_fingerprint_as_key_id(business) -> None:
-    raw = new_public_key()
-
-    key_id = business.party.register_signing_key(business.actor, raw)
+    key_id, raw = register_new_key(business)
 
     assert key_id == key_fingerprint(raw)
     assert business.party.keys[key_id].public_key == raw
@@ -228,10 +242,74 @@ def test_registering_a_key_gives_its_fingerprint_as_key_id(business) -> None:
 
 
 def test_registering_the_same_key_twice_is_refused(business) -> None:
-    raw = business.party.keys[business.key_id].public_key
-
     with pytest.raises(DuplicateSigningKeyError):
-        business.party.register_signing_key(business.actor, raw)
+        business.party.register_signing_key(
+            business.actor, *key_registration(business.private_key, business.id)
+        )
+
+
+def test_a_registered_key_carries_its_proof_and_shows_proven(business) -> None:
+    key = business.party.keys[business.key_id]
+    event = next(
+        e for e in business.party.collect_events() if isinstance(e, Party.SigningKeyRegistered)
+    )
+
+    assert key.proven
+    assert event.proof is not None
+    public = event.proof_public_key
+    assert public is not None
+    assert signature_is_valid(key.public_key, event.proof, key_proof_payload(business.id, public))
+
+
+def test_the_proof_payload_is_the_canonical_json_the_contract_names() -> None:
+    payload = key_proof_payload("p-1", "AAAA")
+
+    assert payload == b'{"party_id":"p-1","public_key":"AAAA","purpose":"tris-signing-key"}'
+
+
+def test_a_key_without_a_proof_is_refused(business) -> None:
+    public, _ = key_registration(Ed25519PrivateKey.generate(), business.id)
+
+    with pytest.raises(InvalidKeyProofError):
+        business.party.register_signing_key(business.actor, public, "")
+
+
+def test_another_keys_signature_is_no_proof(business, state) -> None:
+    """Someone else's public key cannot be registered: its holder's proof is for its party."""
+    theirs, their_proof = key_registration(state.private_key, state.id)
+    _, my_proof = key_registration(Ed25519PrivateKey.generate(), business.id)
+
+    for proof in (their_proof, my_proof):
+        with pytest.raises(InvalidKeyProofError, match="does not verify"):
+            business.party.register_signing_key(business.actor, theirs, proof)
+    assert len(business.party.keys) == 1
+
+
+def test_a_proof_over_another_spelling_of_the_key_does_not_verify(business) -> None:
+    private = Ed25519PrivateKey.generate()
+    public, proof = key_registration(private, business.id)
+    url_safe = public.replace("+", "-").replace("/", "_").rstrip("=")
+    if url_safe == public:
+        url_safe = public.rstrip("=")
+
+    with pytest.raises(InvalidKeyProofError):
+        business.party.register_signing_key(business.actor, url_safe, proof)
+
+
+@pytest.mark.parametrize("proof", ["not base64!", "AAAA", b64(bytes(65))])
+def test_a_malformed_proof_is_refused(business, proof: str) -> None:
+    public, _ = key_registration(Ed25519PrivateKey.generate(), business.id)
+
+    with pytest.raises(InvalidKeyProofError):
+        business.party.register_signing_key(business.actor, public, proof)
+
+
+def test_a_key_registered_before_proofs_upcasts_to_unproven() -> None:
+    state: dict[str, object] = {"key_id": "k", "public_key": b"x"}
+    Party.SigningKeyRegistered.upcast_v1_v2(state)
+
+    assert state["proof"] is None
+    assert state["proof_public_key"] is None
 
 
 def test_revoking_a_key_marks_it_revoked(business) -> None:
@@ -271,8 +349,7 @@ def test_an_unknown_key_is_not_given_out(business) -> None:
 
 
 def test_a_party_signs_with_any_of_its_unrevoked_keys(business) -> None:
-    raw = new_public_key()
-    second = business.party.register_signing_key(business.actor, raw)
+    second, raw = register_new_key(business)
     business.party.revoke_signing_key(business.actor, business.key_id)
 
     assert business.party.key_for_signing(second, signer=business.id).public_key == raw
@@ -293,7 +370,7 @@ def test_a_deactivated_party_cannot_register_keys(business) -> None:
 
     assert not business.party.active
     with pytest.raises(PartyDeactivatedError):
-        business.party.register_signing_key(business.actor, new_public_key())
+        register_new_key(business)
 
 
 def test_a_deactivated_party_cannot_sign_change_details_or_contacts(business) -> None:

@@ -28,6 +28,7 @@ from tris.domain.signing import (
     content_hash,
     decode_base64,
     key_fingerprint,
+    key_registration,
     sha256_hex,
     signature_is_valid,
     signing_payload,
@@ -246,8 +247,8 @@ def run_every_kind_of_event(world, state, business, civil) -> list[Aggregate.Eve
     )
     state.party.replace_contacts(OPERATOR_ACTOR, (Contact("p-1", "Ada", "ada@example.org"),))
     state.party.record_erasure(OPERATOR_ACTOR, "p-1")
-    spare = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    spare_id = civil.party.register_signing_key(civil.actor, spare)
+    spare = key_registration(Ed25519PrivateKey.generate(), civil.id)
+    spare_id = civil.party.register_signing_key(civil.actor, *spare)
     civil.party.revoke_signing_key(civil.actor, spare_id)
 
     agreement = world.propose(state, world.draft(state, business, civil))

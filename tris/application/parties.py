@@ -15,9 +15,9 @@ from tris.domain.errors import (
     PartyNotFoundError,
     PermissionDeniedError,
     PersonNotFoundError,
+    SigningKeyTakenError,
 )
 from tris.domain.party import Contact, Party, PartyDetails
-from tris.domain.signing import parse_public_key
 from tris.domain.values import OPERATOR
 
 PartyPage = tuple[list[dict[str, Any]], str | None]
@@ -95,12 +95,23 @@ class Parties:
 
         return self.store.execute(ctx, command, kept=_id_only, replayed=self._rerender)
 
-    def register_signing_key(self, ctx: CommandContext, party_id: str, public_key: str) -> Outcome:
-        """Register a base64 Ed25519 public key; the body carries its `key_id`."""
+    def register_signing_key(
+        self, ctx: CommandContext, party_id: str, public_key: str, proof: str
+    ) -> Outcome:
+        """Register a base64 Ed25519 public key with its proof of possession; the body
+        carries its `key_id`. A key another party registered is refused (409)."""
 
         def command() -> tuple[list[Aggregate], dict[str, Any]]:
             party = self._own_party(ctx, party_id, operator_may=False)
-            key_id = party.register_signing_key(ctx.actor, parse_public_key(public_key))
+            # The proof is checked first (422), then who holds the key (409); the party,
+            # changed in memory only, is not saved when the key is taken.
+            key_id = party.register_signing_key(ctx.actor, public_key, proof)
+            owner = self.store.key_owners.owner(party.keys[key_id].public_key)
+            if owner is not None and owner != party.party_id:
+                raise SigningKeyTakenError(
+                    "this public key is registered by another party; a key speaks for one "
+                    "party only: generate a new one"
+                )
             return [party], {"key_id": key_id, "party_id": party.party_id}
 
         return self.store.execute(ctx, command, status=201)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,12 +27,14 @@ from tris.domain.errors import (
     DomainError,
     NotFoundError,
     PartyNotFoundError,
+    SigningKeyTakenError,
 )
 from tris.domain.party import Party
 from tris.domain.values import Actor
 from tris.storage.eventlog import EventLog
 from tris.storage.hashes import EventHashes
 from tris.storage.idempotency import IdempotencyRecord, IdempotencyRecords
+from tris.storage.key_owners import KeyClaim, KeyOwners
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -84,6 +86,7 @@ class EventStore:
         self.vault = self.log.vault
         self.idempotency = IdempotencyRecords(self.database)
         self.hashes = EventHashes(self.database)
+        self.key_owners = KeyOwners(self.database)
         self._in_flight: set[tuple[str, str]] = set()
         self._in_flight_lock = threading.Lock()
         self._command = threading.local()  # what one command in this thread has loaded
@@ -92,6 +95,22 @@ class EventStore:
     def close(self) -> None:
         """Release connections."""
         self.log.close()
+
+    def claim_registered_keys(self, page: int = 1000) -> int:
+        """Record the owner of every key registered in the log but not yet claimed (keys
+        registered before claims were kept, or replayed from an export); return how many
+        registrations were read. The first party to register a key keeps it."""
+        topic = get_topic(Party.SigningKeyRegistered)
+        after = self.key_owners.scanned_up_to()
+        head = self.log.head()
+        read = 0
+        while after < head:
+            batch = self.log.notifications(after, page, until=head, topics=(topic,))
+            events = [self.log.decode(n) for n in batch]
+            read += len(events)
+            after = batch[-1].id if batch else head
+            self.key_owners.claim(key_claims(events), after)
+        return read
 
     # ------------------------------------------------------------------ loading
 
@@ -270,15 +289,31 @@ class EventStore:
 
     def _save(self, aggregates: list[Aggregate], record: IdempotencyRecord | None) -> int | None:
         """Save atomically; return the global position of the last event written."""
+        claims = key_claims(event for a in aggregates for event in a.pending_events)
         try:
-            position = self.log.save(aggregates, record)
+            position = self.log.save(aggregates, record, claims)
         except IntegrityError:
+            for public_key, party_id in claims:
+                owner = self.key_owners.owner(bytes.fromhex(public_key))
+                if owner is not None and owner != party_id:
+                    raise SigningKeyTakenError(
+                        "another party registered this public key at the same moment"
+                    ) from None
             raise ConcurrentUpdateError(
                 "another command changed this object at the same moment; reload and retry"
             ) from None
         for listener in self.after_commit:
             listener(position)
         return position
+
+
+def key_claims(events: Iterable[object]) -> list[KeyClaim]:
+    """The (public key, party) claims of the signing keys these events register."""
+    return [
+        (event.public_key.hex(), str(event.originator_id))
+        for event in events
+        if isinstance(event, Party.SigningKeyRegistered)
+    ]
 
 
 def kept_record(

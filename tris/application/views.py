@@ -126,7 +126,12 @@ def party_view(party: Party, *, with_contacts: bool) -> dict[str, Any]:
         "website": details.website,
         "active": party.active,
         "signing_keys": [
-            {"key_id": key.key_id, "public_key": _b64(key.public_key), "revoked": key.revoked}
+            {
+                "key_id": key.key_id,
+                "public_key": _b64(key.public_key),
+                "revoked": key.revoked,
+                "proven": key.proven,
+            }
             for key in party.keys.values()
         ],
         "created_at": party.created_on.isoformat(),

@@ -15,7 +15,6 @@ from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
     PrivateFormat,
-    PublicFormat,
 )
 
 from tris.application.access import Principal, Role
@@ -24,6 +23,7 @@ from tris.application.store import CommandContext
 from tris.bootstrap import Services
 from tris.domain.agreement import Evidence
 from tris.domain.party import PartyDetails
+from tris.domain.signing import key_registration
 from tris.domain.values import CommitmentDraft, CommitmentKind, ContentDraft, Sector, Terms
 
 
@@ -160,9 +160,9 @@ class Cast:
         issued = self.services.tokens.issue(Role.PARTNER, party_id, label=f"demo {spec.handle}")
         principal = Principal(issued.token_id, Role.PARTNER, party_id)
         key = Ed25519PrivateKey.generate()
-        public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        public_key, proof = key_registration(key, party_id)
         registered = self.services.parties.register_signing_key(
-            CommandContext(principal.actor), party_id, base64.b64encode(public).decode()
+            CommandContext(principal.actor), party_id, public_key, proof
         )
         return Member(spec, party_id, principal, issued.token, key, registered.body["key_id"])
 

@@ -132,9 +132,9 @@ class Revision:
         """The sector mix of this revision's parties."""
         return SectorMix.of(self.party_sectors.values())
 
-    def fully_signed(self) -> bool:
-        """True when every party of this revision has signed it."""
-        return all(p in self.signatures for p in self.content.parties)
+    def fully_signed(self, also: tuple[str, ...] = ()) -> bool:
+        """True when every party of this revision, and every party in `also`, signed it."""
+        return all(p in self.signatures for p in (*self.content.parties, *also))
 
 
 @dataclass(frozen=True)
@@ -328,6 +328,15 @@ class Agreement(Aggregate):
         """The sector mix of the governing revision."""
         return self.current.sector_mix
 
+    @property
+    def signers(self) -> tuple[str, ...]:
+        """Who must sign the latest revision: its parties, and for a pending amendment also
+        every party of the revision in force (a party the amendment drops must consent)."""
+        named = self.latest.content.parties
+        if self.pending_amendment is None or self.in_force is None:
+            return named
+        return (*named, *(p for p in self.in_force.content.parties if p not in named))
+
     def is_party(self, party_id: str) -> bool:
         """True when `party_id` is a party of the governing or the latest revision."""
         return party_id in self.parties or party_id in self.latest.content.parties
@@ -477,7 +486,7 @@ class Agreement(Aggregate):
             raise StaleRevisionError(
                 f"revision {revision} is not the latest; sign revision {latest.number}"
             )
-        self._require_party(actor, latest.content.parties)
+        self._require_party(actor, self.signers)
         if key.party_id != actor.party_id:
             raise SigningKeyNotOwnedError(f"key {key.key_id} belongs to another party")
         if actor.party_id in latest.signatures:
@@ -490,7 +499,7 @@ class Agreement(Aggregate):
                 f"{revision} under key {key.key_id}"
             )
         self._sign(actor=actor, revision=revision, key_id=key.key_id, signature=signature)
-        if not self.latest.fully_signed() or self.latest.declined:
+        if not self.latest.fully_signed(self.signers) or self.latest.declined:
             return False
         if self.status is AgreementStatus.PROPOSED:
             self._conclude(actor=actor, revision=revision)
@@ -535,9 +544,10 @@ class Agreement(Aggregate):
         self.revisions[revision - 1] = replace(latest, declined=declined)
 
     def withdraw(self, actor: Actor, reason: str) -> None:
-        """Withdraw a proposal; only its proposer may."""
+        """Withdraw a proposal; only its proposer may, while a party of the latest revision
+        (a proposer that a revision dropped has no say over the others' proposal)."""
         self._require_status(AgreementStatus.PROPOSED, "withdraw")
-        self._require_party(actor, (*self.latest.content.parties, self.proposer))
+        self._require_party(actor, self.latest.content.parties)
         if actor.party_id != self.proposer:
             raise NotProposerError("only the proposer may withdraw a proposal")
         _require_reason(reason, "withdrawing")

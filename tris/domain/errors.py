@@ -13,6 +13,7 @@ and configuration's subtrees, is drawn in `tris/application/errors.py`. The doma
         │   │   ├── CommitmentPartyError     debtor/beneficiary not a party of it
         │   │   └── InvalidTermsError    ends_on before starts_on, empty text
         │   ├── InvalidSigningKeyError   a public key is not 32 raw bytes
+        │   ├── InvalidKeyProofError     no proof of possession, or one that does not verify
         │   ├── InvalidPartyDetailsError  empty name, unknown sector, bad website
         │   ├── MissingReasonError       a reason or rationale is empty
         │   └── BundleError              an evidence bundle breaks its format (tris verify)
@@ -43,7 +44,8 @@ and configuration's subtrees, is drawn in `tris/application/errors.py`. The doma
             ├── FulfilmentAlreadySettledError  confirmed or disputed already
             ├── CommitmentAlreadyFulfilledError
             ├── PartyDeactivatedError        a deactivated party cannot act or join
-            └── DuplicateSigningKeyError     the same public key is registered already
+            ├── DuplicateSigningKeyError     the same public key is registered already
+            └── SigningKeyTakenError         another party registered this public key
 """
 
 from __future__ import annotations
@@ -111,6 +113,12 @@ class InvalidSigningKeyError(InvalidInputError):
     """A public signing key is not a raw 32-byte Ed25519 key."""
 
     title = "Invalid signing key"
+
+
+class InvalidKeyProofError(InvalidInputError):
+    """A key registration lacks its proof of possession, or the proof does not verify."""
+
+    title = "Invalid proof of possession"
 
 
 class InvalidPartyDetailsError(InvalidInputError):
@@ -291,6 +299,12 @@ class DuplicateSigningKeyError(ConflictError):
     """This public key is registered for the party already."""
 
     title = "Duplicate signing key"
+
+
+class SigningKeyTakenError(ConflictError):
+    """Another party has registered this public key: a key speaks for one party only."""
+
+    title = "Signing key registered by another party"
 
 
 class BundleError(InvalidInputError):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
@@ -11,6 +11,7 @@ from eventsourcing.domain import Aggregate, event
 
 from tris.domain.errors import (
     DuplicateSigningKeyError,
+    InvalidKeyProofError,
     InvalidPartyDetailsError,
     MissingReasonError,
     PartyDeactivatedError,
@@ -19,7 +20,13 @@ from tris.domain.errors import (
     SigningKeyNotOwnedError,
     SigningKeyRevokedError,
 )
-from tris.domain.signing import key_fingerprint
+from tris.domain.signing import (
+    key_fingerprint,
+    key_proof_payload,
+    parse_key_proof,
+    parse_public_key,
+    signature_is_valid,
+)
 from tris.domain.values import Actor, Sector
 
 _WEBSITE = re.compile(r"^https?://[^\s/$.?#]\S+$", re.IGNORECASE)
@@ -106,6 +113,9 @@ class SigningKey:
     party_id: str
     public_key: bytes
     revoked: bool = False
+    # True when the registration carried a valid proof of possession (every key registered
+    # since proofs were required); keys registered before that show False.
+    proven: bool = False
 
 
 class Party(Aggregate):
@@ -131,11 +141,26 @@ class Party(Aggregate):
         contacts: tuple[Contact, ...]
 
     class SigningKeyRegistered(Aggregate.Event):
-        """The party registered an Ed25519 public key."""
+        """The party registered an Ed25519 public key, proving it holds the private half.
+
+        `proof` is the key's signature over `key_proof_payload(party_id, proof_public_key)`,
+        where `proof_public_key` is the base64 exactly as the registration sent it, so anyone
+        can check the proof again. Version 1 events (before proofs) carry neither.
+        """
+
+        class_version = 2
 
         actor: Actor
         key_id: str
         public_key: bytes
+        proof: bytes | None
+        proof_public_key: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            """Keys registered before proofs of possession were required have none."""
+            state["proof"] = None
+            state["proof_public_key"] = None
 
     class SigningKeyRevoked(Aggregate.Event):
         """The party revoked one of its keys; it signs nothing from now on."""
@@ -211,18 +236,46 @@ class Party(Aggregate):
     def _replace_contacts(self, actor: Actor, contacts: tuple[Contact, ...]) -> None:
         self.contacts = contacts
 
-    def register_signing_key(self, actor: Actor, public_key: bytes) -> str:
-        """Register an Ed25519 public key (raw 32 bytes); return its key id."""
+    def register_signing_key(self, actor: Actor, public_key_text: str, proof_text: str) -> str:
+        """Register an Ed25519 public key (base64 of the raw 32 bytes) with its proof of
+        possession (base64 of its signature over `key_proof_payload`); return its key id."""
         self._require_active()
+        public_key = parse_public_key(public_key_text)
+        if not proof_text:
+            raise InvalidKeyProofError(
+                "a signing key is registered with `proof`: its signature over the key proof "
+                "payload of this party and key"
+            )
+        proof = parse_key_proof(proof_text)
+        if not signature_is_valid(
+            public_key, proof, key_proof_payload(self.party_id, public_key_text)
+        ):
+            raise InvalidKeyProofError(
+                "proof does not verify: sign the RFC 8785 JSON of {party_id, public_key, "
+                "purpose: tris-signing-key} with the key being registered"
+            )
         key_id = key_fingerprint(public_key)
         if key_id in self.keys:
             raise DuplicateSigningKeyError(f"key {key_id} is registered for this party already")
-        self._register_signing_key(actor=actor, key_id=key_id, public_key=public_key)
+        self._register_signing_key(
+            actor=actor,
+            key_id=key_id,
+            public_key=public_key,
+            proof=proof,
+            proof_public_key=public_key_text,
+        )
         return key_id
 
     @event(SigningKeyRegistered)
-    def _register_signing_key(self, actor: Actor, key_id: str, public_key: bytes) -> None:
-        self.keys[key_id] = SigningKey(key_id, self.party_id, public_key)
+    def _register_signing_key(
+        self,
+        actor: Actor,
+        key_id: str,
+        public_key: bytes,
+        proof: bytes | None,
+        proof_public_key: str | None,
+    ) -> None:
+        self.keys[key_id] = SigningKey(key_id, self.party_id, public_key, proven=proof is not None)
 
     def revoke_signing_key(self, actor: Actor, key_id: str) -> None:
         """Revoke a key; signatures made with it earlier stay checkable."""
@@ -236,7 +289,7 @@ class Party(Aggregate):
     @event(SigningKeyRevoked)
     def _revoke_signing_key(self, actor: Actor, key_id: str) -> None:
         key = self.keys[key_id]
-        self.keys[key_id] = SigningKey(key.key_id, key.party_id, key.public_key, revoked=True)
+        self.keys[key_id] = replace(key, revoked=True)
 
     def deactivate(self, actor: Actor, reason: str) -> None:
         """Deactivate the party."""

@@ -10,9 +10,13 @@ from typing import Any
 
 import rfc8785
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from tris.domain.errors import InvalidSigningKeyError
+from tris.domain.errors import InvalidKeyProofError, InvalidSigningKeyError
 from tris.domain.values import Content
 
 PUBLIC_KEY_BYTES = 32
@@ -102,6 +106,43 @@ def parse_public_key(public_key_b64: str) -> bytes:
         Ed25519PublicKey.from_public_bytes(raw)
     except ValueError:
         raise InvalidSigningKeyError("public_key is not a valid Ed25519 key") from None
+    return raw
+
+
+KEY_PROOF_PURPOSE = "tris-signing-key"
+
+
+def key_proof_payload(party_id: str, public_key_text: str) -> bytes:
+    """The bytes a key signs to prove its holder registers it for that party (RFC 8785).
+
+    `public_key_text` is the base64 exactly as the registration sent it.
+    """
+    return canonical_json(
+        {"party_id": party_id, "public_key": public_key_text, "purpose": KEY_PROOF_PURPOSE}
+    )
+
+
+def key_registration(private_key: Ed25519PrivateKey, party_id: str) -> tuple[str, str]:
+    """What a party sends to register its key: (public_key, proof), both base64.
+
+    The client side of `key_proof_payload`, for the demo, the tests and Python clients.
+    """
+    raw = private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    public_key_text = base64.b64encode(raw).decode("ascii")
+    proof = private_key.sign(key_proof_payload(party_id, public_key_text))
+    return public_key_text, base64.b64encode(proof).decode("ascii")
+
+
+def parse_key_proof(proof_b64: str) -> bytes:
+    """Decode a proof of possession: base64 of a 64-byte Ed25519 signature."""
+    try:
+        raw = decode_base64(proof_b64, what="proof")
+    except InvalidSigningKeyError as error:
+        raise InvalidKeyProofError(error.detail) from None
+    if len(raw) != SIGNATURE_BYTES:
+        raise InvalidKeyProofError(
+            f"proof must be the {SIGNATURE_BYTES} bytes of an Ed25519 signature, got {len(raw)}"
+        )
     return raw
 
 

@@ -21,6 +21,7 @@ from tris.domain.agreement import Agreement
 from tris.domain.party import Party
 from tris.storage.database import Database
 from tris.storage.idempotency import IdempotencyRecord
+from tris.storage.key_owners import KeyClaim
 from tris.storage.postgres import CONNECT_TIMEOUT, POOL_OVERFLOW, POOL_SIZE
 from tris.storage.postgres_parallel import ParallelPostgresRecorder
 from tris.storage.sqlite import TrisSQLiteRecorder
@@ -135,12 +136,19 @@ class EventLog:
         stored = self.database.aggregate_records(aggregate_id, table, lte=version)
         return project_aggregate(None, (self.decode(s) for s in stored))
 
-    def save(self, aggregates: Sequence[Aggregate], record: IdempotencyRecord | None) -> int | None:
-        """Save atomically with the idempotency record; the last event's global position.
+    def save(
+        self,
+        aggregates: Sequence[Aggregate],
+        record: IdempotencyRecord | None,
+        key_claims: Sequence[KeyClaim] = (),
+    ) -> int | None:
+        """Save atomically with the idempotency record and the signing keys the events
+        claim; the last event's global position.
 
-        Raises the library's IntegrityError when another writer took a version first.
+        Raises the library's IntegrityError when another writer took a version first, or
+        another party a claimed key.
         """
-        recordings = self.app.save(*aggregates, idempotency=record)
+        recordings = self.app.save(*aggregates, idempotency=record, key_claims=key_claims)
         return recordings[-1].notification.id if recordings else None
 
     def insert(self, stored: Sequence[StoredEvent]) -> Sequence[int] | None:

@@ -19,7 +19,7 @@ from psycopg.sql import SQL
 from psycopg_pool import ConnectionPool
 
 from tris.domain.proofs.chain import link_batch
-from tris.storage import idempotency
+from tris.storage import idempotency, key_owners
 from tris.storage.cursors import PostgresAdapter
 from tris.storage.hashes import INSERT_EVENT_HASH, SELECT_PREVIOUS_HASH
 from tris.storage.schema import TRIS_TABLES, schema_is_current
@@ -122,6 +122,9 @@ class TrisPostgresRecorder(PostgresApplicationRecorder):
         record: idempotency.IdempotencyRecord | None = kwargs.get("idempotency")
         if record is not None:
             curs.execute(SQL(idempotency.INSERT), idempotency.insert_params(record))
+        claims: Sequence[key_owners.KeyClaim] = kwargs.get("key_claims", ())
+        if claims:
+            curs.executemany(SQL(key_owners.INSERT), claims)
 
         # Inside the library's pipeline: fetching a previous hash forces a sync, and a
         # clash on the hash table's key surfaces as the library's IntegrityError.

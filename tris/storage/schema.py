@@ -9,10 +9,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from tris.storage import hashes, idempotency, merkle_log, tokens
+from tris.storage import hashes, idempotency, key_owners, merkle_log, tokens
 from tris.storage.cursors import Cursor
 
-TRIS_TABLES = [idempotency.TABLE, tokens.TABLE, hashes.TABLE, *merkle_log.TABLES]
+TRIS_TABLES = [
+    idempotency.TABLE,
+    tokens.TABLE,
+    hashes.TABLE,
+    *merkle_log.TABLES,
+    *key_owners.TABLES,
+]
 
 # The advisory lock under which processes create or alter TRIS's schema, one at a time:
 # several processes starting together would otherwise deadlock on concurrent DDL.

@@ -9,7 +9,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
 from tris.domain.proofs.chain import link_batch
-from tris.storage import idempotency
+from tris.storage import idempotency, key_owners
 from tris.storage.hashes import INSERT_EVENT_HASH, SELECT_PREVIOUS_HASH
 from tris.storage.schema import TRIS_TABLES
 
@@ -28,6 +28,9 @@ class TrisSQLiteRecorder(SQLiteApplicationRecorder):
         record: idempotency.IdempotencyRecord | None = kwargs.get("idempotency")
         if record is not None:
             c.execute(idempotency.INSERT.replace("%s", "?"), idempotency.insert_params(record))
+        claims: Sequence[key_owners.KeyClaim] = kwargs.get("key_claims", ())
+        if claims:
+            c.executemany(key_owners.INSERT.replace("%s", "?"), claims)
 
         # The chain is read and extended after the events' insert has taken the write lock.
         def previous(aggregate_id: str, version: int) -> str | None:

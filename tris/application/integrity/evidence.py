@@ -6,7 +6,7 @@ Layout (`tris-evidence/1`)::
     events            [{position, leaf_index, aggregate_id, version, topic, state, hash, prev_hash}]
                       `state` is the stored JSON, as a string, exactly as stored
     revisions         [{number, content, signing_payload, content_hash, signatures: [...]}]
-    parties           [{party_id, name, sector, keys: [{key_id, public_key, revoked}]}]
+    parties           [{party_id, name, sector, keys: [{key_id, public_key, revoked, proven}]}]
     chain_head        the hash of the last event
     checkpoint        {log, tree_size, root_hash, issued_at, signature, key_id}
     inclusion_proofs  [{leaf_index, tree_size, path}]
@@ -119,6 +119,7 @@ def _parties(store: EventStore, party_ids: list[str]) -> list[dict[str, Any]]:
                         "key_id": key.key_id,
                         "public_key": base64.b64encode(key.public_key).decode("ascii"),
                         "revoked": key.revoked,
+                        "proven": key.proven,
                     }
                     for key in party.keys.values()
                 ],

@@ -176,4 +176,20 @@ def verify_agreement(
         "chain_head": stored.links[-1].hash if stored.links else None,
         "checkpoint": None if checkpoint is None else checkpoint.to_dict(),
         "checks": [c.to_dict() for c in checks],
+        "signing_keys": key_registrations(store, record.party_ids),
     }
+
+
+def key_registrations(store: EventStore, party_ids: list[str]) -> list[dict[str, Any]]:
+    """Each key of these parties: whether it was registered with a proof, and revoked."""
+    found = []
+    for party_id in party_ids:
+        try:
+            party = store.party(party_id)
+        except DomainError:
+            continue
+        found += [
+            {"party_id": party_id, "key_id": k.key_id, "proven": k.proven, "revoked": k.revoked}
+            for k in party.keys.values()
+        ]
+    return found

@@ -23,8 +23,9 @@ router = APIRouter(prefix="/v1/parties/{party_id}/signing-keys", tags=["signing 
 def register_signing_key(
     party_id: str, body: SigningKeyCreate, ctx: Command, services: ServicesDep, response: Response
 ) -> Any:
-    """Register the public half of an Ed25519 key; signatures name it by `key_id`."""
-    outcome = services.parties.register_signing_key(ctx, party_id, body.public_key)
+    """Register the public half of an Ed25519 key with its proof of possession; signatures
+    name it by `key_id`. Without a valid proof 422; a key another party registered 409."""
+    outcome = services.parties.register_signing_key(ctx, party_id, body.public_key, body.proof)
     return respond(response, outcome)
 
 

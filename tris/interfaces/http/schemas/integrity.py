@@ -63,6 +63,18 @@ class CheckView(BaseModel):
     detail: str
 
 
+class SignerKeyView(BaseModel):
+    """A key of a party of the agreement, and whether its registration proved possession."""
+
+    party_id: str
+    key_id: str
+    proven: bool = Field(
+        description="Registered with a proof of possession (false for keys registered "
+        "before proofs were required)"
+    )
+    revoked: bool
+
+
 class VerificationView(BaseModel):
     """Every check of one agreement: chain, signatures, checkpoint, inclusion of each event."""
 
@@ -73,3 +85,6 @@ class VerificationView(BaseModel):
     chain_head: str | None
     checkpoint: CheckpointView | None
     checks: list[CheckView]
+    signing_keys: list[SignerKeyView] = Field(
+        default_factory=list, description="The keys of the agreement's parties"
+    )

@@ -64,6 +64,10 @@ class SigningKeyView(BaseModel):
     key_id: str
     public_key: str
     revoked: bool
+    proven: bool = Field(
+        description="Registered with a proof of possession (false for keys registered "
+        "before proofs were required)"
+    )
 
 
 class PartyView(BaseModel):
@@ -96,6 +100,11 @@ class SigningKeyCreate(Input):
 
     public_key: Annotated[str, Field(max_length=200)] = Field(
         description="Base64 (standard or URL-safe) of the raw 32-byte Ed25519 public key"
+    )
+    proof: Annotated[str, Field(max_length=200)] = Field(
+        description="Base64 of the key's Ed25519 signature over the RFC 8785 JSON of "
+        '{"party_id": <this party>, "public_key": <public_key exactly as sent>, '
+        '"purpose": "tris-signing-key"}: proof that the registrant holds the private key'
     )
 
 
