@@ -266,6 +266,35 @@ def test_an_agreement_in_force_is_amended_rejected_and_terminated(api: Api, trio
     assert terminated.json()["termination_reason"] == "Projekt beendet"
 
 
+def test_an_amendment_cannot_drop_a_party_without_its_signature(api: Api, trio: Trio) -> None:
+    """The attack: in force between S, B and C, B amends the parties to [B, C]; B and C
+    sign. The amendment waits for S, who keeps every right until it is in force."""
+    state, business, civil = trio.state, trio.business, trio.civil
+    agreement_id = api.propose(state, content(business, civil, state)).json()["id"]
+    api.conclude(agreement_id, 1, state, business, civil)
+    without_state = {**content(business, civil), "rationale": "Ohne das Bezirksamt"}
+    without_state["commitments"][0]["id"] = "C1"
+    assert api.post(business, agreement_id, "amendments", without_state).status_code == 201
+
+    after_two = api.conclude(agreement_id, 2, business, civil)
+    assert after_two["in_force_revision"] == 1 and after_two["pending_amendment"] == 2
+    assert [p["party_id"] for p in after_two["parties"] if not p["signed"]] == [state.party_id]
+    refused = api.post(state, agreement_id, "amendments/2/rejection", {"reason": "Nicht mit uns"})
+    assert refused.status_code == 200, refused.text
+    assert refused.json()["in_force_revision"] == 1
+    terminated = api.post(state, agreement_id, "termination", {"reason": "Vertrauensbruch"})
+    assert terminated.status_code == 200, terminated.text
+
+    # With everyone's signature the same amendment takes effect, and S is no party any more.
+    second_id = api.propose(state, content(business, civil, state)).json()["id"]
+    api.conclude(second_id, 1, state, business, civil)
+    assert api.post(business, second_id, "amendments", without_state).status_code == 201
+    adopted = api.conclude(second_id, 2, business, civil, state)
+    assert adopted["in_force_revision"] == 2
+    late = api.post(state, second_id, "termination", {"reason": "zu spät"})
+    assert late.status_code in (403, 404)
+
+
 def test_a_delivery_is_disputed_and_cannot_be_confirmed_by_its_debtor(api: Api, trio: Trio) -> None:
     business, civil, state = trio.business, trio.civil, trio.state
     agreement_id = api.propose(state, content(business, civil, state)).json()["id"]
