@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from tests.support.scenario import draft, make_world
@@ -36,6 +37,7 @@ from tris.domain.values import Sector
 from tris.interfaces.cli.errors import exit_code_for
 from tris.interfaces.cli.main import create_cli
 from tris.interfaces.cli.serve import listening_socket
+from tris.interfaces.http.app import create_app
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -269,12 +271,53 @@ def test_serve_with_several_workers_listens_on_its_own_socket(
 def projection_rows(output: str) -> dict[str, tuple[int, int, int]]:
     """`tris projections status` as {projection: (position, head, lag)}."""
     lines = output.strip().splitlines()
-    assert lines[0].split() == ["projection", "position", "head", "lag"]
+    assert lines[0].split() == ["projection", "position", "head", "lag", "state"]
     rows = {}
     for line in lines[1:]:
-        name, position, head, lag = line.split()
+        if line.split()[-1] != "ok":
+            break  # the failures' lines follow the table
+        name, position, head, lag, _ = line.split()
         rows[name] = (int(position), int(head), int(lag))
     return rows
+
+
+def test_a_read_model_failing_on_an_event_is_reported_not_retried_in_silence(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = build(load_settings(database_url=database_url))
+    try:
+        world = make_world(services)
+        firm = world.add("Kiezbäckerei GmbH", Sector.BUSINESS)
+        assoc = world.add("Nachbarschaftsverein Moabit e.V.", Sector.CIVIL_SOCIETY)
+        agreements = next(p for p in services.projections.projections if p.name == "agreements")
+
+        def broken(cur: object, position: int, event: object) -> None:
+            raise ValueError("cannot hold this")
+
+        monkeypatch.setattr(agreements, "apply", broken)
+        created = services.agreements.propose(firm.ctx(), draft(firm, assoc))
+        assert created.status == 201  # the command stands; its events are safe
+        failing = services.projections.failures()
+        assert set(failing) == {"agreements"}
+        assert failing["agreements"][1] == "Proposed"
+        assert "ValueError: cannot hold this" in failing["agreements"][2]
+        health = TestClient(create_app(services)).get("/healthz").json()
+        assert health["status"] == "degraded"
+        assert health["failing_read_models"][0]["projection"] == "agreements"
+
+        status = invoke("projections", "status", database_url=database_url)
+        assert status.exit_code == 1, status.output
+        assert "FAILING at position" in status.stdout
+        assert "agreements failed on Proposed" in status.stdout
+
+        monkeypatch.undo()
+        services.projections.catch_up()
+        assert services.projections.failures() == {}
+        healthy = TestClient(create_app(services)).get("/healthz").json()
+        assert healthy == {"status": "ok", "database": "ok", "failing_read_models": []}
+        assert invoke("projections", "status", database_url=database_url).exit_code == 0
+    finally:
+        services.close()
 
 
 def test_projections_status_shows_the_lag_that_a_rebuild_clears(database_url: str) -> None:

@@ -20,6 +20,7 @@ another (`tris/interfaces/cli/errors.py`)::
     │   │   └── HTTPProblemError             refused by the HTTP layer (interfaces/http/errors.py)
     │   │       ├── AuthenticationRequiredError      401
     │   │       ├── MalformedHeaderError             400
+    │   │       ├── ControlCharacterError            422 (in the path or a query parameter)
     │   │       ├── PreconditionRequiredError        428
     │   │       ├── PayloadTooLargeError             413
     │   │       ├── RateLimitedError                 429
@@ -39,6 +40,7 @@ another (`tris/interfaces/cli/errors.py`)::
     │       └── PartialExportError           an export after position 0 cannot seed a store
     ├── StorageError                         the database failed us (tris.storage.errors)
     │   ├── StorageUnavailableError          unreachable or unusable (503, exit 1)
+    │   ├── ProjectionFailedError            a read model cannot apply an event (503, exit 1)
     │   └── PersonalDataErasedError          an erased person's data cannot be kept again (409)
     └── ConfigurationError                   TRIS cannot run as configured (tris.config; exit 2)
         ├── DatabaseURLError                 TRIS_DATABASE_URL is not a URL TRIS understands

@@ -24,6 +24,7 @@ from tris.application.access import Principal, Role
 from tris.application.errors import TokenAlreadyIssuedError, TokenNotFoundError
 from tris.application.store import IdempotencyRequest, kept_record
 from tris.domain.errors import InvalidInputError
+from tris.domain.values import check_text
 from tris.storage.database import Database
 from tris.storage.idempotency import IdempotencyRecord
 from tris.storage.tokens import TokenRows
@@ -45,6 +46,13 @@ class IssuedToken:
     role: Role
     party_id: str | None
     replayed: bool = False
+
+
+def _require_valid_request(role: Role, party_id: str | None, label: str | None) -> None:
+    """A partner token names its party, no other does; a label is one line of text."""
+    _require_binding(role, party_id)
+    if label is not None:
+        check_text("label", label)
 
 
 def _require_binding(role: Role, party_id: str | None) -> None:
@@ -71,7 +79,7 @@ class Tokens:
         self, role: Role, party_id: str | None = None, label: str | None = None
     ) -> IssuedToken:
         """Issue a new token; a partner token is bound to its party."""
-        _require_binding(role, party_id)
+        _require_valid_request(role, party_id, label)
         token_id = uuid.uuid4().hex[:16]
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         self.rows.insert((token_id, _hash(secret), role.value, party_id, label))
@@ -94,7 +102,7 @@ class Tokens:
         """
         if idempotency is None:
             return self.issue(role, party_id, label)
-        _require_binding(role, party_id)
+        _require_valid_request(role, party_id, label)
         earlier = self._replay(issuer_token_id, idempotency)
         if earlier is not None:
             return earlier

@@ -44,6 +44,8 @@ from tris.domain.values import (
     ContentDraft,
     Sector,
     SectorMix,
+    check_date,
+    check_text,
     parse_quantity,
     validate_draft,
 )
@@ -97,6 +99,7 @@ class Evidence:
         """Raise InvalidInputError unless url and digest are well-formed."""
         if not self.url.startswith(("https://", "http://")) or len(self.url) > 2000:
             raise InvalidInputError("evidence url must be an http(s) URL")
+        check_text("evidence url", self.url)
         digest = self.sha256.lower()
         if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
             raise InvalidInputError("evidence sha256 must be 64 hex digits")
@@ -159,7 +162,7 @@ def _require_reason(reason: str, what: str) -> str:
         raise MissingReasonError(f"{what} needs a non-empty reason")
     if len(reason) > MAX_REASON:
         raise MissingReasonError(f"{what}: the reason has at most {MAX_REASON} characters")
-    return reason
+    return check_text(f"{what}: the reason", reason, multiline=True)
 
 
 class Agreement(Aggregate):
@@ -648,6 +651,8 @@ class Agreement(Aggregate):
         amount = parse_quantity(quantity)
         if not isinstance(note, str) or len(note) > MAX_REASON:
             raise InvalidInputError(f"a note has at most {MAX_REASON} characters")
+        check_text("note", note, multiline=True)
+        check_date("delivered_on", delivered_on)
         if evidence is not None:
             evidence.validate()
         fulfilment_id = f"F{self.fulfilment_counter + 1}"

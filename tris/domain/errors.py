@@ -14,6 +14,7 @@ and configuration's subtrees, is drawn in `tris/application/errors.py`. The doma
         │   │   └── InvalidTermsError    ends_on before starts_on, empty text
         │   ├── InvalidSigningKeyError   a public key is not 32 raw bytes
         │   ├── InvalidKeyProofError     no proof of possession, or one that does not verify
+        │   ├── InvalidTextError         control characters, lone surrogates, a date out of range
         │   ├── InvalidPartyDetailsError  empty name, unknown sector, bad website
         │   ├── MissingReasonError       a reason or rationale is empty
         │   └── BundleError              an evidence bundle breaks its format (tris verify)
@@ -119,6 +120,13 @@ class InvalidKeyProofError(InvalidInputError):
     """A key registration lacks its proof of possession, or the proof does not verify."""
 
     title = "Invalid proof of possession"
+
+
+class InvalidTextError(InvalidInputError):
+    """Text with characters no store should hold (control characters, lone surrogates), or a
+    date outside the years TRIS accepts."""
+
+    title = "Invalid text"
 
 
 class InvalidPartyDetailsError(InvalidInputError):

@@ -27,7 +27,7 @@ from tris.domain.signing import (
     parse_public_key,
     signature_is_valid,
 )
-from tris.domain.values import Actor, Sector
+from tris.domain.values import Actor, Sector, check_text
 
 _WEBSITE = re.compile(r"^https?://[^\s/$.?#]\S+$", re.IGNORECASE)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -83,6 +83,12 @@ class PartyDetails:
             raise InvalidPartyDetailsError("a party needs a non-empty name")
         if len(self.name) > 300:
             raise InvalidPartyDetailsError("a party name has at most 300 characters")
+        check_text("name", self.name)
+        for what, text in (("region", self.region), ("website", self.website)):
+            if text is not None:
+                check_text(what, text)
+        if self.description is not None:
+            check_text("description", self.description, multiline=True)
         if not isinstance(self.sector, Sector):
             raise InvalidPartyDetailsError("sector must be state, business or civil_society")
         if self.region is not None and len(self.region) > 200:
@@ -99,6 +105,9 @@ def validate_contact(contact: Contact) -> None:
     """Raise InvalidPartyDetailsError unless a contact person is well-formed."""
     if not contact.name.strip() or len(contact.name) > 300:
         raise InvalidPartyDetailsError("a contact person needs a name of at most 300 characters")
+    for what, text in (("name", contact.name), ("email", contact.email), ("phone", contact.phone)):
+        if text is not None:
+            check_text(f"contact {what}", text)
     if contact.email is not None and (len(contact.email) > 320 or not _EMAIL.match(contact.email)):
         raise InvalidPartyDetailsError(f"contact email {contact.email!r} is not an email address")
     if contact.phone is not None and len(contact.phone) > 50:
@@ -296,6 +305,7 @@ class Party(Aggregate):
         self._require_active()
         if not reason.strip():
             raise MissingReasonError("deactivating a party needs a reason")
+        check_text("reason", reason, multiline=True)
         self._deactivate(actor=actor, reason=reason)
 
     @event(Deactivated)

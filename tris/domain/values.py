@@ -15,6 +15,7 @@ from tris.domain.errors import (
     InvalidContentError,
     InvalidQuantityError,
     InvalidTermsError,
+    InvalidTextError,
     ProposerNotAPartyError,
     TooFewPartiesError,
 )
@@ -109,13 +110,54 @@ def parse_quantity(value: str | Decimal | int) -> Decimal:
     return quantity
 
 
-_PLAIN_DECIMAL = re.compile(r"^\d{1,16}(\.\d{1,6})?$")
-_UNIT = re.compile(r"^[\w €$%./-]{1,32}$")
+_PLAIN_DECIMAL = re.compile(r"\A[0-9]{1,16}(\.[0-9]{1,6})?\Z")
+_UNIT = re.compile(r"\A[\w €$%./-]{1,32}\Z")
+
+# Characters no text of TRIS may hold: C0 and C1 control characters (PostgreSQL cannot store
+# NUL; the others corrupt logs, terminals and exports), lone surrogates (not encodable as
+# UTF-8) and the noncharacters U+FFFE and U+FFFF. Multi-line text may hold tab, LF and CR.
+_FORBIDDEN_IN_LINE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_FORBIDDEN_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+# The days TRIS accepts in any date: agreements between living organisations.
+EARLIEST_DATE = date(1900, 1, 1)
+LATEST_DATE = date(2199, 12, 31)
 
 
-def _require_text(name: str, value: str, *, limit: int, allow_empty: bool = False) -> str:
+def check_text(what: str, value: str, *, multiline: bool = False) -> str:
+    """Refuse text with control characters (tab and line breaks allowed when `multiline`),
+    lone surrogates or noncharacters; return the text."""
+    pattern = _FORBIDDEN_IN_TEXT if multiline else _FORBIDDEN_IN_LINE
+    found = pattern.search(value)
+    if found is not None:
+        raise InvalidTextError(
+            f"{what} holds the character U+{ord(found.group()):04X} at offset {found.start()}: "
+            + (
+                "control characters other than tab and line breaks"
+                if multiline
+                else "control characters (line breaks included)"
+            )
+            + ", lone surrogates and noncharacters are refused"
+        )
+    return value
+
+
+def check_date(what: str, value: date) -> date:
+    """Refuse a date outside the years TRIS accepts."""
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise InvalidTextError(
+            f"{what} {value.isoformat()} is outside {EARLIEST_DATE.isoformat()} to "
+            f"{LATEST_DATE.isoformat()}"
+        )
+    return value
+
+
+def _require_text(
+    name: str, value: str, *, limit: int, allow_empty: bool = False, multiline: bool = True
+) -> str:
     if not isinstance(value, str):
         raise InvalidContentError(f"{name} must be text")
+    check_text(name, value, multiline=multiline)
     stripped = value.strip()
     if not stripped and not allow_empty:
         raise InvalidContentError(f"{name} must not be empty")
@@ -136,6 +178,10 @@ class Terms:
         """Raise InvalidTermsError unless the terms are consistent."""
         if not isinstance(self.text, str) or not self.text.strip() or len(self.text) > MAX_TEXT:
             raise InvalidTermsError(f"terms need a non-empty text of at most {MAX_TEXT} characters")
+        check_text("terms text", self.text, multiline=True)
+        for what, day in (("starts_on", self.starts_on), ("ends_on", self.ends_on)):
+            if day is not None:
+                check_date(f"terms {what}", day)
         if self.starts_on and self.ends_on and self.ends_on < self.starts_on:
             raise InvalidTermsError(
                 f"terms end on {self.ends_on.isoformat()}, "
@@ -267,7 +313,7 @@ class Content:
 
 def validate_draft(draft: ContentDraft, *, author: str) -> None:
     """Check the rules every agreement content must keep; raise a named error if not."""
-    _require_text("title", draft.title, limit=MAX_SHORT_TEXT)
+    _require_text("title", draft.title, limit=MAX_SHORT_TEXT, multiline=False)
     _require_text("purpose", draft.purpose, limit=MAX_TEXT)
     parties = list(draft.parties)
     if len(set(parties)) != len(parties):
@@ -299,7 +345,10 @@ def validate_draft(draft: ContentDraft, *, author: str) -> None:
         if not isinstance(item.unit, str) or not _UNIT.match(item.unit):
             raise InvalidContentError(f"{where}: unit must be a short word such as 'hours'")
         _require_text(f"{where}: description", item.description, limit=MAX_TEXT)
+        if item.due_on is not None:
+            check_date(f"{where}: due_on", item.due_on)
         if item.id is not None:
+            check_text(f"{where}: id", item.id)
             if item.id in seen_ids:
                 raise InvalidContentError(f"{where}: commitment id {item.id} appears twice")
             seen_ids.add(item.id)

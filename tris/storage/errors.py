@@ -2,7 +2,28 @@
 
 from __future__ import annotations
 
+import sqlite3
+
+import psycopg
+from eventsourcing.persistence import InterfaceError, OperationalError
+
 from tris.domain.errors import TrisError
+
+# What the library and the drivers raise while the database cannot serve (down, restarting,
+# locked, timed out): a passing condition, unlike an error about the data itself.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    sqlite3.OperationalError,
+    sqlite3.InterfaceError,
+)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """True when the error says the database cannot serve now (retrying may help)."""
+    return isinstance(error, UNAVAILABLE_ERRORS)
 
 
 class StorageError(TrisError):
@@ -15,6 +36,23 @@ class StorageUnavailableError(StorageError):
     """The database could not be reached or used."""
 
     title = "Storage unavailable"
+
+
+class ProjectionFailedError(StorageError):
+    """A read model could not apply an event (not a passing outage): it stays behind it, and
+    `tris projections status` and `/healthz` say so until the cause is fixed."""
+
+    title = "Read model failed"
+
+    def __init__(self, projection: str, position: int, event_type: str, cause: str) -> None:
+        super().__init__(
+            f"read model {projection} failed on the event at position {position} "
+            f"({event_type}): {cause}"
+        )
+        self.projection = projection
+        self.position = position
+        self.event_type = event_type
+        self.cause = cause
 
 
 class PersonalDataErasedError(StorageError):

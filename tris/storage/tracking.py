@@ -23,7 +23,14 @@ REBUILD_TABLE = """CREATE TABLE IF NOT EXISTS tris_rebuild (
     marker TEXT PRIMARY KEY,
     started_at TEXT NOT NULL)"""
 
-TABLES = [TRACKING_TABLE, REBUILD_TABLE, WORKERS_TABLE]
+FAILURES_TABLE = """CREATE TABLE IF NOT EXISTS tris_projection_failures (
+    projection TEXT PRIMARY KEY,
+    position BIGINT NOT NULL,
+    event_type TEXT NOT NULL,
+    error TEXT NOT NULL,
+    failed_at TEXT NOT NULL)"""
+
+TABLES = [TRACKING_TABLE, REBUILD_TABLE, WORKERS_TABLE, FAILURES_TABLE]
 
 # A worker unseen for this long is forgotten.
 FORGET_WORKERS_SECONDS = 3600
@@ -71,6 +78,31 @@ def advance(cur: Cursor, projection: str, old: int, new: int) -> bool:
 def move(cur: Cursor, projection: str, position: int) -> None:
     """Set a position unconditionally (a rewind, or a rebuild's stage written back)."""
     cur.execute("UPDATE tris_tracking SET position=%s WHERE projection=%s", (position, projection))
+
+
+def record_failure(
+    cur: Cursor, projection: str, position: int, event_type: str, error: str
+) -> None:
+    """Remember that a projection failed on the event at `position` (the latest failure)."""
+    cur.execute("DELETE FROM tris_projection_failures WHERE projection=%s", (projection,))
+    cur.execute(
+        "INSERT INTO tris_projection_failures (projection, position, event_type, error, "
+        "failed_at) VALUES (%s, %s, %s, %s, CURRENT_TIMESTAMP)",
+        (projection, position, event_type, error[:2000]),
+    )
+
+
+def forget_failures(cur: Cursor) -> None:
+    """Forget every failure (the read models start again from the log)."""
+    cur.execute("DELETE FROM tris_projection_failures")
+
+
+def failures(cur: Cursor) -> dict[str, tuple[int, str, str, str]]:
+    """Each failing projection: (position, event type, error, failed at)."""
+    cur.execute(
+        "SELECT projection, position, event_type, error, failed_at FROM tris_projection_failures"
+    )
+    return {str(r[0]): (int(r[1]), str(r[2]), str(r[3]), str(r[4])) for r in cur.fetchall()}
 
 
 def heartbeat(cur: Cursor, worker_id: str) -> None:

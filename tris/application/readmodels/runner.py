@@ -28,6 +28,7 @@ from tris.application.store import EventStore
 from tris.storage import tracking
 from tris.storage.cursors import Cursor
 from tris.storage.database import Database
+from tris.storage.errors import ProjectionFailedError, is_unavailable
 from tris.storage.schema import schema_is_current
 from tris.storage.stage import Stage
 
@@ -51,6 +52,8 @@ class ProjectionStatus:
     position: int
     head: int
     lag: int
+    # The latest failure on an event it has not applied yet: (position, type, error, when).
+    failure: tuple[int, str, str, str] | None = None
 
 
 class ProjectionRunner:
@@ -113,12 +116,28 @@ class ProjectionRunner:
         """Position and lag of every projection."""
         head = self.head()
         positions = self.positions()
+        failed = self.failures()
         return [
             ProjectionStatus(
-                p.name, positions.get(p.name, 0), head, head - positions.get(p.name, 0)
+                p.name,
+                positions.get(p.name, 0),
+                head,
+                head - positions.get(p.name, 0),
+                failed.get(p.name),
             )
             for p in self.projections
         ]
+
+    def failures(self) -> dict[str, tuple[int, str, str, str]]:
+        """Each read model that failed on an event it has not applied since (a failure
+        row stays until the next one replaces it; one the projection has passed is over)."""
+        with self.database.read() as cur:
+            positions = tracking.positions(cur)
+            return {
+                name: failure
+                for name, failure in tracking.failures(cur).items()
+                if failure[0] > positions.get(name, 0)
+            }
 
     def caught_up_to(self) -> int:
         """The lowest position every projection has passed."""
@@ -218,7 +237,17 @@ class ProjectionRunner:
         }
         behind = sorted((p for p in self.projections if todo[p.name]), key=lambda p: p.name)
         if behind:
-            self._apply_batch(behind, positions, todo)
+            try:
+                self._apply_batch(behind, positions, todo)
+            except ProjectionFailedError as failure:
+                # The batch rolled back; the failure is kept where operators look for it.
+                log.error("%s", failure.detail)
+                with self.database.transaction() as cur:
+                    tracking.record_failure(
+                        cur, failure.projection, failure.position, failure.event_type,
+                        failure.cause,
+                    )  # fmt: skip
+                raise
         return sum(len(items) for items in todo.values()), notifications[-1].id, start
 
     def _apply_batch(
@@ -246,7 +275,17 @@ class ProjectionRunner:
                     raise _LostRaceError("another worker applied this batch first")
             for projection in behind:
                 for notification, event in todo[projection.name]:
-                    projection.apply(cur, notification.id, event)
+                    try:
+                        projection.apply(cur, notification.id, event)
+                    except Exception as exc:
+                        if is_unavailable(exc):
+                            raise
+                        raise ProjectionFailedError(
+                            projection.name,
+                            notification.id,
+                            notification.topic.rpartition(".")[2],
+                            f"{type(exc).__name__}: {exc}",
+                        ) from exc
 
     def run_forever(self, stop: threading.Event, *, interval: float = 0.05) -> None:
         """Poll the log and apply new events until `stop` is set (the worker loop)."""
@@ -320,6 +359,7 @@ class ProjectionRunner:
             tracking.move(cur, projection.name, 0)
         for projection in self.projections:
             projection.reset(cur)
+        tracking.forget_failures(cur)
 
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> bool:
         """Rebuild every read model from the log; resume an interrupted rebuild.

@@ -20,9 +20,17 @@ def status() -> None:
     """Show each read model's position in the event log and how far it lags behind."""
     with open_services() as services:
         rows = services.projections.status()
-    typer.echo(f"{'projection':<14} {'position':>10} {'head':>10} {'lag':>8}")
+    typer.echo(f"{'projection':<14} {'position':>10} {'head':>10} {'lag':>8}  state")
     for row in rows:
-        typer.echo(f"{row.name:<14} {row.position:>10} {row.head:>10} {row.lag:>8}")
+        state = "ok" if row.failure is None else f"FAILING at position {row.failure[0]}"
+        typer.echo(f"{row.name:<14} {row.position:>10} {row.head:>10} {row.lag:>8}  {state}")
+    failing = [row for row in rows if row.failure is not None]
+    for row in failing:
+        assert row.failure is not None
+        position, event_type, error, when = row.failure
+        typer.echo(f"{row.name} failed on {event_type} at position {position} ({when}): {error}")
+    if failing:
+        raise typer.Exit(1)
 
 
 @app.command("digest")

@@ -27,12 +27,13 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sqlite3
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import InterfaceError, OperationalError
+from eventsourcing.persistence import DataError, InterfaceError, OperationalError
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -91,6 +92,12 @@ class MalformedHeaderError(HTTPProblemError):
     """A header TRIS reads (If-Match, Idempotency-Key, Content-Length) is malformed."""
 
     title = "Malformed header"
+
+
+class ControlCharacterError(HTTPProblemError):
+    """The path or a query parameter holds a control character (NUL, line breaks, …)."""
+
+    title = "Control characters in the request"
 
 
 class PreconditionRequiredError(HTTPProblemError):
@@ -162,6 +169,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     HTTPProblemError: 400,
     AuthenticationRequiredError: 401,
     MalformedHeaderError: 400,
+    ControlCharacterError: 422,
     PreconditionRequiredError: 428,
     PayloadTooLargeError: 413,
     RateLimitedError: 429,
@@ -321,6 +329,23 @@ async def handle_database_unavailable(request: Request, error: Exception) -> Res
     return await handle_known_error(request, unavailable)
 
 
+# Errors the database raises for a value it cannot hold (out of range, not encodable). The
+# domain refuses such values first; this is the net under it: a client's data is never a 500.
+DATA_ERRORS: tuple[type[Exception], ...] = (DataError, psycopg.DataError, sqlite3.DataError)
+
+
+async def handle_data_error(request: Request, error: Exception) -> Response:
+    """The database refused a value of the request: 422, nothing recorded."""
+    log.warning("database refused a value for %s %s: %s", request.method, request.url.path, error)
+    return problem_response(
+        request,
+        422,
+        problem_type("invalid-data"),
+        "Invalid data",
+        "the request holds a value the database cannot store; nothing was recorded",
+    )
+
+
 async def handle_unexpected_error(request: Request, error: Exception) -> Response:
     """Anything else: 500, saying nothing of the cause (the server log has it)."""
     return problem_response(
@@ -339,4 +364,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, handle_http_error)
     for unavailable in DATABASE_UNAVAILABLE_ERRORS:
         app.add_exception_handler(unavailable, handle_database_unavailable)
+    for refused in DATA_ERRORS:
+        app.add_exception_handler(refused, handle_data_error)
     app.add_exception_handler(Exception, handle_unexpected_error)

@@ -1,17 +1,60 @@
-"""Pure ASGI middleware: the request body size limit."""
+"""Pure ASGI middleware: the request body size limit, control characters in the URL."""
 
 from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tris.interfaces.http.errors import (
     PROBLEM_MEDIA_TYPE,
+    ControlCharacterError,
     HTTPProblemError,
     MalformedHeaderError,
     PayloadTooLargeError,
     problem_bytes,
     status_for,
 )
+
+# C0 and C1 control characters, lone surrogates and noncharacters: never part of an id, a
+# filter or a cursor (the texts of request bodies are checked by the domain).
+_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+class ControlCharacterMiddleware:
+    """Answers 422 when the path or a query parameter holds a control character.
+
+    A NUL in `?q=` or in a path segment must not reach the database (PostgreSQL refuses it
+    in text, which would answer 500), and no id, filter or cursor of TRIS holds one.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse the request, or run the application."""
+        if scope["type"] == "http":
+            where = _control_character_in(scope)
+            if where is not None:
+                error = ControlCharacterError(
+                    f"{where} holds a control character; none is allowed in the URL"
+                )
+                await _send_problem(send, scope, error)
+                return
+        await self.app(scope, receive, send)
+
+
+def _control_character_in(scope: Scope) -> str | None:
+    """Where the URL holds a forbidden character: 'the path', 'query parameter x', or None."""
+    if _FORBIDDEN.search(str(scope.get("path", ""))):
+        return "the path"
+    query = bytes(scope.get("query_string", b"")).decode("latin-1")
+    for name, value in parse_qsl(query, keep_blank_values=True, errors="replace"):
+        if _FORBIDDEN.search(name) or _FORBIDDEN.search(value):
+            shown = _FORBIDDEN.sub("?", name)[:40]
+            return f"query parameter {shown!r}"
+    return None
 
 
 class BodySizeLimitMiddleware:

@@ -49,7 +49,23 @@ class ProblemView(BaseModel):
     )
 
 
-class HealthView(BaseModel):
-    """Liveness of the server."""
+class ReadModelFailureView(BaseModel):
+    """A read model that cannot apply an event: it stays behind it until the cause is fixed."""
 
-    status: str = "ok"
+    projection: str
+    position: int = Field(description="The position of the event it failed on")
+    event_type: str
+    error: str
+    failed_at: str
+
+
+class HealthView(BaseModel):
+    """Liveness of the server, and whether every read model keeps up."""
+
+    status: str = Field(
+        default="ok",
+        description="`ok`; `degraded` when a read model fails on an event or the database "
+        "cannot be read (the server itself is alive either way)",
+    )
+    database: str = Field(default="ok", description="`ok` or `unavailable`")
+    failing_read_models: list[ReadModelFailureView] = Field(default_factory=list)
