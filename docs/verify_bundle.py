@@ -1,7 +1,9 @@
 """Check a TRIS evidence bundle with nothing but hashlib, json, base64 and cryptography.
 
-Usage: python verify_bundle.py BUNDLE.json [SERVER_KEY_ID]
-Prints each check; exits 1 if any fails. See docs/verification.md.
+Usage: python verify_bundle.py BUNDLE.json SERVER_KEY
+SERVER_KEY is the server's SHA-256 fingerprint (or base64 public key) from GET /v1/server-key.
+Prints each check; exits 1 if any fails, 3 when all pass but no SERVER_KEY was given
+(UNANCHORED: a forger's own keys would pass too). See docs/verification.md.
 """
 
 import base64
@@ -73,7 +75,9 @@ def checks(raw, pinned=None):
     yield "layout", raw == layout.encode()
     yield "format", b["format"] == "tris-evidence/1"
     server = b["server_public_key"]
-    yield "server key", key_id(server) == b["server_key_id"] and pinned in (None, key_id(server))
+    fingerprint = sha256(b64(server)).hex()  # what GET /v1/server-key calls `fingerprint`
+    yield "server key", key_id(server) == b["server_key_id"] and pinned in (
+        None, fingerprint, server)
     rest = {k: v for k, v in b.items() if k != "bundle_signature"}
     yield "bundle signature", signed(server, b["bundle_signature"], jcs(rest))
     cp = b["checkpoint"]
@@ -134,8 +138,13 @@ def main():
     except Exception as exc:  # a damaged bundle may not even parse
         results.append(False)
         print("FAIL", "bundle is malformed:", repr(exc))
-    print("VERIFIED" if all(results) else "NOT VERIFIED")
-    sys.exit(0 if all(results) else 1)
+    if not all(results):
+        print("NOT VERIFIED")
+        sys.exit(1)
+    if len(sys.argv) < 3:  # consistent, but a forger's own keys would be consistent too
+        print("UNANCHORED: pass the server's SHA-256 fingerprint or public key")
+        sys.exit(3)
+    print("VERIFIED")
 
 
 if __name__ == "__main__":

@@ -87,8 +87,8 @@ def flipped(path: Path, index: int) -> Path:
 def test_a_bundle_verifies_offline_and_each_check_is_printed(
     bundle_file: Path, services: Services, tmp_path: Path
 ) -> None:
-    key_id = services.integrity.server_key()["key_id"]
-    result = run("-m", "tris", "verify", str(bundle_file), "--server-key", key_id, cwd=tmp_path)
+    pin = services.integrity.server_key()["fingerprint"]
+    result = run("-m", "tris", "verify", str(bundle_file), "--server-key", pin, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert all(line.startswith("PASS  ") for line in lines[:-1])
@@ -109,11 +109,49 @@ def test_a_bundle_with_one_flipped_byte_fails(bundle_file: Path, tmp_path: Path)
 def test_a_bundle_from_another_server_key_fails_when_the_key_is_pinned(
     bundle_file: Path, tmp_path: Path
 ) -> None:
-    result = run(
-        "-m", "tris", "verify", str(bundle_file), "--server-key", "0123456789abcdef", cwd=tmp_path
-    )
+    other = "ab" * 32
+    result = run("-m", "tris", "verify", str(bundle_file), "--server-key", other, cwd=tmp_path)
     assert result.returncode == 1
     assert "FAIL  server key" in result.stdout
+
+
+def test_a_key_id_is_refused_as_a_pin(
+    bundle_file: Path, services: Services, tmp_path: Path
+) -> None:
+    key_id = services.integrity.server_key()["key_id"]
+    result = run("-m", "tris", "verify", str(bundle_file), "--server-key", key_id, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "is a key id, not a pin" in result.stderr
+
+
+def test_without_an_anchor_a_consistent_bundle_is_unanchored_not_verified(
+    bundle_file: Path, tmp_path: Path
+) -> None:
+    """The attack: quantities multiplied by 100, everything re-signed with the forger's own
+    party keys and server key, printed VERIFIED. Without an anchor it cannot be told apart
+    from the genuine bundle, so neither is VERIFIED."""
+    result = run("-m", "tris", "verify", str(bundle_file), cwd=tmp_path)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1].startswith("UNANCHORED")
+    assert "VERIFIED:" not in result.stdout.replace("NOT VERIFIED", "")
+
+
+def test_trusted_keys_come_from_a_file(
+    bundle_file: Path, services: Services, tmp_path: Path
+) -> None:
+    key = services.integrity.server_key()
+    trusted = tmp_path / "trusted-keys"
+    trusted.write_text(f"# the servers we trust\n{'cd' * 32}\n{key['public_key']}  # Berlin\n")
+    result = run(
+        "-m", "tris", "verify", str(bundle_file), "--trusted-keys", str(trusted), cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1].startswith("VERIFIED")
+    trusted.write_text(f"{'cd' * 32}\n")
+    other = run(
+        "-m", "tris", "verify", str(bundle_file), "--trusted-keys", str(trusted), cwd=tmp_path
+    )
+    assert other.returncode == 1
 
 
 def test_verify_needs_a_bundle_or_store_but_not_both(bundle_file: Path, tmp_path: Path) -> None:
@@ -194,8 +232,8 @@ def test_the_guide_holds_the_script_it_describes() -> None:
 def test_the_auditors_script_verifies_a_real_bundle_and_fails_a_damaged_one(
     bundle_file: Path, services: Services, tmp_path: Path
 ) -> None:
-    key_id = services.integrity.server_key()["key_id"]
-    good = run(str(SCRIPT), str(bundle_file), key_id, cwd=tmp_path)
+    pin = services.integrity.server_key()["fingerprint"]
+    good = run(str(SCRIPT), str(bundle_file), pin, cwd=tmp_path)
     assert good.returncode == 0, good.stdout + good.stderr
     assert good.stdout.splitlines()[-1] == "VERIFIED"
     assert "FAIL" not in good.stdout
@@ -205,6 +243,9 @@ def test_the_auditors_script_verifies_a_real_bundle_and_fails_a_damaged_one(
         assert bad.returncode == 1, index
         assert bad.stdout.splitlines()[-1] == "NOT VERIFIED"
     assert run(str(SCRIPT), str(bundle_file), "0123456789abcdef", cwd=tmp_path).returncode == 1
+    unanchored = run(str(SCRIPT), str(bundle_file), cwd=tmp_path)
+    assert unanchored.returncode == 3
+    assert unanchored.stdout.splitlines()[-1].startswith("UNANCHORED")
 
     moved = dict(reversed(list(json.loads(bundle_file.read_bytes()).items())))
     rearranged = tmp_path / "rearranged.json"

@@ -6,6 +6,8 @@ and an evidence bundle downloaded over HTTP verifies offline.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -20,7 +22,7 @@ from tris.application.errors import ServerKeyError
 from tris.bootstrap import Services
 from tris.config import load_settings, parse_database_url
 from tris.domain.proofs.merkle import verify_consistency, verify_inclusion
-from tris.domain.proofs.offline import verify_bundle
+from tris.domain.proofs.offline import is_anchored, verify_bundle
 from tris.domain.proofs.signed import checkpoint_payload, server_signature_valid
 from tris.interfaces.http.app import create_app
 
@@ -82,8 +84,13 @@ def test_an_agreement_verifies_and_its_downloaded_bundle_checks_offline(
     assert response.headers["content-type"].startswith("application/json")
     results = verify_bundle(response.content)
     assert [c for c in results if not c.ok] == []
+    assert not is_anchored(results)
     key = api.client.get("/v1/server-key", headers=auditor).json()
-    assert verify_bundle(response.content, server_key=key["key_id"])[3].ok
+    raw_key = base64.b64decode(key["public_key"])
+    assert key["fingerprint"] == hashlib.sha256(raw_key).hexdigest()
+    for pin in (key["fingerprint"], key["public_key"]):
+        anchored = verify_bundle(response.content, server_key=pin)
+        assert [c for c in anchored if not c.ok] == [] and is_anchored(anchored)
 
 
 def test_checkpoints_and_proofs_verify_with_the_published_server_key(api: Api, trio: Trio) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import random
 from typing import Any
@@ -16,7 +17,7 @@ from tests.support.scenario import World
 from tris.application.access import Principal, Role
 from tris.bootstrap import Services
 from tris.domain.errors import AgreementNotFoundError
-from tris.domain.proofs.offline import verify_bundle
+from tris.domain.proofs.offline import is_anchored, verify_bundle
 from tris.domain.proofs.signed import Check, bundle_payload, checkpoint_payload, render_bundle
 from tris.domain.signing import key_fingerprint
 from tris.domain.values import Sector
@@ -121,9 +122,18 @@ def test_a_bundle_from_another_key_fails_when_the_server_key_is_pinned(
     forged["bundle_signature"] = base64.b64encode(impostor.sign(bundle_payload(forged))).decode()
     raw = render_bundle(forged)
 
-    assert failed(verify_bundle(raw)) == {}  # self-consistent: the key must be compared
-    assert set(failed(verify_bundle(raw, server_key=real_key_id))) == {"server key"}
-    assert failed(verify_bundle(render_bundle(bundle), server_key=real_key_id)) == {}
+    real_pin = hashlib.sha256(base64.b64decode(bundle["server_public_key"])).hexdigest()
+    unanchored = verify_bundle(raw)
+    assert failed(unanchored) == {}  # self-consistent: only an anchor tells it apart
+    assert not is_anchored(unanchored)
+    assert set(failed(verify_bundle(raw, server_key=real_pin))) == {"server key"}
+    assert set(failed(verify_bundle(raw, trusted=[bundle["server_public_key"]]))) == {"server key"}
+    genuine = verify_bundle(render_bundle(bundle), server_key=real_pin)
+    assert failed(genuine) == {} and is_anchored(genuine)
+    # A key id (64 bits) is no pin: a forger could search for a key with the same id.
+    assert set(failed(verify_bundle(render_bundle(bundle), server_key=real_key_id))) == {
+        "server key"
+    }
 
 
 def test_only_parties_and_auditors_get_a_bundle(

@@ -17,6 +17,7 @@ from tris.application.integrity.log import IntegrityLog
 from tris.application.integrity.verification import verify_agreement
 from tris.application.store import EventStore, IdempotencyRequest, Outcome
 from tris.config import Settings
+from tris.domain.proofs.offline import key_fingerprint_sha256
 from tris.domain.proofs.signed import Checkpoint
 from tris.storage.idempotency import IdempotencyRecord
 
@@ -59,6 +60,7 @@ class Integrity:
             "algorithm": "Ed25519",
             "key_id": key.key_id,
             "public_key": key.public_key,
+            "fingerprint": key_fingerprint_sha256(key.public_bytes),
         }
 
     def latest_checkpoint(self) -> dict[str, Any]:

@@ -9,9 +9,11 @@ layout, so no byte can change without some check failing.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Collection
 from typing import Any
 
 from tris.domain.errors import BundleError
@@ -39,8 +41,17 @@ from tris.domain.signing import canonical_json, key_fingerprint
 Bundle = dict[str, Any]
 
 
-def verify_bundle(raw: bytes, *, server_key: str | None = None) -> list[Check]:
-    """Every check of a bundle file's bytes; `server_key` pins the expected key (id or base64)."""
+def verify_bundle(
+    raw: bytes, *, server_key: str | None = None, trusted: Collection[str] = ()
+) -> list[Check]:
+    """Every check of a bundle file's bytes.
+
+    `server_key` and `trusted` anchor the result: server keys the verifier trusts, each as
+    its full base64 public key or the hex SHA-256 fingerprint of its raw bytes. Without an
+    anchor the server key check passes as `unanchored` (see `is_anchored`): the bundle is
+    consistent, but nothing ties it to a server the verifier trusts.
+    """
+    anchors = frozenset([*trusted, *([server_key] if server_key is not None else [])])
     try:
         bundle = json.loads(raw.decode("utf-8"))
         if not isinstance(bundle, dict):
@@ -51,7 +62,7 @@ def verify_bundle(raw: bytes, *, server_key: str | None = None) -> list[Check]:
     steps: list[tuple[str, Callable[[Bundle], str]]] = [
         ("bundle layout", _layout(raw)),
         ("format", _format),
-        ("server key", _server_key(server_key)),
+        ("server key", _server_key(anchors)),
         ("bundle signature", _bundle_signature),
         ("checkpoint signature", _checkpoint_signature),
         ("event hashes", _event_hashes),
@@ -98,15 +109,56 @@ def _format(bundle: Bundle) -> str:
     return BUNDLE_FORMAT
 
 
-def _server_key(pinned: str | None) -> Callable[[Bundle], str]:
+UNANCHORED = "unanchored"
+
+
+def key_fingerprint_sha256(public_key: bytes) -> str:
+    """The full SHA-256 fingerprint of a raw public key, in hex: what a verifier pins."""
+    return hashlib.sha256(public_key).hexdigest()
+
+
+def parse_anchor(text: str) -> str:
+    """A trusted server key as given by a verifier: the full base64 public key, or the hex
+    SHA-256 fingerprint of its raw bytes (64 digits). A short key id is refused: 64 bits
+    can be matched by a forger's key with enough work."""
+    value = text.strip()
+    if re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        return value.lower()
+    raw = strict_base64(value)
+    if raw is not None and len(raw) == 32:
+        return key_fingerprint_sha256(raw)
+    if re.fullmatch(r"[0-9a-fA-F]{16}", value):
+        raise BundleError(
+            f"{value} is a key id, not a pin: give the full public key or its SHA-256 "
+            "fingerprint, both published at GET /v1/server-key"
+        )
+    raise BundleError(
+        f"{value[:80]!r} is neither a base64 Ed25519 public key nor a SHA-256 fingerprint"
+    )
+
+
+def is_anchored(checks: list[Check]) -> bool:
+    """True when the server key check passed against a key the verifier trusts."""
+    return any(
+        c.name == "server key" and c.ok and not c.detail.startswith(UNANCHORED) for c in checks
+    )
+
+
+def _server_key(anchors: frozenset[str]) -> Callable[[Bundle], str]:
     def check(bundle: Bundle) -> str:
         key_id = _key_id(bundle["server_public_key"])
         _require(key_id is not None, "server_public_key is not a raw Ed25519 key")
         _require(bundle["server_key_id"] == key_id, "server_key_id is not the key's id")
-        if pinned is None:
-            return f"key {key_id} (compare it with the server's published key)"
-        _require(pinned in (key_id, bundle["server_public_key"]), f"not the expected key {pinned}")
-        return f"key {key_id}, as expected"
+        raw = strict_base64(bundle["server_public_key"]) or b""
+        fingerprint = key_fingerprint_sha256(raw)
+        if not anchors:
+            return (
+                f"{UNANCHORED}: key {fingerprint} signed the bundle, but no trusted key was "
+                "given to compare it with"
+            )
+        pins = {parse_anchor(anchor) for anchor in anchors}
+        _require(fingerprint in pins, f"key {fingerprint} is not a trusted server key")
+        return f"key {fingerprint}, a trusted server key"
 
     return check
 

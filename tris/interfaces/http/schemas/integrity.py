@@ -29,6 +29,9 @@ class ServerKeyView(BaseModel):
     algorithm: Literal["Ed25519"] = "Ed25519"
     key_id: str = Field(description="First 16 hex digits of SHA-256 of the raw public key")
     public_key: str = Field(description="Base64 of the raw 32-byte Ed25519 public key")
+    fingerprint: str = Field(
+        description="Hex SHA-256 of the raw public key: the pin of `tris verify --server-key`"
+    )
 
 
 class InclusionProofView(BaseModel):
