@@ -161,6 +161,7 @@ class Deployment:
             "TRIS_DATABASE_URL": self.database_url,
             "TRIS_SERVER_KEY_FILE": str(key),
             "TRIS_RATE_LIMIT_PER_MINUTE": "1000000",
+            "TRIS_ANONYMOUS_RATE_LIMIT_PER_MINUTE": "1000000",
             "PYTHONPATH": str(REPO),
         }
         self.cli("admin", "create-token", "--role", "auditor")  # creates the schema once

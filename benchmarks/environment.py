@@ -44,6 +44,7 @@ class Bench:
             "TRIS_DATABASE_URL": database_url,
             "TRIS_SERVER_KEY_FILE": str(self.key_file),
             "TRIS_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT),
+            "TRIS_ANONYMOUS_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT),
             "TRIS_CHECKPOINT_INTERVAL_SECONDS": "0",
             **extra,
         }

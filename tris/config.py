@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     )
     snapshot_interval: int = Field(default=50, ge=2, le=100_000)
     rate_limit_per_minute: int = Field(default=6000, ge=1)
+    anonymous_rate_limit_per_minute: int = Field(
+        default=600,
+        ge=1,
+        description="Requests a minute one client address may send without a valid token "
+        "(public pages, unknown or missing tokens)",
+    )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     server_key_file: str | None = Field(
         default=None,

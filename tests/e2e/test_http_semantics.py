@@ -29,7 +29,7 @@ def assert_problem(response_status: int, body: dict[str, object], status: int) -
 def test_the_health_probe_needs_no_token(client: TestClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "failing_read_models": []}
 
 
 def test_openapi_and_docs_are_served(client: TestClient) -> None:
@@ -202,6 +202,50 @@ def test_too_many_requests_for_one_token_are_refused(database_url: str) -> None:
             assert_problem(refused.status_code, refused.json(), 429)
             assert int(refused.headers["Retry-After"]) >= 1
             assert client.get("/v1/parties", headers=bearer(other)).status_code == 200
+    finally:
+        services.close()
+
+
+def test_requests_without_a_valid_token_are_limited_per_address(database_url: str) -> None:
+    services = build_services(database_url, anonymous_rate_limit_per_minute=3)
+    try:
+        token = services.tokens.issue(Role.ADMIN).token
+        with TestClient(create_app(services)) as client:
+            answers = [
+                client.get("/v1/parties").status_code,
+                client.get("/v1/parties", headers=bearer("tris_not-a-token")).status_code,
+                client.get("/v1/server-key").status_code,
+            ]
+            assert answers == [401, 401, 200]
+            refused = client.get("/v1/parties", headers=bearer("tris_guess"))
+            assert_problem(refused.status_code, refused.json(), 429)
+            assert int(refused.headers["Retry-After"]) >= 1
+            assert client.get("/v1/server-key").status_code == 429
+            # A valid token is charged to its own bucket, not to the address.
+            assert client.get("/v1/parties", headers=bearer(token)).status_code == 200
+    finally:
+        services.close()
+
+
+def test_an_unknown_token_costs_one_database_read_not_one_per_request(
+    database_url: str,
+) -> None:
+    services = build_services(database_url)
+    try:
+        reads = 0
+        active = services.tokens.rows.active
+
+        def counted(digest: str) -> object:
+            nonlocal reads
+            reads += 1
+            return active(digest)
+
+        services.tokens.rows.active = counted  # type: ignore[method-assign]
+        for _ in range(20):
+            assert services.tokens.authenticate("tris_wrong-but-well-formed") is None
+        assert reads == 1
+        issued = services.tokens.issue(Role.AUDITOR)
+        assert services.tokens.authenticate(issued.token) is not None
     finally:
         services.close()
 

@@ -34,6 +34,9 @@ TOKEN_PREFIX = "tris_"  # noqa: S105 - a prefix, not a secret
 # process takes effect there within this time; in the revoking process at once.
 TRUSTED_SECONDS = 1.0
 CACHED_TOKENS = 10_000
+# An unknown token is answered from memory for this long: a client retrying a wrong token,
+# or an attacker guessing, costs no database read each time.
+UNKNOWN_SECONDS = 5.0
 REPLAY_PURPOSE = b"tris idempotent token issue v1"
 
 
@@ -74,6 +77,7 @@ class Tokens:
         self.rows = TokenRows(database)
         self._replay_key = replay_key
         self._trusted: dict[str, tuple[float, Principal]] = {}
+        self._unknown: dict[str, float] = {}  # digests of unknown tokens, until when
 
     def issue(
         self, role: Role, party_id: str | None = None, label: str | None = None
@@ -165,8 +169,14 @@ class Tokens:
         if known is not None:
             return known
         digest = _hash(secret)
+        unknown_until = self._unknown.get(digest)
+        if unknown_until is not None and unknown_until >= time.monotonic():
+            return None
         row = self.rows.active(digest)
         if row is None:
+            if len(self._unknown) >= CACHED_TOKENS:
+                self._unknown.clear()
+            self._unknown[digest] = time.monotonic() + UNKNOWN_SECONDS
             return None
         principal = Principal(token_id=row[0], role=Role(row[1]), party_id=row[2])
         if len(self._trusted) >= CACHED_TOKENS:

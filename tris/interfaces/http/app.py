@@ -116,6 +116,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     app.state.settings = settings
     app.state.services = services
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.anonymous_limiter = RateLimiter(settings.anonymous_rate_limit_per_minute)
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -60,11 +60,13 @@ async def authenticate(
 ) -> Principal:
     """The principal of the bearer token, within its rate limit."""
     if credentials is None:
+        limit_anonymous(request)
         raise AuthenticationRequiredError("send an API token as `Authorization: Bearer <token>`")
     principal = services.tokens.trusted(credentials.credentials)
     if principal is None:  # a database read: off the event loop
         principal = await run_in_threadpool(services.tokens.authenticate, credentials.credentials)
     if principal is None:
+        limit_anonymous(request)
         raise AuthenticationRequiredError("the bearer token is unknown or revoked")
     limiter = cast(RateLimiter, request.app.state.rate_limiter)
     wait = limiter.acquire(principal.token_id)
@@ -77,6 +79,26 @@ async def authenticate(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+
+
+def limit_anonymous(request: Request) -> None:
+    """Charge a request without a valid token to its client address (429 beyond the limit).
+
+    Behind a proxy every client shares the proxy's address; the limit then bounds what
+    all anonymous clients together may cost.
+    """
+    limiter = cast(RateLimiter, request.app.state.anonymous_limiter)
+    address = request.client.host if request.client is not None else "unknown"
+    wait = limiter.acquire(f"address:{address}")
+    if wait is not None:
+        raise RateLimitedError(
+            f"this address may send {int(limiter.capacity)} requests a minute without a valid "
+            f"token; retry in {wait} s",
+            retry_after=wait,
+        )
+
+
+Anonymous = Depends(limit_anonymous)
 
 
 async def require_admin(principal: CurrentPrincipal) -> Principal:

@@ -10,6 +10,7 @@ from tris.domain.proofs.signed import render_bundle
 from tris.interfaces.http.deps import (
     AdminPrincipal,
     AgreementReader,
+    Anonymous,
     CurrentPrincipal,
     IdempotencyKey,
     ServicesDep,
@@ -104,7 +105,8 @@ def consistency_proof(
 @router.get(
     "/server-key",
     response_model=ServerKeyView,
-    responses=problems(),
+    responses=problems(429),
+    dependencies=[Anonymous],
     summary="The server's public key, without a token",
 )
 def server_key(services: ServicesDep) -> Any:
