@@ -14,6 +14,7 @@ from datetime import date
 from tris.application.agreements import Agreements, Clock
 from tris.application.integrity.keys import key_path, load_server_key
 from tris.application.integrity.service import Integrity
+from tris.application.opendata.notifier import HeadWatcher, StreamSlots
 from tris.application.opendata.stream import EventStream
 from tris.application.parties import Parties
 from tris.application.readmodels.catalogue import default_projections
@@ -38,15 +39,20 @@ class Services:
     queries: Queries
     integrity: Integrity
     stream: EventStream
+    head_watcher: HeadWatcher
+    stream_slots: StreamSlots
     closed: bool = field(default=False)
 
     def start_background(self) -> None:
-        """Check the server key (ServerKeyError) and start the checkpoint schedule."""
+        """Check the server key (ServerKeyError), start the checkpoint schedule and the
+        watcher of the log's head that wakes the live streams."""
         self.integrity.check_configuration()
         self.integrity.start_schedule(self.settings.checkpoint_interval_seconds)
+        self.head_watcher.start()
 
     def stop_background(self) -> None:
         """Stop what `start_background` started (the services stay usable)."""
+        self.head_watcher.stop()
         self.integrity.close()
 
     def close(self) -> None:
@@ -77,6 +83,8 @@ def build(settings: Settings | None = None, *, today: Clock = date.today) -> Ser
     mode, timeout = settings.projections, settings.read_your_writes_timeout
     store.after_commit.append(lambda position: projections.after_commit(position, mode, timeout))
     integrity = Integrity(store, settings)
+    head_watcher = HeadWatcher(store.log.head)
+    store.after_commit.append(head_watcher.committed)
     return Services(
         settings=settings,
         store=store,
@@ -87,4 +95,6 @@ def build(settings: Settings | None = None, *, today: Clock = date.today) -> Ser
         queries=Queries(store.database, today=today),
         integrity=integrity,
         stream=EventStream(store),
+        head_watcher=head_watcher,
+        stream_slots=StreamSlots(settings.max_streams_per_token),
     )

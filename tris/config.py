@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     )
     snapshot_interval: int = Field(default=50, ge=2, le=100_000)
     rate_limit_per_minute: int = Field(default=6000, ge=1)
+    max_streams_per_token: int = Field(
+        default=4,
+        ge=1,
+        description="Streams (live, NDJSON, exports) one token may hold open in one process",
+    )
     anonymous_rate_limit_per_minute: int = Field(
         default=600,
         ge=1,

@@ -417,3 +417,110 @@ def test_the_live_tail_waits_for_a_late_writer_and_then_sends_every_event_once(
     assert [e.id for e in seen] == list(range(1, head_before + 6))
     assert seen[head_before].event == "DetailsUpdated"
     assert [e.event for e in seen[head_before + 1 :]] == ["Proposed"] * 4
+
+
+# -- stream limits ---------------------------------------------------------------------------
+
+
+class OpenStream:
+    """A live stream held open after its first line (the `retry:` line) until `close`."""
+
+    def __init__(self, client: httpx.Client, token: str) -> None:
+        self._context = client.stream("GET", "/v1/events/live", headers=bearer(token))
+        response = self._context.__enter__()
+        assert response.status_code == 200, response.read()
+        self._lines = response.iter_lines()  # kept: dropping it would close the stream
+        next(self._lines)
+
+    def close(self) -> None:
+        self._context.__exit__(None, None, None)
+
+
+def open_live(client: httpx.Client, token: str) -> OpenStream:
+    """Open a live stream and read its first line; the caller closes it."""
+    return OpenStream(client, token)
+
+
+def test_a_token_holds_a_bounded_number_of_streams_open(
+    services: Services, trio: Trio, api: Api
+) -> None:
+    researcher = api.issue_token("researcher")
+    other = api.issue_token("researcher")
+    limit = services.stream_slots.per_token
+    with (
+        serving(create_app(services)) as base_url,
+        httpx.Client(base_url=base_url, timeout=httpx.Timeout(30.0)) as client,
+    ):
+        opened = [open_live(client, researcher) for _ in range(limit)]
+        refused = client.get("/v1/events/live", headers=bearer(researcher))
+        assert refused.status_code == 429
+        assert int(refused.headers["Retry-After"]) >= 1
+        export = client.get("/v1/events/export", headers=bearer(researcher))
+        assert export.status_code == 429
+        ndjson = client.get("/v1/events", headers=bearer(researcher, Accept="application/x-ndjson"))
+        assert ndjson.status_code == 429
+        # Another token is not affected; a closed stream gives its slot back.
+        extra = open_live(client, other)
+        extra.close()
+        opened.pop().close()
+        held = token_id(services, researcher)
+        deadline = time.monotonic() + 10
+        while services.stream_slots.open_for(held) >= limit and time.monotonic() < deadline:
+            time.sleep(0.1)  # the server notices the closed connection at its next poll
+        reopened = open_live(client, researcher)
+        reopened.close()
+        assert client.get("/v1/events", headers=bearer(researcher)).status_code == 200
+        for context in opened:
+            context.close()
+
+
+def token_id(services: Services, secret: str) -> str:
+    principal = services.tokens.authenticate(secret)
+    assert principal is not None
+    return principal.token_id
+
+
+def test_a_revoked_tokens_open_stream_ends_within_two_seconds(
+    services: Services, trio: Trio, api: Api
+) -> None:
+    issued = api.client.post("/v1/tokens", json={"role": "researcher"}, headers=api.admin).json()
+    with (
+        serving(create_app(services)) as base_url,
+        httpx.Client(base_url=base_url, timeout=httpx.Timeout(30.0)) as client,
+        client.stream("GET", "/v1/events/live", headers=bearer(issued["token"])) as response,
+    ):
+        lines = response.iter_lines()
+        next(lines)
+        revoked = api.client.delete(f"/v1/tokens/{issued['token_id']}", headers=api.admin)
+        assert revoked.status_code == 204
+        started = time.monotonic()
+        for _ in lines:  # drains until the server ends the stream
+            pass
+        assert time.monotonic() - started < 2.5
+
+
+def test_live_streams_read_the_log_only_when_the_head_moves(
+    services: Services, trio: Trio, api: Api
+) -> None:
+    """One watcher per process reads the head; idle streams cost the database nothing."""
+    researcher = api.issue_token("researcher")
+    pages: list[int] = []
+    original = services.stream.page
+
+    def counted(after: int, limit: int) -> Any:
+        pages.append(after)
+        return original(after, limit)
+
+    services.stream.page = counted  # type: ignore[method-assign]
+    with (
+        serving(create_app(services)) as base_url,
+        httpx.Client(base_url=base_url, timeout=httpx.Timeout(30.0)) as client,
+    ):
+        streams = [open_live(client, researcher) for _ in range(3)]
+        time.sleep(0.5)
+        pages.clear()
+        time.sleep(2.0)  # idle: ten polling rounds each, formerly ten page reads each
+        idle_reads = len(pages)
+        for context in streams:
+            context.close()
+    assert idle_reads == 0

@@ -30,6 +30,7 @@ from tris.bootstrap import Services, build
 from tris.config import load_settings
 from tris.domain.errors import DomainError, InvalidInputError
 from tris.domain.values import ContentDraft, Sector
+from tris.storage.errors import ProjectionFailedError
 
 TODAY = date(2026, 6, 1)
 
@@ -613,8 +614,9 @@ def test_a_projection_killed_mid_batch_resumes_without_loss_or_duplication(
     world = make_world(services)
     build_history(world)
     crashing = ProjectionRunner(services.store, [CrashingProjection(crash_after)], batch_size=4)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ProjectionFailedError) as crash:
         crashing.catch_up()
+    assert isinstance(crash.value.__cause__, RuntimeError)
     # A new process starts and carries on from whatever was committed.
     services.projections.catch_up()
     digest = services.projections.digest()

@@ -17,10 +17,12 @@ another (`tris/interfaces/cli/errors.py`)::
     │   │   ├── ConcurrentUpdateError        a concurrent command won the race (409)
     │   │   ├── IdempotencyKeyReusedError    same key, another request (422)
     │   │   ├── IdempotencyInFlightError     same key still being processed (409)
+    │   │   ├── StreamLimitError             the token holds its most open streams (429)
     │   │   └── HTTPProblemError             refused by the HTTP layer (interfaces/http/errors.py)
     │   │       ├── AuthenticationRequiredError      401
     │   │       ├── MalformedHeaderError             400
-    │   │       ├── ControlCharacterError            422 (in the path or a query parameter)
+    │   │       ├── ControlCharacterError            422 (in a query parameter)
+    │   │       │   └── ControlCharacterPathError    404 (in the path: no such resource)
     │   │       ├── PreconditionRequiredError        428
     │   │       ├── PayloadTooLargeError             413
     │   │       ├── RateLimitedError                 429
@@ -87,6 +89,12 @@ class IdempotencyInFlightError(RequestError):
     """A request with the same Idempotency-Key is still being processed."""
 
     title = "Request in flight"
+
+
+class StreamLimitError(RequestError):
+    """The token holds as many streams open as it may (live, NDJSON, exports)."""
+
+    title = "Too many open streams"
 
 
 class ResourceNotFoundError(ApplicationError):

@@ -194,6 +194,10 @@ class Tokens:
             return None
         return entry[1]
 
+    def is_active(self, token_id: str) -> bool:
+        """True while the token is not revoked (a database read: streams ask once a second)."""
+        return self.rows.is_active(token_id)
+
     def revoke(self, token_id: str) -> None:
         """Revoke a token; it authenticates nothing from now on.
 

@@ -64,6 +64,14 @@ class TokenRows:
             row = cur.fetchone()
         return None if row is None else (str(row[0]), str(row[1]), row[2])
 
+    def is_active(self, token_id: str) -> bool:
+        """True when a token with this id exists and is not revoked."""
+        with self.database.read() as cur:
+            cur.execute(
+                "SELECT 1 FROM tris_tokens WHERE token_id=%s AND revoked_at IS NULL", (token_id,)
+            )
+            return cur.fetchone() is not None
+
     def revoke(self, token_id: str) -> bool:
         """Mark a token revoked (a revoked one stays so); False when the id is unknown."""
         with self.database.transaction() as cur:

@@ -47,6 +47,7 @@ from tris.application.errors import (
     RequestError,
     ResourceNotFoundError,
     StateConflictError,
+    StreamLimitError,
     UnreadableExportError,
     VersionMismatchError,
 )
@@ -98,6 +99,12 @@ class ControlCharacterError(HTTPProblemError):
     """The path or a query parameter holds a control character (NUL, line breaks, …)."""
 
     title = "Control characters in the request"
+
+
+class ControlCharacterPathError(ControlCharacterError):
+    """The path holds a control character: nothing TRIS serves has such a path (404)."""
+
+    title = "Not found"
 
 
 class PreconditionRequiredError(HTTPProblemError):
@@ -166,10 +173,12 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     ConcurrentUpdateError: 409,
     IdempotencyKeyReusedError: 422,
     IdempotencyInFlightError: 409,
+    StreamLimitError: 429,
     HTTPProblemError: 400,
     AuthenticationRequiredError: 401,
     MalformedHeaderError: 400,
     ControlCharacterError: 422,
+    ControlCharacterPathError: 404,
     PreconditionRequiredError: 428,
     PayloadTooLargeError: 413,
     RateLimitedError: 429,

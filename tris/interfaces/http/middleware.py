@@ -10,6 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tris.interfaces.http.errors import (
     PROBLEM_MEDIA_TYPE,
     ControlCharacterError,
+    ControlCharacterPathError,
     HTTPProblemError,
     MalformedHeaderError,
     PayloadTooLargeError,
@@ -37,8 +38,11 @@ class ControlCharacterMiddleware:
         if scope["type"] == "http":
             where = _control_character_in(scope)
             if where is not None:
-                error = ControlCharacterError(
-                    f"{where} holds a control character; none is allowed in the URL"
+                detail = f"{where} holds a control character; none is allowed in the URL"
+                error = (
+                    ControlCharacterPathError(detail + ": no such resource")
+                    if where == "the path"
+                    else ControlCharacterError(detail)
                 )
                 await _send_problem(send, scope, error)
                 return

@@ -15,11 +15,14 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from tris.application.access import Principal, Role
+from tris.application.errors import StreamLimitError
 from tris.application.opendata.export import export_lines, header_line, start_export
+from tris.application.opendata.notifier import Revalidation
 from tris.application.opendata.stream import PAGE_LIMIT, EventStream
+from tris.bootstrap import Services
 from tris.domain.errors import PermissionDeniedError
 from tris.interfaces.http.deps import CurrentPrincipal, ServicesDep
-from tris.interfaces.http.errors import MalformedHeaderError
+from tris.interfaces.http.errors import MalformedHeaderError, RateLimitedError
 from tris.interfaces.http.responses import problems
 from tris.interfaces.http.schemas.events import EventPage
 
@@ -113,11 +116,42 @@ def read_events(
     """
     stream = services.stream
     if wants_ndjson(accept):
+        may_open_stream(services, principal)
+        lines = _ndjson(stream, after, stream.head())
         return StreamingResponse(
-            _ndjson(stream, after, stream.head()), media_type=NDJSON, headers=_NO_BUFFERING
+            guarded(services, principal, lines), media_type=NDJSON, headers=_NO_BUFFERING
         )
     page = stream.page(after, limit)
     return {"items": page.items, "next_after": page.next_after}
+
+
+def may_open_stream(services: Services, principal: Principal) -> None:
+    """429 when the token holds as many streams open as it may (checked before the answer
+    starts; the slot itself is taken when the stream does, see `guarded`)."""
+    slots = services.stream_slots
+    if slots.open_for(principal.token_id) >= slots.per_token:
+        raise RateLimitedError(
+            f"this token holds {slots.per_token} streams open, the most it may; close one "
+            "and retry",
+            retry_after=1,
+        )
+
+
+def guarded(services: Services, principal: Principal, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """A stream that holds one of the token's slots while it runs and ends within a second
+    or two once the token is revoked."""
+    try:
+        services.stream_slots.take(principal.token_id)
+    except StreamLimitError:
+        return  # another stream of the token took the last slot meanwhile
+    check = Revalidation(lambda: services.tokens.is_active(principal.token_id))
+    try:
+        for chunk in chunks:
+            if not check.valid():
+                return
+            yield chunk
+    finally:
+        services.stream_slots.give_back(principal.token_id)
 
 
 def _ndjson(stream: EventStream, after: int, until: int) -> Iterator[bytes]:
@@ -165,13 +199,14 @@ def export_events(
     The lines `tris export --after P` writes, only `exported_at` differs (ADR 12); only an
     export from position 0 can seed a fresh store. Streamed in constant memory.
     """
+    may_open_stream(services, principal)
     stream = services.stream
     header = start_export(stream, after=after)
     lines = (line.encode() for line in export_lines(stream, header))
     first = header_line(header).encode()
     name = f"tris-export-{header.after}-{header.source_head}.ndjson"
     return StreamingResponse(
-        _chunked(itertools.chain([first], lines)),
+        guarded(services, principal, _chunked(itertools.chain([first], lines))),
         media_type=NDJSON,
         headers={**_NO_BUFFERING, "Content-Disposition": f'attachment; filename="{name}"'},
     )
@@ -228,37 +263,74 @@ async def follow_events(
     """
     resumed = parse_last_event_id(last_event_id)
     start = after if resumed is None else resumed
-    stream = services.stream
     # A stream is closed after a while, so none holds a server for ever; the client's
     # EventSource reconnects with Last-Event-ID (after `retry:`) and misses nothing.
     max_seconds = float(request.app.state.settings.stream_max_seconds)
+    may_open_stream(services, principal)
     return StreamingResponse(
-        _live(request, stream, start, limit, max_seconds),
+        _live(request, services, principal, start, limit, max_seconds),
         media_type=EVENT_STREAM,
         headers=_NO_BUFFERING,
     )
 
 
 async def _live(
-    request: Request, stream: EventStream, after: int, limit: int | None, max_seconds: float
+    request: Request,
+    services: Services,
+    principal: Principal,
+    after: int,
+    limit: int | None,
+    max_seconds: float,
 ) -> AsyncIterator[str]:
+    try:
+        services.stream_slots.take(principal.token_id)
+    except StreamLimitError:
+        return
+    try:
+        async for message in _follow(request, services, principal, after, limit, max_seconds):
+            yield message
+    finally:
+        services.stream_slots.give_back(principal.token_id)
+
+
+async def _follow(
+    request: Request,
+    services: Services,
+    principal: Principal,
+    after: int,
+    limit: int | None,
+    max_seconds: float,
+) -> AsyncIterator[str]:
+    """Send what is there, then wait for the process's head watcher to see more: the
+    stream reads the log only when there is something to read."""
+    stream = services.stream
+    check = Revalidation(lambda: services.tokens.is_active(principal.token_id))
     yield f"retry: {RETRY_MILLISECONDS}\n\n"
     cursor, sent, last_write = after, 0, time.monotonic()
     closing_at = last_write + max_seconds
+    known_head = -1
     while (limit is None or sent < limit) and time.monotonic() < closing_at:
-        wanted = LIVE_BATCH if limit is None else min(LIVE_BATCH, limit - sent)
-        page = await run_in_threadpool(stream.page, cursor, wanted)
-        for item in page.items:
-            yield _sse(item)
-        if page.items:
-            cursor, sent, last_write = page.next_after, sent + len(page.items), time.monotonic()
-            continue
+        if not await run_in_threadpool(check.valid):
+            return  # the token was revoked
+        if cursor < known_head or known_head < 0:
+            wanted = LIVE_BATCH if limit is None else min(LIVE_BATCH, limit - sent)
+            page = await run_in_threadpool(stream.page, cursor, wanted)
+            for item in page.items:
+                yield _sse(item)
+            if page.items:
+                cursor, sent = page.next_after, sent + len(page.items)
+                last_write = time.monotonic()
+                continue
+            known_head = cursor
         if await request.is_disconnected():
             return
         if time.monotonic() - last_write >= HEARTBEAT_SECONDS:
             yield ": keep-alive\n\n"
             last_write = time.monotonic()
         await anyio.sleep(POLL_SECONDS)
+        known_head = (
+            max(known_head, services.head_watcher.head()) if services.head_watcher.watching else -1
+        )
 
 
 def _sse(item: dict[str, Any]) -> str:
