@@ -20,6 +20,7 @@ from tris.application.integrity.keys import write_new_key
 from tris.bootstrap import build
 from tris.config import load_settings, parse_database_url
 from tris.demo import load_demo
+from tris.domain.proofs.chain import GENESIS, event_hash
 from tris.interfaces.cli.main import create_cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -145,3 +146,43 @@ def test_the_replayed_digest_is_all_a_script_reads_on_standard_output(
     assert done.returncode == 0, done.stderr
     assert len(done.stdout.strip()) == 64 and "\n" not in done.stdout.strip()
     assert "replaying" in done.stderr
+
+
+GOLDEN = REPO / "tests" / "golden" / "export-v1.ndjson"
+
+
+def forged_export(tmp_path: Path, topic: str) -> Path:
+    """The golden export's header and first event, its topic replaced and its hash made
+    anew, so that every other check of the file passes."""
+    header, first = GOLDEN.read_text(encoding="utf-8").split("\n")[:2]
+    event = json.loads(first)
+    event["stored"]["topic"] = topic
+    event["hash"] = event_hash(
+        event["aggregate_id"], 1, topic, event["stored"]["state"].encode(), GENESIS
+    )
+    path = tmp_path / "forged.ndjson"
+    path.write_text(f"{header}\n{json.dumps(event)}\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("topic", ["this:s", "os:system", "tris.domain.party:Party.Nope"])
+def test_replay_refuses_an_event_type_not_of_tris_before_importing_it(
+    database_url: str, tmp_path: Path, topic: str
+) -> None:
+    """The attack: an export naming `this:s` printed the Zen of Python during a replay."""
+    sys.modules.pop("this", None)
+    forged = forged_export(tmp_path, topic)
+    env = env_for(database_url, tmp_path)
+
+    result = CliRunner().invoke(create_cli(), ["replay", str(forged)], env=env)
+
+    assert result.exit_code == 2, result.output
+    assert "Foreign event type" in result.stderr
+    assert "not one of TRIS's own" in result.stderr
+    assert "Traceback" not in result.output
+    assert "this" not in sys.modules
+    services = build(load_settings(database_url=database_url))
+    try:
+        assert services.store.log.head() == 0  # nothing was written
+    finally:
+        services.close()

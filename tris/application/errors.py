@@ -39,6 +39,7 @@ another (`tris/interfaces/cli/errors.py`)::
     │   │   └── ExportIntegrityError         an export's events do not verify
     │   └── UnreadableExportError            422, exit 2
     │       ├── ExportFormatError            not a TRIS export this version reads
+    │       ├── ForeignEventTypeError        an event type that is not TRIS's own (replay)
     │       └── PartialExportError           an export after position 0 cannot seed a store
     ├── StorageError                         the database failed us (tris.storage.errors)
     │   ├── StorageUnavailableError          unreachable or unusable (503, exit 1)
@@ -155,6 +156,12 @@ class UnreadableExportError(ApplicationError):
     """A file given as an export cannot be read as one."""
 
     title = "Unreadable export"
+
+
+class ForeignEventTypeError(UnreadableExportError):
+    """An export names an event type that is not one of TRIS's own (nothing is imported)."""
+
+    title = "Foreign event type"
 
 
 class ExportFormatError(UnreadableExportError):

@@ -20,10 +20,13 @@ from itertools import islice
 from typing import Protocol, TextIO
 from uuid import UUID
 
+from eventsourcing.domain import DomainEvent
 from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import get_topic
 
 from tris.application.errors import (
     ExportIntegrityError,
+    ForeignEventTypeError,
     PartialExportError,
     ReplayTargetNotEmptyError,
 )
@@ -32,12 +35,27 @@ from tris.application.opendata.export import ExportedEvent, ExportHeader, read_e
 from tris.application.opendata.stream import EventStream
 from tris.application.readmodels.runner import ProjectionRunner
 from tris.application.store import EventStore
+from tris.domain.agreement import Agreement
+from tris.domain.party import Party
 from tris.domain.proofs.chain import GENESIS, event_hash
 
 BATCH = 500
 
 Opener = Callable[[], TextIO]
 Progress = Callable[[int], None]
+
+
+def _event_topics() -> frozenset[str]:
+    """The topic of every event class of TRIS's aggregates: all an export may name."""
+    topics = set()
+    for aggregate in (Party, Agreement):
+        for value in vars(aggregate).values():
+            if isinstance(value, type) and issubclass(value, DomainEvent):
+                topics.add(get_topic(value))
+    return frozenset(topics)
+
+
+EVENT_TOPICS = _event_topics()
 
 
 @dataclass(frozen=True)
@@ -161,6 +179,13 @@ class _ChainCheck:
     def check(self, event: ExportedEvent) -> None:
         """Accept the next event of the file, or raise ExportIntegrityError naming it."""
         where = f"position {event.position} (line {event.line})"
+        if event.topic not in EVENT_TOPICS:
+            # Checked before anything resolves the topic: resolving imports its module.
+            shown = event.topic[:120].encode("unicode_escape").decode("ascii")
+            raise ForeignEventTypeError(
+                f"{where} names the event type {shown!r}, which is not one of TRIS's own; "
+                "nothing of this file was imported"
+            )
         if event.position <= self.last_position:
             raise ExportIntegrityError(
                 f"{where} does not follow position {self.last_position}: the order is broken"
