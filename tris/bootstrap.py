@@ -19,6 +19,7 @@ from tris.application.opendata.stream import EventStream
 from tris.application.parties import Parties
 from tris.application.readmodels.catalogue import default_projections
 from tris.application.readmodels.queries import Queries
+from tris.application.readmodels.queries.paging import CURSOR_PURPOSE, CursorCodec
 from tris.application.readmodels.runner import ProjectionRunner
 from tris.application.store import EventStore
 from tris.application.tokens import REPLAY_PURPOSE, Tokens
@@ -83,16 +84,17 @@ def build(settings: Settings | None = None, *, today: Clock = date.today) -> Ser
     mode, timeout = settings.projections, settings.read_your_writes_timeout
     store.after_commit.append(lambda position: projections.after_commit(position, mode, timeout))
     integrity = Integrity(store, settings)
+    cursors = CursorCodec(lambda: integrity.derived_key(CURSOR_PURPOSE))
     head_watcher = HeadWatcher(store.log.head)
     store.after_commit.append(head_watcher.committed)
     return Services(
         settings=settings,
         store=store,
-        parties=Parties(store),
+        parties=Parties(store, cursors),
         agreements=Agreements(store, today=today),
         tokens=Tokens(store.database, replay_key=lambda: integrity.derived_key(REPLAY_PURPOSE)),
         projections=projections,
-        queries=Queries(store.database, today=today),
+        queries=Queries(store.database, today=today, cursors=cursors),
         integrity=integrity,
         stream=EventStream(store),
         head_watcher=head_watcher,

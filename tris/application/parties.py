@@ -8,10 +8,10 @@ from typing import Any
 from eventsourcing.domain import Aggregate
 
 from tris.application.access import Principal, Role
+from tris.application.readmodels.queries.paging import CursorCodec
 from tris.application.store import CommandContext, EventStore, Outcome
 from tris.application.views import party_view
 from tris.domain.errors import (
-    InvalidInputError,
     PartyNotFoundError,
     PermissionDeniedError,
     PersonNotFoundError,
@@ -31,8 +31,9 @@ def new_contact(name: str, email: str | None = None, phone: str | None = None) -
 class Parties:
     """Registering and maintaining parties."""
 
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventStore, cursors: CursorCodec | None = None) -> None:
         self.store = store
+        self.cursors = cursors or CursorCodec()
 
     def register(
         self, ctx: CommandContext, details: PartyDetails, contacts: tuple[Contact, ...] = ()
@@ -157,15 +158,13 @@ class Parties:
         """Up to `limit` parties in registration order after `cursor`, and the next cursor."""
         start = None
         if cursor is not None:
-            if not cursor.isdigit() or len(cursor) > 18:
-                raise InvalidInputError(f"cursor {cursor!r} is not a cursor this API gave out")
-            start = int(cursor)
+            (start,) = self.cursors.decode(cursor, int)
         topic = f"{Party.__module__}:{Party.Registered.__qualname__}"
         notifications = self.store.log.notifications(start, limit + 1, topics=[topic])
         shown = notifications[:limit]
         views = [self.get(viewer, str(n.originator_id)) for n in shown]
         more = len(notifications) > limit
-        return views, (str(shown[-1].id) if more and shown else None)
+        return views, (self.cursors.encode(shown[-1].id) if more and shown else None)
 
     def _own_party(self, ctx: CommandContext, party_id: str, *, operator_may: bool = True) -> Party:
         acting_as_operator = ctx.actor.party_id == OPERATOR

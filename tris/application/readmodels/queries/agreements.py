@@ -11,8 +11,6 @@ from tris.application.readmodels.agreements.search import SEARCH_INDEX
 from tris.application.readmodels.queries.paging import (
     ReadModelQueries,
     check_limit,
-    decode_cursor,
-    encode_cursor,
 )
 from tris.domain.errors import InvalidInputError
 from tris.domain.values import Sector, SectorMix
@@ -96,7 +94,7 @@ class AgreementQueries(ReadModelQueries):
             }
             for r in page
         ]
-        next_cursor = encode_cursor(int(page[-1][1])) if more and page else None
+        next_cursor = self.cursors.encode(int(page[-1][1])) if more and page else None
         return {"items": items, "next_cursor": next_cursor}
 
     def agreements_statement(
@@ -164,7 +162,7 @@ class AgreementQueries(ReadModelQueries):
             where.append("a.search_text LIKE %s ESCAPE '\\'")
             params.append(_like(filters.q))
         if cursor is not None:
-            (after_seq,) = decode_cursor(cursor, 1)
+            (after_seq,) = self.cursors.decode(cursor, int)
             where.append(f"{order} < %s")
             params.append(int(after_seq))
         sql = (

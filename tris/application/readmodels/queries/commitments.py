@@ -8,8 +8,6 @@ from tris.application.access import Principal
 from tris.application.readmodels.queries.paging import (
     ReadModelQueries,
     check_limit,
-    decode_cursor,
-    encode_cursor,
 )
 from tris.domain.errors import InvalidInputError, PartyNotFoundError
 from tris.domain.values import CommitmentStatus
@@ -54,7 +52,7 @@ class CommitmentQueries(ReadModelQueries):
                 values = ", ".join(s.value for s in CommitmentStatus)
                 raise InvalidInputError(f"status must be one of {values}")
         if cursor is not None:
-            seq, commitment_id = decode_cursor(cursor, 2)
+            seq, commitment_id = self.cursors.decode(cursor, int, str)
             where.append("(c.seq < %s OR (c.seq = %s AND c.commitment_id < %s))")
             params += [int(seq), int(seq), str(commitment_id)]
         params.append(limit + 1)
@@ -88,7 +86,9 @@ class CommitmentQueries(ReadModelQueries):
             }
             for r in page
         ]
-        next_cursor = encode_cursor(int(page[-1][2]), page[-1][1]) if more and page else None
+        next_cursor = (
+            self.cursors.encode(int(page[-1][2]), str(page[-1][1])) if more and page else None
+        )
         return {"items": items, "next_cursor": next_cursor}
 
 
