@@ -91,7 +91,12 @@ def build(settings: Settings | None = None, *, today: Clock = date.today) -> Ser
         settings=settings,
         store=store,
         parties=Parties(store, cursors),
-        agreements=Agreements(store, today=today),
+        agreements=Agreements(
+            store,
+            today=today,
+            max_content_bytes=settings.max_content_bytes,
+            max_revisions=settings.max_revisions,
+        ),
         tokens=Tokens(store.database, replay_key=lambda: integrity.derived_key(REPLAY_PURPOSE)),
         projections=projections,
         queries=Queries(store.database, today=today, cursors=cursors),

@@ -24,6 +24,14 @@ class Settings(BaseSettings):
     )
     snapshot_interval: int = Field(default=50, ge=2, le=100_000)
     rate_limit_per_minute: int = Field(default=6000, ge=1)
+    max_content_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description="The most bytes an agreement's content may take (its canonical JSON)",
+    )
+    max_revisions: int = Field(
+        default=200, ge=2, description="The most revisions (and amendments) one agreement may have"
+    )
     max_streams_per_token: int = Field(
         default=4,
         ge=1,

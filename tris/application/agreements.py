@@ -11,7 +11,11 @@ from eventsourcing.domain import Aggregate
 
 from tris.application.access import Principal
 from tris.application.diff import content_diff
-from tris.application.errors import VersionMismatchError
+from tris.application.errors import (
+    ContentTooLargeError,
+    TooManyRevisionsError,
+    VersionMismatchError,
+)
 from tris.application.store import CommandContext, EventStore, Outcome
 from tris.application.timeline import timeline_item
 from tris.application.views import agreement_view, fulfilment_view, revision_view
@@ -22,7 +26,7 @@ from tris.domain.errors import (
     PartyDeactivatedError,
     PartyNotFoundError,
 )
-from tris.domain.signing import decode_base64
+from tris.domain.signing import canonical_json, decode_base64
 from tris.domain.values import ContentDraft, Sector
 
 Clock = Callable[[], date]
@@ -45,9 +49,13 @@ class AgreementReading:
         """The agreement's version when it was read."""
         return self._agreement.version
 
-    def revisions(self) -> list[dict[str, Any]]:
-        """Every revision with its hash, signing payload and signatures."""
-        return [revision_view(self._agreement, r) for r in self._agreement.revisions]
+    def revisions(self, start: int = 1, limit: int | None = None) -> list[dict[str, Any]]:
+        """The revisions from number `start` (`limit` of them, or all) with their hashes,
+        signing payloads and signatures."""
+        chosen = self._agreement.revisions[max(start, 1) - 1 :]
+        if limit is not None:
+            chosen = chosen[:limit]
+        return [revision_view(self._agreement, r) for r in chosen]
 
     def revision(self, number: int) -> dict[str, Any]:
         """One revision, or RevisionNotFoundError."""
@@ -70,9 +78,32 @@ class AgreementReading:
 class Agreements:
     """Everything partners do with agreements, and what parties and auditors read."""
 
-    def __init__(self, store: EventStore, today: Clock = date.today) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        today: Clock = date.today,
+        *,
+        max_content_bytes: int = 256 * 1024,
+        max_revisions: int = 200,
+    ) -> None:
         self.store = store
         self.today = today
+        self.max_content_bytes = max_content_bytes
+        self.max_revisions = max_revisions
+
+    def _bounded(self, agreement: Agreement) -> None:
+        """Refuse content or a history of revisions beyond the configured bounds (the
+        changed aggregate is then not saved)."""
+        if len(agreement.revisions) > self.max_revisions:
+            raise TooManyRevisionsError(
+                f"an agreement has at most {self.max_revisions} revisions; conclude, "
+                "terminate or start a new agreement"
+            )
+        size = len(canonical_json(agreement.latest.content.to_dict()))
+        if size > self.max_content_bytes:
+            raise ContentTooLargeError(
+                f"the content takes {size} bytes; at most {self.max_content_bytes} are allowed"
+            )
 
     # ---------------------------------------------------------------- commands
 
@@ -87,6 +118,7 @@ class Agreements:
                 draft=draft,
                 party_sectors=self._sectors(draft.parties),
             )
+            self._bounded(agreement)
             return [agreement], self._view(agreement)
 
         return self.store.execute(ctx, command, status=201)
@@ -95,12 +127,12 @@ class Agreements:
         self, ctx: CommandContext, agreement_id: str, draft: ContentDraft, rationale: str
     ) -> Outcome:
         """Replace a proposal's content with a new revision."""
-        return self._change(
-            ctx,
-            agreement_id,
-            lambda a: a.revise(ctx.actor, draft, rationale, self._sectors(draft.parties)),
-            status=201,
-        )
+
+        def apply(agreement: Agreement) -> None:
+            agreement.revise(ctx.actor, draft, rationale, self._sectors(draft.parties))
+            self._bounded(agreement)
+
+        return self._change(ctx, agreement_id, apply, status=201)
 
     def sign(
         self, ctx: CommandContext, agreement_id: str, revision: int, key_id: str, signature: str
@@ -132,14 +164,12 @@ class Agreements:
         self, ctx: CommandContext, agreement_id: str, draft: ContentDraft, rationale: str
     ) -> Outcome:
         """Propose an amendment to an agreement in force."""
-        return self._change(
-            ctx,
-            agreement_id,
-            lambda a: a.propose_amendment(
-                ctx.actor, draft, rationale, self._sectors(draft.parties)
-            ),
-            status=201,
-        )
+
+        def apply(agreement: Agreement) -> None:
+            agreement.propose_amendment(ctx.actor, draft, rationale, self._sectors(draft.parties))
+            self._bounded(agreement)
+
+        return self._change(ctx, agreement_id, apply, status=201)
 
     def reject_amendment(
         self, ctx: CommandContext, agreement_id: str, revision: int, reason: str

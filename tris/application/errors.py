@@ -18,6 +18,8 @@ another (`tris/interfaces/cli/errors.py`)::
     │   │   ├── IdempotencyKeyReusedError    same key, another request (422)
     │   │   ├── IdempotencyInFlightError     same key still being processed (409)
     │   │   ├── StreamLimitError             the token holds its most open streams (429)
+    │   │   ├── ContentTooLargeError         content beyond TRIS_MAX_CONTENT_BYTES (413)
+    │   │   ├── TooManyRevisionsError        revisions beyond TRIS_MAX_REVISIONS (422)
     │   │   └── HTTPProblemError             refused by the HTTP layer (interfaces/http/errors.py)
     │   │       ├── AuthenticationRequiredError      401
     │   │       ├── MalformedHeaderError             400
@@ -96,6 +98,18 @@ class StreamLimitError(RequestError):
     """The token holds as many streams open as it may (live, NDJSON, exports)."""
 
     title = "Too many open streams"
+
+
+class ContentTooLargeError(RequestError):
+    """An agreement's content is larger than the configured bound (413)."""
+
+    title = "Content too large"
+
+
+class TooManyRevisionsError(RequestError):
+    """An agreement has as many revisions as the configured bound allows (422)."""
+
+    title = "Too many revisions"
 
 
 class ResourceNotFoundError(ApplicationError):

@@ -42,12 +42,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tris.application.errors import (
     ApplicationError,
     ConcurrentUpdateError,
+    ContentTooLargeError,
     IdempotencyInFlightError,
     IdempotencyKeyReusedError,
     RequestError,
     ResourceNotFoundError,
     StateConflictError,
     StreamLimitError,
+    TooManyRevisionsError,
     UnreadableExportError,
     VersionMismatchError,
 )
@@ -174,6 +176,8 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     IdempotencyKeyReusedError: 422,
     IdempotencyInFlightError: 409,
     StreamLimitError: 429,
+    ContentTooLargeError: 413,
+    TooManyRevisionsError: 422,
     HTTPProblemError: 400,
     AuthenticationRequiredError: 401,
     MalformedHeaderError: 400,

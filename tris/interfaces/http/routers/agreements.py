@@ -72,17 +72,27 @@ def read_agreement(
 @router.get(
     "/{agreement_id}/history",
     response_model=HistoryView,
-    responses=documented(200, *READ, 403, headers=ETAG_DOC),
+    responses=documented(200, *READ, 403, 422, headers=ETAG_DOC),
     summary="The audit timeline",
 )
 def history(
-    agreement_id: str, principal: AgreementReader, services: ServicesDep, response: Response
+    agreement_id: str,
+    principal: AgreementReader,
+    services: ServicesDep,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=500, description="Events per page")] = 500,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the page before")] = None,
 ) -> Any:
-    """Every event: position, version, type, time, actor and a readable summary."""
+    """Every event, a page at a time: position, version, type, time, actor and a readable
+    summary (`next_cursor` continues)."""
     items = services.agreements.history(principal, agreement_id)
+    skip = 0 if cursor is None else services.queries.cursors.decode(cursor, int)[0]
     if items:
         response.headers["ETag"] = entity_tag(items[-1]["version"])
-    return {"items": items, "next_cursor": None}
+    page = items[skip : skip + limit]
+    more = len(items) > skip + limit
+    next_cursor = services.queries.cursors.encode(skip + limit) if more else None
+    return {"items": page, "next_cursor": next_cursor}
 
 
 def _decision(summary: str) -> dict[str, Any]:

@@ -55,16 +55,25 @@ def revise(
 @router.get(
     "/revisions",
     response_model=RevisionList,
-    responses=documented(200, *READ, 403, headers=ETAG_DOC),
+    responses=documented(200, *READ, 403, 422, headers=ETAG_DOC),
     summary="Every revision with hashes and signatures",
 )
 def list_revisions(
-    agreement_id: str, principal: AgreementReader, services: ServicesDep, response: Response
+    agreement_id: str,
+    principal: AgreementReader,
+    services: ServicesDep,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=500, description="Revisions per page")] = 100,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the page before")] = None,
 ) -> Any:
-    """Every revision, oldest first."""
+    """The revisions, oldest first, a page at a time (`next_cursor` continues)."""
     reading = services.agreements.read(principal, agreement_id)
+    start = 1 if cursor is None else services.queries.cursors.decode(cursor, int)[0]
     response.headers["ETag"] = entity_tag(reading.version)
-    return {"items": reading.revisions(), "next_cursor": None}
+    items = reading.revisions(start, limit + 1)
+    more = len(items) > limit
+    next_cursor = services.queries.cursors.encode(start + limit) if more else None
+    return {"items": items[:limit], "next_cursor": next_cursor}
 
 
 @router.get(
