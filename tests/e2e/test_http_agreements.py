@@ -107,6 +107,7 @@ def test_every_read_under_an_agreement_carries_the_agreement_view_etag(
     agreement_id = api.propose(state, content(business, state)).json()["id"]
     revised = {**content(business, state, quantity="12"), "rationale": "Mehr Stunden"}
     assert api.post(business, agreement_id, "revisions", revised).status_code == 201
+    api.checkpoint()
     base = f"/v1/agreements/{agreement_id}"
     reads = [
         f"{base}/revisions",
@@ -130,6 +131,7 @@ def test_every_read_under_an_agreement_carries_the_agreement_view_etag(
     assert read_tags() == dict.fromkeys(reads, before)
 
     assert api.sign(state, agreement_id, 2).status_code == 201
+    api.checkpoint()
     after = api.read(business.headers(), agreement_id).headers["ETag"]
     assert after == '"3"'
     assert read_tags() == dict.fromkeys(reads, after)

@@ -54,6 +54,7 @@ def agreement_in_force(api: Api, trio: Trio) -> str:
         trio.civil, agreement_id, f"fulfilments/{recorded.json()['id']}/confirmation"
     )
     assert confirmed.status_code == 200, confirmed.text
+    api.checkpoint()  # as the schedule would: readers never make the server sign
     return agreement_id
 
 
@@ -241,3 +242,33 @@ def test_the_server_does_not_start_on_postgresql_without_its_key(
         return
     with pytest.raises(ServerKeyError, match="TRIS_SERVER_KEY_FILE"), TestClient(app):
         pass  # pragma: no cover - the lifespan refuses to start
+
+
+def test_a_reader_never_makes_the_server_sign_a_checkpoint(
+    api: Api, trio: Trio, services: Any
+) -> None:
+    """The attack: any reader's GET of a proof made the server sign a new checkpoint."""
+    proposed = api.propose(trio.state, content(trio.business, trio.state))
+    agreement_id = proposed.json()["id"]
+    auditor = {"Authorization": f"Bearer {api.issue_token('auditor')}"}
+    none_yet = api.client.get("/v1/checkpoints/latest", headers=auditor)
+    assert none_yet.status_code == 404
+    position = api.history(agreement_id)[0]["position"]
+    for _ in range(3):
+        verification = checks(api, agreement_id, auditor)
+        assert failed(verification).keys() >= {"checkpoint"}
+        pending = api.client.get(f"/v1/agreements/{agreement_id}/evidence", headers=auditor)
+        assert pending.status_code == 409
+        assert pending.json()["type"].endswith("/checkpoint-pending")
+        proof = api.client.get(
+            "/v1/proofs/inclusion", params={"position": position}, headers=auditor
+        )
+        assert proof.status_code == 404
+    assert services.integrity.log.checkpoints() == []
+    signed = api.checkpoint()
+    assert checks(api, agreement_id, auditor)["ok"] is True
+    assert (
+        api.client.get(f"/v1/agreements/{agreement_id}/evidence", headers=auditor).status_code
+        == 200
+    )
+    assert [c.tree_size for c in services.integrity.log.checkpoints()] == [signed["tree_size"]]

@@ -240,6 +240,7 @@ def test_a_party_cannot_sign_with_another_partys_key(api: Api, trio: Trio) -> No
 
 def test_verification_and_evidence_show_whether_each_key_was_proven(api: Api, trio: Trio) -> None:
     agreement_id = api.propose(trio.state, content(trio.business, trio.state)).json()["id"]
+    api.checkpoint()
     verification = api.client.get(
         f"/v1/agreements/{agreement_id}/verification", headers=trio.state.headers()
     ).json()

@@ -95,6 +95,7 @@ def test_after_an_erasure_every_agreement_still_verifies(api: Api, trio: Trio) -
 
     after = api.client.get("/v1/events", params={"limit": 500}, headers=api.admin).json()
     assert after["items"][: len(before["items"])] == before["items"]
+    api.checkpoint()
     verification = api.client.get(f"/v1/agreements/{agreement_id}/verification", headers=api.admin)
     assert verification.status_code == 200 and verification.json()["ok"] is True
     history = api.history(agreement_id)

@@ -49,8 +49,11 @@ def world(services: Services) -> World:
 
 @pytest.fixture
 def story(world: World) -> Story:
-    """One agreement proposed, revised, signed, amended and fulfilled (`full_story`)."""
-    return full_story(world)
+    """One agreement proposed, revised, signed, amended and fulfilled (`full_story`), under a
+    checkpoint signed afterwards (as the schedule or an admin would)."""
+    story = full_story(world)
+    world.services.integrity.issue_checkpoint()
+    return story
 
 
 @pytest.fixture

@@ -93,6 +93,7 @@ def test_a_version_1_event_is_read_as_version_2(
 def test_upcasting_leaves_every_hash_valid(
     services: Services, story: Story, version_2: type[Any]
 ) -> None:
+    services.integrity.issue_checkpoint()
     report = services.integrity.audit()
     assert report.ok, report.findings
     verification = services.integrity.verification(make_world(services).admin, story.agreement_id)

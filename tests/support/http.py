@@ -124,6 +124,12 @@ class Api:
         assert response.status_code == 201, response.text
         return dict(response.json())
 
+    def checkpoint(self) -> dict[str, Any]:
+        """Have an admin sign a checkpoint now (readers never make the server sign one)."""
+        response = self.client.post("/v1/checkpoints", headers=self.admin)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
     def issue_token(self, role: str) -> str:
         """An auditor or researcher token."""
         response = self.client.post("/v1/tokens", json={"role": role}, headers=self.admin)

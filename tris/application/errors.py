@@ -35,6 +35,7 @@ another (`tris/interfaces/cli/errors.py`)::
     │   │   ├── LogEntryNotFoundError        no event at that position in the Merkle log
     │   │   └── TreeNotFoundError            no tree of that size yet, or no such proof
     │   ├── StateConflictError               409, exit 5
+    │   │   ├── CheckpointPendingError       no signed checkpoint covers it yet (409)
     │   │   ├── TokenAlreadyIssuedError      issued under this key before replays existed
     │   │   ├── LogTamperedError             the stored log no longer matches a checkpoint
     │   │   ├── ReplayTargetNotEmptyError    a replay needs an empty store
@@ -140,6 +141,13 @@ class StateConflictError(ApplicationError):
     """What is stored does not allow this now."""
 
     title = "Conflict"
+
+
+class CheckpointPendingError(StateConflictError):
+    """No signed checkpoint covers these events yet: checkpoints are signed on schedule or
+    by an admin, never because a reader asked."""
+
+    title = "Checkpoint pending"
 
 
 class TokenAlreadyIssuedError(StateConflictError):

@@ -20,6 +20,7 @@ import base64
 from typing import Any
 
 from tris.application.access import Principal
+from tris.application.errors import CheckpointPendingError
 from tris.application.integrity.log import IntegrityLog
 from tris.application.integrity.verification import load_agreement
 from tris.application.store import EventStore
@@ -35,7 +36,15 @@ def build_bundle(
     loaded = load_agreement(store, log, viewer, agreement_id)
     log.catch_up()
     leaves = log.leaves_of(loaded.stored.aggregate_id)
-    checkpoint = log.ensure_checkpoint(max((x.leaf_index + 1 for x in leaves.values()), default=0))
+    checkpoint = log.covering_checkpoint(
+        max((x.leaf_index + 1 for x in leaves.values()), default=0)
+    )
+    if checkpoint is None:
+        raise CheckpointPendingError(
+            f"no signed checkpoint covers every event of agreement {agreement_id} yet; "
+            "checkpoints are signed on schedule or by an admin (POST /v1/checkpoints): "
+            "ask again after the next one"
+        )
     stored, record = loaded.stored, loaded.record
     events = []
     proofs = []

@@ -256,12 +256,16 @@ class IntegrityLog:
                 f"{previous.issued_at}; run `tris verify --store`"
             )
 
-    def ensure_checkpoint(self, tree_size: int) -> Checkpoint:
-        """The latest checkpoint if it covers `tree_size` leaves, else a new one."""
+    def covering_checkpoint(self, tree_size: int) -> Checkpoint | None:
+        """The latest checkpoint if it covers `tree_size` leaves, else None.
+
+        Readers never make the server sign: checkpoints are signed on schedule
+        (`TRIS_CHECKPOINT_INTERVAL_SECONDS`) or when an admin asks (`POST /v1/checkpoints`).
+        """
         latest = self.latest_checkpoint()
         if latest is not None and latest.tree_size >= tree_size:
             return latest
-        return self.issue_checkpoint()
+        return None
 
     def checkpoint_signed(self, checkpoint: Checkpoint) -> bool:
         """True when the checkpoint carries a valid signature by this server's key."""

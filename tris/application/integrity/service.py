@@ -64,9 +64,19 @@ class Integrity:
         }
 
     def latest_checkpoint(self) -> dict[str, Any]:
-        """The latest checkpoint (the first one is issued when none exists yet)."""
-        checkpoint = self.log.latest_checkpoint() or self.log.issue_checkpoint()
+        """The latest checkpoint, or TreeNotFoundError when none has been signed yet."""
+        checkpoint = self.log.latest_checkpoint()
+        if checkpoint is None:
+            raise TreeNotFoundError(
+                "no checkpoint has been signed yet; checkpoints are signed on schedule "
+                f"(every {self.interval_text()}) or by an admin (POST /v1/checkpoints)"
+            )
         return checkpoint.to_dict()
+
+    def interval_text(self) -> str:
+        """The checkpoint schedule, for messages."""
+        seconds = self.settings.checkpoint_interval_seconds
+        return f"{seconds:g} s" if seconds > 0 else "never: no schedule is configured"
 
     def issue_checkpoint(self) -> dict[str, Any]:
         """Log every new event and sign a checkpoint now."""
@@ -110,12 +120,18 @@ class Integrity:
     def inclusion(self, position: int, tree_size: int | None = None) -> dict[str, Any]:
         """The inclusion proof of the event at a global position in a tree of some size.
 
-        Without a size, the latest checkpoint's (issued now if it does not cover the event).
+        Without a size, the latest checkpoint's; TreeNotFoundError when none covers the event yet.
         """
         self.log.catch_up()
         leaf = self.log.leaf_at(position)
         if tree_size is None:
-            tree_size = self.log.ensure_checkpoint(leaf.leaf_index + 1).tree_size
+            covering = self.log.covering_checkpoint(leaf.leaf_index + 1)
+            if covering is None:
+                raise TreeNotFoundError(
+                    f"no signed checkpoint covers the event at position {position} yet; the "
+                    f"next is signed on schedule ({self.interval_text()}) or by an admin"
+                )
+            tree_size = covering.tree_size
         if leaf.leaf_index >= tree_size:
             raise TreeNotFoundError(
                 f"the event at position {position} is leaf {leaf.leaf_index}, "

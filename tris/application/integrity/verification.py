@@ -127,16 +127,24 @@ def _proves(log: IntegrityLog, digest: str, leaf_index: int, checkpoint: Checkpo
 def covering_checkpoint(
     log: IntegrityLog, stored: StoredAggregate
 ) -> tuple[Checkpoint | None, Check]:
-    """The latest checkpoint, issued now if none covers the aggregate's logged events yet."""
+    """The latest checkpoint and whether it covers the aggregate's logged events (none is
+    signed here: checkpoints are signed on schedule or by an admin)."""
     log.catch_up()
     leaves = log.leaves_of(stored.aggregate_id)
     needed = max((leaf.leaf_index + 1 for leaf in leaves.values()), default=0)
     try:
-        checkpoint = log.ensure_checkpoint(needed)
+        checkpoint = log.covering_checkpoint(needed)
     except (LogTamperedError, ServerKeyError) as exc:
         latest = log.latest_checkpoint()
         return latest, Check(
             "checkpoint", False, exc.detail if isinstance(exc, DomainError) else str(exc)
+        )
+    if checkpoint is None:
+        return log.latest_checkpoint(), Check(
+            "checkpoint",
+            False,
+            f"no signed checkpoint covers its {needed} leaves yet: the next is signed on "
+            "schedule or by an admin",
         )
     if not log.checkpoint_signed(checkpoint):
         return checkpoint, Check(
