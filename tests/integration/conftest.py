@@ -12,7 +12,6 @@ from tests.support.integrity import Story, full_story, integrity_settings
 from tests.support.scenario import World, make_world
 from tests.support.trio import TODAY, ServicesFactory, Trio
 from tris.bootstrap import Services, build
-from tris.domain.values import Sector
 
 
 @pytest.fixture
@@ -59,8 +58,4 @@ def story(world: World) -> Story:
 @pytest.fixture
 def trio(world: World) -> Trio:
     """A district office, a bakery and a neighbourhood association."""
-    return Trio(
-        senate=world.add("Bezirksamt Mitte", Sector.STATE),
-        firm=world.add("Kiezbäckerei GmbH", Sector.BUSINESS),
-        assoc=world.add("Nachbarschaftsverein Moabit e.V.", Sector.CIVIL_SOCIETY),
-    )
+    return Trio.of(world)

@@ -48,11 +48,7 @@ def world(services: Services) -> World:
 
 @pytest.fixture
 def trio(world: World) -> Trio:
-    return Trio(
-        senate=world.add("Bezirksamt Mitte", Sector.STATE),
-        firm=world.add("Kiezbäckerei GmbH", Sector.BUSINESS),
-        assoc=world.add("Nachbarschaftsverein Moabit e.V.", Sector.CIVIL_SOCIETY),
-    )
+    return Trio.of(world)
 
 
 def draft(trio: Trio, title: str, purpose: str, terms: str, description: str) -> ContentDraft:

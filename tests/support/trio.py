@@ -10,7 +10,7 @@ from typing import Any
 from tests.support.scenario import Member, World, draft
 from tris.bootstrap import Services
 from tris.domain.agreement import Evidence
-from tris.domain.values import CommitmentDraft, CommitmentKind, ContentDraft, Terms
+from tris.domain.values import CommitmentDraft, CommitmentKind, ContentDraft, Sector, Terms
 
 TODAY = date(2026, 6, 1)
 """The fixed `today` of every test here, so that due dates and overdue states are stable."""
@@ -26,6 +26,15 @@ class Trio:
     senate: Member
     firm: Member
     assoc: Member
+
+    @classmethod
+    def of(cls, world: World) -> Trio:
+        """A district office, a bakery and a neighbourhood association, registered now."""
+        return cls(
+            senate=world.add("Bezirksamt Mitte", Sector.STATE),
+            firm=world.add("Kiezbäckerei GmbH", Sector.BUSINESS),
+            assoc=world.add("Nachbarschaftsverein Moabit e.V.", Sector.CIVIL_SOCIETY),
+        )
 
 
 def two_commitment_draft(

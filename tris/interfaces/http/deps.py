@@ -14,7 +14,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, cast
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -79,6 +79,8 @@ async def authenticate(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+
+PageCursor = Annotated[str | None, Query(description="`next_cursor` of the page before")]
 
 
 def limit_anonymous(request: Request) -> None:

@@ -7,7 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime
 
-from tris.interfaces.http.deps import AgreementCommand, AgreementReader, PartnerCommand, ServicesDep
+from tris.interfaces.http.deps import (
+    AgreementCommand,
+    AgreementReader,
+    PageCursor,
+    PartnerCommand,
+    ServicesDep,
+)
 from tris.interfaces.http.responses import (
     AGREEMENT_WRITE,
     ETAG_DOC,
@@ -81,7 +87,7 @@ def history(
     services: ServicesDep,
     response: Response,
     limit: Annotated[int, Query(ge=1, le=500, description="Events per page")] = 500,
-    cursor: Annotated[str | None, Query(description="`next_cursor` of the page before")] = None,
+    cursor: PageCursor = None,
 ) -> Any:
     """Every event, a page at a time: position, version, type, time, actor and a readable
     summary (`next_cursor` continues)."""

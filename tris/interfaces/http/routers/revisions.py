@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
-from tris.interfaces.http.deps import AgreementCommand, AgreementReader, ServicesDep
+from tris.interfaces.http.deps import AgreementCommand, AgreementReader, PageCursor, ServicesDep
 from tris.interfaces.http.responses import (
     AGREEMENT_WRITE,
     ETAG_DOC,
@@ -64,7 +64,7 @@ def list_revisions(
     services: ServicesDep,
     response: Response,
     limit: Annotated[int, Query(ge=1, le=500, description="Revisions per page")] = 100,
-    cursor: Annotated[str | None, Query(description="`next_cursor` of the page before")] = None,
+    cursor: PageCursor = None,
 ) -> Any:
     """The revisions, oldest first, a page at a time (`next_cursor` continues)."""
     reading = services.agreements.read(principal, agreement_id)
