@@ -7,6 +7,7 @@ decoding, atomic saves) and never through the library's recorder or mapper.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any, ClassVar
 from uuid import UUID
@@ -27,6 +28,15 @@ from tris.storage.postgres_parallel import ParallelPostgresRecorder
 from tris.storage.sqlite import TrisSQLiteRecorder
 from tris.storage.transcodings import TupleKeepingTranscoder, register_transcodings
 from tris.storage.vault import PersonalDataVault, SealedContact
+
+
+def create_private_file(path: str) -> None:
+    """Create an SQLite database file readable and writable by its owner only (0600), unless
+    it exists; SQLite gives its journal and WAL files the database file's permissions."""
+    if path == ":memory:" or path.startswith("file:") or os.path.exists(path):
+        return
+    descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    os.close(descriptor)
 
 
 def eventsourcing_env(database_url: str) -> dict[str, str]:
@@ -80,6 +90,8 @@ class EventLog:
 
     def __init__(self, database_url: str, *, snapshot_interval: int = 50) -> None:
         env = eventsourcing_env(database_url)
+        if "SQLITE_DBNAME" in env:
+            create_private_file(env["SQLITE_DBNAME"])
         intervals = {Agreement: snapshot_interval, Party: snapshot_interval}
         app_class = type(
             "TrisApplication", (TrisApplication,), {"snapshotting_intervals": intervals}
