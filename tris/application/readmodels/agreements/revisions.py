@@ -11,8 +11,10 @@ from tris.domain.values import Content
 from tris.storage.cursors import Cursor
 
 # Revisions kept parsed (the most recently used), so that conclusions and amendments need
-# not read and parse them again.
+# not read and parse them again: at most this many, and at most this many bytes of content
+# (as JSON; the parsed objects take a small multiple of it), whichever bound comes first.
 REMEMBERED_REVISIONS = 10_000
+REMEMBERED_BYTES = 32 * 1024 * 1024
 
 TABLE = """CREATE TABLE IF NOT EXISTS rm_revisions (
             agreement_id TEXT NOT NULL,
@@ -27,8 +29,10 @@ Revision = tuple[Content, dict[str, str]]
 class Revisions:
     """Writes `rm_revisions` and reads it back through a bounded memory of parsed revisions."""
 
-    def __init__(self) -> None:
-        self._remembered: OrderedDict[tuple[str, int], Revision] = OrderedDict()
+    def __init__(self, max_bytes: int = REMEMBERED_BYTES) -> None:
+        self._remembered: OrderedDict[tuple[str, int], tuple[Revision, int]] = OrderedDict()
+        self.max_bytes = max_bytes
+        self.remembered_bytes = 0
 
     def add(
         self,
@@ -40,16 +44,12 @@ class Revisions:
     ) -> None:
         """Keep a new revision (its sectors by party, as Sector values)."""
         plain = {p: s.value for p, s in sectors.items()}
-        self._remember(agreement_id, number, content, plain)
+        text = json.dumps(content.to_dict(), sort_keys=True)
+        self._remember(agreement_id, number, content, plain, len(text))
         cur.execute(
             "INSERT INTO rm_revisions (agreement_id, number, content, sectors) "
             "VALUES (%s, %s, %s, %s)",
-            (
-                agreement_id,
-                number,
-                json.dumps(content.to_dict(), sort_keys=True),
-                json.dumps(plain, sort_keys=True),
-            ),
+            (agreement_id, number, text, json.dumps(plain, sort_keys=True)),
         )
 
     def get(self, cur: Cursor, agreement_id: str, number: int) -> Revision:
@@ -61,19 +61,32 @@ class Revisions:
         remembered = self._remembered.get((agreement_id, number))
         if remembered is not None:
             self._remembered.move_to_end((agreement_id, number))
-            return remembered
+            return remembered[0]
         cur.execute(
             "SELECT content, sectors FROM rm_revisions WHERE agreement_id=%s AND number=%s",
             (agreement_id, number),
         )
         row = cur.fetchone()
         content, sectors = Content.from_dict(json.loads(row[0])), json.loads(row[1])
-        self._remember(agreement_id, number, content, sectors)
+        self._remember(agreement_id, number, content, sectors, len(row[0]))
         return content, sectors
 
     def _remember(
-        self, agreement_id: str, number: int, content: Content, sectors: dict[str, str]
+        self,
+        agreement_id: str,
+        number: int,
+        content: Content,
+        sectors: dict[str, str],
+        size: int,
     ) -> None:
-        self._remembered[(agreement_id, number)] = (content, sectors)
-        if len(self._remembered) > REMEMBERED_REVISIONS:
-            self._remembered.popitem(last=False)
+        key = (agreement_id, number)
+        previous = self._remembered.pop(key, None)
+        if previous is not None:
+            self.remembered_bytes -= previous[1]
+        self._remembered[key] = ((content, sectors), size)
+        self.remembered_bytes += size
+        while self._remembered and (
+            len(self._remembered) > REMEMBERED_REVISIONS or self.remembered_bytes > self.max_bytes
+        ):
+            _, (_, dropped) = self._remembered.popitem(last=False)
+            self.remembered_bytes -= dropped
