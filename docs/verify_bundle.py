@@ -69,11 +69,29 @@ def unwrap(value):  # the event library stores typed values as {"_type_": ..., "
     return value["_data_"] if isinstance(value, dict) and "_data_" in value else value
 
 
+def loose_b64(text):  # a key as a party sent it: standard or URL-safe, padded or not
+    text = text.strip().replace("-", "+").replace("_", "/")
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+
+
+def proven(party, public, state):  # the key's signature over {party_id, public_key, purpose}
+    proof, sent = unwrap(state.get("proof")), state.get("proof_public_key")
+    statement = {"party_id": party, "public_key": sent, "purpose": "tris-signing-key"}
+    return proof is not None and loose_b64(sent) == b64(public) and signed(
+        public, proof, jcs(statement))
+
+
+def proof_holds(e, p, cp):
+    return p["leaf_index"] == e["leaf_index"] and p["tree_size"] == cp["tree_size"] and included(
+        sha256(b"\x00" + bytes.fromhex(e["hash"])), p["leaf_index"], p["tree_size"],
+        [bytes.fromhex(h) for h in p["path"]], bytes.fromhex(cp["root_hash"]))
+
+
 def checks(raw, pinned=None):
     b = json.loads(raw)
     layout = json.dumps(b, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     yield "layout", raw == layout.encode()
-    yield "format", b["format"] == "tris-evidence/1"
+    yield "format", b["format"] == "tris-evidence/2"
     server = b["server_public_key"]
     fingerprint = sha256(b64(server)).hex()  # what GET /v1/server-key calls `fingerprint`
     yield "server key", key_id(server) == b["server_key_id"] and pinned in (
@@ -96,10 +114,26 @@ def checks(raw, pinned=None):
     proofs = b["inclusion_proofs"]
     yield "one proof per event", len(proofs) == len(events)
     for e, p in zip(events, proofs, strict=False):
-        yield f"event {e['version']} included", p["leaf_index"] == e["leaf_index"] and \
-            p["tree_size"] == cp["tree_size"] and included(
-                sha256(b"\x00" + bytes.fromhex(e["hash"])), p["leaf_index"], p["tree_size"],
-                [bytes.fromhex(h) for h in p["path"]], bytes.fromhex(cp["root_hash"]))
+        yield f"event {e['version']} included", proof_holds(e, p, cp)
+    # The parties' key registrations and revocations, in the same log under the same root.
+    key_events, key_proofs = b["key_events"], b["key_inclusion_proofs"]
+    yield "one proof per key event", len(key_proofs) == len(key_events)
+    yield "key events in log order", all(x["leaf_index"] < y["leaf_index"] and x["position"] <
+                                         y["position"] for x, y in zip(key_events, key_events[1:]))
+    registered, owner, parties = {}, {}, [p["party_id"] for p in b["parties"]]
+    for e, p in zip(key_events, key_proofs, strict=False):
+        party, kind, state = e["aggregate_id"], e["topic"].rsplit(".", 1)[1], json.loads(e["state"])
+        yield f"key event {party} {e['version']}", party in parties and event_hash(e) == \
+            e["hash"] and e["topic"].startswith("tris.domain.party:Party.SigningKey") and \
+            proof_holds(e, p, cp)
+        if kind == "SigningKeyRegistered":
+            public = unwrap(state["public_key"])
+            yield f"key {state['key_id']} is its key's id", key_id(public) == state["key_id"]
+            registered[(party, state["key_id"])] = {"key_id": state["key_id"], "public_key": public,
+                "revoked": False, "proven": proven(party, public, state), "at": e["leaf_index"]}
+            owner.setdefault(public, party)
+        elif kind == "SigningKeyRevoked" and (party, state["key_id"]) in registered:
+            registered[(party, state["key_id"])].update(revoked=True, until=e["leaf_index"])
     contents, sectors, signatures = {}, {}, []
     for e in events:
         kind, state = e["topic"].rsplit(".", 1)[1], json.loads(e["state"])
@@ -108,10 +142,10 @@ def checks(raw, pinned=None):
             sectors.update({k: unwrap(v) for k, v in state["party_sectors"].items()})
         if kind == "Signed":
             signatures.append((state["revision"], unwrap(state["actor"])["party_id"],
-                               state["key_id"], unwrap(state["signature"])))
-    keys = {(p["party_id"], k["key_id"]): k["public_key"] for p in b["parties"] for k in p["keys"]}
-    yield "party keys", all(key_id(k) == kid for (_, kid), k in keys.items()) and all(
-        p["sector"] == sectors.get(p["party_id"]) for p in b["parties"])
+                               state["key_id"], unwrap(state["signature"]), e["leaf_index"]))
+    yield "party keys", all(p["sector"] == sectors.get(p["party_id"]) and p["keys"] == [
+        {k: v for k, v in key.items() if k not in ("at", "until")}
+        for (party, _), key in registered.items() if party == p["party_id"]] for p in b["parties"])
     listed = []
     for r in b["revisions"]:
         n, content = r["number"], r["content"]
@@ -120,11 +154,15 @@ def checks(raw, pinned=None):
             payload and r["content_hash"] == sha256(jcs(content)).hex()
         listed += [(n, s["party_id"], s["key_id"], s["signature"]) for s in r["signatures"]]
     yield "revisions as recorded", sorted(contents) == [r["number"] for r in b["revisions"]] \
-        and sorted(listed) == sorted(signatures)
-    for n, party, kid, signature in signatures:
+        and sorted(listed) == sorted(s[:4] for s in signatures)
+    for n, party, kid, signature, leaf in signatures:
+        # The key was the signer's (registered by it first, before signing, not yet revoked).
+        key = registered.get((party, kid), {"at": leaf, "public_key": None})
+        yield f"key of {party} for revision {n}", key["at"] < leaf < key.get("until", leaf + 1) \
+            and owner.get(key["public_key"]) == party
         payload = jcs({"agreement_id": b["agreement_id"], "revision": n, "content": contents[n]})
-        yield f"signature of revision {n} by {party}", (party, kid) in keys and signed(
-            keys[(party, kid)], signature, payload)
+        yield f"signature of revision {n} by {party}", key["public_key"] is not None and signed(
+            key["public_key"], signature, payload)
 
 
 def main():

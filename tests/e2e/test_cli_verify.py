@@ -21,7 +21,7 @@ from tests.support.integrity import RawDatabase, Story, full_story, integrity_se
 from tests.support.scenario import make_world
 from tris.application.access import Principal, Role
 from tris.bootstrap import Services, build
-from tris.domain.proofs.signed import render_bundle
+from tris.domain.proofs.signed import bundle_payload, render_bundle
 from tris.interfaces.cli.main import create_cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -251,3 +251,26 @@ def test_the_auditors_script_verifies_a_real_bundle_and_fails_a_damaged_one(
     rearranged = tmp_path / "rearranged.json"
     rearranged.write_text(json.dumps(moved, indent=2, ensure_ascii=False) + "\n")
     assert run(str(SCRIPT), str(rearranged), cwd=tmp_path).returncode == 1
+
+
+def test_the_auditors_script_anchors_each_signers_key_as_tris_verify_does(
+    bundle_file: Path, services: Services, tmp_path: Path
+) -> None:
+    """An operator holding the server key moves a party's signature onto a key the party
+    never registered (the key events left out): both verifiers refuse it."""
+    pin = services.integrity.server_key()["fingerprint"]
+    bundle = json.loads(bundle_file.read_bytes())
+    signer = bundle["revisions"][-1]["signatures"][0]["party_id"]
+    keep = [i for i, e in enumerate(bundle["key_events"]) if e["aggregate_id"] != signer]
+    bundle["key_events"] = [bundle["key_events"][i] for i in keep]
+    bundle["key_inclusion_proofs"] = [bundle["key_inclusion_proofs"][i] for i in keep]
+    next(p for p in bundle["parties"] if p["party_id"] == signer)["keys"] = []
+    bundle["bundle_signature"] = services.integrity.log.server_key.sign(bundle_payload(bundle))
+    forged = tmp_path / "forged.json"
+    forged.write_bytes(render_bundle(bundle))
+
+    script = run(str(SCRIPT), str(forged), pin, cwd=tmp_path)
+    assert script.returncode == 1
+    assert f"FAIL key of {signer}" in script.stdout
+    cli = run("-m", "tris", "verify", str(forged), "--server-key", pin, cwd=tmp_path)
+    assert cli.returncode == 1 and "signer keys" in cli.stdout

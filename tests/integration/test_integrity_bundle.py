@@ -46,7 +46,7 @@ def test_a_bundle_holds_the_whole_record_and_verifies_offline(
 ) -> None:
     raw = RawDatabase(services)
     stored = raw.events(story.agreement_id)
-    assert bundle["format"] == "tris-evidence/1"
+    assert bundle["format"] == "tris-evidence/2"
     assert [e["version"] for e in bundle["events"]] == [v for v, _, _, _ in stored]
     assert [e["state"].encode() for e in bundle["events"]] == [s for _, _, s, _ in stored]
     assert [r["number"] for r in bundle["revisions"]] == [1, 2, 3]
@@ -157,7 +157,12 @@ def test_signatures_made_with_a_key_revoked_later_still_verify(
     firm = world.members["Kiezbäckerei GmbH"]
     services.parties.revoke_signing_key(firm.ctx(), firm.party_id, firm.key_id)
     assert services.integrity.verification(AUDITOR, story.agreement_id)["ok"]
+    before = services.integrity.evidence(AUDITOR, story.agreement_id)
+    # Keys are listed as of the bundle's checkpoint: the revocation is not under it yet.
+    assert [k["revoked"] for p in before["parties"] for k in p["keys"]] == [False] * 3
+    services.integrity.issue_checkpoint()
     bundle = services.integrity.evidence(AUDITOR, story.agreement_id)
+    assert bundle["key_events"][-1]["topic"].endswith("Party.SigningKeyRevoked")
     keys = next(p for p in bundle["parties"] if p["party_id"] == firm.party_id)["keys"]
     assert keys == [
         {
@@ -180,3 +185,68 @@ def test_a_bundle_of_a_tampered_store_fails_offline(services: Services, story: S
     bad = failed(verify_bundle(render_bundle(bundle)))
     assert "inclusion proofs" in bad
     assert any(name.startswith("signature of revision 3") for name in bad)
+
+
+def test_each_signers_key_is_anchored_by_its_partys_key_events(
+    services: Services, story: Story, bundle: dict[str, Any]
+) -> None:
+    registrations = [e for e in bundle["key_events"] if e["topic"].endswith("KeyRegistered")]
+    assert sorted(e["aggregate_id"] for e in registrations) == sorted(story.parties)
+    assert len(bundle["key_inclusion_proofs"]) == len(bundle["key_events"])
+    signed_at = min(
+        e["leaf_index"] for e in bundle["events"] if e["topic"].endswith("Agreement.Signed")
+    )
+    assert all(e["leaf_index"] < signed_at for e in registrations)
+    checks = {c.name: c for c in verify_bundle(render_bundle(bundle))}
+    assert checks["key events"].ok and checks["signer keys"].ok and checks["party keys"].ok
+    assert "registered before" in checks["signer keys"].detail
+
+
+def test_a_signers_key_swapped_in_the_bundle_fails_even_when_signed_again(
+    services: Services, bundle: dict[str, Any]
+) -> None:
+    # A dishonest operator (holding the real server key) lists a key of its own for a party
+    # and signs the revision with it: the party's key events, proven under the checkpoint,
+    # say which key the party registered.
+    forger = Ed25519PrivateKey.generate()
+    public = base64.b64encode(
+        forger.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    ).decode()
+    swapped = json.loads(json.dumps(bundle))
+    party = swapped["parties"][0]
+    party["keys"][0]["public_key"] = public
+    party["keys"][0]["key_id"] = key_fingerprint(base64.b64decode(public))
+    bad = failed(verify_bundle(resign(services, swapped)))
+    assert "party keys" in bad
+
+    # Rewriting the registration event as well breaks its hash, or its proof under the root.
+    registration = next(e for e in swapped["key_events"] if e["aggregate_id"] == party["party_id"])
+    state = json.loads(registration["state"])
+    state["public_key"]["_data_"] = public
+    state["key_id"] = party["keys"][0]["key_id"]
+    registration["state"] = json.dumps(state, separators=(",", ":"))
+    bad = failed(verify_bundle(resign(services, swapped)))
+    assert "key events" in bad
+
+    # Leaving the party's key events out leaves its signatures without an anchored key.
+    dropped = json.loads(json.dumps(bundle))
+    keep = [
+        i
+        for i, e in enumerate(dropped["key_events"])
+        if e["aggregate_id"] != dropped["parties"][0]["party_id"]
+    ]
+    dropped["key_events"] = [dropped["key_events"][i] for i in keep]
+    dropped["key_inclusion_proofs"] = [dropped["key_inclusion_proofs"][i] for i in keep]
+    dropped["parties"][0]["keys"] = []
+    bad = failed(verify_bundle(resign(services, dropped)))
+    assert "not registered by that party before" in bad["signer keys"]
+
+
+def test_an_old_format_bundle_is_refused_with_a_reason(
+    services: Services, bundle: dict[str, Any]
+) -> None:
+    old = json.loads(json.dumps(bundle))
+    old["format"] = "tris-evidence/1"
+    del old["key_events"], old["key_inclusion_proofs"]
+    bad = failed(verify_bundle(resign(services, old)))
+    assert "fetch the bundle again" in bad["format"]

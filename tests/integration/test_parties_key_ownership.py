@@ -4,6 +4,7 @@ registered before proofs (replayed from the golden export of version 1), and the
 from __future__ import annotations
 
 import base64
+import json
 import threading
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from tris.application.opendata.replay import replay
 from tris.application.store import Outcome
 from tris.bootstrap import Services
 from tris.domain.errors import TrisError
+from tris.domain.proofs.offline import verify_bundle
+from tris.domain.proofs.signed import render_bundle
 from tris.domain.signing import key_registration
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "export-v1.ndjson"
@@ -88,3 +91,26 @@ def test_keys_registered_before_proofs_show_unproven_and_keep_their_owner(
         raw = base64.b64decode(key["public_key"])
         assert services.store.key_owners.owner(raw) == party_id
     assert services.store.claim_registered_keys() == 0  # caught up: nothing read again
+
+
+def test_bundles_over_keys_registered_before_proofs_verify_and_say_unproven(
+    open_services: ServicesFactory,
+) -> None:
+    services = open_services()
+    replay(services, lambda: GOLDEN.open(encoding="utf-8", newline="\n"))
+    services.integrity.issue_checkpoint()
+    auditor = Principal("auditor", Role.AUDITOR)
+    signed = sorted(
+        {
+            event["aggregate_id"]
+            for event in map(json.loads, GOLDEN.read_text(encoding="utf-8").splitlines()[1:])
+            if (event.get("aggregate_type"), event.get("type")) == ("Agreement", "Signed")
+        }
+    )
+    assert signed
+    for agreement_id in signed:
+        bundle = services.integrity.evidence(auditor, agreement_id)
+        keys = [k for p in bundle["parties"] for k in p["keys"]]
+        assert keys and all(k["proven"] is False for k in keys)
+        checks = verify_bundle(render_bundle(bundle))
+        assert [c.name for c in checks if not c.ok] == []

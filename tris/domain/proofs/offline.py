@@ -18,6 +18,12 @@ from typing import Any
 
 from tris.domain.errors import BundleError
 from tris.domain.proofs.chain import GENESIS, event_hash
+from tris.domain.proofs.keys import (
+    KEY_TOPICS,
+    KeyHistory,
+    read_key_history,
+    signer_key_problems,
+)
 from tris.domain.proofs.merkle import leaf_hash, verify_inclusion
 from tris.domain.proofs.record import (
     AgreementRecord,
@@ -71,7 +77,9 @@ def verify_bundle(
         ("log order", _log_order),
         ("revisions match events", _revisions_match),
         ("signing payloads", _payloads),
+        ("key events", _key_events),
         ("party keys", _party_keys),
+        ("signer keys", _signer_keys),
     ]
     for name, step in steps:
         checks.append(_run(name, step, bundle))
@@ -105,6 +113,11 @@ def _layout(raw: bytes) -> Callable[[Bundle], str]:
 
 
 def _format(bundle: Bundle) -> str:
+    _require(
+        bundle["format"] != "tris-evidence/1",
+        "a tris-evidence/1 bundle does not carry its signers' key events, so their keys "
+        "cannot be anchored: fetch the bundle again",
+    )
     _require(bundle["format"] == BUNDLE_FORMAT, f"format is not {BUNDLE_FORMAT}")
     return BUNDLE_FORMAT
 
@@ -216,28 +229,66 @@ def _chain(bundle: Bundle) -> str:
 
 
 def _inclusion(bundle: Bundle) -> str:
+    proofs = bundle["inclusion_proofs"]
+    _require(len(proofs) == len(bundle["events"]), "not one inclusion proof per event")
+    _prove_included(bundle, bundle["events"], proofs)
+    return f"{len(proofs)} events are leaves under root {bundle['checkpoint']['root_hash']}"
+
+
+def _prove_included(bundle: Bundle, events: list[Any], proofs: list[Any]) -> None:
     cp = bundle["checkpoint"]
     root = bytes.fromhex(cp["root_hash"])
     _require(root.hex() == cp["root_hash"], "root_hash is not lowercase hex")
-    proofs = bundle["inclusion_proofs"]
-    _require(len(proofs) == len(bundle["events"]), "not one inclusion proof per event")
-    for event, proof in zip(bundle["events"], proofs, strict=True):
-        version = event["version"]
-        _require(
-            proof["leaf_index"] == event["leaf_index"],
-            f"proof of version {version} is another leaf's",
-        )
-        _require(
-            proof["tree_size"] == cp["tree_size"], f"proof of version {version} is for another tree"
-        )
+    for event, proof in zip(events, proofs, strict=True):
+        name = f"{event['aggregate_id']} version {event['version']}"
+        _require(proof["leaf_index"] == event["leaf_index"], f"proof of {name} is another leaf's")
+        _require(proof["tree_size"] == cp["tree_size"], f"proof of {name} is for another tree")
         path = [bytes.fromhex(p) for p in proof["path"]]
         _require([p.hex() for p in path] == proof["path"], "a proof path is not lowercase hex")
         leaf = leaf_hash(bytes.fromhex(event["hash"]))
         _require(
             verify_inclusion(leaf, proof["leaf_index"], proof["tree_size"], path, root),
-            f"version {version} is not included under the checkpoint's root",
+            f"{name} is not included under the checkpoint's root",
         )
-    return f"{len(proofs)} events are leaves under root {cp['root_hash']}"
+
+
+def _key_events(bundle: Bundle) -> str:
+    events, proofs = bundle["key_events"], bundle["key_inclusion_proofs"]
+    _require(len(proofs) == len(events), "not one inclusion proof per key event")
+    parties = set(_record(bundle).party_ids)
+    taken = {e["leaf_index"] for e in bundle["events"]}
+    for event in events:
+        name = f"{event['aggregate_id']} version {event['version']}"
+        _require(event["topic"] in KEY_TOPICS, f"{name} is not a key event")
+        _require(event["aggregate_id"] in parties, f"{name} is not an event of a party")
+        _require(event["leaf_index"] not in taken, f"{name} claims another event's leaf")
+        _require(
+            event_hash(
+                event["aggregate_id"],
+                event["version"],
+                event["topic"],
+                event["state"],
+                event["prev_hash"],
+            )
+            == event["hash"],
+            f"{name} does not hash to its recorded hash",
+        )
+    for earlier, later in itertools.pairwise(events):
+        _require(
+            earlier["leaf_index"] < later["leaf_index"] and earlier["position"] < later["position"],
+            "the key events are not in log order",
+        )
+    _prove_included(bundle, events, proofs)
+    return f"{len(events)} key events recomputed and proven under the checkpoint's root"
+
+
+def _key_history(bundle: Bundle) -> KeyHistory:
+    history = read_key_history(
+        (e["aggregate_id"], e["leaf_index"], e["topic"], json.loads(e["state"]))
+        for e in bundle["key_events"]
+    )
+    _require(not history.problems, "; ".join(history.problems))
+    return history
 
 
 def _log_order(bundle: Bundle) -> str:
@@ -304,18 +355,31 @@ def _party_keys(bundle: Bundle) -> str:
     sectors: dict[str, str] = {}
     for number in sorted(record.revisions):
         sectors.update(record.revisions[number].party_sectors)
+    history = _key_history(bundle)
     ids = [p["party_id"] for p in bundle["parties"]]
     _require(ids == record.party_ids, "the parties are not those the events name")
     for party in bundle["parties"]:
         _require(party["sector"] == sectors.get(party["party_id"]), "a party's sector differs")
-        for key in party["keys"]:
-            _require(
-                _key_id(key["public_key"]) == key["key_id"],
-                f"key {key['key_id']} is not that key's id",
-            )
-            _require(isinstance(key["revoked"], bool), "a key's revoked flag is not a boolean")
+        _require(
+            party["keys"] == history.of_party(party["party_id"]),
+            f"party {party['party_id']}'s keys are not those its key events register",
+        )
         _require(isinstance(party["name"], str), "a party has no name")
-    return f"{len(ids)} parties, every key id is its key's fingerprint"
+    return (
+        f"{len(ids)} parties; each key, its proof of possession and its revocation "
+        "recomputed from the key events"
+    )
+
+
+def _signer_keys(bundle: Bundle) -> str:
+    record = _record(bundle)
+    leaves = {e["version"]: e["leaf_index"] for e in bundle["events"]}
+    problems = signer_key_problems(record, leaves, _key_history(bundle))
+    _require(not problems, "; ".join(problems))
+    return (
+        f"each of {len(record.signatures)} signatures was made with a key its party "
+        "registered before and had not revoked"
+    )
 
 
 def _signatures(bundle: Bundle) -> list[Check]:

@@ -19,7 +19,7 @@ from typing import Any
 from tris.domain.signing import canonical_json, signature_is_valid
 
 LOG_NAME = "tris"
-BUNDLE_FORMAT = "tris-evidence/1"
+BUNDLE_FORMAT = "tris-evidence/2"
 
 Clock = Callable[[], datetime]
 

@@ -137,7 +137,7 @@ def verify_agreement(
     responses={
         200: {
             "content": {"application/json": {"schema": {"type": "object"}}},
-            "description": "The evidence bundle (`tris-evidence/1`), verifiable offline with "
+            "description": "The evidence bundle (`tris-evidence/2`), verifiable offline with "
             "`tris verify BUNDLE.json`; the exact bytes are part of what is verified",
             "headers": ETAG_DOC,
         },
