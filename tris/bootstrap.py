@@ -24,6 +24,7 @@ from tris.application.readmodels.runner import ProjectionRunner
 from tris.application.store import EventStore
 from tris.application.tokens import REPLAY_PURPOSE, Tokens
 from tris.config import Settings, load_settings
+from tris.storage.vault import WRAPPING_PURPOSE
 
 
 @dataclass
@@ -76,7 +77,11 @@ def check_server_key(settings: Settings) -> None:
 def build(settings: Settings | None = None, *, today: Clock = date.today) -> Services:
     """Build the services from settings (the environment when none are given)."""
     settings = settings or load_settings()
-    store = EventStore(settings.database_url, snapshot_interval=settings.snapshot_interval)
+    store = EventStore(
+        settings.database_url,
+        snapshot_interval=settings.snapshot_interval,
+        idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
+    )
     # Keys registered before their owners were kept, or replayed from an export, are
     # claimed by the party that registered them first (a no-op once caught up).
     store.claim_registered_keys()
@@ -84,6 +89,11 @@ def build(settings: Settings | None = None, *, today: Clock = date.today) -> Ser
     mode, timeout = settings.projections, settings.read_your_writes_timeout
     store.after_commit.append(lambda position: projections.after_commit(position, mode, timeout))
     integrity = Integrity(store, settings)
+    # Each person's key is wrapped by a key derived from the server key (outside the
+    # database); keys and inline data from before are moved under wrapped keys once.
+    store.vault.wrap_with(lambda: integrity.derived_key(WRAPPING_PURPOSE))
+    if store.vault.unwrapped_persons():
+        store.vault.migrate(store.log.inline_contacts)
     cursors = CursorCodec(lambda: integrity.derived_key(CURSOR_PURPOSE))
     head_watcher = HeadWatcher(store.log.head)
     store.after_commit.append(head_watcher.committed)
@@ -97,7 +107,11 @@ def build(settings: Settings | None = None, *, today: Clock = date.today) -> Ser
             max_content_bytes=settings.max_content_bytes,
             max_revisions=settings.max_revisions,
         ),
-        tokens=Tokens(store.database, replay_key=lambda: integrity.derived_key(REPLAY_PURPOSE)),
+        tokens=Tokens(
+            store.database,
+            replay_key=lambda: integrity.derived_key(REPLAY_PURPOSE),
+            idempotency=store.idempotency,
+        ),
         projections=projections,
         queries=Queries(store.database, today=today, cursors=cursors),
         integrity=integrity,

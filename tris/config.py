@@ -43,6 +43,11 @@ class Settings(BaseSettings):
         description="Requests a minute one client address may send without a valid token "
         "(public pages, unknown or missing tokens)",
     )
+    idempotency_ttl_seconds: int = Field(
+        default=86_400,
+        ge=60,
+        description="How long the first answer to an Idempotency-Key is kept for retries",
+    )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     server_key_file: str | None = Field(
         default=None,

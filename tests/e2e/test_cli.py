@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from tests.support.scenario import draft, make_world
+from tests.support.server import server_key_file
 from tris.application.access import Role
 from tris.application.errors import IdempotencyKeyReusedError
 from tris.application.integrity.keys import write_new_key
@@ -64,6 +65,18 @@ def invoke(*args: str, database_url: str) -> Any:
     return CliRunner().invoke(
         create_cli(), list(args), env={"TRIS_DATABASE_URL": database_url}, catch_exceptions=False
     )
+
+
+@pytest.fixture(autouse=True)
+def server_key(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PostgreSQL deployment names its server key file (it signs checkpoints and wraps
+    the contact persons' keys); every command of a test uses the same one."""
+    if "database_url" not in request.fixturenames:
+        return
+    if str(request.getfixturevalue("database_url")).startswith("postgresql"):
+        monkeypatch.setenv("TRIS_SERVER_KEY_FILE", str(server_key_file(tmp_path)))
 
 
 @pytest.fixture

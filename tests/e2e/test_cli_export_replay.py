@@ -41,7 +41,9 @@ def invoke(*args: str, env: dict[str, str]) -> Any:
 @pytest.fixture
 def source(database_url: str, tmp_path: Path) -> str:
     """A database of each backend holding the Berlin demo."""
-    services = build(load_settings(database_url=database_url, projections="inline"))
+    key = env_for(database_url, tmp_path)["TRIS_SERVER_KEY_FILE"]
+    settings = load_settings(database_url=database_url, projections="inline", server_key_file=key)
+    services = build(settings)
     try:
         load_demo(services)
     finally:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from fastapi.testclient import TestClient
 
 from tests.support.http import Api, Trio, bearer, build_services, content
 from tris.application.access import Role
+from tris.bootstrap import Services
+from tris.domain.signing import canonical_json
 from tris.interfaces.http.app import create_app
+from tris.interfaces.http.deps import FINGERPRINT_PURPOSE, request_fingerprint
 
 
 def test_a_retried_proposal_gets_the_first_answer_and_no_new_agreement(
@@ -224,3 +228,30 @@ def test_a_checkpoint_issue_whose_key_is_in_flight_is_refused(api: Api) -> None:
     )
     assert response.status_code == 409
     assert response.json()["type"] == "https://tris.example/problems/idempotency-in-flight"
+
+
+def test_the_kept_fingerprint_is_keyed_so_the_database_alone_confirms_no_body(
+    api: Api, services: Services
+) -> None:
+    """A thief of the database who guesses a registration's contact cannot confirm it by
+    hashing the guess: the fingerprint is an HMAC under a key derived from the server key."""
+    body = {
+        "name": "Verein Probe",
+        "sector": "civil_society",
+        "contacts": [{"name": "Erika Rate", "email": "erika@rate.example"}],
+    }
+    headers = {**api.admin, "Idempotency-Key": "register-probe"}
+    assert api.client.post("/v1/parties", json=body, headers=headers).status_code == 201
+    rows = services.store.database
+    with rows.read() as cur:
+        cur.execute(
+            "SELECT fingerprint FROM tris_idempotency WHERE idem_key=%s", ("register-probe",)
+        )
+        (kept,) = cur.fetchone()
+    plain = hashlib.sha256()
+    for part in (b"POST", b"/v1/parties", canonical_json(body)):
+        plain.update(len(part).to_bytes(8, "big"))
+        plain.update(part)
+    assert kept != plain.hexdigest()
+    key = services.integrity.derived_key(FINGERPRINT_PURPOSE)
+    assert kept == request_fingerprint(key, "POST", "/v1/parties", json.dumps(body).encode())

@@ -47,7 +47,8 @@ another (`tris/interfaces/cli/errors.py`)::
     ├── StorageError                         the database failed us (tris.storage.errors)
     │   ├── StorageUnavailableError          unreachable or unusable (503, exit 1)
     │   ├── ProjectionFailedError            a read model cannot apply an event (503, exit 1)
-    │   └── PersonalDataErasedError          an erased person's data cannot be kept again (409)
+    │   ├── PersonalDataErasedError          an erased person's data cannot be kept again (409)
+    │   └── PersonalDataKeyError             a person's key does not unwrap (503, exit 1)
     └── ConfigurationError                   TRIS cannot run as configured (tris.config; exit 2)
         ├── DatabaseURLError                 TRIS_DATABASE_URL is not a URL TRIS understands
         └── ServerKeyError                   the server key is missing or unusable

@@ -19,6 +19,7 @@ from tris.domain.errors import (
 )
 from tris.domain.party import Contact, Party, PartyDetails
 from tris.domain.values import OPERATOR
+from tris.storage.idempotency import IdempotencyRecords
 
 PartyPage = tuple[list[dict[str, Any]], str | None]
 
@@ -61,7 +62,12 @@ class Parties:
         if party_id is None:
             raise PersonNotFoundError(f"no contact person {person_id}")
         # The key goes first: if anything fails after this, the data is gone all the same.
-        self.store.vault.erase(person_id)
+        # With it go the person's sealed data and whatever an Idempotency-Key record of a
+        # request about the party could confirm of it (a fingerprint of the body).
+        self.store.vault.erase(
+            person_id,
+            lambda cur: IdempotencyRecords.forget_answers(cur, _id_only({"id": party_id})),
+        )
 
         def command() -> tuple[list[Aggregate], dict[str, Any]]:
             party = self.store.party(party_id)

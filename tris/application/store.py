@@ -33,7 +33,7 @@ from tris.domain.party import Party
 from tris.domain.values import Actor
 from tris.storage.eventlog import EventLog
 from tris.storage.hashes import EventHashes
-from tris.storage.idempotency import IdempotencyRecord, IdempotencyRecords
+from tris.storage.idempotency import DEFAULT_TTL_SECONDS, IdempotencyRecord, IdempotencyRecords
 from tris.storage.key_owners import KeyClaim, KeyOwners
 
 A = TypeVar("A", bound=Aggregate)
@@ -80,11 +80,17 @@ FULFILMENT_TOPICS = tuple(
 class EventStore:
     """Loads and saves aggregates, with optimistic concurrency and idempotent commands."""
 
-    def __init__(self, database_url: str, *, snapshot_interval: int = 50) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        snapshot_interval: int = 50,
+        idempotency_ttl_seconds: int = DEFAULT_TTL_SECONDS,
+    ) -> None:
         self.log = EventLog(database_url, snapshot_interval=snapshot_interval)
         self.database = self.log.database
         self.vault = self.log.vault
-        self.idempotency = IdempotencyRecords(self.database)
+        self.idempotency = IdempotencyRecords(self.database, idempotency_ttl_seconds)
         self.hashes = EventHashes(self.database)
         self.key_owners = KeyOwners(self.database)
         self._in_flight: set[tuple[str, str]] = set()
@@ -225,34 +231,40 @@ class EventStore:
             aggregates, body = command()
             return Outcome(body, status, position=self._save(aggregates, None))
         token_id = ctx.actor.token_id
+        self.idempotency.purge_expired()
         # No lookup before the command: a retry is recognised by the record's primary key
         # when it saves (its whole transaction is then rolled back), or, when the command
         # now fails (its If-Match is stale, the change is done), by a lookup on that path.
         with self.in_flight(token_id, request):
-            try:
-                aggregates, body = command()
-            except (DomainError, ApplicationError):
-                # A refused command (a stale If-Match among them) may be a retry whose
-                # first attempt changed what it checks.
-                earlier = self.earlier(token_id, request, replayed)
-                if earlier is not None:
-                    return earlier
-                raise
-            record = IdempotencyRecord(
-                token_id,
-                request.key,
-                request.fingerprint,
-                request.status,
-                body if kept is None else kept(body),
-            )
-            try:
-                position = self._save(aggregates, record)
-            except ConcurrentUpdateError:
-                earlier = self.earlier(token_id, request, replayed)
-                if earlier is not None:
-                    return earlier
-                raise
-            return Outcome(body, request.status, position=position)
+            for attempt in (1, 2):
+                try:
+                    aggregates, body = command()
+                except (DomainError, ApplicationError):
+                    # A refused command (a stale If-Match among them) may be a retry whose
+                    # first attempt changed what it checks.
+                    earlier = self.earlier(token_id, request, replayed)
+                    if earlier is not None:
+                        return earlier
+                    raise
+                record = IdempotencyRecord(
+                    token_id,
+                    request.key,
+                    request.fingerprint,
+                    request.status,
+                    body if kept is None else kept(body),
+                )
+                try:
+                    position = self._save(aggregates, record)
+                except ConcurrentUpdateError:
+                    earlier = self.earlier(token_id, request, replayed)
+                    if earlier is not None:
+                        return earlier
+                    # The key's record outlived its time: gone now, the request runs anew.
+                    if attempt == 1 and self.idempotency.drop_expired(token_id, request.key):
+                        continue
+                    raise
+                return Outcome(body, request.status, position=position)
+            raise AssertionError("unreachable: the second attempt returns or raises")
 
     @contextmanager
     def in_flight(self, token_id: str, request: IdempotencyRequest) -> Iterator[None]:

@@ -26,7 +26,7 @@ from tris.application.store import IdempotencyRequest, kept_record
 from tris.domain.errors import InvalidInputError
 from tris.domain.values import check_text
 from tris.storage.database import Database
-from tris.storage.idempotency import IdempotencyRecord
+from tris.storage.idempotency import IdempotencyRecord, IdempotencyRecords
 from tris.storage.tokens import TokenRows
 
 TOKEN_PREFIX = "tris_"  # noqa: S105 - a prefix, not a secret
@@ -72,9 +72,13 @@ class Tokens:
     """Issues, checks and revokes API tokens."""
 
     def __init__(
-        self, database: Database, *, replay_key: Callable[[], bytes] | None = None
+        self,
+        database: Database,
+        *,
+        replay_key: Callable[[], bytes] | None = None,
+        idempotency: IdempotencyRecords | None = None,
     ) -> None:
-        self.rows = TokenRows(database)
+        self.rows = TokenRows(database, idempotency)
         self._replay_key = replay_key
         self._trusted: dict[str, tuple[float, Principal]] = {}
         self._unknown: dict[str, float] = {}  # digests of unknown tokens, until when
@@ -110,6 +114,7 @@ class Tokens:
         earlier = self._replay(issuer_token_id, idempotency)
         if earlier is not None:
             return earlier
+        self.rows.idempotency.drop_expired(issuer_token_id, idempotency.key)
         seed = secrets.token_bytes(32)
         token_id = uuid.uuid4().hex[:16]
         secret = self._secret_from(seed)

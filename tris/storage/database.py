@@ -129,6 +129,12 @@ class Database:
             cur.execute(statement, params)
             return _stored_events(originator_id, [row[1:] for row in cur.fetchall()])
 
+    def all_states(self, table: str) -> list[bytes]:
+        """The state of every record of an event or snapshot table (a one-time scan)."""
+        with self.read() as cur:
+            cur.execute(f"SELECT state FROM {table}")  # noqa: S608
+            return [bytes(row[0]) for row in cur.fetchall()]
+
     def stored_events(
         self, originator_id: UUID, topics: Sequence[str], *, lte: int
     ) -> list[StoredEvent]:

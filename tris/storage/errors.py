@@ -59,3 +59,9 @@ class PersonalDataErasedError(StorageError):
     """Data of an erased person cannot be stored again under the same person id."""
 
     title = "Personal data erased"
+
+
+class PersonalDataKeyError(StorageError):
+    """A person's key cannot be wrapped or unwrapped: the server key is missing or another."""
+
+    title = "Personal data key unusable"

@@ -8,17 +8,24 @@ decoding, atomic saves) and never through the library's recorder or mapper.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import Application, project_aggregate
 from eventsourcing.domain import Aggregate, DomainEventProtocol
-from eventsourcing.persistence import JSONTranscoder, Notification, StoredEvent, Transcoder
+from eventsourcing.persistence import (
+    JSONTranscoder,
+    MapperDeserialisationError,
+    Notification,
+    StoredEvent,
+    Transcoder,
+)
 from eventsourcing.utils import get_topic
 
 from tris.config import parse_database_url
 from tris.domain.agreement import Agreement
+from tris.domain.errors import TrisError
 from tris.domain.party import Party
 from tris.storage.database import Database
 from tris.storage.idempotency import IdempotencyRecord
@@ -27,7 +34,7 @@ from tris.storage.postgres import CONNECT_TIMEOUT, POOL_OVERFLOW, POOL_SIZE
 from tris.storage.postgres_parallel import ParallelPostgresRecorder
 from tris.storage.sqlite import TrisSQLiteRecorder
 from tris.storage.transcodings import TupleKeepingTranscoder, register_transcodings
-from tris.storage.vault import PersonalDataVault, SealedContact
+from tris.storage.vault import PersonalDataVault, SealedContact, inline_contacts
 
 
 def create_private_file(path: str) -> None:
@@ -124,8 +131,14 @@ class EventLog:
         )
 
     def decode(self, stored: StoredEvent) -> DomainEventProtocol[UUID]:
-        """The domain event of a stored one, upcast to the current version."""
-        return self.app.mapper.to_domain_event(stored)
+        """The domain event of a stored one, upcast to the current version. A TRIS error
+        met while decoding (a person key that does not unwrap) is raised as itself."""
+        try:
+            return self.app.mapper.to_domain_event(stored)
+        except MapperDeserialisationError as error:
+            if isinstance(error.__cause__, TrisError):
+                raise error.__cause__ from None
+            raise
 
     def stored(self, aggregate_id: UUID) -> Sequence[StoredEvent]:
         """One aggregate's stored events as recorded, in version order."""
@@ -162,6 +175,22 @@ class EventLog:
         """
         recordings = self.app.save(*aggregates, idempotency=record, key_claims=key_claims)
         return recordings[-1].notification.id if recordings else None
+
+    def inline_contacts(self, page: int = 1000) -> Iterator[tuple[str, str]]:
+        """(person_id, sealed) of every contact a party event or snapshot holds inline
+        (as recorded before sealed data was kept apart)."""
+        topics = [get_topic(Party.Registered), get_topic(Party.ContactsReplaced)]
+        after, head = 0, self.head()
+        while after < head:
+            batch = self.notifications(after, page, until=head, topics=topics)
+            for note in batch:
+                yield from inline_contacts(bytes(note.state))
+            after = batch[-1].id if batch else head
+        snapshots = self.app.snapshots
+        recorder: Any = None if snapshots is None else snapshots.recorder
+        if recorder is not None:
+            for state in self.database.all_states(str(recorder.events_table_name)):
+                yield from inline_contacts(state)
 
     def insert(self, stored: Sequence[StoredEvent]) -> Sequence[int] | None:
         """Write stored events as they are (a replay of an export); their positions."""

@@ -37,9 +37,9 @@ class TokenRow:
 class TokenRows:
     """The only SQL on `tris_tokens`."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, idempotency: IdempotencyRecords | None = None) -> None:
         self.database = database
-        self.idempotency = IdempotencyRecords(database)
+        self.idempotency = idempotency or IdempotencyRecords(database)
 
     def insert(
         self,

@@ -96,6 +96,7 @@ class Integrity:
         earlier = store.earlier(token_id, idempotency)
         if earlier is not None:
             return earlier
+        store.idempotency.drop_expired(token_id, idempotency.key)
 
         def record(checkpoint: Checkpoint) -> IdempotencyRecord:
             return IdempotencyRecord(

@@ -8,6 +8,7 @@ database (not one this process made within the last second) and the routes go th
 from __future__ import annotations
 
 import hashlib
+import hmac
 import inspect
 import json
 import re
@@ -165,14 +166,19 @@ async def expected_version(
 ExpectedVersion = Annotated[int, Depends(expected_version)]
 
 
-def request_fingerprint(method: str, path: str, body: bytes) -> str:
-    """SHA-256 over method, path and the body (as canonical JSON when it is JSON)."""
+# What the fingerprint key is derived for (HKDF info), from the server key.
+FINGERPRINT_PURPOSE = b"tris idempotency fingerprint v1"
+
+
+def request_fingerprint(key: bytes, method: str, path: str, body: bytes) -> str:
+    """HMAC-SHA256, under a key derived from the server key, over method, path and the body
+    (as canonical JSON when it is JSON): the database alone cannot confirm a guessed body."""
     try:
         canonical = canonical_json(json.loads(body)) if body else b""
     except Exception:
         # Not JSON, or JSON that RFC 8785 cannot represent: the raw bytes identify it.
         canonical = body
-    digest = hashlib.sha256()
+    digest = hmac.new(key, digestmod=hashlib.sha256)
     for part in (method.upper().encode(), path.encode("utf-8", "surrogateescape"), canonical):
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
@@ -196,6 +202,7 @@ def _refuse_unencodable(body: bytes) -> None:
 
 async def idempotency_request(
     request: Request,
+    services: Annotated[Services, Depends(get_services)],
     key: Annotated[
         str | None,
         Header(
@@ -216,7 +223,9 @@ async def idempotency_request(
         )
     route = request.scope.get("route")
     status = getattr(route, "status_code", None) or 200
-    fingerprint = request_fingerprint(request.method, request.url.path, body)
+    fingerprint = request_fingerprint(
+        services.integrity.derived_key(FINGERPRINT_PURPOSE), request.method, request.url.path, body
+    )
     return IdempotencyRequest(key=key, fingerprint=fingerprint, status=int(status))
 
 

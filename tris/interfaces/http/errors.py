@@ -62,7 +62,12 @@ from tris.domain.errors import (
     PermissionDeniedError,
     TrisError,
 )
-from tris.storage.errors import PersonalDataErasedError, StorageError, StorageUnavailableError
+from tris.storage.errors import (
+    PersonalDataErasedError,
+    PersonalDataKeyError,
+    StorageError,
+    StorageUnavailableError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +196,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     StorageError: 503,
     StorageUnavailableError: 503,
     PersonalDataErasedError: 409,
+    PersonalDataKeyError: 503,
     ConfigurationError: 500,
 }
 
