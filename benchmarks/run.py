@@ -43,6 +43,7 @@ TARGETS: list[tuple[str, str, float, str]] = [
     ("load_10000_vs_10", "<=", 2.0, "load of a 10,000-event vs a 10-event agreement"),
     ("query_vs_raw", "<=", 5.0, "p99 of the party query vs its raw SQL"),
     ("export_peak_rss_mb", "<=", 200.0, "peak RSS of the NDJSON export (judged at 1M events)"),
+    ("bundle_peak_vs_size", "<=", 0.1, "peak memory writing a 10,000-event bundle vs its size"),
 ]
 
 
@@ -191,6 +192,15 @@ def measure(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
         with phase("logging the new events in the Merkle log"):
             services.integrity.issue_checkpoint()
             out["log_events_final"] = services.projections.head()
+        with phase("evidence bundles written a piece at a time: 10 vs 10,000 events"):
+            small = stream.bundle_memory(services, main["short_id"])
+            large = stream.bundle_memory(services, main["long_id"])
+            out["bundle_bytes_10"], out["bundle_bytes_10000"] = small["bytes"], large["bytes"]
+            out["bundle_peak_bytes_10"] = small["peak_bytes"]
+            out["bundle_peak_bytes_10000"] = large["peak_bytes"]
+            # Memory follows one window of events, not the bundle: a small fraction of it.
+            out["bundle_peak_vs_size"] = large["peak_bytes"] / max(large["bytes"], 1)
+            out["bundle_seconds_10000"] = large["seconds"]
     finally:
         services.close()
     out.update(measure_jobs(args, bench, url))

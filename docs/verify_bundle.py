@@ -97,7 +97,8 @@ def checks(raw, pinned=None):
     yield "server key", key_id(server) == b["server_key_id"] and pinned in (
         None, fingerprint, server)
     rest = {k: v for k, v in b.items() if k != "bundle_signature"}
-    yield "bundle signature", signed(server, b["bundle_signature"], jcs(rest))
+    statement = {"format": "tris-evidence/2", "bundle_sha256": sha256(jcs(rest)).hex()}
+    yield "bundle signature", signed(server, b["bundle_signature"], jcs(statement))
     cp = b["checkpoint"]
     statement = {"log": "tris", "tree_size": cp["tree_size"], "root_hash": cp["root_hash"],
                  "issued_at": cp["issued_at"]}

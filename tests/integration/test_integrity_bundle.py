@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import random
+from datetime import date
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from tests.support.integrity import RawDatabase, Story
 from tests.support.scenario import World
 from tris.application.access import Principal, Role
+from tris.application.integrity import evidence
 from tris.bootstrap import Services
 from tris.domain.errors import AgreementNotFoundError
 from tris.domain.proofs.offline import is_anchored, verify_bundle
@@ -250,3 +252,39 @@ def test_an_old_format_bundle_is_refused_with_a_reason(
     del old["key_events"], old["key_inclusion_proofs"]
     bad = failed(verify_bundle(resign(services, old)))
     assert "fetch the bundle again" in bad["format"]
+
+
+def test_a_long_bundle_is_written_a_window_at_a_time_and_verifies(
+    services: Services, world: World, story: Story, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agreement of many deliveries: the writer never reads (nor holds) its whole history,
+    and the pieces it sends are exactly the bundle's one layout."""
+    firm = world.members["Kiezbäckerei GmbH"]
+    agreements = services.agreements
+    view = agreements.get(world.admin, story.agreement_id)
+    commitment = view["content"]["commitments"][0]["id"]
+    for day in range(1, 2 * evidence.WINDOW + 8):
+        agreements.record_fulfilment(
+            firm.ctx(), story.agreement_id, commitment, "1", date(2026, 5, 1), f"Tag {day}"
+        )
+    services.integrity.issue_checkpoint()
+    reads: list[tuple[int, int] | None] = []
+    real_read = evidence.read_stored
+
+    def read_stored(store: Any, log: Any, key: Any, versions: Any = None) -> Any:
+        if str(key) == story.agreement_id:
+            reads.append(versions)
+        return real_read(store, log, key, versions)
+
+    monkeypatch.setattr(evidence, "read_stored", read_stored)
+    writer = services.integrity.evidence_bundle(AUDITOR, story.agreement_id)
+    pieces = list(writer.chunks())
+
+    assert reads and None not in reads
+    assert max(last - first + 1 for first, last in reads) <= evidence.WINDOW
+    raw = b"".join(pieces)
+    assert len(pieces) > 2 * evidence.WINDOW
+    bundle = json.loads(raw)
+    assert render_bundle(bundle) == raw
+    assert len(bundle["events"]) == writer.version > 2 * evidence.WINDOW
+    assert failed(verify_bundle(raw)) == {}

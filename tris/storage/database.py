@@ -74,21 +74,38 @@ class Database:
         assert isinstance(self._datastore, PostgresDatastore)
         return postgres_read(self._datastore)
 
-    def positions(self, originator_id: UUID) -> dict[int, int]:
-        """Global log positions of an aggregate's events, by aggregate version."""
+    def positions(
+        self, originator_id: UUID, versions: tuple[int, int] | None = None
+    ) -> dict[int, int]:
+        """Global log positions of an aggregate's events, by aggregate version (in the
+        inclusive range of `versions` when given)."""
         table = getattr(self.recorder, "events_table_name", "stored_events")
         # The column that holds the global position differs by recorder.
         column = getattr(self.recorder, "position_column", "notification_id")
         key = str(originator_id)
         if self.backend == "sqlite":
             column, key = "rowid", originator_id.hex
+        within = "" if versions is None else " AND originator_version BETWEEN %s AND %s"
         statement = (
             f"SELECT originator_version, {column} FROM {table} "  # noqa: S608
-            "WHERE originator_id=%s"
+            f"WHERE originator_id=%s{within}"
         )
         with self.read() as cur:
-            cur.execute(statement, (key,))
+            cur.execute(statement, (key, *(versions or ())))
             return {int(r[0]): int(r[1]) for r in cur.fetchall() if r[1] is not None}
+
+    def event_range(self, originator_id: UUID, first: int, last: int) -> list[StoredEvent]:
+        """An aggregate's stored events from version `first` to `last`, in order."""
+        table = getattr(self.recorder, "events_table_name", "stored_events")
+        key = originator_id.hex if self.backend == "sqlite" else str(originator_id)
+        statement = (
+            f"SELECT originator_version, topic, state FROM {table} "  # noqa: S608
+            "WHERE originator_id=%s AND originator_version BETWEEN %s AND %s "
+            "ORDER BY originator_version"
+        )
+        with self.read() as cur:
+            cur.execute(statement, (key, first, last))
+            return _stored_events(originator_id, cur.fetchall())
 
     def aggregate_ids(self) -> set[str]:
         """Every aggregate id in the event table, as dashed UUID strings."""

@@ -140,8 +140,13 @@ class EventLog:
                 raise error.__cause__ from None
             raise
 
-    def stored(self, aggregate_id: UUID) -> Sequence[StoredEvent]:
-        """One aggregate's stored events as recorded, in version order."""
+    def stored(
+        self, aggregate_id: UUID, versions: tuple[int, int] | None = None
+    ) -> Sequence[StoredEvent]:
+        """One aggregate's stored events as recorded, in version order (from and to the
+        versions given)."""
+        if versions is not None:
+            return self.database.event_range(aggregate_id, *versions)
         return self.app.recorder.select_events(aggregate_id)
 
     def events(self, aggregate_id: UUID) -> list[Any]:

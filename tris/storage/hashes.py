@@ -48,13 +48,17 @@ class EventHashes:
             )
             return {(str(r[0]), int(r[1])): str(r[2]) for r in cur.fetchall()}
 
-    def chain(self, aggregate_id: str) -> dict[int, tuple[str, str]]:
-        """(hash, prev_hash) recorded for each version of one aggregate."""
+    def chain(
+        self, aggregate_id: str, versions: tuple[int, int] | None = None
+    ) -> dict[int, tuple[str, str]]:
+        """(hash, prev_hash) recorded for each version of one aggregate (in the inclusive
+        range of `versions` when given)."""
+        within, bounds = _within(versions)
         with self.database.read() as cur:
             cur.execute(
-                "SELECT originator_version, hash, prev_hash FROM tris_event_hashes "
-                "WHERE originator_id=%s",
-                (aggregate_id,),
+                "SELECT originator_version, hash, prev_hash FROM tris_event_hashes "  # noqa: S608
+                f"WHERE originator_id=%s{within}",
+                (aggregate_id, *bounds),
             )
             return {int(r[0]): (str(r[1]), str(r[2])) for r in cur.fetchall()}
 
@@ -63,3 +67,10 @@ class EventHashes:
         with self.database.read() as cur:
             cur.execute("SELECT DISTINCT originator_id FROM tris_event_hashes")
             return {str(row[0]) for row in cur.fetchall()}
+
+
+def _within(versions: tuple[int, int] | None) -> tuple[str, tuple[int, ...]]:
+    """The SQL condition (and its parameters) of an inclusive range of versions."""
+    if versions is None:
+        return "", ()
+    return " AND originator_version BETWEEN %s AND %s", versions

@@ -72,11 +72,15 @@ class MerkleLogRows:
             (position,),
         )
 
-    def leaves_of(self, aggregate_id: str) -> list[LeafRow]:
-        """The leaves of one aggregate's events."""
+    def leaves_of(
+        self, aggregate_id: str, versions: tuple[int, int] | None = None
+    ) -> list[LeafRow]:
+        """The leaves of one aggregate's events (in the inclusive range of `versions`)."""
+        within = "" if versions is None else " AND originator_version BETWEEN %s AND %s"
         return self._all(
-            f"SELECT {_LEAF_COLUMNS} FROM tris_merkle_leaves WHERE originator_id=%s",  # noqa: S608
-            (aggregate_id,),
+            f"SELECT {_LEAF_COLUMNS} FROM tris_merkle_leaves "  # noqa: S608
+            f"WHERE originator_id=%s{within}",
+            (aggregate_id, *(versions or ())),
         )
 
     def leaves_after(self, after: int, limit: int) -> list[LeafRow]:

@@ -15,12 +15,20 @@ Layout (`tris-evidence/2`)::
     inclusion_proofs  [{leaf_index, tree_size, path}], one per event
     key_inclusion_proofs  the same, one per key event
     server_public_key, server_key_id
-    bundle_signature  the server's signature of the JCS of everything else
+    bundle_signature  the server's signature of {format, bundle_sha256}: the SHA-256 of
+                      the JCS of everything else
+
+A bundle is written a window of events at a time, never held whole: `EvidenceBundle`
+first scans the agreement (who may see it, which checkpoint covers it, its revisions'
+numbers and signatures — small things), then writes it twice, to hash it and to send it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -28,38 +36,192 @@ from tris.application.access import Principal
 from tris.application.errors import CheckpointPendingError
 from tris.application.integrity.log import IntegrityLog
 from tris.application.integrity.stored import StoredAggregate, read_stored
-from tris.application.integrity.verification import load_agreement
 from tris.application.store import EventStore
-from tris.domain.errors import DomainError
+from tris.domain.errors import AgreementNotFoundError, DomainError
 from tris.domain.proofs.chain import ChainLink
 from tris.domain.proofs.keys import KEY_TOPICS, KeyHistory, read_key_history
-from tris.domain.proofs.record import AgreementRecord, content_digest, payload_bytes
-from tris.domain.proofs.signed import BUNDLE_FORMAT, bundle_payload, rfc3339, utc_now
+from tris.domain.proofs.record import (
+    RecordedSignature,
+    content_digest,
+    is_agreement_topic,
+    payload_bytes,
+    read_record,
+)
+from tris.domain.proofs.signed import (
+    BUNDLE_FORMAT,
+    Members,
+    Streamed,
+    bundle_statement,
+    jcs_chunks,
+    layout_chunks,
+    rfc3339,
+    utc_now,
+)
+
+# Events read (and held) at a time while a bundle is written.
+WINDOW = 32
+
+
+@dataclass
+class _Scan:
+    """What one pass over an agreement's events leaves in memory: small things only."""
+
+    last_version: int = 0
+    chain_head: str | None = None
+    max_leaf: int = -1
+    party_ids: dict[str, None] = field(default_factory=dict)
+    revisions: dict[int, int] = field(default_factory=dict)  # number → version
+    signatures: list[RecordedSignature] = field(default_factory=list)
+
+
+class EvidenceBundle:
+    """One agreement's bundle, checked (visible to the viewer, covered by a signed
+    checkpoint) and ready to be written a window at a time."""
+
+    def __init__(
+        self, store: EventStore, log: IntegrityLog, viewer: Principal, agreement_id: str
+    ) -> None:
+        self.store, self.log = store, log
+        missing = AgreementNotFoundError(f"no agreement {agreement_id} visible to this token")
+        try:
+            self.key = UUID(agreement_id)
+        except (ValueError, TypeError, AttributeError):
+            raise missing from None
+        self.agreement_id = str(self.key)
+        log.catch_up()
+        scan = self._scan()
+        if scan.last_version == 0:
+            raise missing
+        if not viewer.sees_everything and viewer.party_id not in scan.party_ids:
+            raise missing
+        checkpoint = log.covering_checkpoint(scan.max_leaf + 1)
+        if checkpoint is None:
+            raise CheckpointPendingError(
+                f"no signed checkpoint covers every event of agreement {agreement_id} yet; "
+                "checkpoints are signed on schedule or by an admin (POST /v1/checkpoints): "
+                "ask again after the next one"
+            )
+        self.scan, self.checkpoint = scan, checkpoint
+        self.version = scan.last_version
+        self.generated_at = rfc3339(utc_now())
+        self._keys = _key_section(store, log, list(scan.party_ids), checkpoint.tree_size)
+
+    def _windows(self, last: int | None = None) -> Iterator[StoredAggregate]:
+        first = 1
+        while last is None or first <= last:
+            upto = first + WINDOW - 1 if last is None else min(first + WINDOW - 1, last)
+            window = read_stored(self.store, self.log, self.key, (first, upto))
+            if window.links:
+                yield window
+            if len(window.links) < upto - first + 1:
+                return
+            first = upto + 1
+
+    def _scan(self) -> _Scan:
+        scan = _Scan()
+        for window in self._windows():
+            if scan.last_version == 0 and not any(
+                is_agreement_topic(link.topic) for link in window.links
+            ):
+                return _Scan()
+            record = read_record(self.agreement_id, window.states())
+            for number, revision in record.revisions.items():
+                scan.revisions[number] = revision.version
+                for party_id in revision.content.get("parties", []):
+                    scan.party_ids.setdefault(str(party_id), None)
+            scan.signatures += record.signatures
+            for link in window.links:
+                leaf = window.leaves.get(link.version)
+                if leaf is not None:  # an event without a leaf fails its check offline
+                    scan.max_leaf = max(scan.max_leaf, leaf.leaf_index)
+            scan.last_version = window.links[-1].version
+            scan.chain_head = window.links[-1].hash
+        return scan
+
+    # ------------------------------------------------------------------ the members
+
+    def members(self) -> Members:
+        """Every member but the signature; the long lists are `Streamed`."""
+        key = self.log.server_key
+        size = self.checkpoint.tree_size
+        last = self.version
+        key_events, key_proofs, history = self._keys
+        return {
+            "format": BUNDLE_FORMAT,
+            "agreement_id": self.agreement_id,
+            "generated_at": self.generated_at,
+            "events": Streamed(
+                lambda: (_event(w, link, size) for w in self._windows(last) for link in w.links)
+            ),
+            "revisions": Streamed(self._revisions),
+            "parties": _parties(self.store, list(self.scan.party_ids), history),
+            "key_events": key_events,
+            "chain_head": self.scan.chain_head,
+            "checkpoint": self.checkpoint.to_dict(),
+            "inclusion_proofs": Streamed(
+                lambda: (
+                    proof
+                    for w in self._windows(last)
+                    for proof in _proofs(self.log, w, w.links, size)
+                )
+            ),
+            "key_inclusion_proofs": key_proofs,
+            "server_public_key": key.public_key,
+            "server_key_id": key.key_id,
+        }
+
+    def _revisions(self) -> Iterator[dict[str, Any]]:
+        for number in sorted(self.scan.revisions):
+            version = self.scan.revisions[number]
+            stored = self.store.log.stored(self.key, (version, version))
+            states = [(version, e.topic, json.loads(e.state)) for e in stored]
+            revision = read_record(self.agreement_id, states).revisions[number]
+            yield {
+                "number": number,
+                "content": revision.content,
+                "signing_payload": payload_bytes(
+                    self.agreement_id, number, revision.content
+                ).decode("utf-8"),
+                "content_hash": content_digest(revision.content),
+                "signatures": [
+                    {"party_id": s.party_id, "key_id": s.key_id, "signature": s.signature}
+                    for s in self.scan.signatures
+                    if s.revision == number
+                ],
+            }
+
+    # ------------------------------------------------------------------ writing
+
+    def chunks(self) -> Iterator[bytes]:
+        """The bundle file's bytes, a piece at a time: hashed in a first pass, signed, then
+        written in its fixed layout in a second."""
+        members = self.members()
+        digest = hashlib.sha256()
+        for chunk in jcs_chunks(members):
+            digest.update(chunk)
+        signature = self.log.server_key.sign(bundle_statement(digest.hexdigest()))
+        yield from layout_chunks({**members, "bundle_signature": signature})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole bundle in memory (for tests and small callers)."""
+        bundle: dict[str, Any] = json.loads(b"".join(self.chunks()))
+        return bundle
 
 
 def build_bundle(
     store: EventStore, log: IntegrityLog, viewer: Principal, agreement_id: str
-) -> dict[str, Any]:
-    """The signed evidence bundle of an agreement, under a checkpoint covering all its events."""
-    loaded = load_agreement(store, log, viewer, agreement_id)
-    log.catch_up()
-    leaves = log.leaves_of(loaded.stored.aggregate_id)
-    checkpoint = log.covering_checkpoint(
-        max((x.leaf_index + 1 for x in leaves.values()), default=0)
-    )
-    if checkpoint is None:
-        raise CheckpointPendingError(
-            f"no signed checkpoint covers every event of agreement {agreement_id} yet; "
-            "checkpoints are signed on schedule or by an admin (POST /v1/checkpoints): "
-            "ask again after the next one"
-        )
-    stored, record = loaded.stored, loaded.record
-    size = checkpoint.tree_size
-    events = [_event(stored, link) for link in stored.links]
-    proofs = _proofs(log, stored, stored.links, size)
+) -> EvidenceBundle:
+    """The evidence bundle of an agreement, under a checkpoint covering all its events."""
+    return EvidenceBundle(store, log, viewer, agreement_id)
+
+
+def _key_section(
+    store: EventStore, log: IntegrityLog, party_ids: list[str], size: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], KeyHistory]:
+    """The parties' key events the checkpoint covers, in log order, with their proofs."""
     key_events: list[dict[str, Any]] = []
     key_proofs: list[dict[str, Any]] = []
-    for party in _key_stores(store, log, record.party_ids):
+    for party in _key_stores(store, log, party_ids):
         links = [
             link
             for link in party.links
@@ -67,7 +229,7 @@ def build_bundle(
             and link.version in party.leaves
             and party.leaves[link.version].leaf_index < size
         ]
-        key_events += [_event(party, link) for link in links]
+        key_events += [_event(party, link, size) for link in links]
         key_proofs += _proofs(log, party, links, size)
     order = sorted(range(len(key_events)), key=lambda i: key_events[i]["leaf_index"])
     key_events = [key_events[i] for i in order]
@@ -75,28 +237,15 @@ def build_bundle(
     history = read_key_history(
         (e["aggregate_id"], e["leaf_index"], e["topic"], json.loads(e["state"])) for e in key_events
     )
-    key = log.server_key
-    bundle: dict[str, Any] = {
-        "format": BUNDLE_FORMAT,
-        "agreement_id": stored.aggregate_id,
-        "generated_at": rfc3339(utc_now()),
-        "events": events,
-        "revisions": _revisions(record),
-        "parties": _parties(store, record.party_ids, history),
-        "key_events": key_events,
-        "chain_head": stored.links[-1].hash if stored.links else None,
-        "checkpoint": checkpoint.to_dict(),
-        "inclusion_proofs": proofs,
-        "key_inclusion_proofs": key_proofs,
-        "server_public_key": key.public_key,
-        "server_key_id": key.key_id,
-    }
-    bundle["bundle_signature"] = key.sign(bundle_payload(bundle))
-    return bundle
+    return key_events, key_proofs, history
 
 
-def _event(stored: StoredAggregate, link: ChainLink) -> dict[str, Any]:
+def _event(stored: StoredAggregate, link: ChainLink, size: int) -> dict[str, Any]:
+    # A leaf logged after the checkpoint is not part of this bundle: both passes of the
+    # writer see the same bundle, whatever the log does meanwhile.
     leaf = stored.leaves.get(link.version)
+    if leaf is not None and leaf.leaf_index >= size:
+        leaf = None
     return {
         "position": stored.positions.get(link.version),
         "leaf_index": None if leaf is None else leaf.leaf_index,
@@ -112,18 +261,16 @@ def _event(stored: StoredAggregate, link: ChainLink) -> dict[str, Any]:
 def _proofs(
     log: IntegrityLog, stored: StoredAggregate, links: list[ChainLink], size: int
 ) -> list[dict[str, Any]]:
-    proofs = []
+    indices = []
     for link in links:
         leaf = stored.leaves.get(link.version)
         if leaf is not None and leaf.leaf_index < size:
-            proofs.append(
-                {
-                    "leaf_index": leaf.leaf_index,
-                    "tree_size": size,
-                    "path": log.inclusion_proof(leaf.leaf_index, size),
-                }
-            )
-    return proofs
+            indices.append(leaf.leaf_index)
+    paths = log.inclusion_proofs(indices, size)
+    return [
+        {"leaf_index": index, "tree_size": size, "path": path}
+        for index, path in zip(indices, paths, strict=True)
+    ]
 
 
 def _key_stores(
@@ -136,28 +283,6 @@ def _key_stores(
         except (ValueError, TypeError):
             continue
     return parties
-
-
-def _revisions(record: AgreementRecord) -> list[dict[str, Any]]:
-    revisions = []
-    for number in sorted(record.revisions):
-        revision = record.revisions[number]
-        revisions.append(
-            {
-                "number": number,
-                "content": revision.content,
-                "signing_payload": payload_bytes(
-                    record.agreement_id, number, revision.content
-                ).decode("utf-8"),
-                "content_hash": content_digest(revision.content),
-                "signatures": [
-                    {"party_id": s.party_id, "key_id": s.key_id, "signature": s.signature}
-                    for s in record.signatures
-                    if s.revision == number
-                ],
-            }
-        )
-    return revisions
 
 
 def _parties(store: EventStore, party_ids: list[str], history: KeyHistory) -> list[dict[str, Any]]:

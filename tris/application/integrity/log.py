@@ -156,9 +156,11 @@ class IntegrityLog:
             raise LogEntryNotFoundError(f"no event at position {position} is in the log")
         return Leaf(*row)
 
-    def leaves_of(self, aggregate_id: str) -> dict[int, Leaf]:
-        """The leaves of one aggregate's events, by version."""
-        leaves = (Leaf(*row) for row in self.rows.leaves_of(aggregate_id))
+    def leaves_of(
+        self, aggregate_id: str, versions: tuple[int, int] | None = None
+    ) -> dict[int, Leaf]:
+        """The leaves of one aggregate's events, by version (from and to `versions`)."""
+        leaves = (Leaf(*row) for row in self.rows.leaves_of(aggregate_id, versions))
         return {leaf.version: leaf for leaf in leaves}
 
     def iter_leaves(self, batch: int = 5000) -> Iterator[Leaf]:
@@ -171,9 +173,12 @@ class IntegrityLog:
                 return
             after = rows[-1].leaf_index
 
-    def recorded_hashes(self, aggregate_id: str) -> dict[int, tuple[str, str]]:
-        """(hash, prev_hash) recorded for each version of one aggregate."""
-        return self.hashes.chain(aggregate_id)
+    def recorded_hashes(
+        self, aggregate_id: str, versions: tuple[int, int] | None = None
+    ) -> dict[int, tuple[str, str]]:
+        """(hash, prev_hash) recorded for each version of one aggregate (from and to the
+        versions given)."""
+        return self.hashes.chain(aggregate_id, versions)
 
     # ------------------------------------------------------------------ roots and proofs
 
@@ -190,6 +195,18 @@ class IntegrityLog:
             if not 0 <= leaf_index < tree_size:
                 raise TreeNotFoundError(f"leaf {leaf_index} is not in the tree of size {tree_size}")
             return [h.hex() for h in self._tree.inclusion_proof(leaf_index, tree_size)]
+
+    def inclusion_proofs(self, leaf_indices: Sequence[int], tree_size: int) -> list[list[str]]:
+        """The audit paths of several leaves in the tree of size `tree_size` (hex)."""
+        with self._lock:
+            self._require_size(tree_size)
+            for leaf_index in leaf_indices:
+                if not 0 <= leaf_index < tree_size:
+                    raise TreeNotFoundError(
+                        f"leaf {leaf_index} is not in the tree of size {tree_size}"
+                    )
+            paths = self._tree.inclusion_proofs(leaf_indices, tree_size)
+            return [[h.hex() for h in path] for path in paths]
 
     def consistency_proof(self, first: int, second: int) -> list[str]:
         """The proof that the tree of size `first` is a prefix of the tree of size `second`."""

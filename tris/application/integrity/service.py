@@ -11,7 +11,7 @@ from eventsourcing.persistence import IntegrityError
 from tris.application.access import Principal
 from tris.application.errors import TreeNotFoundError
 from tris.application.integrity.audit import AuditReport, audit_store
-from tris.application.integrity.evidence import build_bundle
+from tris.application.integrity.evidence import EvidenceBundle, build_bundle
 from tris.application.integrity.keys import ServerKey, key_path, load_server_key
 from tris.application.integrity.log import IntegrityLog
 from tris.application.integrity.verification import verify_agreement
@@ -170,7 +170,12 @@ class Integrity:
         return verify_agreement(self.store, self.log, viewer, agreement_id)
 
     def evidence(self, viewer: Principal, agreement_id: str) -> dict[str, Any]:
-        """The signed, self-contained evidence bundle of one agreement."""
+        """The signed, self-contained evidence bundle of one agreement, whole in memory."""
+        return self.evidence_bundle(viewer, agreement_id).to_dict()
+
+    def evidence_bundle(self, viewer: Principal, agreement_id: str) -> EvidenceBundle:
+        """The evidence bundle of one agreement, checked and ready to be written a piece
+        at a time (AgreementNotFoundError, CheckpointPendingError before any byte)."""
         return build_bundle(self.store, self.log, viewer, agreement_id)
 
     def audit(self) -> AuditReport:

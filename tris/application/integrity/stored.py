@@ -34,11 +34,17 @@ class StoredAggregate:
         return out
 
 
-def read_stored(store: EventStore, log: IntegrityLog, aggregate_id: UUID) -> StoredAggregate:
-    """Read one aggregate's raw events and everything recorded about them."""
+def read_stored(
+    store: EventStore,
+    log: IntegrityLog,
+    aggregate_id: UUID,
+    versions: tuple[int, int] | None = None,
+) -> StoredAggregate:
+    """Read one aggregate's raw events and everything recorded about them (only those from
+    and to the versions given, when given: a window of a long history)."""
     key = str(aggregate_id)
-    recorded = log.recorded_hashes(key)
-    events = store.log.stored(aggregate_id)
+    recorded = log.recorded_hashes(key, versions)
+    events = store.log.stored(aggregate_id, versions)
     links = []
     for event in events:
         version = event.originator_version
@@ -56,7 +62,7 @@ def read_stored(store: EventStore, log: IntegrityLog, aggregate_id: UUID) -> Sto
     return StoredAggregate(
         aggregate_id=key,
         links=links,
-        positions=store.database.positions(aggregate_id),
+        positions=store.database.positions(aggregate_id, versions),
         recorded=recorded,
-        leaves=log.leaves_of(key),
+        leaves=log.leaves_of(key, versions),
     )

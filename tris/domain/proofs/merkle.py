@@ -111,21 +111,37 @@ class MerkleTree:
 
     def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]:
         """PATH(index, D[0:tree_size]) of RFC 9162 §2.1.3.1, leaf-side first."""
+        return self.inclusion_proofs([index], tree_size)[0]
+
+    def inclusion_proofs(self, indices: Sequence[int], tree_size: int) -> list[list[bytes]]:
+        """The paths of several leaves at once: the nodes their paths share (most of them,
+        for leaves close together) are hashed once."""
         _require_size(tree_size, len(self.leaves))
-        if not 0 <= index < tree_size:
-            raise ValueError(f"leaf index {index} is not below tree size {tree_size}")
-        path: list[bytes] = []
-        lo, hi, m = 0, tree_size, index
-        while hi - lo > 1:
-            k = split_point(hi - lo)
-            if m < k:
-                path.append(self.subtree(lo + k, hi))
-                hi = lo + k
-            else:
-                path.append(self.subtree(lo, lo + k))
-                lo, m = lo + k, m - k
-        path.reverse()
-        return path
+        shared: dict[tuple[int, int], bytes] = {}
+
+        def node(lo: int, hi: int) -> bytes:
+            found = shared.get((lo, hi))
+            if found is None:
+                found = shared[(lo, hi)] = self.subtree(lo, hi)
+            return found
+
+        paths = []
+        for index in indices:
+            if not 0 <= index < tree_size:
+                raise ValueError(f"leaf index {index} is not below tree size {tree_size}")
+            path: list[bytes] = []
+            lo, hi, m = 0, tree_size, index
+            while hi - lo > 1:
+                k = split_point(hi - lo)
+                if m < k:
+                    path.append(node(lo + k, hi))
+                    hi = lo + k
+                else:
+                    path.append(node(lo, lo + k))
+                    lo, m = lo + k, m - k
+            path.reverse()
+            paths.append(path)
+        return paths
 
     def consistency_proof(self, first: int, second: int) -> list[bytes]:
         """PROOF(first, D[0:second]) of RFC 9162 §2.1.4.1."""

@@ -1,17 +1,20 @@
 """What the server signs, and how a signature or a bundle's layout is checked: pure computation.
 
 A checkpoint is signed as JCS of {"log": "tris", "tree_size", "root_hash", "issued_at"}; an
-evidence bundle as JCS of the whole bundle without its `bundle_signature` member. A bundle
-file is written in one fixed layout (`render_bundle`), so that no byte of it, not even
-white space or the order of its members, can change without a check failing.
+evidence bundle as JCS of {"format", "bundle_sha256"}, the SHA-256 of the JCS of the whole
+bundle without its `bundle_signature` member — a digest, so that the server can write a
+bundle of any length a piece at a time (`jcs_chunks`, `layout_chunks`) and never hold it
+whole. A bundle file is written in one fixed layout (`render_bundle`), so that no byte of
+it, not even white space or the order of its members, can change without a check failing.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -65,14 +68,75 @@ def server_signature_valid(public_key: object, signature: object, message: bytes
     return signature_is_valid(key, sig, message)
 
 
+def bundle_statement(bundle_sha256: str) -> bytes:
+    """The bytes the server signs for an evidence bundle whose unsigned JCS has this digest."""
+    return canonical_json({"format": BUNDLE_FORMAT, "bundle_sha256": bundle_sha256})
+
+
 def bundle_payload(bundle: dict[str, Any]) -> bytes:
-    """The bytes the server signs for an evidence bundle: JCS without `bundle_signature`."""
-    return canonical_json({k: v for k, v in bundle.items() if k != "bundle_signature"})
+    """The bytes the server signs for a bundle held in memory (see `bundle_statement`)."""
+    unsigned = {k: v for k, v in bundle.items() if k != "bundle_signature"}
+    return bundle_statement(hashlib.sha256(canonical_json(unsigned)).hexdigest())
 
 
 def render_bundle(bundle: dict[str, Any]) -> bytes:
     """The one layout a bundle file has: two-space indented UTF-8 JSON, members sorted, newline."""
     return (json.dumps(bundle, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """A list member of a bundle produced item by item, as often as it is asked for (the
+    server writes a bundle twice: once to hash it, once to send it)."""
+
+    items: Callable[[], Iterable[Any]]
+
+
+Members = dict[str, Any]
+
+
+def jcs_chunks(members: Members) -> Iterator[bytes]:
+    """RFC 8785 JSON of an object whose `Streamed` members are written item by item (TRIS's
+    member names are ASCII, so sorting them as strings is sorting them as JCS does)."""
+    yield b"{"
+    for index, name in enumerate(sorted(members)):
+        yield (b"," if index else b"") + canonical_json(name) + b":"
+        value = members[name]
+        if isinstance(value, Streamed):
+            yield b"["
+            for position, item in enumerate(value.items()):
+                yield (b"," if position else b"") + canonical_json(item)
+            yield b"]"
+        else:
+            yield canonical_json(value)
+    yield b"}"
+
+
+def _indented(value: Any, depth: int) -> str:
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+    return text.replace("\n", "\n" + "  " * depth)
+
+
+def layout_chunks(members: Members) -> Iterator[bytes]:
+    """`render_bundle` of an object whose `Streamed` members are written item by item: the
+    same bytes, a member or an item at a time."""
+    if not members:
+        yield b"{}\n"
+        return
+    yield b"{\n"
+    for index, name in enumerate(sorted(members)):
+        head = ("" if index == 0 else ",\n") + "  " + json.dumps(name, ensure_ascii=False) + ": "
+        value = members[name]
+        if not isinstance(value, Streamed):
+            yield (head + _indented(value, 1)).encode("utf-8")
+            continue
+        opened = False
+        for item in value.items():
+            lead = head + "[\n    " if not opened else ",\n    "
+            opened = True
+            yield (lead + _indented(item, 2)).encode("utf-8")
+        yield (head + "[]" if not opened else "\n  ]").encode("utf-8")
+    yield b"\n}\n"
 
 
 def utc_now() -> datetime:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import StreamingResponse
 
-from tris.domain.proofs.signed import render_bundle
 from tris.interfaces.http.deps import (
     AdminPrincipal,
     AgreementReader,
@@ -147,14 +147,13 @@ def verify_agreement(
 )
 def evidence(agreement_id: str, principal: AgreementReader, services: ServicesDep) -> Response:
     """Events, revisions, signatures, keys, inclusion proofs and a signed checkpoint."""
-    bundle = services.integrity.evidence(principal, agreement_id)
-    # The bundle's last event is the agreement version it covers.
-    version = max((event["version"] for event in bundle["events"]), default=0)
-    return Response(
-        content=render_bundle(bundle),
+    bundle = services.integrity.evidence_bundle(principal, agreement_id)
+    # Written a window of events at a time; the last event is the version it covers.
+    return StreamingResponse(
+        bundle.chunks(),
         media_type="application/json",
         headers={
             "Content-Disposition": f'attachment; filename="evidence-{agreement_id}.json"',
-            "ETag": entity_tag(version),
+            "ETag": entity_tag(bundle.version),
         },
     )
