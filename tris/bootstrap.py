@@ -95,7 +95,7 @@ def build(settings: Settings | None = None, *, today: Clock = date.today) -> Ser
     if store.vault.unwrapped_persons():
         store.vault.migrate(store.log.inline_contacts)
     cursors = CursorCodec(lambda: integrity.derived_key(CURSOR_PURPOSE))
-    head_watcher = HeadWatcher(store.log.head)
+    head_watcher = HeadWatcher(store.log.head, channel=store.log.head_channel())
     store.after_commit.append(head_watcher.committed)
     return Services(
         settings=settings,

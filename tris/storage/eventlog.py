@@ -30,6 +30,7 @@ from tris.domain.party import Party
 from tris.storage.database import Database
 from tris.storage.idempotency import IdempotencyRecord
 from tris.storage.key_owners import KeyClaim
+from tris.storage.notify import PostgresHeadChannel
 from tris.storage.postgres import CONNECT_TIMEOUT, POOL_OVERFLOW, POOL_SIZE
 from tris.storage.postgres_parallel import ParallelPostgresRecorder
 from tris.storage.sqlite import TrisSQLiteRecorder
@@ -96,6 +97,7 @@ class EventLog:
     """The global, ordered log of every party and agreement event, on either backend."""
 
     def __init__(self, database_url: str, *, snapshot_interval: int = 50) -> None:
+        self.database_url = database_url
         env = eventsourcing_env(database_url)
         if "SQLITE_DBNAME" in env:
             create_private_file(env["SQLITE_DBNAME"])
@@ -112,6 +114,12 @@ class EventLog:
     def close(self) -> None:
         """Release connections."""
         self.app.close()
+
+    def head_channel(self) -> PostgresHeadChannel | None:
+        """A channel that carries the log's head between processes (PostgreSQL's
+        LISTEN/NOTIFY), or None where there is none (SQLite)."""
+        backend, parts = parse_database_url(self.database_url)
+        return PostgresHeadChannel(parts) if backend == "postgres" else None
 
     def head(self) -> int:
         """The position of the last event in the log (0 when empty)."""

@@ -1,12 +1,12 @@
 """One watcher of the log's head per process, and a cap on each token's open streams.
 
 Live streams used to poll the database each, five times a second: a thousand followers
-cost five thousand queries a second. Now one thread per process reads the head (and a
-command committed in this process tells it at once), and every stream compares its
-position with that number in memory: the database sees one query per interval, whatever
-the number of streams. (PostgreSQL's LISTEN/NOTIFY would save that query too, but a NOTIFY
-in every write transaction takes a lock that serialises commits, which the parallel write
-path exists to avoid; ADR 18.)
+cost five thousand queries a second. Now one thread per process knows the head, and every
+stream compares its position with that number in memory, whatever the number of streams.
+A command committed in this process tells the watcher at once. On PostgreSQL the watcher
+hears the other processes' commits through LISTEN/NOTIFY and announces its own (after they
+commit, never inside a write transaction: ADR 18), reading the head itself only every few
+seconds in case a notification was lost; on SQLite it reads the head every 0.2 s.
 """
 
 from __future__ import annotations
@@ -16,20 +16,47 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Protocol
 
 from tris.application.errors import StreamLimitError
 
 log = logging.getLogger(__name__)
 
 WATCH_SECONDS = 0.2
+# With a channel: how long one wait for announcements lasts (so this process's own commits
+# are announced within it), and how often the head is read all the same.
+ANNOUNCE_SECONDS = 0.05
+FALLBACK_SECONDS = 5.0
+
+
+class HeadChannel(Protocol):
+    """Announcements of the log's head between processes (PostgreSQL's LISTEN/NOTIFY)."""
+
+    def announce(self, position: int) -> None:
+        """Tell the other processes the log reaches `position`."""
+
+    def wait(self, timeout: float) -> int | None:
+        """The highest position announced within `timeout` seconds, or None."""
+
+    def close(self) -> None:
+        """Release the channel's connection."""
 
 
 class HeadWatcher:
-    """The latest position of the log this process knows, read by one thread."""
+    """The latest position of the log this process knows, kept by one thread."""
 
-    def __init__(self, head: Callable[[], int], interval: float = WATCH_SECONDS) -> None:
+    def __init__(
+        self,
+        head: Callable[[], int],
+        interval: float = WATCH_SECONDS,
+        channel: HeadChannel | None = None,
+        fallback: float = FALLBACK_SECONDS,
+    ) -> None:
         self._read_head = head
         self.interval = interval
+        self.channel = channel
+        self.fallback = fallback
+        self._own = 0
         self._head = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -49,6 +76,8 @@ class HeadWatcher:
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout=5)
+        if self.channel is not None:
+            self.channel.close()
 
     @property
     def watching(self) -> bool:
@@ -58,24 +87,57 @@ class HeadWatcher:
     def head(self) -> int:
         """The latest known position: from memory while watching, else from the database."""
         if not self.watching:
-            self.committed(self._read_head())
+            self._heard(self._read_head())
         with self._lock:
             return self._head
 
     def committed(self, position: int | None) -> None:
-        """A command of this process committed up to `position` (or a read found it)."""
+        """A command of this process committed up to `position`: known at once here, and
+        announced to the other processes by the watcher."""
+        if position is None:
+            return
+        with self._lock:
+            self._own = max(self._own, position)
+            self._head = max(self._head, position)
+
+    def _heard(self, position: int | None) -> None:
         if position is None:
             return
         with self._lock:
             self._head = max(self._head, position)
 
     def _run(self) -> None:
+        if self.channel is None:
+            self._poll()
+        else:
+            self._listen(self.channel)
+
+    def _poll(self) -> None:
         while not self._stop.is_set():
             try:
-                self.committed(self._read_head())
+                self._heard(self._read_head())
             except Exception as error:  # an outage passes; the streams wait meanwhile
                 log.warning("head watcher: cannot read the log's head: %s", error)
             self._stop.wait(self.interval)
+
+    def _listen(self, channel: HeadChannel) -> None:
+        announced, last_read = 0, float("-inf")
+        while not self._stop.is_set():
+            try:
+                if time.monotonic() - last_read >= self.fallback:
+                    self._heard(self._read_head())
+                    last_read = time.monotonic()
+                with self._lock:
+                    own = self._own
+                if own > announced:
+                    channel.announce(own)
+                    announced = own
+                self._heard(channel.wait(ANNOUNCE_SECONDS))
+            except Exception as error:  # an outage passes; the streams wait meanwhile
+                log.warning("head watcher: cannot hear the log's head: %s", error)
+                channel.close()
+                last_read = float("-inf")
+                self._stop.wait(self.interval)
 
 
 class StreamSlots:
