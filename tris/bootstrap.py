@@ -111,6 +111,7 @@ def build(settings: Settings | None = None, *, today: Clock = date.today) -> Ser
             store.database,
             replay_key=lambda: integrity.derived_key(REPLAY_PURPOSE),
             idempotency=store.idempotency,
+            cursors=cursors,
         ),
         projections=projections,
         queries=Queries(store.database, today=today, cursors=cursors),

@@ -47,6 +47,7 @@ def paths(api: Api, trio: Trio) -> list[str]:
         "/v1/agreements",
         "/v1/parties",
         f"/v1/parties/{trio.state.party_id}/commitments",
+        "/v1/tokens",
     ]
 
 
@@ -90,3 +91,23 @@ def test_any_text_as_a_cursor_answers_422_never_5xx(
     for path in paths:
         answer = api.client.get(path, params={"cursor": cursor}, headers=api.admin)
         assert answer.status_code in (404, 422), (path, cursor, answer.status_code)
+
+
+def test_tokens_are_listed_a_page_at_a_time_without_loss_or_repetition(api: Api) -> None:
+    issued = {api.issue_token("researcher") for _ in range(5)}
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = api.client.get("/v1/tokens", params=params, headers=api.admin)
+        assert page.status_code == 200, page.text
+        body = page.json()
+        assert len(body["items"]) <= 2
+        seen += [item["token_id"] for item in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen))
+    everything = api.client.get("/v1/tokens", params={"limit": 500}, headers=api.admin).json()
+    assert seen == [item["token_id"] for item in everything["items"]]
+    assert len(seen) >= len(issued) + 1

@@ -260,6 +260,23 @@ def test_the_token_bucket_refills_over_time() -> None:
     assert limiter.acquire("t") is None
 
 
+def test_the_limiter_keeps_a_bounded_number_of_buckets_and_still_limits() -> None:
+    """Clients from ever new addresses cannot grow the limiter's memory without bound."""
+    now = [0.0]
+    limiter = RateLimiter(60, clock=lambda: now[0], max_keys=100)
+    for n in range(1000):
+        limiter.acquire(f"198.51.100.{n}")
+        now[0] += 0.001
+        assert len(limiter) <= 100
+    for _ in range(60):
+        limiter.acquire("busy")
+    assert limiter.acquire("busy") == 1  # a client in its minute keeps its empty bucket
+    for n in range(150):  # buckets that have filled up again are forgotten first
+        limiter.acquire(f"203.0.113.{n}")
+    now[0] += 0.5
+    assert limiter.acquire("busy") == 1
+
+
 def test_an_unexpected_failure_answers_500_without_a_traceback(api: Api) -> None:
     app = api.client.app
 

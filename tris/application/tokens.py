@@ -22,12 +22,15 @@ from eventsourcing.persistence import IntegrityError
 
 from tris.application.access import Principal, Role
 from tris.application.errors import TokenAlreadyIssuedError, TokenNotFoundError
+from tris.application.readmodels.queries.paging import CursorCodec
 from tris.application.store import IdempotencyRequest, kept_record
 from tris.domain.errors import InvalidInputError
 from tris.domain.values import check_text
 from tris.storage.database import Database
 from tris.storage.idempotency import IdempotencyRecord, IdempotencyRecords
-from tris.storage.tokens import TokenRows
+from tris.storage.tokens import TokenRow, TokenRows
+
+TokenPage = tuple[list[dict[str, Any]], str | None]
 
 TOKEN_PREFIX = "tris_"  # noqa: S105 - a prefix, not a secret
 # How long a process trusts a token it looked up (ADR 14): a revocation made by another
@@ -77,8 +80,10 @@ class Tokens:
         *,
         replay_key: Callable[[], bytes] | None = None,
         idempotency: IdempotencyRecords | None = None,
+        cursors: CursorCodec | None = None,
     ) -> None:
         self.rows = TokenRows(database, idempotency)
+        self.cursors = cursors or CursorCodec()
         self._replay_key = replay_key
         self._trusted: dict[str, tuple[float, Principal]] = {}
         self._unknown: dict[str, float] = {}  # digests of unknown tokens, until when
@@ -219,14 +224,30 @@ class Tokens:
 
     def list(self) -> list[dict[str, Any]]:
         """Every token's id, role, party and state (never the secret or its hash)."""
-        return [
-            {
-                "token_id": row.token_id,
-                "role": row.role,
-                "party_id": row.party_id,
-                "label": row.label,
-                "created_at": row.created_at,
-                "revoked": row.revoked,
-            }
-            for row in self.rows.all()
-        ]
+        return [_token_view(row) for row in self.rows.all()]
+
+    def page(self, limit: int, cursor: str | None = None) -> TokenPage:
+        """Up to `limit` tokens, oldest first, after `cursor`; and the next cursor."""
+        after = None
+        if cursor is not None:
+            created_at, token_id = self.cursors.decode(cursor, str, str)
+            after = (created_at, token_id)
+        rows = self.rows.page(after, limit + 1)
+        shown = rows[:limit]
+        more = len(rows) > limit and bool(shown)
+        next_cursor = (
+            self.cursors.encode(shown[-1].created_at, shown[-1].token_id) if more else None
+        )
+        return [_token_view(row) for row in shown], next_cursor
+
+
+def _token_view(row: TokenRow) -> dict[str, Any]:
+    """A token as an admin sees it: never the secret or its hash."""
+    return {
+        "token_id": row.token_id,
+        "role": row.role,
+        "party_id": row.party_id,
+        "label": row.label,
+        "created_at": row.created_at,
+        "revoked": row.revoked,
+    }

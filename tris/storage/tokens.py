@@ -85,6 +85,18 @@ class TokenRows:
             cur.execute("SELECT 1 FROM tris_tokens WHERE token_id=%s", (token_id,))
             return cur.fetchone() is not None
 
+    def page(self, after: tuple[str, str] | None, limit: int) -> list[TokenRow]:
+        """Up to `limit` tokens after (created_at, token_id), oldest first."""
+        where = "" if after is None else "WHERE (created_at, token_id) > (%s, %s) "
+        with self.database.read() as cur:
+            cur.execute(
+                "SELECT token_id, role, party_id, label, created_at, revoked_at "  # noqa: S608
+                f"FROM tris_tokens {where}ORDER BY created_at, token_id LIMIT %s",
+                (*(after or ()), limit),
+            )
+            rows = cur.fetchall()
+        return [TokenRow(r[0], r[1], r[2], r[3], str(r[4]), r[5] is not None) for r in rows]
+
     def all(self) -> list[TokenRow]:
         """Every token, oldest first."""
         with self.database.read() as cur:

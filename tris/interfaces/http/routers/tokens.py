@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from tris.application.access import Role
+from tris.application.readmodels.queries.paging import MAX_CURSOR
 from tris.application.tokens import IssuedToken
 from tris.interfaces.http.deps import AdminPrincipal, IdempotencyKey, ServicesDep
 from tris.interfaces.http.responses import (
@@ -30,6 +31,8 @@ from tris.interfaces.http.schemas.tokens import (
 )
 
 router = APIRouter(tags=["tokens"])
+
+MAX_PAGE = 500
 
 TokenId = Annotated[str, Path(pattern=r"^[0-9a-f]{1,64}$", description="The token's id")]
 
@@ -104,9 +107,15 @@ def _answer(response: Response, issued: IssuedToken) -> dict[str, Any]:
     responses=problems(401, 403, 429),
     summary="List tokens (admin; never their secrets)",
 )
-def list_tokens(principal: AdminPrincipal, services: ServicesDep) -> Any:
-    """Every token's id, role, party and whether it is revoked."""
-    return {"items": services.tokens.list(), "next_cursor": None}
+def list_tokens(
+    principal: AdminPrincipal,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR)] = None,
+) -> Any:
+    """A page of tokens, oldest first: id, role, party and whether it is revoked."""
+    items, next_cursor = services.tokens.page(limit, cursor)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.delete(
