@@ -403,6 +403,7 @@ class Load:
     stop: threading.Event = field(default_factory=threading.Event)
     gave_up: int = 0
     unexpected: list[str] = field(default_factory=list)
+    thread_errors: list[str] = field(default_factory=list)
 
     def add(self, command: Command) -> Command:
         """Keep a command for the checks."""
@@ -471,9 +472,9 @@ def run_load_thread(client: Client, load: Load, trio: list[Partner]) -> None:
         serial += 1
         try:
             lifecycle(client, load, trio, serial)
-        except Exception as exc:  # a load thread must outlive any single failure
+        except Exception as exc:  # a load thread must outlive any single failure (judged)
             with load.lock:
-                load.unexpected.append(f"{client.name}: {type(exc).__name__}: {exc}")
+                load.thread_errors.append(f"{client.name}: {type(exc).__name__}: {exc}")
             time.sleep(0.5)
 
 
@@ -897,7 +898,10 @@ def run_chaos(workdir: Path) -> dict[str, Any]:
         "server_errors_500": log.counts.get("500", 0),
         "commands": len(load.commands),
         "commands_given_up": load.gave_up,
+        "unexpected_answer_count": len(load.unexpected),
         "unexpected_answers": load.unexpected[:20],
+        "load_thread_error_count": len(load.thread_errors),
+        "load_thread_errors": load.thread_errors[:20],
         "api_processes": API_PROCESSES,
         "peak_connections": sampler.peak,
         "connection_bound": processes * CONNECTIONS_PER_PROCESS,
@@ -925,6 +929,13 @@ def verdict(document: dict[str, Any]) -> bool:
         and document["concurrent_if_match_412"] == IF_MATCH_CLIENTS - 1
         and document["idempotent_retry_events"] == 1
         and document["server_errors_500"] == 0
+        # A command given up, an answer other than the one expected (an idempotent retry
+        # answered 409 or 422 among them) or a load thread's exception is a failure.
+        and document["commands_given_up"] == 0
+        and document["unexpected_answer_count"] == 0
+        and not document["unexpected_answers"]
+        and document["load_thread_error_count"] == 0
+        and not document["load_thread_errors"]
         and document["peak_connections"] <= document["connection_bound"]
         and document["connection_bound"] < document["postgres_default_max_connections"]
         and document["duration_seconds"] < 600

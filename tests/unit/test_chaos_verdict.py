@@ -28,6 +28,11 @@ def held() -> dict[str, Any]:
         "concurrent_if_match_412": 31,
         "idempotent_retry_events": 1,
         "server_errors_500": 0,
+        "commands_given_up": 0,
+        "unexpected_answer_count": 0,
+        "unexpected_answers": [],
+        "load_thread_error_count": 0,
+        "load_thread_errors": [],
         "peak_connections": 30,
         "connection_bound": 50,
         "postgres_default_max_connections": 100,
@@ -48,6 +53,11 @@ BROKEN = {
     "concurrent_if_match_412": 30,
     "idempotent_retry_events": 2,
     "server_errors_500": 1,
+    "commands_given_up": 1,
+    "unexpected_answer_count": 1,
+    "unexpected_answers": ["sign sign-c1-3-p: 422 idempotency-key-reused"],
+    "load_thread_error_count": 1,
+    "load_thread_errors": ["c1: KeyError: 'id'"],
     "peak_connections": 51,
     "connection_bound": 120,
     "duration_seconds": 600.0,
@@ -83,3 +93,19 @@ def test_the_exit_status_is_zero_only_when_every_guarantee_held(
 
 def test_the_connection_bound_is_the_pool_each_process_may_open() -> None:
     assert chaos.CONNECTIONS_PER_PROCESS == POOL_SIZE + POOL_OVERFLOW
+
+
+def test_a_load_threads_exception_is_recorded_for_the_verdict(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    load = chaos.Load()
+
+    def broken(client: Any, load: chaos.Load, trio: Any, serial: int) -> None:
+        load.stop.set()
+        raise KeyError("id")
+
+    monkeypatch.setattr(chaos, "lifecycle", broken)
+    monkeypatch.setattr(chaos.time, "sleep", lambda seconds: None)
+    client = type("FakeClient", (), {"name": "c1"})()
+    chaos.run_load_thread(client, load, [])  # type: ignore[arg-type]
+    assert load.thread_errors == ["c1: KeyError: 'id'"]
