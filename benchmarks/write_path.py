@@ -56,7 +56,9 @@ def saves_per_second(database_url: str, recorder: str, threads: int, seconds: fl
         for worker in workers:
             worker.start()
         for worker in workers:
-            worker.join()
+            worker.join(timeout=seconds + 120)
+        if any(worker.is_alive() for worker in workers):
+            raise RuntimeError("a writer thread did not finish: the write path hangs")
     finally:
         app.close()
     return sum(counts) / seconds

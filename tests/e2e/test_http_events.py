@@ -17,6 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from tests.support.concurrency import joined
 from tests.support.http import Api, Trio, bearer, build_services, content
 from tests.support.late_writer import late_writer
 from tests.support.scenario import draft, make_world
@@ -311,7 +312,7 @@ def test_a_dropped_live_connection_resumes_without_loss_or_repetition(
             )
             last = seen[-1].id
             connections += 1
-        writer.join()
+        joined(writer)
     assert errors == []
     assert connections >= 3
     assert [e.id for e in seen] == list(range(1, target + 1))
@@ -408,8 +409,7 @@ def test_the_live_tail_waits_for_a_late_writer_and_then_sends_every_event_once(
             ]
             for other in others:
                 other.start()
-            for other in others:
-                other.join()
+            joined(*others)
             time.sleep(0.5)
             assert [e.id for e in seen] == list(range(1, head_before + 1))
         tail.join(timeout=30)

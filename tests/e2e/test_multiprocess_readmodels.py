@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.concurrency import joined
 from tests.support.http import Api, content
 from tests.support.server import create_admin_token, free_port, tris_env
 
@@ -157,8 +158,7 @@ def test_two_api_processes_and_two_workers_keep_read_models_equal_to_a_rebuild(
     worker.send_signal(signal.SIGKILL)
     worker.wait()
     deployment.worker("worker-3")
-    for thread in threads:
-        thread.join()
+    joined(*threads, timeout=300)
     assert failures == []
     assert len(created) == 36
 

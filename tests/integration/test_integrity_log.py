@@ -11,6 +11,7 @@ from uuid import UUID
 
 import pytest
 
+from tests.support.concurrency import joined
 from tests.support.integrity import RawDatabase, Story, integrity_settings
 from tests.support.merkle_reference import MAX_SIZE, ref_mth, ref_path, ref_proof
 from tests.support.scenario import World
@@ -57,8 +58,7 @@ def test_processes_racing_to_catch_up_build_one_log(
     threads = [threading.Thread(target=catch_up, args=(o,)) for o in others]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
+    joined(*threads)
     try:
         assert errors == []
         leaves = list(services.integrity.log.iter_leaves())

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.concurrency import run_in_threads
+from tests.support.concurrency import joined, run_in_threads
 from tests.support.late_writer import late_writer
 from tests.support.scenario import World, draft, make_world
 from tris.application.readmodels.catalogue import default_projections
@@ -93,7 +93,7 @@ def test_a_writer_that_commits_late_is_never_skipped(services: Services) -> None
         assert sorted(kinds[1:]) == ["Proposed"] * len(later)
     finally:
         stop.set()
-        worker.join()
+        joined(worker)
 
     listed = services.queries.agreements(world.admin, AgreementFilter())["items"]
     assert len(listed) == len(later)

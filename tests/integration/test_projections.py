@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
-from tests.support.concurrency import run_in_threads
+from tests.support.concurrency import joined, run_in_threads
 from tests.support.postgres import PostgresServer, random_database_name
 from tests.support.scenario import Member, World, draft, make_world
 from tris.application.readmodels.agreements import AgreementsProjection
@@ -143,7 +143,7 @@ def test_in_worker_mode_a_command_answers_once_a_worker_applied_it(database_url:
         assert [i["id"] for i in listed] == [created.body["id"]]
     finally:
         stop.set()
-        thread.join()
+        joined(thread)
         services.close()
 
 
@@ -714,8 +714,7 @@ def test_racing_workers_apply_each_event_once(database_url: str) -> None:
         assert services.projections.wait_for(services.projections.head(), timeout=30)
     finally:
         stop.set()
-        for thread in threads:
-            thread.join()
+        joined(*threads)
     live = services.projections.digest()
     stats = services.queries.stats()
     services.projections.rebuild()

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
+from tests.support.concurrency import joined
 from tests.support.postgres import PostgresServer, random_database_name
 from tests.support.scenario import draft, make_world
 from tris.application.access import Role
@@ -109,7 +110,7 @@ def test_one_process_never_holds_more_connections_than_its_pool(
             answers = list(pool.map(slow_read, range(80)))
     finally:
         stop.set()
-        sampler.join()
+        joined(sampler)
         services.close()
     assert answers == [1] * 80  # every reader waited for a pooled connection and got one
     assert 0 < peak <= POOL_SIZE + POOL_OVERFLOW

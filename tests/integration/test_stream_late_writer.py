@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.concurrency import joined
 from tests.support.late_writer import late_writer
 from tests.support.scenario import draft, make_world
 from tris.application.opendata.stream import EventStream
@@ -74,8 +75,7 @@ def test_a_paging_reader_waits_for_a_late_writer_and_then_sees_every_event_once(
             ]
             for other in others:
                 other.start()
-            for other in others:
-                other.join()
+            joined(*others)
             time.sleep(0.5)
             # Nothing after the open transaction's event has a position yet.
             assert [i["position"] for i in seen] == list(range(1, head_before + 1))
@@ -86,7 +86,7 @@ def test_a_paging_reader_waits_for_a_late_writer_and_then_sees_every_event_once(
             time.sleep(0.05)
     finally:
         stop.set()
-        reader.join()
+        joined(reader)
 
     assert [i["position"] for i in seen] == list(range(1, head_before + 6))
     tail = seen[head_before:]

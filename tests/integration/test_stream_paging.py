@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from tests.support.concurrency import joined
 from tests.support.integrity import RawDatabase, Story
 from tests.support.scenario import World, draft
 from tris.application.opendata.stream import EventStream, event_classes
@@ -141,13 +142,13 @@ def test_paging_while_others_write_returns_every_event_once_in_order(
         after = page.next_after
         return bool(page.items)
 
-    watcher = threading.Thread(target=lambda: ([w.join() for w in writers], done.set()))
+    watcher = threading.Thread(target=lambda: ([w.join(timeout=120) for w in writers], done.set()))
     watcher.start()
     while not done.is_set():
         drain()
     while drain():
         pass
-    watcher.join()
+    joined(watcher, *writers)
     assert errors == []
     positions = [i["position"] for i in seen]
     assert positions == list(range(1, stream.head() + 1))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from tests.support.concurrency import joined
 from tris.storage.postgres import ChainHeads
 
 AGREEMENT = "3f1c2b9e-0000-4000-8000-000000000001"
@@ -49,7 +50,7 @@ def test_pending_rows_belong_to_the_thread_that_wrote_them() -> None:
     heads.written([(AGREEMENT, 1, "mine", "")])
     other = threading.Thread(target=heads.committed)
     other.start()
-    other.join()
+    joined(other)
 
     assert heads.get(AGREEMENT, 1) is None
     heads.committed()
