@@ -30,7 +30,7 @@ class PartiesProjection(Projection):
     )
     digest_queries = (
         "SELECT party_id, name, sector, region, active, created_at FROM rm_parties "
-        "ORDER BY party_id",
+        "ORDER BY seq, party_id",
     )
 
     def apply(self, cur: Cursor, position: int, event: Any) -> None:

@@ -437,7 +437,14 @@ class ProjectionRunner:
                 tracking.mark_rebuild(cur, REBUILD_FLUSHED)
 
     def digest(self) -> str:
-        """SHA-256 over every read model's rows in a stable order, without store positions."""
+        """SHA-256 over everything a user can observe of the read models: every column that
+        reaches an answer, each table's rows in the order its lists show them.
+
+        Left out, each for a reason: the values of the `seq` columns (store positions; the
+        rows are read in their order, so the order they give lists and pages is covered),
+        and SQLite's `rm_agreements_search` (an index its triggers derive from
+        `search_text`, which is covered; the answers' rows are decided by `search_text`).
+        """
         hasher = hashlib.sha256()
         with self.database.read() as cur:
             for projection in self.projections:

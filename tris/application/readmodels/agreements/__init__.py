@@ -38,7 +38,11 @@ class AgreementsProjection(Projection):
             search.SEARCH_FILL_SQLITE,
         ),
     }
-    digest_queries = (*listing.DIGEST_QUERIES, *commitments.DIGEST_QUERIES)
+    digest_queries = (
+        *listing.DIGEST_QUERIES,
+        *commitments.DIGEST_QUERIES,
+        *revisions.DIGEST_QUERIES,
+    )
 
     def __init__(self) -> None:
         self.revisions = revisions.Revisions()

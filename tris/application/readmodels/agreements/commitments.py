@@ -52,7 +52,7 @@ INDEXES = (
 DIGEST_QUERIES = (
     "SELECT agreement_id, commitment_id, debtor, beneficiary, kind, quantity, unit, "
     "description, due_on, confirmed, fulfilled, started, committed_month "
-    "FROM rm_commitments ORDER BY agreement_id, commitment_id",
+    "FROM rm_commitments ORDER BY seq, agreement_id, commitment_id",
     "SELECT agreement_id, fulfilment_id, commitment_id, quantity, delivered_on, status "
     "FROM rm_fulfilments ORDER BY agreement_id, fulfilment_id",
     "SELECT kind, unit, month, committed, fulfilled FROM rm_commitment_totals "

@@ -44,12 +44,15 @@ INDEXES = (
     "CREATE INDEX IF NOT EXISTS rm_agreement_parties_sector "
     "ON rm_agreement_parties (sector, is_current, seq)",
 )
+# Every column that reaches an answer, rows in the order the answers list them: `seq` (a
+# store position) decides the order of lists and pages, so the rows are read in its order
+# but its value is left out (positions need not match between two stores that agree).
 DIGEST_QUERIES = (
-    "SELECT agreement_id, title, purpose, status, sector_mix, proposer, version, revision, "
-    "in_force_revision, created_at, updated_at, concluded_month FROM rm_agreements "
-    "ORDER BY agreement_id",
+    "SELECT agreement_id, title, purpose, search_text, status, sector_mix, proposer, version, "
+    "revision, in_force_revision, created_at, updated_at, concluded_month FROM rm_agreements "
+    "ORDER BY seq, agreement_id",
     "SELECT agreement_id, party_id, sector, is_current FROM rm_agreement_parties "
-    "ORDER BY agreement_id, party_id",
+    "ORDER BY seq, agreement_id, party_id",
 )
 
 

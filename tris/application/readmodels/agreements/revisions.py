@@ -23,6 +23,11 @@ TABLE = """CREATE TABLE IF NOT EXISTS rm_revisions (
             sectors TEXT NOT NULL,
             PRIMARY KEY (agreement_id, number))"""
 
+DIGEST_QUERIES = (
+    "SELECT agreement_id, number, content, sectors FROM rm_revisions "
+    "ORDER BY agreement_id, number",
+)
+
 Revision = tuple[Content, dict[str, str]]
 
 
