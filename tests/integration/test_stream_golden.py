@@ -12,7 +12,7 @@ from typing import TextIO
 import pytest
 
 from tests.support.integrity import integrity_settings
-from tris.application.opendata.replay import replay
+from tris.application.opendata.replay import EVENT_TOPICS, replay
 from tris.application.opendata.stream import EventStream
 from tris.bootstrap import Services, build
 
@@ -37,10 +37,21 @@ def golden_events() -> list[dict[str, object]]:
         return [json.loads(line) for line in list(handle)[1:]]
 
 
+# Event types registered after version 1 of the export: each belongs in a later golden
+# export (export-v2.ndjson), made when it is added.
+NEWER_THAN_V1: frozenset[str] = frozenset()
+
+
 def test_the_golden_export_is_small_and_covers_every_event_type() -> None:
     assert EXPORT.stat().st_size < 300_000
     types = {f"{e['aggregate_type']}.{e['type']}" for e in golden_events()}
-    assert len(types) == 21
+    # Every event class of the aggregates but the library's bases each aggregate gets.
+    registered = {
+        name
+        for name in (topic.partition(":")[2] for topic in EVENT_TOPICS)
+        if name.rpartition(".")[2] not in {"Event", "Created"}
+    }
+    assert types == registered - NEWER_THAN_V1
 
 
 def test_the_golden_export_replays_to_the_committed_digest(fresh: Services) -> None:

@@ -64,6 +64,9 @@ def story(services: Services) -> Story:
 
 
 def test_every_event_type_has_an_upcast_for_each_version_it_went_through() -> None:
+    versioned = [c for c in event_classes(Party, Agreement) if event_version(c) > 1]
+    # Not a loop over nothing: SigningKeyRegistered went to version 2 with proofs of keys.
+    assert Party.SigningKeyRegistered in versioned
     for event_class in event_classes(Party, Agreement):
         for version in range(1, event_version(event_class)):
             assert callable(getattr(event_class, f"upcast_v{version}_v{version + 1}", None)), (
