@@ -2,7 +2,9 @@
 
 The read models must show each client its own writes through either process, survive a
 `kill -9` of a worker while another races it for every batch, and end equal to a rebuild
-from the log.
+from the log. Run twice: as two `tris serve` processes with `TRIS_PROJECTIONS=worker`, and
+as the README's PostgreSQL deployment — `tris serve --workers 2` with the default
+`TRIS_PROJECTIONS=auto` beside live `tris worker`s.
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ STARTUP_SECONDS = 60
 class Processes:
     """The processes of one deployment, started and stopped by the test."""
 
-    def __init__(self, database_url: str, directory: Path) -> None:
+    def __init__(self, database_url: str, directory: Path, projections: str) -> None:
         self.database_url = database_url
         self.directory = directory
-        self.env = {**tris_env(database_url, directory), "TRIS_PROJECTIONS": "worker"}
+        self.env = {**tris_env(database_url, directory), "TRIS_PROJECTIONS": projections}
         self.running: list[subprocess.Popen[bytes]] = []
 
     def start(self, *args: str, log: str) -> subprocess.Popen[bytes]:
@@ -47,9 +49,18 @@ class Processes:
         self.running.append(process)
         return process
 
-    def serve(self) -> str:
+    def serve(self, workers: int = 1) -> str:
         port = free_port()
-        self.start("serve", "--host", "127.0.0.1", "--port", str(port), log=f"serve-{port}.log")
+        self.start(
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            log=f"serve-{port}.log",
+        )
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:
@@ -87,9 +98,11 @@ class Processes:
                 process.kill()
 
 
-@pytest.fixture
-def deployment(postgres_cluster: Any, tmp_path: Path) -> Iterator[Processes]:
-    processes = Processes(postgres_cluster.create_database(), tmp_path)
+@pytest.fixture(params=["worker", "auto"])
+def deployment(
+    postgres_cluster: Any, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Processes]:
+    processes = Processes(postgres_cluster.create_database(), tmp_path, request.param)
     yield processes
     processes.stop()
 
@@ -99,7 +112,11 @@ def test_two_api_processes_and_two_workers_keep_read_models_equal_to_a_rebuild(
 ) -> None:
     admin_token = create_admin_token(deployment.database_url, deployment.directory)
     admin = {"Authorization": f"Bearer {admin_token}"}
-    first, second = deployment.serve(), deployment.serve()
+    auto = deployment.env["TRIS_PROJECTIONS"] == "auto"
+    if auto:  # the README's deployment: one `tris serve` of two API processes
+        first = second = deployment.serve(workers=2)
+    else:
+        first, second = deployment.serve(), deployment.serve()
     # Two workers race for every batch: exactly one applies it (compare-and-set).
     worker, _ = deployment.worker("worker-1"), deployment.worker("worker-2")
 
@@ -135,6 +152,13 @@ def test_two_api_processes_and_two_workers_keep_read_models_equal_to_a_rebuild(
                 )
                 if listed.status_code != 200 or agreement_id not in listed.text:
                     failures.append(f"not visible via the other process: {listed.text}")
+                if auto:
+                    # Answered only once the read models hold it: visible without waiting.
+                    at_once = http.get(
+                        f"{read}/v1/agreements", params={"q": body["title"]}, headers=me
+                    )
+                    if agreement_id not in at_once.text:
+                        failures.append(f"answered before it was applied: {at_once.text}")
                 if i % 2 == 0:
                     # Events that change commitments and the sector's totals, not only lists.
                     api.conclude(agreement_id, 1, state, business, civil)

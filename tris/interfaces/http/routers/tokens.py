@@ -104,7 +104,7 @@ def _answer(response: Response, issued: IssuedToken) -> dict[str, Any]:
 @router.get(
     "/v1/tokens",
     response_model=TokenList,
-    responses=problems(401, 403, 429),
+    responses=problems(401, 403, 422, 429),
     summary="List tokens (admin; never their secrets)",
 )
 def list_tokens(
