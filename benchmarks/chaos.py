@@ -10,16 +10,22 @@ What it does, in about five minutes:
    a failed or 503-answered attempt is retried with the same key, as a careful client does;
 3. injects faults while the load runs: `kill -9` of a random API process (the supervisor
    starts a new one) at random moments, `kill -9` of the projection worker (restarted a
-   moment later), and a PostgreSQL restart during which probes check that the API answers
-   503 problem+json with Retry-After, never hangs, and serves again without a restart;
-4. then checks: every acknowledged command's events are in the store at the version and
-   position it was told; no idempotent request stored its events twice; 32 concurrent
-   writes with one If-Match give exactly one success and 412s; 20 concurrent retries of one
-   Idempotency-Key store one command's events; the read models the worker built equal a
-   rebuild from the log (by digest); connections stayed within their documented bound.
+   moment later), a clean PostgreSQL restart, then five PostgreSQL crashes — SIGKILL to the
+   postmaster and all its processes, and `pg_ctl stop -m immediate` (no shutdown
+   checkpoint), alternately, with `fsync`, `synchronous_commit` and `full_page_writes` on —
+   during each of which probes check that the API answers 503 problem+json with
+   Retry-After, never hangs, and serves again after crash recovery without a restart;
+4. then checks, across every fault (the crashes included): every acknowledged command's
+   events are in the store at the version and position it was told; no idempotent request
+   stored its events twice; 32 concurrent writes with one If-Match give exactly one
+   success and 412s; 20 concurrent retries of one Idempotency-Key store one command's
+   events; the read models the worker built equal a rebuild from the log (by digest);
+   connections stayed within their documented bound.
 
-The result goes to `benchmarks/results/chaos.json`; the request log to
-`var/chaos/requests.ndjson`. The exit status is 0 only when every check holds.
+The result goes to `benchmarks/results/chaos.json` (`postgres_crashes`,
+`postgres_crash_recovered`, `acknowledged`, `acknowledged_lost` …); the request log to
+`var/chaos/requests.ndjson`. The exit status is 0 only when every check holds — a command
+given up, an unexpected answer or a load thread's exception fails it too.
 """
 
 from __future__ import annotations
@@ -62,6 +68,9 @@ KILL_CYCLES = 24
 KILL_PAUSE = (1.5, 4.0)  # seconds between two kills, drawn uniformly
 WORKER_KILLS = 2
 POSTGRES_DOWN_SECONDS = 8.0
+# After the clean restart, PostgreSQL crashes this way, in this order, under the load.
+POSTGRES_CRASHES = ("kill9", "immediate", "kill9", "immediate", "kill9")
+AFTER_CRASH_SECONDS = 3.0
 PROBES = 4  # concurrent probe clients while the database is down
 COMMAND_DEADLINE = 120.0  # a client gives up on one command after this long
 REQUEST_TIMEOUT = 45.0  # longer than the server's own request deadline (30 s)
@@ -583,10 +592,16 @@ def probe_while_down(base_url: str, partner: Partner, stop: threading.Event) -> 
     return probes
 
 
-def restart_postgres(deployment: Deployment, partner: Partner) -> dict[str, Any]:
-    """Stop PostgreSQL under load, probe the API while it is down, start it, time recovery."""
+def restart_postgres(deployment: Deployment, partner: Partner, how: str = "fast") -> dict[str, Any]:
+    """Take PostgreSQL down under load — stopped cleanly (`fast`), stopped without a
+    shutdown checkpoint (`immediate`: crash recovery at the next start) or killed
+    (`kill9`: SIGKILL to the postmaster and all its processes) — probe the API while it is
+    down, start it, and time the recovery."""
     pids_before = sorted(deployment.api_pids())
-    deployment.postgres.stop_server("fast")
+    if how == "kill9":
+        deployment.postgres.crash()
+    else:
+        deployment.postgres.stop_server(how)  # type: ignore[arg-type]
     down_at = time.monotonic()
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=PROBES) as pool:
@@ -614,6 +629,7 @@ def restart_postgres(deployment: Deployment, partner: Partner) -> dict[str, Any]
     )
     slowest = max((p.seconds for p in probes), default=0.0)
     return {
+        "how": how,
         "postgres_down_seconds": round(down_seconds, 1),
         "probes_while_down": len(probes),
         "probes_answered": len(answered),
@@ -865,6 +881,12 @@ def run_chaos(workdir: Path) -> dict[str, Any]:
             deployment.start_worker()
         restart = restart_postgres(deployment, trios[CLIENTS][0])
         time.sleep(10)  # the load goes on after the restart
+        durable = deployment.postgres.settings("fsync", "synchronous_commit", "full_page_writes")
+        acknowledged_before_crashes = sum(c.acknowledged for c in list(load.commands))
+        crashes = []
+        for how in POSTGRES_CRASHES:
+            crashes.append(restart_postgres(deployment, trios[CLIENTS][0], how))
+            time.sleep(AFTER_CRASH_SECONDS)  # the load goes on after each recovery
         load.stop.set()
         for thread in threads:
             thread.join(timeout=COMMAND_DEADLINE + 30)
@@ -891,6 +913,13 @@ def run_chaos(workdir: Path) -> dict[str, Any]:
         **store,
         **read_models,
         **restart,
+        "postgres_settings": durable,
+        "postgres_durable": all(value == "on" for value in durable.values()),
+        "postgres_crashes": len(crashes),
+        "postgres_crash_recovered": bool(crashes)
+        and all(c["postgres_restart_recovered"] for c in crashes),
+        "postgres_crash_results": crashes,
+        "acknowledged_before_crashes": acknowledged_before_crashes,
         **races,
         **retries,
         "requests": sum(log.counts.values()),
@@ -925,6 +954,11 @@ def verdict(document: dict[str, Any]) -> bool:
         and document["duplicates"] == 0
         and document["readmodel_equals_rebuild"]
         and document["postgres_restart_recovered"]
+        # PostgreSQL crashed for real (SIGKILL, immediate stop) with fsync on, and every
+        # acknowledged command survived (acknowledged_lost above counts across all of them).
+        and document["postgres_durable"]
+        and document["postgres_crashes"] >= len(POSTGRES_CRASHES)
+        and document["postgres_crash_recovered"]
         and document["concurrent_if_match_successes"] == 1
         and document["concurrent_if_match_412"] == IF_MATCH_CLIENTS - 1
         and document["idempotent_retry_events"] == 1

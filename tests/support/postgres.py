@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -312,6 +313,37 @@ class ThrowawayPostgres:
                 )
         self._server_running = False
 
+    def crash(self, timeout: float = 30.0) -> None:
+        """Kill the server as a crash would: SIGKILL to the postmaster and every process it
+        started, nothing flushed or shut down; the data stays for crash recovery."""
+        self._require_started()
+        pid = self._postmaster_pid()
+        if pid is None:
+            raise RuntimeError("no running postmaster to crash")
+        family = [pid, *_children(pid)]
+        for member in family:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(member, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while any(_alive(member) for member in family):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"PostgreSQL processes {family} outlived SIGKILL")
+            time.sleep(0.05)
+        self._server_running = False
+
+    def settings(self, *names: str) -> dict[str, str]:
+        """The values of server settings (for a test that must know it runs durably)."""
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            return {
+                name: str(conn.execute(f"SHOW {name}").fetchone()[0])  # type: ignore[index]
+                for name in names
+            }
+
+    def _postmaster_pid(self) -> int | None:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            return int((self.data_dir / "postmaster.pid").read_text().splitlines()[0])
+        return None
+
     def restart(self) -> None:
         """Restart the server (``pg_ctl restart -w``) on the same port, keeping the data."""
         self._require_started()
@@ -446,3 +478,25 @@ class ThrowawayPostgres:
             lines = self.log_path.read_text(errors="replace").splitlines()
             return "\n".join(lines[-_LOG_TAIL_LINES:])
         return "(no log)"
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """True while a process exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"

@@ -24,8 +24,7 @@ TABLE = """CREATE TABLE IF NOT EXISTS rm_revisions (
             PRIMARY KEY (agreement_id, number))"""
 
 DIGEST_QUERIES = (
-    "SELECT agreement_id, number, content, sectors FROM rm_revisions "
-    "ORDER BY agreement_id, number",
+    "SELECT agreement_id, number, content, sectors FROM rm_revisions ORDER BY agreement_id, number",
 )
 
 Revision = tuple[Content, dict[str, str]]
