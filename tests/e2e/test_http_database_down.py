@@ -200,6 +200,7 @@ class TableLock:
     """Holds an exclusive lock on the event table from outside, until released."""
 
     def __init__(self, database_url: str) -> None:
+        self.url = database_url
         self.conn = psycopg.connect(database_url)
         self.conn.execute(f"LOCK TABLE {EVENTS_TABLE} IN ACCESS EXCLUSIVE MODE")
 
@@ -207,6 +208,20 @@ class TableLock:
         """Commit, which releases the lock."""
         self.conn.commit()
         self.conn.close()
+
+    def wait_for_a_waiter(self, timeout: float = 30.0) -> None:
+        """Return once another session waits for this lock (instead of sleeping on it)."""
+        deadline = time.monotonic() + timeout
+        with psycopg.connect(self.url, autocommit=True) as watcher:
+            while time.monotonic() < deadline:
+                row = watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                ).fetchone()
+                if row is not None and row[0] > 0:
+                    return
+                time.sleep(0.02)
+        raise AssertionError(f"no session waited for the table lock within {timeout:g} s")
 
 
 def test_a_stopping_server_finishes_the_requests_it_is_serving(served: Served) -> None:
@@ -225,7 +240,7 @@ def test_a_stopping_server_finishes_the_requests_it_is_serving(served: Served) -
 
     request = threading.Thread(target=propose)
     request.start()
-    time.sleep(1.5)  # the proposal now waits for the lock
+    lock.wait_for_a_waiter()  # the proposal now waits for the lock
     served.process.send_signal(signal.SIGTERM)
     time.sleep(1.0)
     assert served.process.poll() is None  # still finishing the request
