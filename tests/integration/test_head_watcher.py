@@ -26,7 +26,11 @@ def test_a_commit_in_one_process_reaches_the_watcher_of_another(
     watcher = HeadWatcher(read_head, channel=channel, fallback=60.0)
     watcher.start()
     try:
-        time.sleep(0.5)
+        # Started: it has read the head once, and (PostgreSQL) listens for announcements.
+        deadline = time.monotonic() + 10
+        while not reads and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert channel is None or channel.listening.wait(timeout=10)
         before, reads_before = watcher.head(), len(reads)
         make_world(writer).add("Kiezbäckerei GmbH", Sector.BUSINESS)
         committed = writer.store.log.head()

@@ -9,6 +9,7 @@ watcher reads the head instead.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import psycopg
@@ -24,6 +25,8 @@ class PostgresHeadChannel:
     def __init__(self, parts: dict[str, str]) -> None:
         self._parts = parts
         self._conn: psycopg.Connection[Any] | None = None
+        # Set while the connection listens: announcements sent from then on are heard.
+        self.listening = threading.Event()
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
@@ -39,6 +42,7 @@ class PostgresHeadChannel:
             )
             conn.execute(f"LISTEN {CHANNEL}")
             self._conn = conn
+            self.listening.set()
         return self._conn
 
     def announce(self, position: int) -> None:
@@ -58,6 +62,7 @@ class PostgresHeadChannel:
 
     def close(self) -> None:
         """Drop the connection (the next use opens another)."""
+        self.listening.clear()
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
