@@ -14,6 +14,7 @@ from datetime import date
 from tris.application.agreements import Agreements, Clock
 from tris.application.integrity.keys import key_path, load_server_key
 from tris.application.integrity.service import Integrity
+from tris.application.markets import Markets
 from tris.application.opendata.notifier import HeadWatcher, StreamSlots
 from tris.application.opendata.stream import EventStream
 from tris.application.parties import Parties
@@ -36,6 +37,7 @@ class Services:
     store: EventStore
     parties: Parties
     agreements: Agreements
+    markets: Markets
     tokens: Tokens
     projections: ProjectionRunner
     queries: Queries
@@ -97,16 +99,18 @@ def build(settings: Settings | None = None, *, today: Clock = date.today) -> Ser
     cursors = CursorCodec(lambda: integrity.derived_key(CURSOR_PURPOSE))
     head_watcher = HeadWatcher(store.log.head, channel=store.log.head_channel())
     store.after_commit.append(head_watcher.committed)
+    agreements = Agreements(
+        store,
+        today=today,
+        max_content_bytes=settings.max_content_bytes,
+        max_revisions=settings.max_revisions,
+    )
     return Services(
         settings=settings,
         store=store,
         parties=Parties(store, cursors),
-        agreements=Agreements(
-            store,
-            today=today,
-            max_content_bytes=settings.max_content_bytes,
-            max_revisions=settings.max_revisions,
-        ),
+        agreements=agreements,
+        markets=Markets(store, agreements, today=today),
         tokens=Tokens(
             store.database,
             replay_key=lambda: integrity.derived_key(REPLAY_PURPOSE),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -15,6 +15,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from tris.domain.agreement import Agreement
+from tris.domain.market.deal import Origin
+from tris.domain.market.market import Market, MarketFormat, MarketPlan
+from tris.domain.market.posting import Posting, PostingDraft, PostingSide
 from tris.domain.party import Party, PartyDetails, SigningKey
 from tris.domain.signing import key_registration
 from tris.domain.values import (
@@ -160,6 +163,59 @@ class DomainWorld:
         by_id = {org.id: org for org in self.orgs.values()}
         for party_id in agreement.signers:
             by_id[party_id].sign(agreement)
+
+    @staticmethod
+    def plan(organiser: Org, broker: Org, notary: Org, **overrides: object) -> MarketPlan:
+        """A Marktplatz plan for a June afternoon, with one organiser, broker and notary."""
+        fields: dict[str, object] = {
+            "title": "Marktplatz Neukölln",
+            "format": MarketFormat.MARKETPLACE,
+            "region": "Berlin-Neukölln",
+            "venue": "Rathaus Neukölln",
+            "starts_at": datetime(2026, 6, 1, 14, tzinfo=UTC),
+            "ends_at": datetime(2026, 6, 1, 16, tzinfo=UTC),
+            "organisers": (organiser.id,),
+            "brokers": (broker.id,),
+            "notaries": (notary.id,),
+        }
+        fields.update(overrides)
+        return MarketPlan(**fields)  # type: ignore[arg-type]
+
+    def market(self, organiser: Org, broker: Org, notary: Org, *participants: Org) -> Market:
+        """A scheduled market with its participants admitted, opened."""
+        market = Market.schedule(
+            market_id=uuid.uuid4(),
+            actor=OPERATOR_ACTOR,
+            plan=self.plan(organiser, broker, notary),
+        )
+        for participant in participants:
+            market.admit(organiser.actor, participant.id)
+        market.open(organiser.actor)
+        return market
+
+    @staticmethod
+    def posting(
+        market: Market, who: Org, side: PostingSide, kind: str = "time", unit: str = "hours"
+    ) -> Posting:
+        """An offer or need of `who` at `market`."""
+        return Posting.post(
+            posting_id=uuid.uuid4(),
+            actor=who.actor,
+            market=market,
+            side=side,
+            draft=PostingDraft(kind, "8", unit, "Einen Tag streichen"),
+        )
+
+    def deal(self, market: Market, broker: Org, draft: ContentDraft) -> Agreement:
+        """The agreement of a deal the broker made at the market."""
+        origin = Origin(market.market_id, str(uuid.uuid4()), broker.id)
+        return Agreement.propose_at_market(
+            agreement_id=uuid.uuid4(),
+            actor=broker.actor,
+            draft=draft,
+            party_sectors=self.sectors(),
+            origin=origin,
+        )
 
     def in_force(self, proposer: Org, draft: ContentDraft) -> Agreement:
         """Propose `draft` and have every party sign it, so that it is in force."""

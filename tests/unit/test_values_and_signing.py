@@ -22,6 +22,8 @@ from tris.application import errors as application_errors
 from tris.domain import errors
 from tris.domain.agreement import Agreement
 from tris.domain.errors import InvalidQuantityError, InvalidSigningKeyError
+from tris.domain.market.market import Market
+from tris.domain.market.posting import Posting, PostingSide
 from tris.domain.party import Contact, Party, PartyDetails
 from tris.domain.signing import (
     canonical_json,
@@ -269,9 +271,34 @@ def run_every_kind_of_event(world, state, business, civil) -> list[Aggregate.Eve
     withdrawn.withdraw(business.actor, "Kein Bedarf")
     terminated = world.in_force(civil, world.draft(civil, state))
     terminated.terminate(state.actor, "Ende")
+    broker = world.org("Freiwilligenagentur", Sector.CIVIL_SOCIETY)
+    market = world.market(state, broker, state, civil, business)
+    offer = world.posting(market, civil, PostingSide.OFFER)
+    need = world.posting(market, business, PostingSide.NEED)
+    spare_need = world.posting(market, business, PostingSide.NEED)
+    spare_need.withdraw(business.actor, "Erledigt")
+    dealt = world.deal(market, broker, world.draft(civil, business))
+    offer.match(broker.actor, "deal-1", dealt.agreement_id)
+    need.match(broker.actor, "deal-1", dealt.agreement_id)
+    world.sign_all(dealt)
+    dealt.notarise(state.actor, state.key(), state.signature(dealt.payload(1)), (state.id,))
+    market.close(state.actor)
+    cancelled = world.market(state, broker, state)
+    cancelled.cancel(state.actor, "Sturmwarnung")
     business.party.deactivate(OPERATOR_ACTOR, "Aufgelöst")
 
-    for aggregate in (*(o.party for o in world.orgs.values()), agreement, withdrawn, terminated):
+    for aggregate in (
+        *(o.party for o in world.orgs.values()),
+        agreement,
+        withdrawn,
+        terminated,
+        market,
+        cancelled,
+        offer,
+        need,
+        spare_need,
+        dealt,
+    ):
         events.extend(aggregate.collect_events())
     return events
 
@@ -279,7 +306,11 @@ def run_every_kind_of_event(world, state, business, civil) -> list[Aggregate.Eve
 def test_every_event_names_a_party_and_a_token(world, state, business, civil) -> None:
     events = run_every_kind_of_event(world, state, business, civil)
 
-    expected = set(nested_event_classes(Party)) | set(nested_event_classes(Agreement))
+    expected = {
+        name
+        for aggregate in (Party, Agreement, Market, Posting)
+        for name in nested_event_classes(aggregate)
+    }
     assert {type(e).__name__ for e in events} == expected
     for event in events:
         actor = event.actor  # type: ignore[attr-defined]

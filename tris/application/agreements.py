@@ -91,7 +91,7 @@ class Agreements:
         self.max_content_bytes = max_content_bytes
         self.max_revisions = max_revisions
 
-    def _bounded(self, agreement: Agreement) -> None:
+    def bounded(self, agreement: Agreement) -> None:
         """Refuse content or a history of revisions beyond the configured bounds (the
         changed aggregate is then not saved)."""
         if len(agreement.revisions) > self.max_revisions:
@@ -111,15 +111,15 @@ class Agreements:
         """Propose an agreement for the actor's party; the body is the new agreement's view."""
 
         def command() -> CommandResult:
-            self._require_active(ctx.actor.party_id)
+            self.require_active(ctx.actor.party_id)
             agreement = Agreement.propose(
                 agreement_id=uuid.uuid4(),
                 actor=ctx.actor,
                 draft=draft,
-                party_sectors=self._sectors(draft.parties),
+                party_sectors=self.sectors(draft.parties),
             )
-            self._bounded(agreement)
-            return [agreement], self._view(agreement)
+            self.bounded(agreement)
+            return [agreement], self.view(agreement)
 
         return self.store.execute(ctx, command, status=201)
 
@@ -129,8 +129,8 @@ class Agreements:
         """Replace a proposal's content with a new revision."""
 
         def apply(agreement: Agreement) -> None:
-            agreement.revise(ctx.actor, draft, rationale, self._sectors(draft.parties))
-            self._bounded(agreement)
+            agreement.revise(ctx.actor, draft, rationale, self.sectors(draft.parties))
+            self.bounded(agreement)
 
         return self._change(ctx, agreement_id, apply, status=201)
 
@@ -166,8 +166,8 @@ class Agreements:
         """Propose an amendment to an agreement in force."""
 
         def apply(agreement: Agreement) -> None:
-            agreement.propose_amendment(ctx.actor, draft, rationale, self._sectors(draft.parties))
-            self._bounded(agreement)
+            agreement.propose_amendment(ctx.actor, draft, rationale, self.sectors(draft.parties))
+            self.bounded(agreement)
 
         return self._change(ctx, agreement_id, apply, status=201)
 
@@ -234,10 +234,10 @@ class Agreements:
                 )
             version = at if version is None else min(version, at)
         if version is None or version >= current.version:
-            return self._view(current)
+            return self.view(current)
         if version < 1:
             raise AgreementNotFoundError(f"agreement {agreement_id} has no version {version}")
-        return self._view(self.store.agreement(agreement_id, version=version))
+        return self.view(self.store.agreement(agreement_id, version=version))
 
     def read(self, viewer: Principal, agreement_id: str) -> AgreementReading:
         """The agreement as this viewer may see it now, loaded once for several answers."""
@@ -294,7 +294,7 @@ class Agreements:
         def command() -> CommandResult:
             agreement = self._load_for_change(ctx, agreement_id)
             apply(agreement)
-            return [agreement], self._view(agreement)
+            return [agreement], self.view(agreement)
 
         return self.store.execute(ctx, command, status=status)
 
@@ -302,7 +302,7 @@ class Agreements:
         agreement = self.store.agreement(agreement_id)
         if not _involves(agreement, ctx.actor.party_id):
             raise AgreementNotFoundError(f"no agreement {agreement_id} of this party")
-        self._require_active(ctx.actor.party_id)
+        self.require_active(ctx.actor.party_id)
         if ctx.expected_version is not None and ctx.expected_version != agreement.version:
             raise VersionMismatchError(
                 f"agreement {agreement_id} is at version {agreement.version}, "
@@ -314,14 +314,30 @@ class Agreements:
         agreement = self.store.agreement(agreement_id)
         if viewer.sees_everything:
             return agreement
-        if viewer.party_id is None or not _involves(agreement, viewer.party_id):
+        if viewer.party_id is None or not (
+            _involves(agreement, viewer.party_id) or self._runs_origin(agreement, viewer.party_id)
+        ):
             raise AgreementNotFoundError(f"no agreement {agreement_id} visible to this token")
         return agreement
 
-    def _view(self, agreement: Agreement) -> dict[str, Any]:
+    def _runs_origin(self, agreement: Agreement, party_id: str) -> bool:
+        """True when the party organises, brokers or notarises at the agreement's market
+        (they read what their market made, to notarise and to follow it up)."""
+        if agreement.origin is None:
+            return False
+        market = self.store.market(agreement.origin.market_id)
+        return party_id in (
+            *market.plan.organisers,
+            *market.plan.brokers,
+            *market.plan.notaries,
+        )
+
+    def view(self, agreement: Agreement) -> dict[str, Any]:
+        """The agreement's view as of today, with its whole fulfilment ledger."""
         return agreement_view(agreement, self.today(), self.store.fulfilments(agreement))
 
-    def _sectors(self, party_ids: Iterable[str]) -> dict[str, Sector]:
+    def sectors(self, party_ids: Iterable[str]) -> dict[str, Sector]:
+        """Each party's sector; InvalidContentError for an unregistered party."""
         sectors = {}
         for party_id in party_ids:
             try:
@@ -333,7 +349,8 @@ class Agreements:
             sectors[party_id] = party.sector
         return sectors
 
-    def _require_active(self, party_id: str) -> None:
+    def require_active(self, party_id: str) -> None:
+        """PartyDeactivatedError when the party is deactivated."""
         if not self.store.party(party_id).active:
             raise PartyDeactivatedError(f"party {party_id} is deactivated")
 

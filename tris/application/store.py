@@ -25,10 +25,14 @@ from tris.domain.agreement import Agreement, Fulfilment, fulfilment_ledger
 from tris.domain.errors import (
     AgreementNotFoundError,
     DomainError,
+    MarketNotFoundError,
     NotFoundError,
     PartyNotFoundError,
+    PostingNotFoundError,
     SigningKeyTakenError,
 )
+from tris.domain.market.market import Market
+from tris.domain.market.posting import Posting
 from tris.domain.party import Party
 from tris.domain.values import Actor
 from tris.storage.eventlog import EventLog
@@ -142,6 +146,14 @@ class EventStore:
             AgreementNotFoundError(f"no agreement {agreement_id}"),
             version=version,
         )
+
+    def market(self, market_id: str) -> Market:
+        """The market with this id, or MarketNotFoundError."""
+        return self._get(Market, market_id, MarketNotFoundError(f"no market {market_id}"))
+
+    def posting(self, posting_id: str, what: str = "offer or need") -> Posting:
+        """The offer or need with this id, or PostingNotFoundError."""
+        return self._get(Posting, posting_id, PostingNotFoundError(f"no {what} {posting_id}"))
 
     def _get(
         self, kind: type[A], raw_id: str, missing: NotFoundError, version: int | None = None

@@ -80,6 +80,11 @@ def agreement_view(
         "content": content_view(agreement, governing.content, today),
         "fulfilments": [fulfilment_view(f) for f in fulfilments],
         "termination_reason": agreement.termination_reason,
+        "origin": agreement.origin.to_dict() if agreement.origin else None,
+        "notarised_by": [
+            {"party_id": n.party_id, "key_id": n.key_id, "revision": n.revision}
+            for n in agreement.notarisations
+        ],
         "created_at": agreement.created_on.isoformat(),
         "updated_at": agreement.modified_on.isoformat(),
     }

@@ -14,6 +14,7 @@ from eventsourcing.domain import Aggregate, event
 from tris.domain.errors import (
     AgreementNotInForceError,
     AgreementNotProposedError,
+    AlreadyNotarisedError,
     AlreadySignedError,
     AmendmentPendingError,
     CommitmentAlreadyFulfilledError,
@@ -24,6 +25,7 @@ from tris.domain.errors import (
     InvalidSignatureError,
     MissingReasonError,
     NoPendingAmendmentError,
+    NotANotaryError,
     NotAPartyError,
     NotDebtorError,
     NotProposerError,
@@ -33,6 +35,7 @@ from tris.domain.errors import (
     SigningKeyNotOwnedError,
     StaleRevisionError,
 )
+from tris.domain.market.deal import Origin, refuse_money_in
 from tris.domain.party import SigningKey
 from tris.domain.signing import content_hash, signature_is_valid, signing_payload
 from tris.domain.values import (
@@ -116,6 +119,16 @@ class SignatureRecord:
 
 
 @dataclass(frozen=True)
+class Notarisation:
+    """A market notary's countersignature of a revision in force."""
+
+    party_id: str
+    key_id: str
+    revision: int
+    signature: bytes
+
+
+@dataclass(frozen=True)
 class Revision:
     """One numbered content of an agreement, with who signed or declined it."""
 
@@ -176,8 +189,9 @@ class Agreement(Aggregate):
     """
 
     # Version 2 of the aggregate's state (snapshots): open fulfilments and disputed ids
-    # instead of every fulfilment ever recorded.
-    class_version = 2
+    # instead of every fulfilment ever recorded. Version 3: the market origin and the
+    # notaries' countersignatures.
+    class_version = 3
 
     class Proposed(Aggregate.Created):
         """A party proposed an agreement: revision 1."""
@@ -185,6 +199,11 @@ class Agreement(Aggregate):
         actor: Actor
         content: Content
         party_sectors: dict[str, Sector]
+
+    class ProposedAtMarket(Proposed):
+        """A deal at a market proposed an agreement: revision 1, with its origin."""
+
+        origin: Origin
 
     class Revised(Aggregate.Event):
         """A party replaced the whole content of a proposal: a new revision."""
@@ -279,8 +298,24 @@ class Agreement(Aggregate):
         actor: Actor
         reason: str
 
-    def __init__(self, actor: Actor, content: Content, party_sectors: dict[str, Sector]) -> None:
+    class Notarised(Aggregate.Event):
+        """A notary of the origin market countersigned the revision in force."""
+
+        actor: Actor
+        revision: int
+        key_id: str
+        signature: bytes
+
+    def __init__(
+        self,
+        actor: Actor,
+        content: Content,
+        party_sectors: dict[str, Sector],
+        origin: Origin | None = None,
+    ) -> None:
         self.proposer = actor.party_id
+        self.origin = origin
+        self.notarisations: list[Notarisation] = []
         self.status = AgreementStatus.PROPOSED
         self.revisions: list[Revision] = []
         self.in_force_revision: int | None = None
@@ -393,6 +428,12 @@ class Agreement(Aggregate):
             fid for fid, f in fulfilments.items() if f.status is FulfilmentStatus.DISPUTED
         ]
 
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, object]) -> None:
+        """Agreements before markets had no origin and no notarisation."""
+        state.setdefault("origin", None)
+        state.setdefault("notarisations", [])
+
     # ------------------------------------------------------------- proposal
 
     @classmethod
@@ -413,6 +454,30 @@ class Agreement(Aggregate):
             actor=actor,
             content=content,
             party_sectors=_sectors_for(content, party_sectors),
+        )
+
+    @classmethod
+    def propose_at_market(
+        cls,
+        *,
+        agreement_id: UUID,
+        actor: Actor,
+        draft: ContentDraft,
+        party_sectors: Mapping[str, Sector],
+        origin: Origin,
+    ) -> Agreement:
+        """Propose the agreement of a market deal: a broker may propose between others
+        (`origin.broker`); money is taboo (MoneyAtMarketError)."""
+        validate_draft(draft, author=None if origin.broker == actor.party_id else actor.party_id)
+        refuse_money_in(draft)
+        content = _assign_commitment_ids(draft, existing=None, counter=0)
+        return cls._create(
+            cls.ProposedAtMarket,
+            id=agreement_id,
+            actor=actor,
+            content=content,
+            party_sectors=_sectors_for(content, party_sectors),
+            origin=origin,
         )
 
     def revise(
@@ -445,6 +510,8 @@ class Agreement(Aggregate):
     ) -> tuple[int, Content, dict[str, Sector]]:
         """Validate a draft replacing `base`; its number, content and the parties' sectors."""
         validate_draft(draft, author=actor.party_id)
+        if self.origin is not None:
+            refuse_money_in(draft)
         content = _assign_commitment_ids(
             draft, existing=base.content, counter=self.commitment_counter
         )
@@ -754,6 +821,40 @@ class Agreement(Aggregate):
         self.status = AgreementStatus.TERMINATED
         self.termination_reason = reason
         self._close_pending_amendment()
+
+    # ---------------------------------------------------------- notarisation
+
+    def notarise(
+        self, actor: Actor, key: SigningKey, signature: bytes, notaries: tuple[str, ...]
+    ) -> int:
+        """Countersign the revision in force as a notary of the origin market (`notaries`);
+        return the revision notarised."""
+        if self.origin is None or actor.party_id not in notaries:
+            raise NotANotaryError(
+                f"party {actor.party_id} is not a notary of the market this agreement comes from"
+            )
+        if self.in_force_revision is None or self.status is not AgreementStatus.IN_FORCE:
+            raise AgreementNotInForceError(
+                f"only an agreement in force is notarised; this one is {self.status.value}"
+            )
+        revision = self.in_force_revision
+        if key.party_id != actor.party_id:
+            raise SigningKeyNotOwnedError(f"key {key.key_id} belongs to another party")
+        if any(n.party_id == actor.party_id and n.revision == revision for n in self.notarisations):
+            raise AlreadyNotarisedError(
+                f"party {actor.party_id} notarised revision {revision} already"
+            )
+        if not signature_is_valid(key.public_key, signature, self.payload(revision)):
+            raise InvalidSignatureError(
+                f"the signature does not verify for the signing payload of revision "
+                f"{revision} under key {key.key_id}"
+            )
+        self._notarise(actor=actor, revision=revision, key_id=key.key_id, signature=signature)
+        return revision
+
+    @event(Notarised)
+    def _notarise(self, actor: Actor, revision: int, key_id: str, signature: bytes) -> None:
+        self.notarisations.append(Notarisation(actor.party_id, key_id, revision, signature))
 
     def _close_pending_amendment(self) -> None:
         """An agreement that ends takes no amendment any more: a pending one is rejected."""

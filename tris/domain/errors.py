@@ -11,12 +11,15 @@ and configuration's subtrees, is drawn in `tris/application/errors.py`. The doma
         │   │   ├── TooFewPartiesError   fewer than two distinct parties
         │   │   ├── ProposerNotAPartyError  the proposer is not among the parties
         │   │   ├── CommitmentPartyError     debtor/beneficiary not a party of it
-        │   │   └── InvalidTermsError    ends_on before starts_on, empty text
+        │   │   ├── InvalidTermsError    ends_on before starts_on, empty text
+        │   │   ├── MoneyAtMarketError   funding or a currency unit at a market (money is taboo)
+        │   │   └── DealPartyError       the offer's or need's party is not a party of the deal
         │   ├── InvalidSigningKeyError   a public key is not 32 raw bytes
         │   ├── InvalidKeyProofError     no proof of possession, or one that does not verify
         │   ├── InvalidTextError         control characters, lone surrogates, a date out of range
         │   ├── InvalidPartyDetailsError  empty name, unknown sector, bad website
         │   ├── MissingReasonError       a reason or rationale is empty
+        │   ├── InvalidMarketError       a market's format, times or lists break a rule
         │   └── BundleError              an evidence bundle breaks its format (tris verify)
         ├── NotFoundError                something named does not exist (404)
         │   ├── PartyNotFoundError
@@ -25,13 +28,19 @@ and configuration's subtrees, is drawn in `tris/application/errors.py`. The doma
         │   ├── CommitmentNotFoundError
         │   ├── FulfilmentNotFoundError
         │   ├── SigningKeyNotFoundError
-        │   └── PersonNotFoundError
+        │   ├── PersonNotFoundError
+        │   ├── MarketNotFoundError
+        │   └── PostingNotFoundError     no such offer or need at this market
         ├── PermissionDeniedError        the actor may not do this (403)
         │   ├── NotAPartyError           the actor's party is not a party of it
         │   ├── NotProposerError         only the proposer may withdraw
         │   ├── NotDebtorError           only the debtor records a fulfilment
         │   ├── SelfConfirmationError    the debtor cannot confirm its own delivery
-        │   └── SigningKeyNotOwnedError  the key belongs to another party
+        │   ├── SigningKeyNotOwnedError  the key belongs to another party
+        │   ├── NotAnOrganiserError      only the market's organisers run it
+        │   ├── NotAParticipantError     only participants post, each for itself
+        │   ├── NotABrokerError          a deal needs a broker or a participant among its parties
+        │   └── NotANotaryError          only a notary of the agreement's market notarises
         └── ConflictError                the state does not allow it now (409)
             ├── AgreementNotProposedError    needs status `proposed`
             ├── AgreementNotInForceError     needs status `in_force`
@@ -46,7 +55,12 @@ and configuration's subtrees, is drawn in `tris/application/errors.py`. The doma
             ├── CommitmentAlreadyFulfilledError
             ├── PartyDeactivatedError        a deactivated party cannot act or join
             ├── DuplicateSigningKeyError     the same public key is registered already
-            └── SigningKeyTakenError         another party registered this public key
+            ├── SigningKeyTakenError         another party registered this public key
+            ├── MarketStatusError            the market's status does not allow it now
+            │   └── MarketNotOpenError       deals only while the market is open
+            ├── AlreadyParticipantError      the party takes part already
+            ├── PostingNotOpenError          the offer or need is matched or withdrawn
+            └── AlreadyNotarisedError        this notary notarised this revision already
 """
 
 from __future__ import annotations
@@ -313,6 +327,91 @@ class SigningKeyTakenError(ConflictError):
     """Another party has registered this public key: a key speaks for one party only."""
 
     title = "Signing key registered by another party"
+
+
+class MoneyAtMarketError(InvalidContentError):
+    """Money is taboo at a market: no `funding` and no currency unit (ISO 4217)."""
+
+    title = "Money at a market"
+
+
+class DealPartyError(InvalidContentError):
+    """A deal's parties must include the party of its offer and of its need."""
+
+    title = "Deal party missing"
+
+
+class InvalidMarketError(InvalidInputError):
+    """A market's title, format, times or lists break a rule."""
+
+    title = "Invalid market"
+
+
+class MarketNotFoundError(NotFoundError):
+    """No market with this id."""
+
+    title = "Market not found"
+
+
+class PostingNotFoundError(NotFoundError):
+    """No offer or need with this id at this market."""
+
+    title = "Offer or need not found"
+
+
+class NotAnOrganiserError(PermissionDeniedError):
+    """Only the market's organisers admit participants, open, close or cancel it."""
+
+    title = "Not an organiser"
+
+
+class NotAParticipantError(PermissionDeniedError):
+    """Only a market's participants post offers and needs, each for itself."""
+
+    title = "Not a participant"
+
+
+class NotABrokerError(PermissionDeniedError):
+    """A deal is made by a broker of the market or by a participant that is one of its
+    parties."""
+
+    title = "Not a broker"
+
+
+class NotANotaryError(PermissionDeniedError):
+    """Only a notary of the market an agreement comes from notarises it."""
+
+    title = "Not a notary"
+
+
+class MarketStatusError(ConflictError):
+    """The market's status (planned, open, closed, cancelled) does not allow this now."""
+
+    title = "Market status"
+
+
+class MarketNotOpenError(MarketStatusError):
+    """Deals are made only while the market is open."""
+
+    title = "Market not open"
+
+
+class AlreadyParticipantError(ConflictError):
+    """The party takes part in this market already."""
+
+    title = "Already a participant"
+
+
+class PostingNotOpenError(ConflictError):
+    """The offer or need is matched (at most once) or withdrawn already."""
+
+    title = "Offer or need not open"
+
+
+class AlreadyNotarisedError(ConflictError):
+    """This notary notarised this revision already."""
+
+    title = "Already notarised"
 
 
 class BundleError(InvalidInputError):

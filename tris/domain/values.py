@@ -124,6 +124,11 @@ EARLIEST_DATE = date(1900, 1, 1)
 LATEST_DATE = date(2199, 12, 31)
 
 
+def valid_unit(unit: object) -> bool:
+    """True when `unit` is a short unit word such as `hours`, `items` or `m²`."""
+    return isinstance(unit, str) and _UNIT.match(unit) is not None
+
+
 def check_text(what: str, value: str, *, multiline: bool = False) -> str:
     """Refuse text with control characters (tab and line breaks allowed when `multiline`),
     lone surrogates or noncharacters; return the text."""
@@ -311,8 +316,12 @@ class Content:
         return None
 
 
-def validate_draft(draft: ContentDraft, *, author: str) -> None:
-    """Check the rules every agreement content must keep; raise a named error if not."""
+def validate_draft(draft: ContentDraft, *, author: str | None) -> None:
+    """Check the rules every agreement content must keep; raise a named error if not.
+
+    `author` (the party proposing or revising) must be one of the parties; a broker making
+    a deal between others at a market is the one author that is not (None).
+    """
     _require_text("title", draft.title, limit=MAX_SHORT_TEXT, multiline=False)
     _require_text("purpose", draft.purpose, limit=MAX_TEXT)
     parties = list(draft.parties)
@@ -320,7 +329,7 @@ def validate_draft(draft: ContentDraft, *, author: str) -> None:
         raise TooFewPartiesError("each party may appear only once in an agreement")
     if len(parties) < 2:
         raise TooFewPartiesError("an agreement needs at least two distinct parties")
-    if author not in parties:
+    if author is not None and author not in parties:
         raise ProposerNotAPartyError(
             f"party {author} acts for its own party only and must be one of the parties"
         )
@@ -342,7 +351,7 @@ def validate_draft(draft: ContentDraft, *, author: str) -> None:
             kinds = ", ".join(k.value for k in CommitmentKind)
             raise InvalidContentError(f"{where}: kind must be one of {kinds}") from None
         parse_quantity(item.quantity)
-        if not isinstance(item.unit, str) or not _UNIT.match(item.unit):
+        if not valid_unit(item.unit):
             raise InvalidContentError(f"{where}: unit must be a short word such as 'hours'")
         _require_text(f"{where}: description", item.description, limit=MAX_TEXT)
         if item.due_on is not None:

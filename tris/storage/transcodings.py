@@ -22,11 +22,15 @@ from tris.domain.agreement import (
     Evidence,
     Fulfilment,
     FulfilmentStatus,
+    Notarisation,
     Revision,
     RevisionKind,
     RevisionState,
     SignatureRecord,
 )
+from tris.domain.market.deal import Origin
+from tris.domain.market.market import MarketFormat, MarketPlan, MarketStatus
+from tris.domain.market.posting import PostingSide, PostingStatus
 from tris.domain.party import PartyDetails, SigningKey
 from tris.domain.values import Actor, CommitmentKind, Content, Sector, SectorMix, Terms
 
@@ -170,6 +174,10 @@ def register_transcodings(transcoder: JSONTranscoder) -> None:
         (RevisionKind, "revision_kind"),
         (RevisionState, "revision_state"),
         (FulfilmentStatus, "fulfilment_status"),
+        (MarketFormat, "market_format"),
+        (MarketStatus, "market_status"),
+        (PostingSide, "posting_side"),
+        (PostingStatus, "posting_status"),
     ]:
         transcoder.register(enum_transcoding(enum_type, name))
     transcoder.register(
@@ -191,5 +199,8 @@ def register_transcodings(transcoder: JSONTranscoder) -> None:
         (SignatureRecord, "signature_record"),
         (Revision, "revision"),
         (Fulfilment, "fulfilment"),
+        (MarketPlan, "market_plan"),
+        (Origin, "origin"),
+        (Notarisation, "notarisation"),
     ]:
         transcoder.register(dataclass_transcoding(value_type, name))

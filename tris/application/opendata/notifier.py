@@ -174,10 +174,16 @@ class StreamSlots:
                 self._open.pop(token_id, None)
 
     @contextmanager
-    def held(self, token_id: str) -> Iterator[None]:
-        """A slot for the duration of the block (taken already by `take`)."""
+    def slot(self, token_id: str) -> Iterator[bool]:
+        """Take a slot for the duration of the block and give it back after; the block gets
+        False (and holds nothing) when the token holds all its slots already."""
         try:
-            yield
+            self.take(token_id)
+        except StreamLimitError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             self.give_back(token_id)
 

@@ -28,6 +28,7 @@ from tris.interfaces.http.routers import (
     health,
     integrity,
     listings,
+    markets,
     parties,
     persons,
     revisions,
@@ -50,6 +51,8 @@ ROUTERS = (
     integrity.router,
     events.router,
     persons.router,
+    markets.router,
+    markets.public,
 )
 
 

@@ -52,8 +52,8 @@ class StatisticsQueries(ReadModelQueries):
                     "month": month,
                     "kind": kind,
                     "unit": unit,
-                    "committed": _plain(Decimal(committed)),
-                    "fulfilled": _plain(Decimal(fulfilled)),
+                    "committed": plain_decimal(Decimal(committed)),
+                    "fulfilled": plain_decimal(Decimal(fulfilled)),
                 }
             )
         return {
@@ -71,8 +71,8 @@ class StatisticsQueries(ReadModelQueries):
                     {
                         "kind": kind,
                         "unit": unit,
-                        "committed": _plain(sums[0]),
-                        "fulfilled": _plain(sums[1]),
+                        "committed": plain_decimal(sums[0]),
+                        "fulfilled": plain_decimal(sums[1]),
                     }
                     for (kind, unit), sums in sorted(by_kind.items())
                 ],
@@ -81,7 +81,7 @@ class StatisticsQueries(ReadModelQueries):
         }
 
 
-def _plain(value: Decimal) -> str:
+def plain_decimal(value: Decimal) -> str:
     """A decimal as a plain string without exponent (`0`, `12.5`)."""
     text = format(value.normalize(), "f")
     return "0" if text in ("-0", "") else text

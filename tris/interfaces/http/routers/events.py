@@ -15,7 +15,6 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from tris.application.access import Principal, Role
-from tris.application.errors import StreamLimitError
 from tris.application.opendata.export import export_lines, header_line, start_export
 from tris.application.opendata.notifier import Revalidation
 from tris.application.opendata.stream import PAGE_LIMIT, EventStream
@@ -140,18 +139,14 @@ def may_open_stream(services: Services, principal: Principal) -> None:
 def guarded(services: Services, principal: Principal, chunks: Iterator[bytes]) -> Iterator[bytes]:
     """A stream that holds one of the token's slots while it runs and ends within a second
     or two once the token is revoked."""
-    try:
-        services.stream_slots.take(principal.token_id)
-    except StreamLimitError:
-        return  # another stream of the token took the last slot meanwhile
-    check = Revalidation(lambda: services.tokens.is_active(principal.token_id))
-    try:
+    with services.stream_slots.slot(principal.token_id) as held:
+        if not held:
+            return  # another stream of the token took the last slot meanwhile
+        check = Revalidation(lambda: services.tokens.is_active(principal.token_id))
         for chunk in chunks:
             if not check.valid():
                 return
             yield chunk
-    finally:
-        services.stream_slots.give_back(principal.token_id)
 
 
 def _ndjson(stream: EventStream, after: int, until: int) -> Iterator[bytes]:
@@ -282,15 +277,11 @@ async def _live(
     limit: int | None,
     max_seconds: float,
 ) -> AsyncIterator[str]:
-    try:
-        services.stream_slots.take(principal.token_id)
-    except StreamLimitError:
-        return
-    try:
+    with services.stream_slots.slot(principal.token_id) as held:
+        if not held:
+            return  # another stream of the token took the last slot meanwhile
         async for message in _follow(request, services, principal, after, limit, max_seconds):
             yield message
-    finally:
-        services.stream_slots.give_back(principal.token_id)
 
 
 async def _follow(

@@ -33,7 +33,7 @@ MinPosition = Annotated[
 ]
 
 
-def _consistent(services: Services, response: Response, min_position: int | None) -> None:
+def consistent(services: Services, response: Response, min_position: int | None) -> None:
     """Wait (bounded) until the read models passed `min_position`; say where they are."""
     timeout = services.settings.read_your_writes_timeout
     if min_position is not None and min_position > services.projections.head():
@@ -72,7 +72,7 @@ def list_agreements(
     min_position: MinPosition = None,
 ) -> Any:
     """Agreements newest first; partners see only their own party's agreements."""
-    _consistent(services, response, min_position)
+    consistent(services, response, min_position)
     filters = AgreementFilter(
         party=party, sector=sector, status=status, sector_mix=sector_mix, region=region, q=q
     )
@@ -99,7 +99,7 @@ def party_commitments(
     min_position: MinPosition = None,
 ) -> Any:
     """For that party and for auditors; `overdue` is judged against today's date."""
-    _consistent(services, response, min_position)
+    consistent(services, response, min_position)
     page = services.queries.party_commitments(
         principal, party_id, status=status, limit=limit, cursor=cursor
     )
@@ -119,5 +119,5 @@ def stats(
     min_position: MinPosition = None,
 ) -> Any:
     """Agreements by sector mix and status; commitments committed vs fulfilled, by month."""
-    _consistent(services, response, min_position)
+    consistent(services, response, min_position)
     return read_model_answer(response, services.queries.stats())

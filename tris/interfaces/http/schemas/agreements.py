@@ -210,6 +210,24 @@ class RecordedFulfilmentView(FulfilmentView):
     version: int
 
 
+class OriginView(BaseModel):
+    """Where an agreement made at a market comes from."""
+
+    market_id: str
+    deal_id: str
+    broker: str | None = Field(description="The broker who made the deal; null for a participant")
+    offer_id: str | None = None
+    need_id: str | None = None
+
+
+class NotarisationView(BaseModel):
+    """A market notary's countersignature of a revision in force."""
+
+    party_id: str
+    key_id: str
+    revision: int
+
+
 class AgreementView(BaseModel):
     """An agreement as the v1 contract names its fields."""
 
@@ -225,6 +243,12 @@ class AgreementView(BaseModel):
     content: ContentView = Field(description="The revision in force, else the latest proposal")
     fulfilments: list[FulfilmentView]
     termination_reason: str | None
+    origin: OriginView | None = Field(
+        None, description="The market deal the agreement comes from, if it was made at one"
+    )
+    notarised_by: list[NotarisationView] = Field(
+        [], description="Notaries of the origin market who countersigned a revision in force"
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -1,0 +1,151 @@
+"""A market driven through the v1 API: its cast, and the steps every market test takes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from tests.support.http import Api, Partner, if_match
+
+STARTS_AT = "2026-06-01T16:00:00+02:00"
+ENDS_AT = "2026-06-01T18:00:00+02:00"
+
+
+@dataclass
+class Bazaar:
+    """A Marktplatz: the district office organises, a volunteer agency brokers, the chamber
+    notarises; a company and an association take part, and a stranger does not."""
+
+    api: Api
+    organiser: Partner
+    broker: Partner
+    notary: Partner
+    company: Partner
+    association: Partner
+    stranger: Partner
+    market_id: str = ""
+
+    @classmethod
+    def of(cls, api: Api) -> Bazaar:
+        """Register the cast (each with a partner token and a signing key)."""
+        return cls(
+            api,
+            organiser=api.partner("Bezirksamt Neukölln", "state", region="Berlin-Neukölln"),
+            broker=api.partner("Freiwilligenagentur Neukölln", "civil_society"),
+            notary=api.partner("IHK Berlin", "business"),
+            company=api.partner("Malerbetrieb Schulz GmbH", "business"),
+            association=api.partner("Kinderzirkus Cabuwazi e.V.", "civil_society"),
+            stranger=api.partner("Stiftung Anderswo", "civil_society"),
+        )
+
+    @property
+    def path(self) -> str:
+        """The market's path."""
+        return f"/v1/markets/{self.market_id}"
+
+    def schedule(self, **overrides: Any) -> httpx.Response:
+        """Schedule the market as admin; remember its id."""
+        body = {
+            "title": "Marktplatz Neukölln 2026",
+            "format": "marketplace",
+            "region": "Berlin-Neukölln",
+            "venue": "Rathaus Neukölln, BVV-Saal",
+            "starts_at": STARTS_AT,
+            "ends_at": ENDS_AT,
+            "organisers": [self.organiser.party_id],
+            "brokers": [self.broker.party_id],
+            "notaries": [self.notary.party_id],
+            **overrides,
+        }
+        response = self.api.client.post("/v1/markets", json=body, headers=self.api.admin)
+        if response.status_code == 201:
+            self.market_id = response.json()["id"]
+        return response
+
+    def etag(self) -> str:
+        """The market's current ETag."""
+        response = self.api.client.get(self.path, headers=self.api.admin)
+        assert response.status_code == 200, response.text
+        return if_match(response)
+
+    def change(self, who: Partner, tail: str, json: dict[str, Any] | None = None) -> httpx.Response:
+        """An organiser's change of the market, with its current ETag as If-Match."""
+        return self.api.client.post(
+            f"{self.path}/{tail}", json=json, headers=who.headers(**{"If-Match": self.etag()})
+        )
+
+    def admit(self, *partners: Partner) -> None:
+        """Admit participants (as the organiser)."""
+        for partner in partners:
+            response = self.change(self.organiser, "participants", {"party_id": partner.party_id})
+            assert response.status_code == 200, response.text
+
+    def open(self) -> None:
+        """Schedule, admit the company and the association, and open trading."""
+        assert self.schedule().status_code == 201
+        self.admit(self.company, self.association)
+        response = self.change(self.organiser, "opening")
+        assert response.status_code == 200, response.text
+
+    def post(
+        self,
+        who: Partner,
+        side: str,
+        *,
+        kind: str = "time",
+        quantity: str = "8",
+        unit: str = "hours",
+        description: str = "Zwei Malergesellen streichen einen Tag lang",
+        **extra: Any,
+    ) -> httpx.Response:
+        """Post an offer (`side` "offers") or a need ("needs")."""
+        body = {"kind": kind, "quantity": quantity, "unit": unit, "description": description}
+        return self.api.client.post(
+            f"{self.path}/{side}", json={**body, **extra}, headers=who.headers()
+        )
+
+    def posted(self, who: Partner, side: str, **fields: Any) -> str:
+        """Post and return the new offer's or need's id."""
+        response = self.post(who, side, **fields)
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    def deal(self, who: Partner, **body: Any) -> httpx.Response:
+        """Make a deal."""
+        body.setdefault("title", "Neuer Anstrich für das Zirkuszelt")
+        return self.api.client.post(f"{self.path}/deals", json=body, headers=who.headers())
+
+    def brokered(self) -> dict[str, Any]:
+        """An offer of the company and a need of the association, matched by the broker."""
+        offer = self.posted(self.company, "offers")
+        need = self.posted(
+            self.association, "needs", description="Das Winterquartier braucht neue Farbe"
+        )
+        response = self.deal(self.broker, offer_id=offer, need_id=need)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    def conclude(self, agreement_id: str) -> dict[str, Any]:
+        """Both parties sign revision 1."""
+        return self.api.conclude(agreement_id, 1, self.company, self.association)
+
+    def notarise(self, agreement_id: str, notary: Partner | None = None) -> httpx.Response:
+        """The notary countersigns the revision in force."""
+        notary = notary or self.notary
+        view = self.api.read(self.api.admin, agreement_id).json()
+        revision = view["in_force_revision"] or view["revision"]
+        payload = self.api.payload(notary, agreement_id, revision)
+        return self.api.client.post(
+            f"/v1/agreements/{agreement_id}/notarisation",
+            json={"key_id": notary.key_id, "signature": notary.sign(payload)},
+            headers=notary.headers(**{"If-Match": self.api.current_etag(agreement_id)}),
+        )
+
+    def stats(self, position: str | None = None) -> dict[str, Any]:
+        """The market's stats (after `position` when given)."""
+        params = {"min_position": position} if position else {}
+        response = self.api.client.get(f"{self.path}/stats", params=params, headers=self.api.admin)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
