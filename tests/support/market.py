@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -136,7 +138,10 @@ class Bazaar:
         notary = notary or self.notary
         view = self.api.read(self.api.admin, agreement_id).json()
         revision = view["in_force_revision"] or view["revision"]
-        payload = self.api.payload(notary, agreement_id, revision)
+        payload = self.api.client.get(
+            f"/v1/agreements/{agreement_id}/revisions/{revision}/signing-payload",
+            headers=self.api.admin,
+        ).content
         return self.api.client.post(
             f"/v1/agreements/{agreement_id}/notarisation",
             json={"key_id": notary.key_id, "signature": notary.sign(payload)},
@@ -149,3 +154,90 @@ class Bazaar:
         response = self.api.client.get(f"{self.path}/stats", params=params, headers=self.api.admin)
         assert response.status_code == 200, response.text
         return dict(response.json())
+
+
+def stats_from_events(items: list[dict[str, Any]], market_id: str) -> dict[str, Any]:
+    """A market's stats recomputed from the open event stream alone (no read model): what an
+    outside researcher would count."""
+    sides = {"offer": 0, "need": 0}
+    deals: dict[str, dict[str, Any]] = {}
+    revisions: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    confirmed: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    recorded: dict[tuple[str, str], tuple[str, Decimal]] = {}
+    for item in items:
+        data, kind, aggregate_id = item["data"], item["type"], item["aggregate_id"]
+        if item["aggregate_type"] == "Posting" and kind == "Posted":
+            if data["market_id"] == market_id:
+                sides[data["side"]] += 1
+            continue
+        if item["aggregate_type"] != "Agreement":
+            continue
+        if kind == "ProposedAtMarket" and data["origin"]["market_id"] == market_id:
+            deals[aggregate_id] = {"status": "proposed", "concluded": False, "notarised": False}
+        if kind in ("Proposed", "ProposedAtMarket"):
+            revisions[(aggregate_id, 1)] = data["content"]["commitments"]
+        elif kind in ("Revised", "AmendmentProposed"):
+            revisions[(aggregate_id, data["revision"])] = data["content"]["commitments"]
+        deal = deals.get(aggregate_id)
+        if deal is None:
+            continue
+        if kind in ("Concluded", "AmendmentAdopted"):
+            deal["in_force"] = revisions[(aggregate_id, data["revision"])]
+        if kind == "Concluded":
+            deal.update(status="in_force", concluded=True)
+        elif kind in ("Completed", "Terminated", "Withdrawn"):
+            deal["status"] = kind.lower()
+        elif kind == "Notarised":
+            deal["notarised"] = True
+        elif kind == "FulfilmentRecorded":
+            recorded[(aggregate_id, data["fulfilment_id"])] = (
+                data["commitment_id"],
+                Decimal(data["quantity"]),
+            )
+        elif kind == "FulfilmentConfirmed":
+            commitment_id, quantity = recorded[(aggregate_id, data["fulfilment_id"])]
+            confirmed[(aggregate_id, commitment_id)] += quantity
+    sums: dict[tuple[str, str], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+    for agreement_id, deal in deals.items():
+        for commitment in deal.get("in_force", []):
+            pair = sums[(commitment["kind"], commitment["unit"])]
+            quantity = Decimal(commitment["quantity"])
+            pair[0] += quantity
+            pair[1] += min(quantity, confirmed[(agreement_id, commitment["id"])])
+    concluded = sum(1 for d in deals.values() if d["concluded"])
+    completed = sum(1 for d in deals.values() if d["status"] == "completed")
+    return {
+        "offers": sides["offer"],
+        "needs": sides["need"],
+        "deals": len(deals),
+        "concluded": concluded,
+        "notarised": sum(1 for d in deals.values() if d["notarised"]),
+        "completed": completed,
+        "fulfilment_rate": (
+            str((Decimal(completed) / Decimal(concluded)).quantize(Decimal("0.0001")))
+            if concluded
+            else None
+        ),
+        "commitments": [
+            {"kind": k, "unit": u, "committed": _plain(c), "fulfilled": _plain(f)}
+            for (k, u), (c, f) in sorted(sums.items())
+        ],
+    }
+
+
+def _plain(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
+def all_events(api: Api) -> list[dict[str, Any]]:
+    """Every event of the open stream, read page by page as an auditor."""
+    auditor = {"Authorization": f"Bearer {api.issue_token('auditor')}"}
+    items: list[dict[str, Any]] = []
+    after = 0
+    while True:
+        page = api.client.get("/v1/events", params={"after": after}, headers=auditor).json()
+        items += page["items"]
+        if not page["items"]:
+            return items
+        after = page["next_after"]

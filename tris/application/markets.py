@@ -187,6 +187,9 @@ class Markets:
             market.require_trading()
             offer = self._maybe_posting(market_id, PostingSide.OFFER, request.offer_id)
             need = self._maybe_posting(market_id, PostingSide.NEED, request.need_id)
+            for posting in (offer, need):
+                if posting is not None:
+                    posting.require_open("matched")
             draft = self._draft(market, request, offer, need)
             actor = ctx.actor.party_id
             broker = actor if market.is_broker(actor) else None

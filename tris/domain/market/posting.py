@@ -163,7 +163,7 @@ class Posting(Aggregate):
 
     def match(self, actor: Actor, deal_id: str, agreement_id: str) -> None:
         """Mark the offer or need matched by a deal (at most once)."""
-        self._require_open("matched")
+        self.require_open("matched")
         self._match(actor=actor, deal_id=deal_id, agreement_id=agreement_id)
 
     @event(Matched)
@@ -178,7 +178,7 @@ class Posting(Aggregate):
             raise NotAParticipantError(
                 f"only party {self.party_id} withdraws its {self.side.value}"
             )
-        self._require_open("withdrawn")
+        self.require_open("withdrawn")
         _text("reason", reason, MAX_TEXT, multiline=True, allow_empty=True)
         self._withdraw(actor=actor, reason=reason)
 
@@ -186,7 +186,8 @@ class Posting(Aggregate):
     def _withdraw(self, actor: Actor, reason: str) -> None:
         self.status = PostingStatus.WITHDRAWN
 
-    def _require_open(self, outcome: str) -> None:
+    def require_open(self, outcome: str) -> None:
+        """PostingNotOpenError unless the offer or need is open."""
         if self.status is not PostingStatus.OPEN:
             raise PostingNotOpenError(
                 f"the {self.side.value} {self.posting_id} is {self.status.value} and cannot be "

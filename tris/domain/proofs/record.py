@@ -14,7 +14,8 @@ from tris.domain.proofs.signed import Check, strict_base64
 from tris.domain.signing import canonical_json, key_fingerprint, sha256_hex, signature_is_valid
 
 AGREEMENT_TOPIC = "tris.domain.agreement:Agreement"
-CONTENT_EVENTS = ("Proposed", "Revised", "AmendmentProposed")
+CONTENT_EVENTS = ("Proposed", "ProposedAtMarket", "Revised", "AmendmentProposed")
+FIRST_CONTENT_EVENTS = ("Proposed", "ProposedAtMarket")
 
 
 def event_type(topic: str) -> str:
@@ -91,7 +92,7 @@ def read_record(agreement_id: str, events: Iterable[tuple[int, str, Any]]) -> Ag
         kind = event_type(topic)
         try:
             if kind in CONTENT_EVENTS:
-                number = 1 if kind == "Proposed" else int(state["revision"])
+                number = 1 if kind in FIRST_CONTENT_EVENTS else int(state["revision"])
                 sectors = {str(k): unwrap(v) for k, v in state["party_sectors"].items()}
                 record.revisions[number] = RecordedRevision(
                     number, unwrap(state["content"]), sectors, version

@@ -50,6 +50,7 @@ class AgreementsProjection(Projection):
         self.commitments = commitments.Commitments(self.revisions)
         self._handlers: dict[type[Any], Handler] = {
             Agreement.Proposed: self._proposed,
+            Agreement.ProposedAtMarket: self._proposed,
             Agreement.Revised: self._revised,
             Agreement.AmendmentProposed: self._amendment_proposed,
             Agreement.AmendmentRejected: self._amendment_rejected,
