@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from typing import Any
 
@@ -11,6 +12,8 @@ from tests.support.http import TODAY, Api, bearer
 from tests.support.market import Bazaar, all_events, stats_from_events
 from tris.application.readmodels.queries import Queries
 from tris.bootstrap import Services
+from tris.domain.proofs.offline import verify_bundle
+from tris.domain.proofs.signed import render_bundle
 
 PROBLEMS = "https://tris.example/problems/"
 
@@ -308,8 +311,6 @@ def test_the_moderators_screen_streams_the_running_totals(api: Api, bazaar: Baza
 
 
 def _next_stats(lines: Any) -> dict[str, Any]:
-    import json
-
     for line in lines:
         if line.startswith("data: "):
             return dict(json.loads(line[len("data: ") :]))
@@ -324,3 +325,45 @@ def test_a_scheduled_market_names_registered_parties_only(api: Api, bazaar: Baza
     backwards = bazaar.schedule(ends_at="2026-06-01T15:00:00+02:00")
     assert backwards.status_code == 422 and backwards.json()["type"] == PROBLEMS + "invalid-market"
     assert TODAY.year == 2026
+
+
+def test_a_notarisation_is_in_the_evidence_bundle_and_checked_offline(
+    api: Api, bazaar: Bazaar
+) -> None:
+    bazaar.open()
+    agreement_id = bazaar.brokered()["agreement_id"]
+    bazaar.conclude(agreement_id)
+    assert bazaar.notarise(agreement_id).status_code == 200
+    api.checkpoint()
+    response = api.client.get(
+        f"/v1/agreements/{agreement_id}/evidence", headers=bazaar.company.headers()
+    )
+    assert response.status_code == 200, response.text
+    raw = response.content
+    bundle = json.loads(raw)
+    assert bundle["revisions"][0]["notarisations"][0]["party_id"] == bazaar.notary.party_id
+    assert [n["party_id"] for n in bundle["notaries"]] == [bazaar.notary.party_id]
+    checks = verify_bundle(raw)
+    assert all(c.ok for c in checks), [c for c in checks if not c.ok]
+    names = [c.name for c in checks]
+    assert f"notarisation of revision 1 by party {bazaar.notary.party_id}" in names
+
+    # A notarisation listed in the bundle that the events do not record is caught.
+    forged = json.loads(raw)
+    forged["revisions"][0]["notarisations"][0]["signature"] = bundle["revisions"][0]["signatures"][
+        0
+    ]["signature"]
+    failed = {c.name for c in verify_bundle(render_bundle(forged)) if not c.ok}
+    assert "revisions match events" in failed
+    # The notary's keys must be those its key events register.
+    forged = json.loads(raw)
+    forged["notaries"][0]["keys"] = []
+    failed = {c.name for c in verify_bundle(render_bundle(forged)) if not c.ok}
+    assert "party keys" in failed
+
+    # The verification endpoint checks the notarisation too.
+    verification = api.client.get(
+        f"/v1/agreements/{agreement_id}/verification", headers=api.admin
+    ).json()
+    assert verification["ok"]
+    assert any(c["name"].startswith("notarisation of revision 1") for c in verification["checks"])

@@ -200,7 +200,7 @@ def _signature_findings(
     record = read_record(stored.aggregate_id, stored.states())
     findings = [Finding("changed", p, stored.aggregate_id) for p in record.problems]
     # Party keys are loaded once per audit, not once per agreement.
-    missing = [p for p in record.party_ids if p not in keys.parties]
+    missing = [p for p in record.signer_ids if p not in keys.parties]
     keys.update(party_keys(store, missing))
     keys.parties.update(missing)
     for check in signature_checks(record, keys):

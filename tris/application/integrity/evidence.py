@@ -70,8 +70,10 @@ class _Scan:
     chain_head: str | None = None
     max_leaf: int = -1
     party_ids: dict[str, None] = field(default_factory=dict)
+    notary_ids: dict[str, None] = field(default_factory=dict)
     revisions: dict[int, int] = field(default_factory=dict)  # number → version
     signatures: list[RecordedSignature] = field(default_factory=list)
+    notarisations: list[RecordedSignature] = field(default_factory=list)
 
 
 class EvidenceBundle:
@@ -104,7 +106,8 @@ class EvidenceBundle:
         self.scan, self.checkpoint = scan, checkpoint
         self.version = scan.last_version
         self.generated_at = rfc3339(utc_now())
-        self._keys = _key_section(store, log, list(scan.party_ids), checkpoint.tree_size)
+        signers = list(dict.fromkeys([*scan.party_ids, *scan.notary_ids]))
+        self._keys = _key_section(store, log, signers, checkpoint.tree_size)
 
     def _windows(self, last: int | None = None) -> Iterator[StoredAggregate]:
         first = 1
@@ -130,6 +133,9 @@ class EvidenceBundle:
                 for party_id in revision.content.get("parties", []):
                     scan.party_ids.setdefault(str(party_id), None)
             scan.signatures += record.signatures
+            scan.notarisations += record.notarisations
+            for notarisation in record.notarisations:
+                scan.notary_ids.setdefault(notarisation.party_id, None)
             for link in window.links:
                 leaf = window.leaves.get(link.version)
                 if leaf is not None:  # an event without a leaf fails its check offline
@@ -155,6 +161,8 @@ class EvidenceBundle:
             ),
             "revisions": Streamed(self._revisions),
             "parties": _parties(self.store, list(self.scan.party_ids), history),
+            # Market notaries who countersigned a revision in force, with their keys.
+            "notaries": _parties(self.store, list(self.scan.notary_ids), history),
             "key_events": key_events,
             "chain_head": self.scan.chain_head,
             "checkpoint": self.checkpoint.to_dict(),
@@ -187,6 +195,11 @@ class EvidenceBundle:
                     {"party_id": s.party_id, "key_id": s.key_id, "signature": s.signature}
                     for s in self.scan.signatures
                     if s.revision == number
+                ],
+                "notarisations": [
+                    {"party_id": n.party_id, "key_id": n.key_id, "signature": n.signature}
+                    for n in self.scan.notarisations
+                    if n.revision == number
                 ],
             }
 

@@ -169,7 +169,7 @@ def verify_agreement(
     checks = [chain_check(stored)]
     if record.problems:
         checks.append(Check("record", False, "; ".join(record.problems)))
-    signatures = signature_checks(record, party_keys(store, record.party_ids))
+    signatures = signature_checks(record, party_keys(store, record.signer_ids))
     checks += signatures or [Check("signatures", True, "no revision has been signed yet")]
     checkpoint, checkpoint_check = covering_checkpoint(log, stored)
     # The leaves may have been appended just now, by the checkpoint's catch-up.
@@ -184,7 +184,7 @@ def verify_agreement(
         "chain_head": stored.links[-1].hash if stored.links else None,
         "checkpoint": None if checkpoint is None else checkpoint.to_dict(),
         "checks": [c.to_dict() for c in checks],
-        "signing_keys": key_registrations(store, record.party_ids),
+        "signing_keys": key_registrations(store, record.signer_ids),
     }
 
 

@@ -123,8 +123,10 @@ def signer_key_problems(
     with its key: not registered by the signing party before it signed, registered first
     by another party, or revoked by then. Empty when every signer's key is anchored."""
     problems = []
-    for sig in record.signatures:
-        who = f"revision {sig.revision}'s signature by {sig.party_id}"
+    signed = [("signature", s) for s in record.signatures]
+    notarised = [("notarisation", n) for n in record.notarisations]
+    for what, sig in [*signed, *notarised]:
+        who = f"revision {sig.revision}'s {what} by {sig.party_id}"
         signed_at = leaves.get(sig.version)
         key = history.find(sig.party_id, sig.key_id)
         if signed_at is None:

@@ -255,7 +255,7 @@ def _prove_included(bundle: Bundle, events: list[Any], proofs: list[Any]) -> Non
 def _key_events(bundle: Bundle) -> str:
     events, proofs = bundle["key_events"], bundle["key_inclusion_proofs"]
     _require(len(proofs) == len(events), "not one inclusion proof per key event")
-    parties = set(_record(bundle).party_ids)
+    parties = set(_record(bundle).signer_ids)
     taken = {e["leaf_index"] for e in bundle["events"]}
     for event in events:
         name = f"{event['aggregate_id']} version {event['version']}"
@@ -332,7 +332,18 @@ def _revisions_match(bundle: Bundle) -> str:
             (s.party_id, s.key_id, s.signature) for s in record.signatures if s.revision == number
         )
         _require(listed == recorded, f"revision {number}'s signatures differ from the events'")
-    return f"{len(given)} revisions and {len(record.signatures)} signatures as recorded"
+        listed = sorted(
+            (n["party_id"], n["key_id"], n["signature"])
+            for n in given[number].get("notarisations", [])
+        )
+        recorded = sorted(
+            (n.party_id, n.key_id, n.signature)
+            for n in record.notarisations
+            if n.revision == number
+        )
+        _require(listed == recorded, f"revision {number}'s notarisations differ from the events'")
+    notarised = f" and {len(record.notarisations)} notarisations" if record.notarisations else ""
+    return f"{len(given)} revisions and {len(record.signatures)} signatures{notarised} as recorded"
 
 
 def _payloads(bundle: Bundle) -> str:
@@ -365,6 +376,16 @@ def _party_keys(bundle: Bundle) -> str:
             f"party {party['party_id']}'s keys are not those its key events register",
         )
         _require(isinstance(party["name"], str), "a party has no name")
+    notaries = bundle.get("notaries", [])
+    _require(
+        [n["party_id"] for n in notaries] == record.notary_ids,
+        "the notaries are not those the events name",
+    )
+    for notary in notaries:
+        _require(
+            notary["keys"] == history.of_party(notary["party_id"]),
+            f"notary {notary['party_id']}'s keys are not those its key events register",
+        )
     return (
         f"{len(ids)} parties; each key, its proof of possession and its revocation "
         "recomputed from the key events"
@@ -377,7 +398,8 @@ def _signer_keys(bundle: Bundle) -> str:
     problems = signer_key_problems(record, leaves, _key_history(bundle))
     _require(not problems, "; ".join(problems))
     return (
-        f"each of {len(record.signatures)} signatures was made with a key its party "
+        f"each of {len(record.signatures) + len(record.notarisations)} signatures was made "
+        "with a key its party "
         "registered before and had not revoked"
     )
 
@@ -387,7 +409,7 @@ def _signatures(bundle: Bundle) -> list[Check]:
         record = _record(bundle)
         keys = {
             (party["party_id"], key["key_id"]): strict_base64(key["public_key"]) or b""
-            for party in bundle["parties"]
+            for party in [*bundle["parties"], *bundle.get("notaries", [])]
             for key in party["keys"]
         }
     except (BundleError, KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -73,6 +73,8 @@ class AgreementRecord:
     agreement_id: str
     revisions: dict[int, RecordedRevision] = field(default_factory=dict)
     signatures: list[RecordedSignature] = field(default_factory=list)
+    # Market notaries' countersignatures of a revision in force (same shape as signatures).
+    notarisations: list[RecordedSignature] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -83,6 +85,16 @@ class AgreementRecord:
             for party_id in revision.content.get("parties", []):
                 seen.setdefault(str(party_id), None)
         return list(seen)
+
+    @property
+    def notary_ids(self) -> list[str]:
+        """Every notary that countersigned, in order of first notarisation."""
+        return list(dict.fromkeys(n.party_id for n in self.notarisations))
+
+    @property
+    def signer_ids(self) -> list[str]:
+        """The parties and the notaries: everyone whose keys the record's signatures need."""
+        return list(dict.fromkeys([*self.party_ids, *self.notary_ids]))
 
 
 def read_record(agreement_id: str, events: Iterable[tuple[int, str, Any]]) -> AgreementRecord:
@@ -97,8 +109,9 @@ def read_record(agreement_id: str, events: Iterable[tuple[int, str, Any]]) -> Ag
                 record.revisions[number] = RecordedRevision(
                     number, unwrap(state["content"]), sectors, version
                 )
-            elif kind == "Signed":
-                record.signatures.append(
+            elif kind in ("Signed", "Notarised"):
+                target = record.signatures if kind == "Signed" else record.notarisations
+                target.append(
                     RecordedSignature(
                         revision=int(state["revision"]),
                         party_id=str(unwrap(state["actor"])["party_id"]),
@@ -115,10 +128,13 @@ def read_record(agreement_id: str, events: Iterable[tuple[int, str, Any]]) -> Ag
 def signature_checks(
     record: AgreementRecord, public_keys: Mapping[tuple[str, str], bytes]
 ) -> list[Check]:
-    """One check per recorded signature: valid for its revision's payload and party key."""
+    """One check per recorded signature and notarisation: valid for its revision's payload
+    and its party's key."""
     checks = []
-    for sig in record.signatures:
-        name = f"signature of revision {sig.revision} by party {sig.party_id}"
+    signed = [("signature", s) for s in record.signatures]
+    notarised = [("notarisation", n) for n in record.notarisations]
+    for what, sig in [*signed, *notarised]:
+        name = f"{what} of revision {sig.revision} by party {sig.party_id}"
         revision = record.revisions.get(sig.revision)
         key = public_keys.get((sig.party_id, sig.key_id))
         raw = strict_base64(sig.signature)
