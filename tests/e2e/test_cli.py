@@ -476,7 +476,7 @@ def test_serve_demo_welcomes_on_an_empty_database_and_loads_nothing_twice(
         parties = services.parties.list(admin)
     finally:
         services.close()
-    assert len(parties) == 6
+    assert len(parties) == 13  # six of the agreements, seven of the markets
     for party in parties:
         assert party["name"] in first.stdout and party["id"] in first.stdout
     private_keys = [

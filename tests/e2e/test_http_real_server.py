@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +9,7 @@ import httpx
 import pytest
 
 from tests.support.http import Api, content, if_match
-from tests.support.server import create_admin_token, free_port, tris_env
-
-STARTUP_SECONDS = 60
+from tests.support.server import served
 
 
 @pytest.fixture
@@ -24,51 +18,9 @@ def server(database_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
 
     On PostgreSQL it runs two API processes, as production does.
     """
-    token = create_admin_token(database_url, tmp_path)
-    port = free_port()
-    workers = "1" if database_url.startswith("sqlite") else "2"
-    log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tris",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            workers,
-        ],
-        env=tris_env(database_url, tmp_path),
-        cwd=tmp_path,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"tris serve exited: {(tmp_path / 'server.log').read_text()}")
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"tris serve did not answer: {(tmp_path / 'server.log').read_text()}")
-            time.sleep(0.2)
-        yield base_url, token
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        log.close()
+    workers = 1 if database_url.startswith("sqlite") else 2
+    with served(database_url, tmp_path, workers) as running:
+        yield running
 
 
 def test_a_served_api_carries_an_agreement_through_its_whole_life(

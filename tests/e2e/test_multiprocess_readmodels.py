@@ -23,9 +23,13 @@ import pytest
 
 from tests.support.concurrency import joined
 from tests.support.http import Api, content
-from tests.support.server import create_admin_token, free_port, tris_env
-
-STARTUP_SECONDS = 60
+from tests.support.server import (
+    create_admin_token,
+    free_port,
+    serve_command,
+    tris_env,
+    wait_until_served,
+)
 
 
 class Processes:
@@ -51,25 +55,11 @@ class Processes:
 
     def serve(self, workers: int = 1) -> str:
         port = free_port()
-        self.start(
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            log=f"serve-{port}.log",
-        )
+        log = f"serve-{port}.log"
+        process = self.start(*serve_command(port, workers)[3:], log=log)
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    return base
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise AssertionError(f"tris serve on {port} did not start")
+        wait_until_served(base, process, self.directory / log)
+        return base
 
     def worker(self, name: str = "worker") -> subprocess.Popen[bytes]:
         return self.start("worker", "--interval", "0.02", log=f"{name}.log")

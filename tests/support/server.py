@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
@@ -80,3 +85,57 @@ class LiveServer:
     key_ids: list[str]
     # Per partner role: its party id, signing key id and the raw private key (base64).
     partners: dict[str, dict[str, str]]
+
+
+STARTUP_SECONDS = 60
+
+
+def serve_command(port: int, workers: int = 1, *extra: str) -> list[str]:
+    """The command line of `tris serve` on 127.0.0.1 at `port` with `workers` processes."""
+    return [
+        sys.executable, "-m", "tris", "serve", "--host", "127.0.0.1", "--port", str(port),
+        "--workers", str(workers), *extra,
+    ]  # fmt: skip
+
+
+def wait_until_served(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Return once the server answers /healthz; fail the test if it exits or never does."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while True:
+        if process.poll() is not None:
+            raise AssertionError(f"tris serve exited: {log.read_text()}")
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"tris serve did not answer: {log.read_text()}")
+        time.sleep(0.2)
+
+
+@contextmanager
+def served(database_url: str, directory: Path, workers: int = 1) -> Iterator[tuple[str, str]]:
+    """A running `tris serve` on a free port and an admin token; stopped afterwards."""
+    token = create_admin_token(database_url, directory)
+    port = free_port()
+    log_path = directory / f"serve-{port}.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            serve_command(port, workers),
+            env=tris_env(database_url, directory),
+            cwd=directory,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_served(base_url, process, log_path)
+            yield base_url, token
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)

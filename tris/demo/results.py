@@ -29,12 +29,22 @@ class DemoAgreement:
 
 
 @dataclass(frozen=True)
+class DemoMarket:
+    """One market of the scenario."""
+
+    handle: str
+    market_id: str
+    title: str
+
+
+@dataclass(frozen=True)
 class DemoData:
     """What the demo created: the operator's token, the parties and the agreements."""
 
     admin_token: str
     parties: tuple[DemoParty, ...]
     agreements: tuple[DemoAgreement, ...]
+    markets: tuple[DemoMarket, ...] = ()
 
     def party(self, handle: str) -> DemoParty:
         """The demo party with this handle (`bezirksamt`, `senat`, …)."""

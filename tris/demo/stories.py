@@ -6,12 +6,12 @@ from __future__ import annotations
 import hashlib
 
 from tris.demo.cast import (
-    Cast,
     commitment,
     content_draft,
     keep,
     private_b64,
 )
+from tris.demo.markets import MarketStories
 from tris.demo.results import DemoAgreement, DemoData, DemoParty
 from tris.domain.agreement import Evidence
 from tris.domain.values import Terms
@@ -23,7 +23,7 @@ MARKTPLATZ_TERMS = (
 )
 
 
-class BerlinStories(Cast):
+class BerlinStories(MarketStories):
     """The scenario's steps; each method is one story, told in the order it happened."""
 
     def play(self) -> DemoData:
@@ -35,6 +35,7 @@ class BerlinStories(Cast):
             spende.agreement_id,
             "Ersetzt durch die Sachleistung Backwaren im „Marktplatz für Gute Geschäfte Moabit“.",
         )
+        markets = (self.marktplatz_neukoelln(), self.aktionstag_open())
         agreements = (
             marktplatz,
             self._netzwerke_terminated(),
@@ -54,7 +55,7 @@ class BerlinStories(Cast):
             )
             for member in self.members.values()
         )
-        return DemoData(self.admin_token, parties, agreements)
+        return DemoData(self.admin_token, parties, agreements, markets)
 
     # ---------------------------------------------------------------- stories
 

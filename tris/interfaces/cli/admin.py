@@ -11,7 +11,7 @@ from tris.application.parties import new_contact
 from tris.application.store import CommandContext
 from tris.domain.party import Contact, PartyDetails
 from tris.domain.values import Sector
-from tris.interfaces.cli.context import cli_operator, cli_reader, open_services
+from tris.interfaces.cli.context import cli_operator, cli_reader, open_services, render_table
 
 app = typer.Typer(help="Operator tasks: issue and revoke tokens, register parties.")
 
@@ -76,7 +76,7 @@ def register_party(
 
 def _table(tokens: list[dict[str, Any]]) -> str:
     header = ("TOKEN ID", "ROLE", "PARTY", "STATE", "CREATED", "LABEL")
-    rows = [header] + [
+    rows = [
         (
             t["token_id"],
             t["role"],
@@ -87,11 +87,7 @@ def _table(tokens: list[dict[str, Any]]) -> str:
         )
         for t in tokens
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    )
+    return render_table(header, rows)
 
 
 def register(cli: typer.Typer) -> None:

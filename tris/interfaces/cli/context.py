@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from tris.application.access import Principal, Role
@@ -60,3 +60,13 @@ def describe_database(url: str) -> str:
     if backend == "sqlite":
         return f"SQLite file {parts['path']}"
     return f"PostgreSQL database {parts['dbname']} on {parts['host']}:{parts['port']}"
+
+
+def render_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
+    """Rows as left-aligned columns under a header, two spaces apart."""
+    every = [header, *rows]
+    widths = [max(len(row[i]) for row in every) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in every
+    )

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import typer
 
-from tris.interfaces.cli import admin, demo, projections, serve, stream, verify
+from tris.interfaces.cli import admin, demo, market, projections, serve, stream, verify
 from tris.interfaces.cli.errors import ErrorReportingGroup
 
 REGISTRARS: tuple[Callable[[typer.Typer], None], ...] = (
@@ -20,6 +20,7 @@ REGISTRARS: tuple[Callable[[typer.Typer], None], ...] = (
     projections.register,
     verify.register,
     stream.register,
+    market.register,
 )
 
 

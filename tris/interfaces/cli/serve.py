@@ -115,6 +115,9 @@ def welcome_block(services: Services, data: DemoData, base_url: str) -> str:
             f"    key id:       {party.key_id}",
             f"    private key:  {party.private_key}",
         ]
+    if data.markets:
+        lines += ["", "Demo markets (GET /v1/markets/<id>, …/stats, …/follow-ups):"]
+        lines += [f"  {market.title}: {market.market_id}" for market in data.markets]
     proposal = data.agreement("sichtbarkeit")
     view = services.agreements.get(cli_reader(), proposal.agreement_id)
     waiting = [p["party_id"] for p in view["parties"] if not p["signed"]]

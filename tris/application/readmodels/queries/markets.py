@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -191,15 +191,14 @@ class MarketQueries(ReadModelQueries):
     def follow_ups(
         self, market_id: str, *, limit: int = 100, cursor: str | None = None
     ) -> dict[str, Any]:
-        """Agreements from the market in force without a recorded fulfilment, once 14 days
-        have passed since it closed (none before)."""
+        """Agreements from the market in force without a recorded fulfilment, once the
+        market has closed and 14 days have passed since its day (none before)."""
         check_limit(limit)
         with self.database.read() as cur:
             self._require_market(market_id, cur)
-            cur.execute("SELECT closed_at FROM rm_markets WHERE market_id=%s", (market_id,))
+            cur.execute("SELECT status, ends_on FROM rm_markets WHERE market_id=%s", (market_id,))
             row = cur.fetchone()
-            closed_at = row[0] if row else None
-            due = _follow_up_due(closed_at)
+            due = _follow_up_due(row[1]) if row and row[0] == "closed" else None
             if due is None or self.today() < due:
                 return {"items": [], "next_cursor": None, "due_on": _iso(due)}
             params: list[Any] = [market_id, "in_force", 0]
@@ -244,10 +243,9 @@ class MarketQueries(ReadModelQueries):
         return str(row[0])
 
 
-def _follow_up_due(closed_at: str | None) -> date | None:
-    if closed_at is None:
-        return None
-    return datetime.fromisoformat(closed_at).date() + timedelta(days=FOLLOW_UP_DAYS)
+def _follow_up_due(ends_on: str) -> date:
+    """Organisers follow up two weeks after the market day."""
+    return date.fromisoformat(ends_on) + timedelta(days=FOLLOW_UP_DAYS)
 
 
 def _iso(day: date | None) -> str | None:
