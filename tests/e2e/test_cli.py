@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import socket
 import subprocess
@@ -574,3 +575,34 @@ def _welcome_party(welcome: str, name: str) -> dict[str, str]:
         fields[label] = value.strip()
     fields["party"] = fields["id"]
     return fields
+
+
+def test_the_demo_markets_are_evaluated_by_tris_market_report(services: Services) -> None:
+    data = load_demo(services)
+    past, live = data.markets
+    url = services.settings.database_url
+
+    table = invoke("market", "report", past.market_id, database_url=url)
+    assert table.exit_code == 0, table.output
+    assert "Marktplatz für Gute Geschäfte Neukölln 2026 (marketplace, closed)" in table.stdout
+    for line in ("deals            3", "notarised        2", "fulfilment rate  0.6667 (66.7 %)"):
+        assert line in table.stdout
+    assert "Zirkusworkshop für die Azubis des Malerbetriebs" in table.stdout  # to follow up
+
+    report = invoke("market", "report", past.market_id, "--format", "json", database_url=url)
+    assert report.exit_code == 0, report.output
+    document = json.loads(report.stdout)
+    assert document["stats"]["completed"] == 2 and document["stats"]["concluded"] == 3
+    assert [i["title"] for i in document["follow_ups"]["items"]] == [
+        "Zirkusworkshop für die Azubis des Malerbetriebs"
+    ]
+    assert document["market"]["status"] == "closed"
+
+    open_market = invoke("market", "report", live.market_id, database_url=url)
+    assert open_market.exit_code == 0 and "(action_day, open)" in open_market.stdout
+    assert "follow-ups: from 14 days after the market closes" in open_market.stdout
+
+    missing = invoke("market", "report", "no-such-market", database_url=url)
+    assert missing.exit_code == 3
+    assert "no market no-such-market" in missing.output
+    assert "Traceback" not in missing.output
