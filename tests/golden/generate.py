@@ -1,9 +1,12 @@
-"""How the golden export was made (once): the Berlin demo plus every event type it lacks.
+"""How the golden exports were made (each once): the Berlin demo plus every event type it
+lacks.
 
     python -m tests.golden.generate OUT.ndjson
 
-Never overwrite `export-v1.ndjson` with a new run: its whole point is that it was made by
-an old version. Make `export-v2.ndjson` (and its digest) beside it when a new format comes.
+`export-v1.ndjson` was made before markets existed; `export-v2.ndjson` by this script with
+the markets of the demo and the market events it lacks (a withdrawn need, a cancelled
+market). Never overwrite either with a new run: their point is that an old version made
+them. Make `export-v3.ndjson` (and its digest) beside them when new event types come.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import base64
 import sys
 import tempfile
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -24,6 +27,8 @@ from tris.application.store import CommandContext
 from tris.bootstrap import Services, build
 from tris.config import load_settings
 from tris.demo import DemoData, load_demo
+from tris.domain.market.market import MarketFormat, MarketPlan
+from tris.domain.market.posting import PostingDraft, PostingSide
 from tris.domain.party import PartyDetails
 from tris.domain.signing import key_registration
 from tris.domain.values import CommitmentDraft, CommitmentKind, ContentDraft, Sector, Terms
@@ -119,6 +124,33 @@ def complete_the_event_types(services: Services, data: DemoData) -> None:
     services.agreements.reject_amendment(haus_ctx, agreement_id, 2, "Wir haben keinen Platz")
 
 
+def complete_the_market_types(services: Services, data: DemoData) -> None:
+    """Add what the demo's markets never do: a need withdrawn, a market cancelled."""
+    admin = CommandContext(_principal(services, data.admin_token).actor)
+    organiser = CommandContext(_principal(services, data.party("bezirksamt_nk").token).actor)
+    muetter = CommandContext(_principal(services, data.party("stadtteilmuetter").token).actor)
+    live = data.markets[1].market_id
+    need = services.markets.post(
+        muetter, live, PostingSide.NEED, PostingDraft("time", "2", "hours", "Vorlesen", None)
+    ).body["id"]
+    services.markets.withdraw(muetter, live, PostingSide.NEED, need, "Hat sich erledigt")
+    plan = MarketPlan(
+        title="Runder Tisch Gropiusstadt",
+        format=MarketFormat.ROUND_TABLE,
+        region="Berlin-Neukölln",
+        venue="Gemeinschaftshaus Gropiusstadt",
+        starts_at=datetime(2026, 11, 5, 17, tzinfo=UTC),
+        ends_at=datetime(2026, 11, 5, 19, tzinfo=UTC),
+        organisers=(data.party("bezirksamt_nk").party_id,),
+        brokers=(),
+        notaries=(),
+    )
+    cancelled = services.markets.schedule(admin, plan).body["id"]
+    services.markets.cancel(
+        organiser, cancelled, "Der Saal ist wegen eines Wasserschadens gesperrt."
+    )
+
+
 def main(out: Path) -> None:
     """Play the scenario into a throwaway SQLite store and export it to `out`."""
     with tempfile.TemporaryDirectory() as directory:
@@ -127,6 +159,7 @@ def main(out: Path) -> None:
         try:
             data = load_demo(services)
             complete_the_event_types(services, data)
+            complete_the_market_types(services, data)
             with out.open("w", encoding="utf-8", newline="\n") as handle:
                 write_export(EventStream(services.store), handle)
         finally:

@@ -14,6 +14,8 @@ from tris.application.opendata.stream import EventStream, event_classes
 from tris.application.parties import new_contact
 from tris.bootstrap import Services
 from tris.domain.agreement import Agreement
+from tris.domain.market.market import Market
+from tris.domain.market.posting import Posting
 from tris.domain.party import Party, PartyDetails
 from tris.domain.values import Sector
 
@@ -107,10 +109,11 @@ def test_contact_persons_appear_only_as_their_person_ids(services: Services, wor
         assert secret not in text
 
 
-def test_the_stream_knows_every_event_type_of_both_aggregates() -> None:
-    names = {c.__qualname__ for c in event_classes(Party, Agreement)}
+def test_the_stream_knows_every_event_type_of_every_aggregate() -> None:
+    names = {c.__qualname__ for c in event_classes(Party, Agreement, Market, Posting)}
     assert {"Party.Registered", "Party.PersonalDataErased", "Agreement.Signed"} <= names
-    assert len(names) == 21
+    assert {"Market.Scheduled", "Posting.Matched", "Agreement.ProposedAtMarket"} <= names
+    assert len(names) == 31
 
 
 def test_paging_while_others_write_returns_every_event_once_in_order(

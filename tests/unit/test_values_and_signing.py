@@ -233,7 +233,7 @@ def nested_event_classes(aggregate: type[Aggregate]) -> dict[str, type[Aggregate
     }
 
 
-@pytest.mark.parametrize("aggregate", [Party, Agreement])
+@pytest.mark.parametrize("aggregate", [Party, Agreement, Market, Posting])
 def test_every_event_type_has_an_actor_field(aggregate) -> None:
     classes = nested_event_classes(aggregate)
     assert classes

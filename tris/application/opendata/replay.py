@@ -36,6 +36,8 @@ from tris.application.opendata.stream import EventStream
 from tris.application.readmodels.runner import ProjectionRunner
 from tris.application.store import EventStore
 from tris.domain.agreement import Agreement
+from tris.domain.market.market import Market
+from tris.domain.market.posting import Posting
 from tris.domain.party import Party
 from tris.domain.proofs.chain import GENESIS, event_hash
 
@@ -48,7 +50,7 @@ Progress = Callable[[int], None]
 def _event_topics() -> frozenset[str]:
     """The topic of every event class of TRIS's aggregates: all an export may name."""
     topics = set()
-    for aggregate in (Party, Agreement):
+    for aggregate in (Party, Agreement, Market, Posting):
         for value in vars(aggregate).values():
             if isinstance(value, type) and issubclass(value, DomainEvent):
                 topics.add(get_topic(value))
