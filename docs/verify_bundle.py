@@ -121,7 +121,9 @@ def checks(raw, pinned=None):
     yield "one proof per key event", len(key_proofs) == len(key_events)
     yield "key events in log order", all(x["leaf_index"] < y["leaf_index"] and x["position"] <
                                          y["position"] for x, y in zip(key_events, key_events[1:]))
-    registered, owner, parties = {}, {}, [p["party_id"] for p in b["parties"]]
+    notaries = b.get("notaries", [])  # market notaries who countersigned
+    registered, owner = {}, {}
+    parties = [p["party_id"] for p in b["parties"]] + [p["party_id"] for p in notaries]
     for e, p in zip(key_events, key_proofs, strict=False):
         party, kind, state = e["aggregate_id"], e["topic"].rsplit(".", 1)[1], json.loads(e["state"])
         yield f"key event {party} {e['version']}", party in parties and event_hash(e) == \
@@ -135,18 +137,23 @@ def checks(raw, pinned=None):
             owner.setdefault(public, party)
         elif kind == "SigningKeyRevoked" and (party, state["key_id"]) in registered:
             registered[(party, state["key_id"])].update(revoked=True, until=e["leaf_index"])
-    contents, sectors, signatures = {}, {}, []
+    contents, sectors, signatures, notarised = {}, {}, [], []
     for e in events:
         kind, state = e["topic"].rsplit(".", 1)[1], json.loads(e["state"])
-        if kind in ("Proposed", "Revised", "AmendmentProposed"):
+        if kind in ("Proposed", "ProposedAtMarket", "Revised", "AmendmentProposed"):
             contents[state.get("revision", 1)] = unwrap(state["content"])
             sectors.update({k: unwrap(v) for k, v in state["party_sectors"].items()})
-        if kind == "Signed":
-            signatures.append((state["revision"], unwrap(state["actor"])["party_id"],
-                               state["key_id"], unwrap(state["signature"]), e["leaf_index"]))
-    yield "party keys", all(p["sector"] == sectors.get(p["party_id"]) and p["keys"] == [
-        {k: v for k, v in key.items() if k not in ("at", "until")}
-        for (party, _), key in registered.items() if party == p["party_id"]] for p in b["parties"])
+        if kind in ("Signed", "Notarised"):
+            (signatures if kind == "Signed" else notarised).append((state["revision"], unwrap(
+                state["actor"])["party_id"], state["key_id"], unwrap(state["signature"]),
+                e["leaf_index"]))
+
+    def keys_of(p):
+        return [{k: v for k, v in key.items() if k not in ("at", "until")}
+                for (party, _), key in registered.items() if party == p["party_id"]]
+    yield "party keys", all(p["sector"] == sectors.get(p["party_id"]) and p["keys"] == keys_of(
+        p) for p in b["parties"]) and all(p["keys"] == keys_of(p) for p in notaries) and [
+        p["party_id"] for p in notaries] == list(dict.fromkeys(n[1] for n in notarised))
     listed = []
     for r in b["revisions"]:
         n, content = r["number"], r["content"]
@@ -154,9 +161,12 @@ def checks(raw, pinned=None):
         yield f"revision {n}", contents.get(n) == content and r["signing_payload"].encode() == \
             payload and r["content_hash"] == sha256(jcs(content)).hex()
         listed += [(n, s["party_id"], s["key_id"], s["signature"]) for s in r["signatures"]]
+        listed += [("notary", n, s["party_id"], s["key_id"], s["signature"])
+                   for s in r.get("notarisations", [])]
     yield "revisions as recorded", sorted(contents) == [r["number"] for r in b["revisions"]] \
-        and sorted(listed) == sorted(s[:4] for s in signatures)
-    for n, party, kid, signature, leaf in signatures:
+        and sorted(map(str, listed)) == sorted(map(str, [s[:4] for s in signatures] + [
+            ("notary", *s[:4]) for s in notarised]))
+    for n, party, kid, signature, leaf in signatures + notarised:
         # The key was the signer's (registered by it first, before signing, not yet revoked).
         key = registered.get((party, kid), {"at": leaf, "public_key": None})
         yield f"key of {party} for revision {n}", key["at"] < leaf < key.get("until", leaf + 1) \

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -367,3 +370,31 @@ def test_a_notarisation_is_in_the_evidence_bundle_and_checked_offline(
     ).json()
     assert verification["ok"]
     assert any(c["name"].startswith("notarisation of revision 1") for c in verification["checks"])
+
+
+def test_the_auditors_own_script_checks_a_notarised_bundle(
+    api: Api, bazaar: Bazaar, tmp_path: Path
+) -> None:
+    bazaar.open()
+    agreement_id = bazaar.brokered()["agreement_id"]
+    bazaar.conclude(agreement_id)
+    assert bazaar.notarise(agreement_id).status_code == 200
+    api.checkpoint()
+    raw = api.client.get(f"/v1/agreements/{agreement_id}/evidence", headers=api.admin).content
+    pin = api.client.get("/v1/server-key").json()["fingerprint"]
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_bytes(raw)
+    script = Path(__file__).resolve().parents[2] / "docs" / "verify_bundle.py"
+    checked = subprocess.run(
+        [sys.executable, str(script), str(good), pin], capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "signature of revision 1 by " + bazaar.notary.party_id in checked.stdout
+    # The notary's countersignature moved onto a party's signature is refused.
+    forged = json.loads(raw)
+    forged["revisions"][0]["notarisations"][0]["party_id"] = bazaar.company.party_id
+    bad.write_bytes(render_bundle(forged))
+    refused = subprocess.run(
+        [sys.executable, str(script), str(bad), pin], capture_output=True, text=True, check=False
+    )
+    assert refused.returncode == 1 and refused.stdout.splitlines()[-1] == "NOT VERIFIED"
