@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -19,8 +19,11 @@ from hypothesis import strategies as st
 from psycopg import sql
 
 from tests.support.concurrency import joined, run_in_threads
+from tests.support.market import stats_from_events
 from tests.support.postgres import PostgresServer, random_database_name
 from tests.support.scenario import Member, World, draft, make_world
+from tris.application.markets import DealRequest
+from tris.application.opendata.stream import EventStream
 from tris.application.readmodels.agreements import AgreementsProjection
 from tris.application.readmodels.catalogue import default_projections
 from tris.application.readmodels.queries.agreements import AgreementFilter
@@ -30,6 +33,8 @@ from tris.application.store import EventStore
 from tris.bootstrap import Services, build
 from tris.config import load_settings
 from tris.domain.errors import DomainError, InvalidInputError
+from tris.domain.market.market import MarketFormat, MarketPlan
+from tris.domain.market.posting import PostingDraft, PostingSide
 from tris.domain.values import ContentDraft, Sector
 from tris.storage.errors import ProjectionFailedError
 
@@ -750,11 +755,37 @@ ACTIONS = st.lists(
             "withdraw",
             "terminate",
             "amend",
+            "post",
+            "post",
+            "deal",
+            "notarise",
         ]
     ),
     min_size=1,
     max_size=25,
 )
+
+
+def open_market(world: World, members: list[Member]) -> str:
+    """A market organised and notarised by the first member, brokered by the second, with
+    every member taking part; open."""
+    markets = world.services.markets
+    plan = MarketPlan(
+        title="Marktplatz Moabit",
+        format=MarketFormat.MARKETPLACE,
+        region="Berlin-Moabit",
+        venue=None,
+        starts_at=datetime(2026, 6, 1, 14, tzinfo=UTC),
+        ends_at=datetime(2026, 6, 1, 16, tzinfo=UTC),
+        organisers=(members[0].party_id,),
+        brokers=(members[1].party_id,),
+        notaries=(members[0].party_id,),
+    )
+    market_id: str = markets.schedule(world.admin_ctx(), plan).body["id"]
+    for member in members:
+        markets.admit(members[0].ctx(), market_id, member.party_id)
+    markets.open(members[0].ctx(), market_id)
+    return market_id
 
 
 def expected_listing(services: Services, admin: Any, agreement_id: str) -> dict[str, Any]:
@@ -808,6 +839,8 @@ def test_read_models_equal_a_rebuild_after_random_commands(
         ids: list[str] = []
         fulfilments: list[tuple[str, str]] = []
         succeeded: set[str] = set()
+        market_id = open_market(world, members)
+        postings: dict[str, list[dict[str, Any]]] = {"offer": [], "need": []}
         for action in actions:
             actor = picks.choice(members)
             target = picks.choice(ids) if ids else None
@@ -859,6 +892,39 @@ def test_read_models_equal_a_rebuild_after_random_commands(
                     agreements.propose_amendment(
                         actor.ctx(), target, draft(*parties, quantity="20"), "Mehr Stunden"
                     )
+                elif action == "post":
+                    side = picks.choice((PostingSide.OFFER, PostingSide.NEED))
+                    posted = services.markets.post(
+                        actor.ctx(),
+                        market_id,
+                        side,
+                        PostingDraft(picks.choice(("time", "space")), "2", "hours", "Hilfe"),
+                    ).body
+                    postings[side.value].append(posted)
+                elif action == "deal":
+                    offer = picks.choice(postings["offer"]) if postings["offer"] else None
+                    needs = [n for n in postings["need"] if offer is None or
+                             n["party_id"] != offer["party_id"]]  # fmt: skip
+                    need = picks.choice(needs) if needs else None
+                    request = DealRequest(
+                        title="Marktplatz-Deal",
+                        offer_id=offer["id"] if offer else None,
+                        need_id=need["id"] if need else None,
+                    )
+                    ids.append(
+                        services.markets.make_deal(members[1].ctx(), market_id, request).body[
+                            "agreement_id"
+                        ]
+                    )
+                elif action == "notarise":
+                    notary = members[0]
+                    view = agreements.get(world.admin, target)
+                    payload = agreements.signing_payload(
+                        world.admin, target, view["in_force_revision"] or view["revision"]
+                    )
+                    services.markets.notarise(
+                        notary.ctx(), target, notary.key_id, notary.signature(payload)
+                    )
                 event(f"done: {action}")
                 succeeded.add(action)
             except DomainError as refusal:
@@ -880,10 +946,17 @@ def test_read_models_equal_a_rebuild_after_random_commands(
             "committed": sum((Decimal(r["committed"]) for r in stats_rows), Decimal(0)),
             "fulfilled": sum((Decimal(r["fulfilled"]) for r in stats_rows), Decimal(0)),
         } == expected_totals(services, admin)
+        # The market's figures say what the event stream says.
+        stream = EventStream(services.store)
+        items = [stored.item for stored in stream.iterate(0, stream.head())]
+        market_stats = services.queries.market_stats(market_id)
+        shown_stats = {k: v for k, v in market_stats.items() if k not in ("market_id", "status")}
+        assert shown_stats == stats_from_events(items, market_id)
         live = services.projections.digest()
         stats = services.queries.stats()
         services.projections.rebuild()
         assert services.projections.digest() == live
         assert services.queries.stats() == stats
+        assert services.queries.market_stats(market_id) == market_stats
     finally:
         services.close()
