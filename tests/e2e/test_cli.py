@@ -355,6 +355,7 @@ def test_projections_status_shows_the_lag_that_a_rebuild_clears(database_url: st
     assert projection_rows(behind.stdout) == {
         "parties": (0, head, head),
         "agreements": (0, head, head),
+        "markets": (0, head, head),
     }
 
     rebuilt = invoke("rebuild", database_url=database_url)
@@ -365,6 +366,7 @@ def test_projections_status_shows_the_lag_that_a_rebuild_clears(database_url: st
     assert projection_rows(after.stdout) == {
         "parties": (head, head, 0),
         "agreements": (head, head, 0),
+        "markets": (head, head, 0),
     }
     digest = invoke("projections", "digest", database_url=database_url)
     assert digest.stdout.strip() in rebuilt.stderr

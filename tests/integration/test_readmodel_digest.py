@@ -6,7 +6,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+
 from tests.support.integrity import RawDatabase, Story
+from tests.support.market import market_story
+from tests.support.scenario import World
 from tris.bootstrap import Services
 
 # The key of each read-model table, to change one row at a time.
@@ -18,9 +22,19 @@ KEYS = {
     "rm_commitment_totals": ("kind", "unit", "month"),
     "rm_parties": ("party_id",),
     "rm_revisions": ("agreement_id", "number"),
+    "rm_markets": ("market_id",),
+    "rm_market_postings": ("posting_id",),
+    "rm_market_deals": ("agreement_id",),
 }
 INTEGERS = {"version", "revision", "in_force_revision", "number"}
 QUERY = re.compile(r"SELECT (?P<columns>.+?) FROM (?P<table>\w+) ORDER BY", re.DOTALL)
+
+
+@pytest.fixture
+def story(world: World, story: Story) -> Story:
+    """The integration story, and a market with a deal beside it (every table has rows)."""
+    market_story(world)
+    return story
 
 
 def covered(services: Services) -> list[tuple[str, str]]:
@@ -39,7 +53,7 @@ def changed(column: str, value: Any) -> Any:
     if isinstance(value, bool):
         return not value
     if isinstance(value, int):
-        flags = {"is_current", "active", "fulfilled", "started"}
+        flags = {"is_current", "active", "fulfilled", "started", "concluded", "notarised"}
         return 1 - value if column in flags else value + 1000
     if value is None:
         return 1 if column in INTEGERS else "2026-01"

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import httpx
 
 from tests.support.http import Api, Partner, if_match
+from tests.support.scenario import World
+from tris.application.markets import DealRequest
+from tris.domain.market.market import MarketFormat, MarketPlan
+from tris.domain.market.posting import PostingDraft, PostingSide
+from tris.domain.values import Sector
 
 STARTS_AT = "2026-06-01T16:00:00+02:00"
 ENDS_AT = "2026-06-01T18:00:00+02:00"
@@ -241,3 +247,55 @@ def all_events(api: Api) -> list[dict[str, Any]]:
         if not page["items"]:
             return items
         after = page["next_after"]
+
+
+def market_story(world: World) -> str:
+    """A closed market of the world's first three members' kind: an offer and a need matched
+    by a broker's deal, signed, notarised and delivered; a withdrawn need; its id."""
+    services = world.services
+    organiser = world.add("Bezirksamt Neukölln", Sector.STATE, region="Berlin-Neukölln")
+    broker = world.add("Freiwilligenagentur Neukölln", Sector.CIVIL_SOCIETY)
+    notary = world.add("IHK Berlin", Sector.BUSINESS)
+    company = world.add("Malerbetrieb Yilmaz GmbH", Sector.BUSINESS)
+    circus = world.add("Kinderzirkus Rixdorf e.V.", Sector.CIVIL_SOCIETY)
+    plan = MarketPlan(
+        title="Marktplatz Neukölln",
+        format=MarketFormat.MARKETPLACE,
+        region="Berlin-Neukölln",
+        venue="Rathaus Neukölln",
+        starts_at=datetime(2026, 5, 20, 14, tzinfo=UTC),
+        ends_at=datetime(2026, 5, 20, 16, tzinfo=UTC),
+        organisers=(organiser.party_id,),
+        brokers=(broker.party_id,),
+        notaries=(notary.party_id,),
+    )
+    markets = services.markets
+    market_id: str = markets.schedule(world.admin_ctx(), plan).body["id"]
+    for member in (company, circus):
+        markets.admit(organiser.ctx(), market_id, member.party_id)
+    offer = markets.post(
+        company.ctx(), market_id, PostingSide.OFFER,
+        PostingDraft("time", "16", "hours", "Zwei Tage streichen", "Hands-on"),
+    ).body["id"]  # fmt: skip
+    need = markets.post(
+        circus.ctx(), market_id, PostingSide.NEED,
+        PostingDraft("time", "16", "hours", "Das Winterquartier streichen", None),
+    ).body["id"]  # fmt: skip
+    spare = markets.post(
+        circus.ctx(), market_id, PostingSide.NEED,
+        PostingDraft("logistics", "1", "days", "Ein Transporter", None),
+    ).body["id"]  # fmt: skip
+    markets.withdraw(circus.ctx(), market_id, PostingSide.NEED, spare, "Schon gefunden")
+    markets.open(organiser.ctx(), market_id)
+    deal = DealRequest(title="Neuer Anstrich", offer_id=offer, need_id=need)
+    agreement_id = markets.make_deal(broker.ctx(), market_id, deal).body["agreement_id"]
+    for member in (company, circus):
+        world.sign(member, agreement_id, 1)
+    payload = services.agreements.signing_payload(world.admin, agreement_id, 1)
+    markets.notarise(notary.ctx(), agreement_id, notary.key_id, notary.signature(payload))
+    markets.close(organiser.ctx(), market_id)
+    recorded = services.agreements.record_fulfilment(
+        company.ctx(), agreement_id, "C1", "16", datetime(2026, 6, 1).date(), "Gestrichen"
+    ).body
+    services.agreements.confirm_fulfilment(circus.ctx(), agreement_id, recorded["id"])
+    return market_id

@@ -10,7 +10,7 @@ from datetime import date
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -79,6 +79,7 @@ AdminCommand = Annotated[CommandContext, Depends(command_context(AdminPrincipal)
 PartnerChange = Annotated[CommandContext, Depends(command_context(PartnerPrincipal, if_match=True))]
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+MarketId = Annotated[str, Path(max_length=100, description="The market's id")]
 Cursor = Annotated[str | None, Query(max_length=200)]
 SIDES = {"offers": PostingSide.OFFER, "needs": PostingSide.NEED}
 MARKET_WRITE = (*WRITE, 412, 428)
@@ -171,11 +172,11 @@ def list_public_markets(
 @router.get(
     "/v1/markets/{market_id}",
     response_model=MarketView,
-    responses=documented(200, *READ, headers=ETAG_DOC),
+    responses=documented(200, *READ, 422, headers=ETAG_DOC),
     summary="Read a market",
 )
 def read_market(
-    market_id: str, principal: CurrentPrincipal, services: ServicesDep, response: Response
+    market_id: MarketId, principal: CurrentPrincipal, services: ServicesDep, response: Response
 ) -> Any:
     """The market with its organisers, brokers, notaries and participants."""
     return etag(response, services.markets.get(market_id))
@@ -184,10 +185,10 @@ def read_market(
 @public.get(
     "/markets/{market_id}",
     response_model=MarketView,
-    responses=documented(200, 404, 429, headers=ETAG_DOC),
+    responses=documented(200, 404, 422, 429, headers=ETAG_DOC),
     summary="Read a market (public)",
 )
-def read_public_market(market_id: str, services: ServicesDep, response: Response) -> Any:
+def read_public_market(market_id: MarketId, services: ServicesDep, response: Response) -> Any:
     """The market with its organisers, brokers, notaries and participants."""
     return etag(response, services.markets.get(market_id))
 
@@ -203,7 +204,7 @@ def _change(summary: str, model: Any = MarketView) -> dict[str, Any]:
 
 @router.post("/v1/markets/{market_id}/participants", **_change("Admit a participant (organiser)"))
 def admit(
-    market_id: str,
+    market_id: MarketId,
     body: ParticipantCreate,
     ctx: PartnerChange,
     services: ServicesDep,
@@ -215,7 +216,7 @@ def admit(
 
 @router.post("/v1/markets/{market_id}/opening", **_change("Open trading (organiser)"))
 def open_market(
-    market_id: str, ctx: PartnerChange, services: ServicesDep, response: Response
+    market_id: MarketId, ctx: PartnerChange, services: ServicesDep, response: Response
 ) -> Any:
     """planned → open (If-Match)."""
     return respond(response, services.markets.open(ctx, market_id))
@@ -223,7 +224,7 @@ def open_market(
 
 @router.post("/v1/markets/{market_id}/closing", **_change("Close trading (organiser)"))
 def close_market(
-    market_id: str, ctx: PartnerChange, services: ServicesDep, response: Response
+    market_id: MarketId, ctx: PartnerChange, services: ServicesDep, response: Response
 ) -> Any:
     """open → closed, the closing gong (If-Match)."""
     return respond(response, services.markets.close(ctx, market_id))
@@ -231,7 +232,7 @@ def close_market(
 
 @router.post("/v1/markets/{market_id}/cancellation", **_change("Cancel a market (organiser)"))
 def cancel_market(
-    market_id: str,
+    market_id: MarketId,
     ctx: PartnerChange,
     services: ServicesDep,
     response: Response,
@@ -247,7 +248,7 @@ def cancel_market(
 
 def _post(side: PostingSide) -> Any:
     def post(
-        market_id: str,
+        market_id: MarketId,
         body: PostingCreate,
         ctx: PartnerCommand,
         services: ServicesDep,
@@ -269,7 +270,7 @@ def _post(side: PostingSide) -> Any:
 
 def _list(side: PostingSide) -> Any:
     def listing(
-        market_id: str,
+        market_id: MarketId,
         principal: CurrentPrincipal,
         services: ServicesDep,
         response: Response,
@@ -290,7 +291,7 @@ def _list(side: PostingSide) -> Any:
 
 def _read(side: PostingSide) -> Any:
     def read(
-        market_id: str,
+        market_id: MarketId,
         posting_id: str,
         principal: CurrentPrincipal,
         services: ServicesDep,
@@ -304,7 +305,7 @@ def _read(side: PostingSide) -> Any:
 
 def _withdraw(side: PostingSide) -> Any:
     def withdraw(
-        market_id: str,
+        market_id: MarketId,
         posting_id: str,
         ctx: PartnerChange,
         services: ServicesDep,
@@ -347,7 +348,7 @@ for _path, _side in SIDES.items():
         _read(_side),
         methods=["GET"],
         response_model=PostingView,
-        responses=documented(200, *READ, headers=ETAG_DOC),
+        responses=documented(200, *READ, 422, headers=ETAG_DOC),
         summary=f"Read one {_side.value}",
         name=f"read_{_side.value}",
     )
@@ -373,7 +374,11 @@ for _path, _side in SIDES.items():
     summary="Make a deal (a broker, or a participant among its parties)",
 )
 def make_deal(
-    market_id: str, body: DealCreate, ctx: PartnerCommand, services: ServicesDep, response: Response
+    market_id: MarketId,
+    body: DealCreate,
+    ctx: PartnerCommand,
+    services: ServicesDep,
+    response: Response,
 ) -> Any:
     """While the market is open: propose the deal's agreement and mark its offer and need
     matched, in one transaction. The agreement is then signed like any other."""
@@ -413,7 +418,7 @@ def notarise(
     summary="A market's evaluation",
 )
 def market_stats(
-    market_id: str,
+    market_id: MarketId,
     principal: CurrentPrincipal,
     services: ServicesDep,
     response: Response,
@@ -428,10 +433,10 @@ def market_stats(
 @public.get(
     "/markets/{market_id}/stats",
     response_model=MarketStatsView,
-    responses=documented(200, 404, 429, 503, headers=POSITION_DOC),
+    responses=documented(200, 404, 422, 429, 503, headers=POSITION_DOC),
     summary="A market's evaluation (public)",
 )
-def public_market_stats(market_id: str, services: ServicesDep, response: Response) -> Any:
+def public_market_stats(market_id: MarketId, services: ServicesDep, response: Response) -> Any:
     """A market's figures are public: counts and quantities, never who owes what."""
     consistent(services, response, None)
     return read_model_answer(response, services.queries.market_stats(market_id))
@@ -446,12 +451,12 @@ def public_market_stats(market_id: str, services: ServicesDep, response: Respons
             "description": "Server-Sent Events: `event: stats`, `data:` the market's stats as "
             "JSON, sent at once and whenever they change; a comment line every 15 s",
         },
-        **problems(401, 404, 429),
+        **problems(401, 404, 422, 429),
     },
     summary="The market's running totals, live (Server-Sent Events)",
 )
 async def live_market_stats(
-    request: Request, market_id: str, principal: CurrentPrincipal, services: ServicesDep
+    request: Request, market_id: MarketId, principal: CurrentPrincipal, services: ServicesDep
 ) -> StreamingResponse:
     """For the moderator's screen: the stats now, then each time they change."""
     first = await run_in_threadpool(services.queries.market_stats, market_id)
@@ -468,7 +473,7 @@ async def _live_stats(
     request: Request,
     services: Services,
     principal: Principal,
-    market_id: str,
+    market_id: MarketId,
     first: dict[str, Any],
     max_seconds: float,
 ) -> AsyncIterator[str]:
@@ -510,7 +515,7 @@ def _stats_event(stats: dict[str, Any]) -> str:
     summary="Agreements to follow up (organisers, auditors)",
 )
 def follow_ups(
-    market_id: str,
+    market_id: MarketId,
     principal: CurrentPrincipal,
     services: ServicesDep,
     response: Response,
