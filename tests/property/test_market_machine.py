@@ -11,16 +11,17 @@ stored events rebuild every aggregate.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from eventsourcing.persistence import Mapper
 from hypothesis import HealthCheck, Phase, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from tests.property.states import exact, state_of
-from tests.property.test_agreement_machine import event_mapper
 from tris.domain.agreement import Agreement
 from tris.domain.errors import (
     AlreadyParticipantError,
@@ -37,6 +38,7 @@ from tris.domain.market.market import Market, MarketFormat, MarketPlan
 from tris.domain.market.money import is_currency
 from tris.domain.market.posting import Posting, PostingDraft, PostingSide, PostingStatus
 from tris.domain.values import OPERATOR, Actor, CommitmentDraft, ContentDraft, Sector, Terms
+from tris.storage.eventlog import TrisApplication
 
 ORGANISER, BROKER = "organiser", "broker"
 PEOPLE = ("anna", "bert", "cem", "dora")
@@ -48,6 +50,12 @@ POSTERS = PEOPLE * 3 + (ORGANISER, BROKER, STRANGER)
 STEPS = ("open",) * 6 + ("close", "cancel")
 KINDS = ("time", "expertise", "logistics", "in_kind", "space", "other") * 2 + ("funding",)
 UNITS = ("hours", "days", "items", "cup") * 3 + ("EUR", "Euro", "€")
+
+
+@functools.cache
+def event_mapper() -> Mapper[uuid.UUID]:
+    """The application's own mapper (its transcodings), built once, in memory."""
+    return TrisApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}).mapper
 
 
 def actor(name: str) -> Actor:

@@ -9,7 +9,6 @@ from datetime import datetime
 
 import pytest
 
-from tests.unit.conftest import OPERATOR_ACTOR, DomainWorld, Org
 from tris.domain.agreement import Agreement
 from tris.domain.errors import (
     AgreementNotInForceError,
@@ -29,23 +28,25 @@ from tris.domain.errors import (
 from tris.domain.market.market import Market, MarketStatus
 from tris.domain.market.money import is_currency
 from tris.domain.market.posting import Posting, PostingDraft, PostingSide, PostingStatus
-from tris.domain.values import Sector
+from tris.domain.values import OPERATOR, Actor, Sector
+
+OPERATOR_ACTOR = Actor(OPERATOR, "token-admin")
 
 
 @pytest.fixture
-def broker(world: DomainWorld) -> Org:
+def broker(world) -> object:
     """A volunteer agency that brokers deals."""
     return world.org("Freiwilligenagentur", Sector.CIVIL_SOCIETY)
 
 
 @pytest.fixture
-def notary(world: DomainWorld) -> Org:
+def notary(world) -> object:
     """The chamber of commerce, countersigning deals."""
     return world.org("IHK Berlin", Sector.BUSINESS)
 
 
 @pytest.fixture
-def market(world: DomainWorld, state: Org, broker: Org, notary: Org, business: Org, civil: Org):
+def market(world, state, broker, notary, business, civil):
     """An open market organised by the district office; the bakery and association take part."""
     return world.market(state, broker, notary, business, civil)
 
@@ -65,7 +66,7 @@ def test_a_market_runs_from_planned_to_open_to_closed(world, state, broker, nota
         market.cancel(state.actor, "zu spät")
 
 
-def test_only_organisers_run_the_market(market: Market, broker: Org, civil: Org) -> None:
+def test_only_organisers_run_the_market(market: Market, broker, civil) -> None:
     for action in (lambda: market.close(broker.actor), lambda: market.admit(civil.actor, "x")):
         with pytest.raises(NotAnOrganiserError):
             action()
@@ -98,7 +99,7 @@ def test_a_market_ends_after_it_starts(world, state, broker, notary) -> None:
         )
 
 
-def test_a_party_is_admitted_once(market: Market, state: Org, civil: Org) -> None:
+def test_a_party_is_admitted_once(market: Market, state, civil) -> None:
     with pytest.raises(AlreadyParticipantError):
         market.admit(state.actor, civil.id)
 
