@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +17,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 from tests.support.http import Api, Partner, content
 from tests.support.postgres import PostgresServer, random_database_name
-from tests.support.server import LiveServer, free_port
+from tests.support.server import LiveServer, free_port, serve_command, stop, wait_until_served
 from tris.application.integrity.keys import write_new_key
 
 REPO = Path(__file__).resolve().parents[2]
-STARTUP_SECONDS = 60
 
 
 def _admin_token(env: dict[str, str], cwd: Path) -> str:
@@ -32,21 +30,6 @@ def _admin_token(env: dict[str, str], cwd: Path) -> str:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
-
-
-def _wait_until_up(process: subprocess.Popen[bytes], base_url: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"tris serve exited: {log.read_text()}")
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"tris serve did not answer: {log.read_text()}")
-        time.sleep(0.2)
 
 
 @dataclass(frozen=True)
@@ -142,12 +125,11 @@ def live_server(
     log = workdir / "server.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tris", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, cwd=workdir, stdout=output, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            serve_command(port), env=env, cwd=workdir, stdout=output, stderr=subprocess.STDOUT
+        )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(process, base_url, log)
+        wait_until_served(base_url, process, log)
         with httpx.Client(base_url=base_url, timeout=60) as client:
             seed = _seed(Api(client, admin))
         yield LiveServer(
@@ -155,10 +137,5 @@ def live_server(
             seed.outsider_party_ids, seed.key_ids, seed.partners,
         )  # fmt: skip
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process, signal.SIGTERM, timeout=60)
         postgres_cluster.drop_database(name)

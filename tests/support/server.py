@@ -133,9 +133,14 @@ def served(database_url: str, directory: Path, workers: int = 1) -> Iterator[tup
             wait_until_served(base_url, process, log_path)
             yield base_url, token
         finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            stop(process, signal.SIGINT, timeout=30)
+
+
+def stop(process: subprocess.Popen[bytes], sig: int, *, timeout: float) -> None:
+    """Ask a server to stop with `sig`; kill it when it has not stopped within `timeout`."""
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)

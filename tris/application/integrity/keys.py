@@ -11,7 +11,7 @@ import base64
 import contextlib
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
@@ -35,6 +35,9 @@ class ServerKey:
     """The server's signing key and its public identity."""
 
     private_key: Ed25519PrivateKey
+    # Secrets derived per purpose, computed once: the fingerprint of every Idempotency-Key
+    # request and every person key wrapped or opened asks for one.
+    _derived: dict[bytes, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def public_bytes(self) -> bytes:
@@ -57,8 +60,12 @@ class ServerKey:
 
     def derive(self, purpose: bytes) -> bytes:
         """A 32-byte secret for one purpose (HKDF-SHA256 over the private key)."""
-        raw = self.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(raw)
+        known = self._derived.get(purpose)
+        if known is None:
+            raw = self.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+            hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose)
+            known = self._derived.setdefault(purpose, hkdf.derive(raw))
+        return known
 
 
 def key_path(settings: Settings) -> tuple[Path, bool]:

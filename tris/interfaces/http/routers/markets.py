@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
@@ -103,28 +104,43 @@ def schedule(
     return respond(response, outcome, location=f"/v1/markets/{outcome.body['id']}")
 
 
-def _market_list(
-    services: Services,
-    response: Response,
-    region: str | None,
-    format: str | None,
-    status: str | None,
-    on: date | None,
-    limit: int,
-    cursor: str | None,
-    min_position: int | None,
-) -> Response:
-    consistent(services, response, min_position)
-    filters = MarketFilter(region=region, format=format, status=status, on=on)
-    return read_model_answer(
-        response, services.queries.markets(filters, limit=limit, cursor=cursor)
-    )
-
-
 Region = Annotated[str | None, Query(max_length=200, description="The market's region")]
 Format = Annotated[str | None, Query(description="marketplace, action_day or round_table")]
 Status = Annotated[str | None, Query(description="planned, open, closed or cancelled")]
 On = Annotated[date | None, Query(alias="date", description="A day the market runs on")]
+
+
+@dataclass(frozen=True)
+class MarketPageQuery:
+    """The filters and page of a market list, as the query string gives them."""
+
+    filters: MarketFilter
+    limit: int
+    cursor: str | None
+
+
+def market_page(
+    region: Region = None,
+    format: Format = None,
+    status: Status = None,
+    on: On = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> MarketPageQuery:
+    """The list's query parameters, shared by the token and the public list."""
+    filters = MarketFilter(region=region, format=format, status=status, on=on)
+    return MarketPageQuery(filters, limit, cursor)
+
+
+MarketPage = Annotated[MarketPageQuery, Depends(market_page)]
+
+
+def _market_list(
+    services: Services, response: Response, page: MarketPageQuery, min_position: int | None
+) -> Response:
+    consistent(services, response, min_position)
+    answer = services.queries.markets(page.filters, limit=page.limit, cursor=page.cursor)
+    return read_model_answer(response, answer)
 
 
 @router.get(
@@ -137,16 +153,11 @@ def list_markets(
     principal: CurrentPrincipal,
     services: ServicesDep,
     response: Response,
-    region: Region = None,
-    format: Format = None,
-    status: Status = None,
-    on: On = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
+    page: MarketPage,
     min_position: MinPosition = None,
 ) -> Any:
     """Markets, latest scheduled first, filtered by region, format, status and date."""
-    return _market_list(services, response, region, format, status, on, limit, cursor, min_position)
+    return _market_list(services, response, page, min_position)
 
 
 @public.get(
@@ -155,18 +166,9 @@ def list_markets(
     responses=documented(200, 422, 429, 503, headers=POSITION_DOC),
     summary="List markets (public)",
 )
-def list_public_markets(
-    services: ServicesDep,
-    response: Response,
-    region: Region = None,
-    format: Format = None,
-    status: Status = None,
-    on: On = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
-) -> Any:
+def list_public_markets(services: ServicesDep, response: Response, page: MarketPage) -> Any:
     """Markets are public: where and when they take place, and who runs them."""
-    return _market_list(services, response, region, format, status, on, limit, cursor, None)
+    return _market_list(services, response, page, None)
 
 
 @router.get(
