@@ -487,7 +487,7 @@ def test_serve_demo_welcomes_on_an_empty_database_and_loads_nothing_twice(
         for line in first.stdout.splitlines()
         if "private key:" in line
     ]
-    assert [len(base64.b64decode(key)) for key in private_keys] == [32] * 6
+    assert [len(base64.b64decode(key)) for key in private_keys] == [32] * len(parties)
 
     assert second.exit_code == 0, second.output
     assert "tris admin create-token --role admin" in second.stdout
