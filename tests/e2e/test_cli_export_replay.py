@@ -34,6 +34,10 @@ def env_for(database_url: str, tmp_path: Path) -> dict[str, str]:
     return {"TRIS_DATABASE_URL": database_url, "TRIS_SERVER_KEY_FILE": str(key)}
 
 
+# The demo's events: its six parties' agreements and the markets with their seven parties.
+DEMO_EVENTS = 124
+
+
 def invoke(*args: str, env: dict[str, str]) -> Any:
     return CliRunner().invoke(create_cli(), list(args), env=env, catch_exceptions=False)
 
@@ -46,6 +50,7 @@ def source(database_url: str, tmp_path: Path) -> str:
     services = build(settings)
     try:
         load_demo(services)
+        assert services.store.log.head() == DEMO_EVENTS
     finally:
         services.close()
     return database_url
@@ -74,15 +79,18 @@ def test_an_export_replayed_into_the_other_backend_has_the_same_digest(
     export = tmp_path / "events.ndjson"
     exported = invoke("export", "--out", str(export), env=env_for(source, tmp_path))
     assert exported.exit_code == 0, exported.output
-    assert "exported 61 events (positions 1 to 61)" in exported.stderr
+    assert f"exported {DEMO_EVENTS} events (positions 1 to {DEMO_EVENTS})" in exported.stderr
     assert "exporting" in exported.stderr  # the progress bar (its label alone off a terminal)
     lines = export.read_text(encoding="utf-8").split("\n")
     assert json.loads(lines[0])["format"] == "tris-export/1"
-    assert len([line for line in lines[1:] if line]) == 61
+    assert len([line for line in lines[1:] if line]) == DEMO_EVENTS
 
     replayed = invoke("replay", str(export), "--database", other_url, env=env_for(source, tmp_path))
     assert replayed.exit_code == 0, replayed.output
-    assert "replayed 61 events" in replayed.stderr and "every hash verified" in replayed.stderr
+    assert (
+        f"replayed {DEMO_EVENTS} events" in replayed.stderr
+        and "every hash verified" in replayed.stderr
+    )
 
     source_digest = invoke("projections", "digest", env=env_for(source, tmp_path))
     target_digest = invoke("projections", "digest", env=env_for(other_url, tmp_path))
@@ -109,8 +117,8 @@ def test_an_export_after_a_position_holds_only_the_later_events(
     result = invoke("export", "--out", str(export), "--after", "50", env=env_for(source, tmp_path))
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in export.read_text(encoding="utf-8").split("\n") if line]
-    assert lines[0]["after"] == 50 and lines[0]["source_head"] == 61
-    assert [line["position"] for line in lines[1:]] == list(range(51, 62))
+    assert lines[0]["after"] == 50 and lines[0]["source_head"] == DEMO_EVENTS
+    assert [line["position"] for line in lines[1:]] == list(range(51, DEMO_EVENTS + 1))
 
     refused = invoke("replay", str(export), "--database", other_url, env=env_for(source, tmp_path))
     assert refused.exit_code == 2
