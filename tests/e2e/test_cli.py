@@ -36,6 +36,7 @@ from tris.domain.errors import (
     SelfConfirmationError,
 )
 from tris.domain.values import Sector
+from tris.interfaces.cli.context import cli_reader
 from tris.interfaces.cli.errors import exit_code_for
 from tris.interfaces.cli.main import create_cli
 from tris.interfaces.cli.serve import listening_socket
@@ -103,6 +104,28 @@ def test_create_token_prints_only_a_token_that_authenticates(database_url: str) 
         services.close()
     assert principal is not None
     assert principal.role is Role.ADMIN
+
+
+def test_an_operator_registers_a_network_with_its_register_identifier(database_url: str) -> None:
+    registered = invoke(
+        "admin", "register-party", "--name", "Bündnis für Soziale und Solidarische Ökonomie",
+        "--sector", "civil_society", "--network", "--identifier", "DE-VR:VR 30001 B",
+        database_url=database_url,
+    )  # fmt: skip
+    assert registered.exit_code == 0, registered.output
+    services = build(load_settings(database_url=database_url))
+    try:
+        party = services.parties.get(cli_reader(), registered.stdout.strip())
+    finally:
+        services.close()
+    assert party["network"] is True
+    assert party["identifiers"] == [{"scheme": "DE-VR", "id": "VR 30001 B"}]
+    refused = invoke(
+        "admin", "register-party", "--name", "X", "--sector", "business",
+        "--identifier", "no scheme", database_url=database_url,
+    )  # fmt: skip
+    assert refused.exit_code == 2 and "scheme" in refused.output
+    assert "Traceback" not in refused.output
 
 
 def test_a_partner_token_is_bound_to_a_registered_party(database_url: str) -> None:

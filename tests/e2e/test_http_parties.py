@@ -36,6 +36,43 @@ def test_an_admin_registers_a_party_with_contacts(api: Api) -> None:
     assert read.json()["contacts"][0]["id"] == contact["id"]
 
 
+def test_a_network_registers_with_its_register_identifiers(api: Api) -> None:
+    response = api.client.post(
+        "/v1/parties",
+        json={
+            "name": "Netzwerk der Berliner Unternehmensnetzwerke e.V.",
+            "sector": "business",
+            "network": True,
+            "identifiers": [
+                {"scheme": "DE-VR", "id": "VR 41234 B"},
+                {"scheme": "XI-LEI", "id": "5299000J2N45DDNE4Y28"},
+            ],
+        },
+        headers=api.admin,
+    )
+    assert response.status_code == 201, response.text
+    party = api.client.get(f"/v1/parties/{response.json()['id']}", headers=api.admin).json()
+    assert party["network"] is True
+    assert party["identifiers"] == [
+        {"scheme": "DE-VR", "id": "VR 41234 B"},
+        {"scheme": "XI-LEI", "id": "5299000J2N45DDNE4Y28"},
+    ]
+    plain = api.register_party("Kiezbäckerei GmbH", "business")
+    assert plain["network"] is False and plain["identifiers"] == []
+    for bad in (
+        {"network": "yes"},
+        {"identifiers": [{"scheme": "handelsregister", "id": "HRB 1"}]},
+        {"identifiers": [{"scheme": "DE-CR", "id": ""}]},
+        {"identifiers": [{"scheme": "DE-CR", "id": "HRB\n1"}]},
+        {"identifiers": [{"scheme": "DE-CR", "id": "HRB 1"}] * 2},
+        {"identifiers": [{"scheme": "DE-CR", "id": "HRB 1", "url": "x"}]},
+    ):
+        refused = api.client.post(
+            "/v1/parties", json={"name": "X", "sector": "business", **bad}, headers=api.admin
+        )
+        assert refused.status_code == 422, (bad, refused.text)
+
+
 def test_contacts_are_shown_only_to_admins_auditors_and_the_party_itself(
     api: Api, trio: Trio
 ) -> None:

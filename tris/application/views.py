@@ -129,6 +129,8 @@ def party_view(party: Party, *, with_contacts: bool) -> dict[str, Any]:
         "region": details.region,
         "description": details.description,
         "website": details.website,
+        "network": details.network,
+        "identifiers": [{"scheme": i.scheme, "id": i.id} for i in details.identifiers],
         "active": party.active,
         "signing_keys": [
             {

@@ -67,15 +67,41 @@ class Contact:
         return cls(person_id=person_id, name="", erased=True)
 
 
+_SCHEME = re.compile(r"^[A-Z]{2}-[A-Z0-9]{2,29}$")
+MAX_IDENTIFIERS = 20
+
+
+@dataclass(frozen=True)
+class Identifier:
+    """An identifier of the organisation in a public register: `{"scheme": "DE-CR", "id":
+    "HRB 12345 B"}` (the scheme is an org-id.guide list code, as OCDS uses them)."""
+
+    scheme: str
+    id: str
+
+    def validate(self) -> None:
+        """InvalidPartyDetailsError unless scheme and id are well-formed."""
+        if not isinstance(self.scheme, str) or not _SCHEME.match(self.scheme):
+            raise InvalidPartyDetailsError(
+                "an identifier's scheme is a register's code such as DE-CR or XI-LEI"
+            )
+        if not isinstance(self.id, str) or not self.id.strip() or len(self.id) > 200:
+            raise InvalidPartyDetailsError("an identifier's id has 1 to 200 characters")
+        check_text("identifier id", self.id)
+
+
 @dataclass(frozen=True)
 class PartyDetails:
-    """The public, non-personal details of a party."""
+    """The public, non-personal details of a party; `network` when its members are parties
+    or networks themselves."""
 
     name: str
     sector: Sector
     region: str | None = None
     description: str | None = None
     website: str | None = None
+    network: bool = False
+    identifiers: tuple[Identifier, ...] = ()
 
     def validate(self) -> None:
         """Raise InvalidPartyDetailsError unless the details are well-formed."""
@@ -99,6 +125,14 @@ class PartyDetails:
             len(self.website) > 2000 or not _WEBSITE.match(self.website)
         ):
             raise InvalidPartyDetailsError("website must be an http(s) URL")
+        if not isinstance(self.network, bool):
+            raise InvalidPartyDetailsError("network is true or false")
+        if len(self.identifiers) > MAX_IDENTIFIERS:
+            raise InvalidPartyDetailsError(f"a party has at most {MAX_IDENTIFIERS} identifiers")
+        for identifier in self.identifiers:
+            identifier.validate()
+        if len(set(self.identifiers)) != len(self.identifiers):
+            raise InvalidPartyDetailsError("an identifier is named twice")
 
 
 def validate_contact(contact: Contact) -> None:

@@ -31,7 +31,7 @@ from tris.domain.agreement import (
 from tris.domain.market.deal import Origin
 from tris.domain.market.market import MarketFormat, MarketPlan, MarketStatus
 from tris.domain.market.posting import PostingSide, PostingStatus
-from tris.domain.party import PartyDetails, SigningKey
+from tris.domain.party import Identifier, PartyDetails, SigningKey
 from tris.domain.values import Actor, CommitmentKind, Content, Sector, SectorMix, Terms
 
 
@@ -194,6 +194,7 @@ def register_transcodings(transcoder: JSONTranscoder) -> None:
     )
     for value_type, name in [
         (PartyDetails, "party_details"),
+        (Identifier, "identifier"),
         (SigningKey, "signing_key"),
         (Evidence, "evidence"),
         (SignatureRecord, "signature_record"),

@@ -9,7 +9,7 @@ import typer
 from tris.application.access import Role
 from tris.application.parties import new_contact
 from tris.application.store import CommandContext
-from tris.domain.party import Contact, PartyDetails
+from tris.domain.party import Contact, Identifier, PartyDetails
 from tris.domain.values import Sector
 from tris.interfaces.cli.context import cli_operator, cli_reader, open_services, render_table
 
@@ -57,13 +57,30 @@ def register_party(
     region: Annotated[str | None, typer.Option(help="e.g. Berlin-Mitte.")] = None,
     description: Annotated[str | None, typer.Option(help="What it does.")] = None,
     website: Annotated[str | None, typer.Option(help="An http(s) URL.")] = None,
+    network: Annotated[
+        bool, typer.Option("--network", help="Its members are parties or networks.")
+    ] = False,
+    identifier: Annotated[
+        list[str] | None,
+        typer.Option(help="SCHEME:ID in a public register, e.g. DE-CR:HRB 12345 B (repeatable)."),
+    ] = None,
     contact_name: Annotated[str | None, typer.Option(help="A contact person's name.")] = None,
     contact_email: Annotated[str | None, typer.Option(help="The contact's email.")] = None,
     contact_phone: Annotated[str | None, typer.Option(help="The contact's phone.")] = None,
 ) -> None:
     """Register a party and print its id."""
+    identifiers = []
+    for text in identifier or []:
+        scheme, _, value = text.partition(":")
+        identifiers.append(Identifier(scheme.strip(), value.strip()))
     details = PartyDetails(
-        name=name, sector=sector, region=region, description=description, website=website
+        name=name,
+        sector=sector,
+        region=region,
+        description=description,
+        website=website,
+        network=network,
+        identifiers=tuple(identifiers),
     )
     contacts: tuple[Contact, ...] = ()
     if contact_name is not None:

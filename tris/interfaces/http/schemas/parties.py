@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool, StrictStr
 
 from tris.application.parties import new_contact
-from tris.domain.party import Contact, PartyDetails
+from tris.domain.party import Contact, Identifier, PartyDetails
 from tris.domain.values import Sector
 from tris.interfaces.http.schemas.common import Input
 
@@ -21,6 +21,20 @@ class ContactCreate(Input):
     phone: str | None = None
 
 
+class IdentifierCreate(Input):
+    """An identifier of the organisation in a public register."""
+
+    scheme: StrictStr = Field(examples=["DE-CR"], description="The register's org-id.guide code")
+    id: StrictStr = Field(examples=["HRB 12345 B"])
+
+
+class IdentifierView(BaseModel):
+    """An identifier of the organisation in a public register."""
+
+    scheme: str
+    id: str
+
+
 class PartyCreate(Input):
     """A party to register: an organisation of one sector."""
 
@@ -29,6 +43,14 @@ class PartyCreate(Input):
     region: str | None = Field(default=None, examples=["Berlin-Mitte"])
     description: str | None = None
     website: str | None = Field(default=None, examples=["https://example.org"])
+    network: StrictBool = Field(
+        default=False, description="True when its members are parties or networks"
+    )
+    identifiers: list[IdentifierCreate] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Identifiers in public registers, e.g. the commercial register (DE-CR)",
+    )
     contacts: list[ContactCreate] = Field(default_factory=list, max_length=100)
 
     def details(self) -> PartyDetails:
@@ -39,6 +61,8 @@ class PartyCreate(Input):
             region=self.region,
             description=self.description,
             website=self.website,
+            network=self.network,
+            identifiers=tuple(Identifier(i.scheme, i.id) for i in self.identifiers),
         )
 
     def contact_values(self) -> tuple[Contact, ...]:
@@ -79,6 +103,8 @@ class PartyView(BaseModel):
     region: str | None
     description: str | None
     website: str | None
+    network: bool = False
+    identifiers: list[IdentifierView] = []
     active: bool
     signing_keys: list[SigningKeyView]
     created_at: datetime
