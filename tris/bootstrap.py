@@ -15,6 +15,7 @@ from tris.application.agreements import Agreements, Clock
 from tris.application.integrity.keys import key_path, load_server_key
 from tris.application.integrity.service import Integrity
 from tris.application.markets import Markets
+from tris.application.networks import Networks
 from tris.application.opendata.notifier import HeadWatcher, StreamSlots
 from tris.application.opendata.stream import EventStream
 from tris.application.parties import Parties
@@ -38,6 +39,7 @@ class Services:
     parties: Parties
     agreements: Agreements
     markets: Markets
+    networks: Networks
     tokens: Tokens
     projections: ProjectionRunner
     queries: Queries
@@ -99,6 +101,12 @@ def build(settings: Settings | None = None, *, today: Clock = date.today) -> Ser
     cursors = CursorCodec(lambda: integrity.derived_key(CURSOR_PURPOSE))
     head_watcher = HeadWatcher(store.log.head, channel=store.log.head_channel())
     store.after_commit.append(head_watcher.committed)
+    queries = Queries(store.database, today=today, cursors=cursors)
+
+    def settle(position: int) -> bool:
+        projections.after_commit(position, mode, timeout)
+        return projections.caught_up_to() >= position
+
     agreements = Agreements(
         store,
         today=today,
@@ -111,6 +119,7 @@ def build(settings: Settings | None = None, *, today: Clock = date.today) -> Ser
         parties=Parties(store, cursors),
         agreements=agreements,
         markets=Markets(store, agreements, today=today),
+        networks=Networks(store, queries, settle),
         tokens=Tokens(
             store.database,
             replay_key=lambda: integrity.derived_key(REPLAY_PURPOSE),
@@ -118,7 +127,7 @@ def build(settings: Settings | None = None, *, today: Clock = date.today) -> Ser
             cursors=cursors,
         ),
         projections=projections,
-        queries=Queries(store.database, today=today, cursors=cursors),
+        queries=queries,
         integrity=integrity,
         stream=EventStream(store),
         head_watcher=head_watcher,

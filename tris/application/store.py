@@ -26,6 +26,7 @@ from tris.domain.errors import (
     AgreementNotFoundError,
     DomainError,
     MarketNotFoundError,
+    MembershipNotFoundError,
     NotFoundError,
     PartyNotFoundError,
     PostingNotFoundError,
@@ -33,6 +34,7 @@ from tris.domain.errors import (
 )
 from tris.domain.market.market import Market
 from tris.domain.market.posting import Posting
+from tris.domain.networks.membership import GRAPH_ID, Membership, MembershipGraph
 from tris.domain.party import Party
 from tris.domain.values import Actor
 from tris.storage.eventlog import EventLog
@@ -154,6 +156,17 @@ class EventStore:
     def posting(self, posting_id: str, what: str = "offer or need") -> Posting:
         """The offer or need with this id, or PostingNotFoundError."""
         return self._get(Posting, posting_id, PostingNotFoundError(f"no {what} {posting_id}"))
+
+    def membership(self, membership_id: str) -> Membership:
+        """The membership with this id, or MembershipNotFoundError."""
+        return self._get(
+            Membership, membership_id, MembershipNotFoundError(f"no membership {membership_id}")
+        )
+
+    def membership_graph(self) -> MembershipGraph | None:
+        """The aggregate every change of the membership graph writes (None before the first)."""
+        graph = self.log.load(GRAPH_ID, None)
+        return graph if isinstance(graph, MembershipGraph) else None
 
     def _get(
         self, kind: type[A], raw_id: str, missing: NotFoundError, version: int | None = None

@@ -20,6 +20,7 @@ and configuration's subtrees, is drawn in `tris/application/errors.py`. The doma
         │   ├── InvalidPartyDetailsError  empty name, unknown sector, bad website
         │   ├── MissingReasonError       a reason or rationale is empty
         │   ├── InvalidMarketError       a market's format, times or lists break a rule
+        │   ├── InvalidMembershipError   a membership's role, period or basis breaks a rule
         │   └── BundleError              an evidence bundle breaks its format (tris verify)
         ├── NotFoundError                something named does not exist (404)
         │   ├── PartyNotFoundError
@@ -30,7 +31,8 @@ and configuration's subtrees, is drawn in `tris/application/errors.py`. The doma
         │   ├── SigningKeyNotFoundError
         │   ├── PersonNotFoundError
         │   ├── MarketNotFoundError
-        │   └── PostingNotFoundError     no such offer or need at this market
+        │   ├── PostingNotFoundError     no such offer or need at this market
+        │   └── MembershipNotFoundError  no such membership of this network
         ├── PermissionDeniedError        the actor may not do this (403)
         │   ├── NotAPartyError           the actor's party is not a party of it
         │   ├── NotProposerError         only the proposer may withdraw
@@ -40,7 +42,8 @@ and configuration's subtrees, is drawn in `tris/application/errors.py`. The doma
         │   ├── NotAnOrganiserError      only the market's organisers run it
         │   ├── NotAParticipantError     only participants post, each for itself
         │   ├── NotABrokerError          a deal needs a broker or a participant among its parties
-        │   └── NotANotaryError          only a notary of the agreement's market notarises
+        │   ├── NotANotaryError          only a notary of the agreement's market notarises
+        │   └── NotAMembershipSideError  only the network, the member (or the other side) acts
         └── ConflictError                the state does not allow it now (409)
             ├── AgreementNotProposedError    needs status `proposed`
             ├── AgreementNotInForceError     needs status `in_force`
@@ -60,7 +63,10 @@ and configuration's subtrees, is drawn in `tris/application/errors.py`. The doma
             │   └── MarketNotOpenError       deals only while the market is open
             ├── AlreadyParticipantError      the party takes part already
             ├── PostingNotOpenError          the offer or need is matched or withdrawn
-            └── AlreadyNotarisedError        this notary notarised this revision already
+            ├── AlreadyNotarisedError        this notary notarised this revision already
+            ├── NotANetworkError             the party is not registered as a network
+            ├── MembershipStatusError        the membership's status does not allow it now
+            └── MembershipCycleError         a network would be a member of itself
 """
 
 from __future__ import annotations
@@ -412,6 +418,44 @@ class AlreadyNotarisedError(ConflictError):
     """This notary notarised this revision already."""
 
     title = "Already notarised"
+
+
+class InvalidMembershipError(InvalidInputError):
+    """A membership's role, validity period or basis breaks a rule."""
+
+    title = "Invalid membership"
+
+
+class MembershipNotFoundError(NotFoundError):
+    """No membership with this id in this network."""
+
+    title = "Membership not found"
+
+
+class NotAMembershipSideError(PermissionDeniedError):
+    """Only the network or the member asks for, ends or corrects a membership, and only the
+    side that did not ask accepts or rejects it."""
+
+    title = "Not a side of the membership"
+
+
+class NotANetworkError(ConflictError):
+    """Members join a party registered as a network (`network: true`)."""
+
+    title = "Not a network"
+
+
+class MembershipStatusError(ConflictError):
+    """The membership's status (pending, active, rejected, ended) does not allow this now."""
+
+    title = "Membership status"
+
+
+class MembershipCycleError(ConflictError):
+    """The membership would make a network a member of itself, directly or through other
+    networks, on some day."""
+
+    title = "Membership cycle"
 
 
 class BundleError(InvalidInputError):

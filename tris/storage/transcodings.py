@@ -31,6 +31,7 @@ from tris.domain.agreement import (
 from tris.domain.market.deal import Origin
 from tris.domain.market.market import MarketFormat, MarketPlan, MarketStatus
 from tris.domain.market.posting import PostingSide, PostingStatus
+from tris.domain.networks.membership import MembershipStatus, MembershipTerms
 from tris.domain.party import Identifier, PartyDetails, SigningKey
 from tris.domain.values import Actor, CommitmentKind, Content, Sector, SectorMix, Terms
 
@@ -178,6 +179,7 @@ def register_transcodings(transcoder: JSONTranscoder) -> None:
         (MarketStatus, "market_status"),
         (PostingSide, "posting_side"),
         (PostingStatus, "posting_status"),
+        (MembershipStatus, "membership_status"),
     ]:
         transcoder.register(enum_transcoding(enum_type, name))
     transcoder.register(
@@ -203,5 +205,6 @@ def register_transcodings(transcoder: JSONTranscoder) -> None:
         (MarketPlan, "market_plan"),
         (Origin, "origin"),
         (Notarisation, "notarisation"),
+        (MembershipTerms, "membership_terms"),
     ]:
         transcoder.register(dataclass_transcoding(value_type, name))

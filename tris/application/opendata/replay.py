@@ -38,6 +38,7 @@ from tris.application.store import EventStore
 from tris.domain.agreement import Agreement
 from tris.domain.market.market import Market
 from tris.domain.market.posting import Posting
+from tris.domain.networks.membership import Membership, MembershipGraph
 from tris.domain.party import Party
 from tris.domain.proofs.chain import GENESIS, event_hash
 
@@ -50,7 +51,7 @@ Progress = Callable[[int], None]
 def _event_topics() -> frozenset[str]:
     """The topic of every event class of TRIS's aggregates: all an export may name."""
     topics = set()
-    for aggregate in (Party, Agreement, Market, Posting):
+    for aggregate in (Party, Agreement, Market, Posting, Membership, MembershipGraph):
         for value in vars(aggregate).values():
             if isinstance(value, type) and issubclass(value, DomainEvent):
                 topics.add(get_topic(value))

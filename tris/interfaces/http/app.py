@@ -29,6 +29,7 @@ from tris.interfaces.http.routers import (
     integrity,
     listings,
     markets,
+    networks,
     parties,
     persons,
     revisions,
@@ -53,6 +54,7 @@ ROUTERS = (
     persons.router,
     markets.router,
     markets.public,
+    networks.router,
 )
 
 

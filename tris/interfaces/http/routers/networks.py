@@ -1,0 +1,285 @@
+"""Networks of networks: memberships asked for, accepted, rejected, ended and corrected; a
+network's members and a party's networks on a day, as known now or at a recorded moment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+from pydantic import AwareDatetime
+
+from tris.application.readmodels.queries.networks import MembershipQuestion
+from tris.application.readmodels.queries.paging import MAX_LIMIT
+from tris.application.store import CommandContext
+from tris.bootstrap import Services
+from tris.interfaces.http.deps import (
+    Command,
+    CurrentPrincipal,
+    ServicesDep,
+    command_context,
+)
+from tris.interfaces.http.responses import (
+    ETAG_DOC,
+    LOCATION_DOC,
+    POSITION_DOC,
+    READ,
+    WRITE,
+    WRITE_HEADERS,
+    documented,
+    etag,
+    read_model_answer,
+    respond,
+)
+from tris.interfaces.http.routers.listings import MinPosition, consistent
+from tris.interfaces.http.schemas.networks import (
+    MemberList,
+    MembershipCorrection,
+    MembershipCreate,
+    MembershipEnd,
+    MembershipList,
+    MembershipRejection,
+    MembershipView,
+    NetworkList,
+)
+
+router = APIRouter(prefix="/v1/parties", tags=["networks"])
+
+PartyId = Annotated[str, Path(max_length=100, description="The party's id")]
+NetworkId = Annotated[str, Path(max_length=100, description="The network's id")]
+MembershipId = Annotated[str, Path(max_length=100, description="The membership's id")]
+# A change of an existing membership: If-Match (its version) and Idempotency-Key.
+MembershipChange = Annotated[
+    CommandContext, Depends(command_context(CurrentPrincipal, if_match=True))
+]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+Cursor = Annotated[str | None, Query(max_length=200)]
+MEMBERSHIP_WRITE = (*WRITE, 412, 428)
+
+
+@router.post(
+    "/{network_id}/memberships",
+    status_code=201,
+    response_model=MembershipView,
+    responses=documented(201, *WRITE, headers={**WRITE_HEADERS, **LOCATION_DOC}),
+    summary="Ask for a membership (the network or the member), or record one (admin)",
+)
+def request_membership(
+    network_id: NetworkId,
+    body: MembershipCreate,
+    ctx: Command,
+    services: ServicesDep,
+    response: Response,
+) -> Any:
+    """Pending until the other side accepts; active at once when an admin records it (to
+    import history). A membership that would put a network inside itself on any day → 409."""
+    outcome = services.networks.request(ctx, network_id, body.terms(network_id))
+    location = f"/v1/parties/{network_id}/memberships/{outcome.body['id']}"
+    return respond(response, outcome, location=location)
+
+
+@router.get(
+    "/{network_id}/memberships",
+    response_model=MembershipList,
+    responses=documented(200, 401, 422, 429, 503, headers=POSITION_DOC),
+    summary="A network's memberships",
+)
+def list_memberships(
+    network_id: NetworkId,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    response: Response,
+    status: Annotated[str | None, Query(description="pending, active, rejected or ended")] = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    min_position: MinPosition = None,
+) -> Any:
+    """Every membership of the network, in the order it was asked for."""
+    consistent(services, response, min_position)
+    page = services.queries.memberships(network_id, status=status, limit=limit, cursor=cursor)
+    return read_model_answer(response, page)
+
+
+@router.get(
+    "/{network_id}/memberships/{membership_id}",
+    response_model=MembershipView,
+    responses=documented(200, *READ, 422, headers=ETAG_DOC),
+    summary="Read a membership",
+)
+def read_membership(
+    network_id: NetworkId,
+    membership_id: MembershipId,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    response: Response,
+) -> Any:
+    """The membership with its version (If-Match of its changes)."""
+    return etag(response, services.networks.get(network_id, membership_id))
+
+
+def _change(summary: str) -> dict[str, Any]:
+    return {
+        "status_code": 200,
+        "response_model": MembershipView,
+        "responses": documented(200, *MEMBERSHIP_WRITE, headers=WRITE_HEADERS),
+        "summary": summary,
+    }
+
+
+@router.post(
+    "/{network_id}/memberships/{membership_id}/acceptance",
+    **_change("Accept a membership (the side that did not ask)"),
+)
+def accept(
+    network_id: NetworkId,
+    membership_id: MembershipId,
+    ctx: MembershipChange,
+    services: ServicesDep,
+    response: Response,
+) -> Any:
+    """The membership enters the graph, unless it would close a circle (409)."""
+    return respond(response, services.networks.accept(ctx, network_id, membership_id))
+
+
+@router.post(
+    "/{network_id}/memberships/{membership_id}/rejection",
+    **_change("Reject a membership (the side that did not ask)"),
+)
+def reject(
+    network_id: NetworkId,
+    membership_id: MembershipId,
+    ctx: MembershipChange,
+    services: ServicesDep,
+    response: Response,
+    body: MembershipRejection | None = None,
+) -> Any:
+    """The request is rejected, with an optional reason."""
+    reason = body.reason if body is not None else ""
+    return respond(response, services.networks.reject(ctx, network_id, membership_id, reason))
+
+
+@router.post(
+    "/{network_id}/memberships/{membership_id}/end",
+    **_change("End a membership (either side)"),
+)
+def end(
+    network_id: NetworkId,
+    membership_id: MembershipId,
+    body: MembershipEnd,
+    ctx: MembershipChange,
+    services: ServicesDep,
+    response: Response,
+) -> Any:
+    """The membership's last day, and why."""
+    outcome = services.networks.end(ctx, network_id, membership_id, body.valid_to, body.reason)
+    return respond(response, outcome)
+
+
+@router.post(
+    "/{network_id}/memberships/{membership_id}/correction",
+    **_change("Correct a membership's period (either side, or admin)"),
+)
+def correct(
+    network_id: NetworkId,
+    membership_id: MembershipId,
+    body: MembershipCorrection,
+    ctx: MembershipChange,
+    services: ServicesDep,
+    response: Response,
+) -> Any:
+    """A corrected period is an event too; it is checked for circles like a new one."""
+    outcome = services.networks.correct(
+        ctx, network_id, membership_id, body.valid_from, body.valid_to, body.reason
+    )
+    return respond(response, outcome)
+
+
+AsOf = Annotated[date | None, Query(description="The day asked about (default: today)")]
+RecordedAsOf = Annotated[
+    AwareDatetime | None,
+    Query(description="What TRIS knew at this moment (RFC 3339 with offset); default: now"),
+]
+Transitive = Annotated[bool, Query(description="Follow member networks")]
+
+
+def _answer(
+    services: Services,
+    response: Response,
+    walk: Callable[[str, MembershipQuestion], list[dict[str, Any]]],
+    party_id: str,
+    as_of: date | None,
+    recorded_as_of: datetime | None,
+    transitive: bool,
+    limit: int,
+    cursor: str | None,
+    min_position: int | None,
+) -> Response:
+    consistent(services, response, min_position)
+    services.networks.require_party(party_id)
+    day = as_of or services.agreements.today()
+    items = walk(party_id, MembershipQuestion(day, recorded_as_of, transitive))
+    start = 0 if cursor is None else services.queries.cursors.decode(cursor, int)[0]
+    page = items[start : start + limit]
+    more = len(items) > start + limit
+    return read_model_answer(
+        response,
+        {
+            "as_of": day.isoformat(),
+            "recorded_as_of": recorded_as_of.isoformat() if recorded_as_of else None,
+            "transitive": transitive,
+            "items": page,
+            "next_cursor": services.queries.cursors.encode(start + limit) if more else None,
+        },
+    )
+
+
+@router.get(
+    "/{network_id}/members",
+    response_model=MemberList,
+    responses=documented(200, 401, 404, 422, 429, 503, headers=POSITION_DOC),
+    summary="A network's members on a day",
+)
+def members(
+    network_id: NetworkId,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    response: Response,
+    as_of: AsOf = None,
+    transitive: Transitive = False,
+    recorded_as_of: RecordedAsOf = None,
+    limit: Limit = 500,
+    cursor: Cursor = None,
+    min_position: MinPosition = None,
+) -> Any:
+    """Who was a member on `as_of`; with `transitive`, members of member networks too
+    (each says `via` which network); with `recorded_as_of`, as TRIS knew it then."""
+    return _answer(
+        services, response, services.queries.members, network_id, as_of, recorded_as_of,
+        transitive, limit, cursor, min_position,
+    )  # fmt: skip
+
+
+@router.get(
+    "/{party_id}/networks",
+    response_model=NetworkList,
+    responses=documented(200, 401, 404, 422, 429, 503, headers=POSITION_DOC),
+    summary="The networks a party belongs to on a day",
+)
+def networks(
+    party_id: PartyId,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    response: Response,
+    as_of: AsOf = None,
+    transitive: Transitive = False,
+    recorded_as_of: RecordedAsOf = None,
+    limit: Limit = 500,
+    cursor: Cursor = None,
+    min_position: MinPosition = None,
+) -> Any:
+    """The networks it belonged to on `as_of`; with `transitive`, their networks too."""
+    return _answer(
+        services, response, services.queries.networks, party_id, as_of, recorded_as_of,
+        transitive, limit, cursor, min_position,
+    )  # fmt: skip
