@@ -379,6 +379,7 @@ def test_projections_status_shows_the_lag_that_a_rebuild_clears(database_url: st
         "parties": (0, head, head),
         "agreements": (0, head, head),
         "markets": (0, head, head),
+        "memberships": (0, head, head),
     }
 
     rebuilt = invoke("rebuild", database_url=database_url)
@@ -390,6 +391,7 @@ def test_projections_status_shows_the_lag_that_a_rebuild_clears(database_url: st
         "parties": (head, head, 0),
         "agreements": (head, head, 0),
         "markets": (head, head, 0),
+        "memberships": (head, head, 0),
     }
     digest = invoke("projections", "digest", database_url=database_url)
     assert digest.stdout.strip() in rebuilt.stderr
@@ -502,7 +504,7 @@ def test_serve_demo_welcomes_on_an_empty_database_and_loads_nothing_twice(
         parties = services.parties.list(admin)
     finally:
         services.close()
-    assert len(parties) == 13  # six of the agreements, seven of the markets
+    assert len(parties) == 15  # six of the agreements, seven of the markets, two networks
     for party in parties:
         assert party["name"] in first.stdout and party["id"] in first.stdout
     private_keys = [

@@ -34,8 +34,9 @@ def env_for(database_url: str, tmp_path: Path) -> dict[str, str]:
     return {"TRIS_DATABASE_URL": database_url, "TRIS_SERVER_KEY_FILE": str(key)}
 
 
-# The demo's events: its six parties' agreements and the markets with their seven parties.
-DEMO_EVENTS = 124
+# The demo's events: its six parties' agreements, the markets with their seven parties, and
+# the networks of networks with two more.
+DEMO_EVENTS = 157
 
 
 def invoke(*args: str, env: dict[str, str]) -> Any:

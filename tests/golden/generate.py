@@ -3,10 +3,11 @@ lacks.
 
     python -m tests.golden.generate OUT.ndjson
 
-`export-v1.ndjson` was made before markets existed; `export-v2.ndjson` by this script with
-the markets of the demo and the market events it lacks (a withdrawn need, a cancelled
-market). Never overwrite either with a new run: their point is that an old version made
-them. Make `export-v3.ndjson` (and its digest) beside them when new event types come.
+`export-v1.ndjson` was made before markets existed; `export-v2.ndjson` with the markets of
+the demo and the market events it lacks (a withdrawn need, a cancelled market);
+`export-v3.ndjson` by this script with the networks of the demo as well, and a rejected
+membership. Never overwrite any with a new run: their point is that an old version made
+them. Make `export-v4.ndjson` (and its digest) beside them when new event types come.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tris.config import load_settings
 from tris.demo import DemoData, load_demo
 from tris.domain.market.market import MarketFormat, MarketPlan
 from tris.domain.market.posting import PostingDraft, PostingSide
+from tris.domain.networks.membership import MembershipTerms
 from tris.domain.party import PartyDetails
 from tris.domain.signing import key_registration
 from tris.domain.values import CommitmentDraft, CommitmentKind, ContentDraft, Sector, Terms
@@ -151,6 +153,19 @@ def complete_the_market_types(services: Services, data: DemoData) -> None:
     )
 
 
+def complete_the_network_types(services: Services, data: DemoData) -> None:
+    """Add what the demo's networks never do: a request the other side rejects."""
+    verein = data.party("nachbarschaftshaus")
+    moabit = data.party("netzwerk")
+    asking = CommandContext(_principal(services, moabit.token).actor)
+    terms = MembershipTerms(moabit.party_id, verein.party_id, "member", date(2026, 1, 1), None, "")
+    asked = services.networks.request(asking, moabit.party_id, terms).body["id"]
+    answering = CommandContext(_principal(services, verein.token).actor)
+    services.networks.reject(
+        answering, moabit.party_id, asked, "Wir sind ein Verein, kein Unternehmen."
+    )
+
+
 def main(out: Path) -> None:
     """Play the scenario into a throwaway SQLite store and export it to `out`."""
     with tempfile.TemporaryDirectory() as directory:
@@ -160,6 +175,7 @@ def main(out: Path) -> None:
             data = load_demo(services)
             complete_the_event_types(services, data)
             complete_the_market_types(services, data)
+            complete_the_network_types(services, data)
             with out.open("w", encoding="utf-8", newline="\n") as handle:
                 write_export(EventStream(services.store), handle)
         finally:

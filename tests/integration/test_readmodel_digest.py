@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.integrity import RawDatabase, Story
 from tests.support.market import market_story
+from tests.support.networks import network_story
 from tests.support.scenario import World
 from tris.bootstrap import Services
 
@@ -25,6 +26,8 @@ KEYS = {
     "rm_markets": ("market_id",),
     "rm_market_postings": ("posting_id",),
     "rm_market_deals": ("agreement_id",),
+    "rm_memberships": ("membership_id",),
+    "rm_membership_history": ("membership_id", "version"),
 }
 INTEGERS = {"version", "revision", "in_force_revision", "number"}
 QUERY = re.compile(r"SELECT (?P<columns>.+?) FROM (?P<table>\w+) ORDER BY", re.DOTALL)
@@ -32,8 +35,10 @@ QUERY = re.compile(r"SELECT (?P<columns>.+?) FROM (?P<table>\w+) ORDER BY", re.D
 
 @pytest.fixture
 def story(world: World, story: Story) -> Story:
-    """The integration story, and a market with a deal beside it (every table has rows)."""
+    """The integration story, a market with a deal and a network of networks beside it
+    (every table has rows)."""
     market_story(world)
+    network_story(world)
     return story
 
 

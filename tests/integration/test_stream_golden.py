@@ -1,6 +1,6 @@
 """The golden exports replay, in this and every later version, to the read-model digests
 committed beside them — on both backends, every hash verified on the way. Version 1 was made
-before markets; version 2 with them."""
+before markets; version 2 with them; version 3 with networks as well."""
 
 from __future__ import annotations
 
@@ -18,7 +18,19 @@ from tris.application.opendata.stream import EventStream
 from tris.bootstrap import Services, build
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
-EXPORTS = ("export-v1", "export-v2")
+EXPORTS = ("export-v1", "export-v2", "export-v3")
+MEMBERSHIP_TYPES = frozenset(
+    {
+        "Membership.Requested",
+        "Membership.Recorded",
+        "Membership.Accepted",
+        "Membership.Rejected",
+        "Membership.Ended",
+        "Membership.Corrected",
+        "MembershipGraph.Started",
+        "MembershipGraph.Changed",
+    }
+)
 
 
 @pytest.fixture
@@ -56,8 +68,10 @@ NEWER_THAN = {
             "Posting.Matched",
             "Posting.Withdrawn",
         }
-    ),
-    "export-v2": frozenset(),
+    )
+    | MEMBERSHIP_TYPES,
+    "export-v2": MEMBERSHIP_TYPES,
+    "export-v3": frozenset(),
 }
 
 

@@ -16,6 +16,7 @@ from tris.bootstrap import Services
 from tris.domain.agreement import Agreement
 from tris.domain.market.market import Market
 from tris.domain.market.posting import Posting
+from tris.domain.networks.membership import Membership, MembershipGraph
 from tris.domain.party import Party, PartyDetails
 from tris.domain.values import Sector
 
@@ -109,11 +110,15 @@ def test_contact_persons_appear_only_as_their_person_ids(services: Services, wor
         assert secret not in text
 
 
+AGGREGATES = (Party, Agreement, Market, Posting, Membership, MembershipGraph)
+
+
 def test_the_stream_knows_every_event_type_of_every_aggregate() -> None:
-    names = {c.__qualname__ for c in event_classes(Party, Agreement, Market, Posting)}
+    names = {c.__qualname__ for c in event_classes(*AGGREGATES)}
     assert {"Party.Registered", "Party.PersonalDataErased", "Agreement.Signed"} <= names
     assert {"Market.Scheduled", "Posting.Matched", "Agreement.ProposedAtMarket"} <= names
-    assert len(names) == 31
+    assert {"Membership.Corrected", "MembershipGraph.Changed"} <= names
+    assert len(names) == 39
 
 
 def test_paging_while_others_write_returns_every_event_once_in_order(

@@ -28,6 +28,7 @@ from tris.bootstrap import Services, build
 from tris.domain.agreement import Agreement
 from tris.domain.market.market import Market
 from tris.domain.market.posting import Posting
+from tris.domain.networks.membership import Membership, MembershipGraph
 from tris.domain.party import Party
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
@@ -67,11 +68,15 @@ def story(services: Services) -> Story:
 
 def test_every_event_type_has_an_upcast_for_each_version_it_went_through() -> None:
     versioned = [
-        c for c in event_classes(Party, Agreement, Market, Posting) if event_version(c) > 1
+        c
+        for c in event_classes(Party, Agreement, Market, Posting, Membership, MembershipGraph)
+        if event_version(c) > 1
     ]
     # Not a loop over nothing: SigningKeyRegistered went to version 2 with proofs of keys.
     assert Party.SigningKeyRegistered in versioned
-    for event_class in event_classes(Party, Agreement, Market, Posting):
+    for event_class in event_classes(
+        Party, Agreement, Market, Posting, Membership, MembershipGraph
+    ):
         for version in range(1, event_version(event_class)):
             assert callable(getattr(event_class, f"upcast_v{version}_v{version + 1}", None)), (
                 f"{event_class.__qualname__} is version {event_version(event_class)} but "

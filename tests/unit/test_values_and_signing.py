@@ -8,6 +8,7 @@ import hashlib
 import inspect
 import json
 import re
+import uuid
 from datetime import date
 from decimal import Decimal
 from types import ModuleType
@@ -24,6 +25,7 @@ from tris.domain.agreement import Agreement
 from tris.domain.errors import InvalidQuantityError, InvalidSigningKeyError
 from tris.domain.market.market import Market
 from tris.domain.market.posting import Posting, PostingSide
+from tris.domain.networks.membership import Membership, MembershipGraph, MembershipTerms
 from tris.domain.party import Contact, Party, PartyDetails
 from tris.domain.signing import (
     canonical_json,
@@ -233,7 +235,9 @@ def nested_event_classes(aggregate: type[Aggregate]) -> dict[str, type[Aggregate
     }
 
 
-@pytest.mark.parametrize("aggregate", [Party, Agreement, Market, Posting])
+@pytest.mark.parametrize(
+    "aggregate", [Party, Agreement, Market, Posting, Membership, MembershipGraph]
+)
 def test_every_event_type_has_an_actor_field(aggregate) -> None:
     classes = nested_event_classes(aggregate)
     assert classes
@@ -285,6 +289,18 @@ def run_every_kind_of_event(world, state, business, civil) -> list[Aggregate.Eve
     market.close(state.actor)
     cancelled = world.market(state, broker, state)
     cancelled.cancel(state.actor, "Sturmwarnung")
+    memberships = []
+    for who, member in ((civil, business), (OPERATOR_ACTOR, state), (civil, broker)):
+        terms = MembershipTerms(civil.id, member.id, "member", date(2024, 1, 1), None, "")
+        actor = who if isinstance(who, Actor) else who.actor
+        memberships.append(Membership.request(membership_id=uuid.uuid4(), actor=actor, terms=terms))
+    asked, recorded, refused = memberships
+    asked.accept(business.actor)
+    asked.end(civil.actor, date(2025, 1, 1), "Austritt")
+    recorded.correct(OPERATOR_ACTOR, date(2023, 1, 1), None, "Früher eingetreten")
+    refused.reject(broker.actor, "Nein")
+    graph = MembershipGraph.start(OPERATOR_ACTOR)
+    graph.change(OPERATOR_ACTOR, asked.membership_id)
     business.party.deactivate(OPERATOR_ACTOR, "Aufgelöst")
 
     for aggregate in (
@@ -298,6 +314,8 @@ def run_every_kind_of_event(world, state, business, civil) -> list[Aggregate.Eve
         need,
         spare_need,
         dealt,
+        *memberships,
+        graph,
     ):
         events.extend(aggregate.collect_events())
     return events
@@ -308,7 +326,7 @@ def test_every_event_names_a_party_and_a_token(world, state, business, civil) ->
 
     expected = {
         name
-        for aggregate in (Party, Agreement, Market, Posting)
+        for aggregate in (Party, Agreement, Market, Posting, Membership, MembershipGraph)
         for name in nested_event_classes(aggregate)
     }
     assert {type(e).__name__ for e in events} == expected

@@ -22,7 +22,7 @@ from tris.application.parties import new_contact
 from tris.application.store import CommandContext
 from tris.bootstrap import Services
 from tris.domain.agreement import Evidence
-from tris.domain.party import PartyDetails
+from tris.domain.party import Identifier, PartyDetails
 from tris.domain.signing import key_registration
 from tris.domain.values import CommitmentDraft, CommitmentKind, ContentDraft, Sector, Terms
 
@@ -39,6 +39,8 @@ class PartySpec:
     website: str
     contact: str
     email: str
+    network: bool = False
+    identifiers: tuple[Identifier, ...] = ()
 
 
 PARTIES = (
@@ -77,6 +79,8 @@ PARTIES = (
         "https://unternehmensnetzwerk-moabit.example.org",
         "Murat Demir",
         "m.demir@unternehmensnetzwerk-moabit.example.org",
+        network=True,
+        identifiers=(Identifier("DE-VR", "VR 28911 B"),),
     ),
     PartySpec(
         "baeckerei",
@@ -88,6 +92,7 @@ PARTIES = (
         "https://kiezbaeckerei-schulz.example.org",
         "Heike Schulz",
         "heike.schulz@kiezbaeckerei-schulz.example.org",
+        identifiers=(Identifier("DE-CR", "HRB 104455 B"),),
     ),
     PartySpec(
         "buendnis",
@@ -100,6 +105,7 @@ PARTIES = (
         "https://ssoe-berlin.example.org",
         "Dr. Petra Lindner",
         "p.lindner@ssoe-berlin.example.org",
+        network=True,
     ),
     PartySpec(
         "nachbarschaftshaus",
@@ -151,6 +157,8 @@ class Cast:
             region=spec.region,
             description=spec.description,
             website=spec.website,
+            network=spec.network,
+            identifiers=spec.identifiers,
         )
         contacts = (new_contact(spec.contact, spec.email),)
         outcome = self.services.parties.register(

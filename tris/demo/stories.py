@@ -11,7 +11,7 @@ from tris.demo.cast import (
     keep,
     private_b64,
 )
-from tris.demo.markets import MarketStories
+from tris.demo.networks import NetworkStories
 from tris.demo.results import DemoAgreement, DemoData, DemoParty
 from tris.domain.agreement import Evidence
 from tris.domain.values import Terms
@@ -23,7 +23,7 @@ MARKTPLATZ_TERMS = (
 )
 
 
-class BerlinStories(MarketStories):
+class BerlinStories(NetworkStories):
     """The scenario's steps; each method is one story, told in the order it happened."""
 
     def play(self) -> DemoData:
@@ -36,6 +36,7 @@ class BerlinStories(MarketStories):
             "Ersetzt durch die Sachleistung Backwaren im „Marktplatz für Gute Geschäfte Moabit“.",
         )
         markets = (self.marktplatz_neukoelln(), self.aktionstag_open())
+        self.networks_of_networks()
         agreements = (
             marktplatz,
             self._netzwerke_terminated(),
