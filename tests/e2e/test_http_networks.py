@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.http import Api, Partner
+from tests.support.http import Api, Partner, content
 
 PROBLEMS = "https://tris.example/problems/"
 
@@ -197,3 +197,49 @@ def test_memberships_refuse_what_is_not_a_network_or_not_well_formed(
         headers=cast["moabit"].headers(),
     )
     assert missing_match.status_code == 428
+
+
+def test_agreements_and_stats_are_filtered_by_a_networks_members(
+    api: Api, cast: dict[str, Partner]
+) -> None:
+    assert (
+        _ask(api, None, cast["netzwerk"], cast["moabit"], valid_from="2024-01-01").status_code
+        == 201
+    )
+    assert (
+        _ask(api, None, cast["moabit"], cast["baeckerei"], valid_from="2025-01-01").status_code
+        == 201
+    )
+    inside = api.propose(cast["baeckerei"], content(cast["baeckerei"], cast["verein"])).json()["id"]
+    api.conclude(inside, 1, cast["baeckerei"], cast["verein"])
+    assert api.propose(cast["verein"], content(cast["verein"], cast["buendnis"])).status_code == 201
+
+    def listed(**params: Any) -> set[str]:
+        response = api.client.get("/v1/agreements", params=params, headers=api.admin)
+        assert response.status_code == 200, response.text
+        return {item["id"] for item in response.json()["items"]}
+
+    network = cast["netzwerk"].party_id
+    assert listed(network=network) == {inside}
+    assert listed(network=network, as_of="2024-06-01") == set()  # the bakery joined in 2025
+    assert listed(network=cast["moabit"].party_id, sector_mix="bisectoral") == {inside}
+    assert (
+        api.client.get(
+            "/v1/agreements", params={"as_of": "2025-01-01"}, headers=api.admin
+        ).status_code
+        == 422
+    )
+    stats = api.client.get("/v1/stats", params={"network": network}, headers=api.admin).json()
+    assert stats["agreements"]["total"] == 1 and stats["agreements"]["by_status"]["in_force"] == 1
+    assert stats["commitments"]["by_kind_and_unit"] == [
+        {"kind": "time", "unit": "hours", "committed": "10", "fulfilled": "0"}
+    ]
+    # A network holding every party says what the unfiltered statistics say.
+    everyone = api.partner("Alle", "state", network=True)
+    for partner in cast.values():
+        if partner is not cast["netzwerk"] and partner is not cast["moabit"]:
+            assert _ask(api, None, everyone, partner).status_code == 201
+    everything = api.client.get(
+        "/v1/stats", params={"network": everyone.party_id}, headers=api.admin
+    ).json()
+    assert everything == api.client.get("/v1/stats", headers=api.admin).json()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from tris.application.access import Principal, Role
 from tris.application.readmodels.agreements.search import SEARCH_INDEX
+from tris.application.readmodels.queries.networks import members_statement
 from tris.application.readmodels.queries.paging import (
     ReadModelQueries,
     check_limit,
@@ -17,6 +19,11 @@ from tris.domain.values import Sector, SectorMix
 from tris.storage.cursors import Cursor
 
 STATUSES = ("proposed", "in_force", "completed", "terminated", "withdrawn")
+# An agreement with a party that is a member of the network (`net`, see members_statement).
+NETWORK_CONDITION = (
+    "EXISTS (SELECT 1 FROM rm_agreement_parties np JOIN net ON net.party = np.party_id "
+    "WHERE np.agreement_id = a.agreement_id AND np.is_current = %s)"
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,8 @@ class AgreementFilter:
     sector_mix: str | None = None
     region: str | None = None
     q: str | None = None
+    network: str | None = None
+    network_as_of: date | None = None
 
     def validate(self) -> None:
         """Raise InvalidInputError for values no agreement can have."""
@@ -40,6 +49,8 @@ class AgreementFilter:
             raise InvalidInputError("sector_mix must be trisectoral, bisectoral or intrasectoral")
         if self.q is not None and len(self.q) > 200:
             raise InvalidInputError("q has at most 200 characters")
+        if self.network_as_of is not None and self.network is None:
+            raise InvalidInputError("as_of belongs to the network filter: name a network too")
 
 
 def _like(text: str) -> str:
@@ -161,11 +172,19 @@ class AgreementQueries(ReadModelQueries):
                 params.append(trigrams)
             where.append("a.search_text LIKE %s ESCAPE '\\'")
             params.append(_like(filters.q))
+        prefix, prefix_params = "", list[Any]()
+        if filters.network is not None:
+            net, prefix_params = members_statement(
+                filters.network, filters.network_as_of or self.today()
+            )
+            prefix = f"WITH RECURSIVE {net} "
+            where.append(NETWORK_CONDITION)
+            params.append(True)
         if cursor is not None:
             (after_seq,) = self.cursors.decode(cursor, int)
             where.append(f"{order} < %s")
             params.append(int(after_seq))
-        sql = (
+        sql = prefix + (
             "SELECT a.agreement_id, a.seq, a.title, a.status, a.sector_mix, a.proposer, "  # noqa: S608
             "a.version, a.revision, a.in_force_revision, a.created_at, a.updated_at "
             f"FROM {source}"
@@ -173,7 +192,7 @@ class AgreementQueries(ReadModelQueries):
             + f" ORDER BY {order} DESC LIMIT %s"
         )
         params.append(limit + 1)
-        return sql, params
+        return sql, [*prefix_params, *params]
 
     def _parties_of(self, cur: Cursor, agreement_ids: list[str]) -> dict[str, list[Any]]:
         if not agreement_ids:

@@ -147,6 +147,24 @@ class NetworkQueries(ReadModelQueries):
         ]
 
 
+def members_statement(network_id: str, as_of: date) -> tuple[str, list[Any]]:
+    """A recursive `net(party)` common table expression: every member of the network on the
+    day, through member networks too; for queries that filter by network."""
+    day = as_of.isoformat()
+    marks = ", ".join(["%s"] * len(IN_GRAPH))
+    holds = (
+        f"m.status IN ({marks}) AND m.valid_from <= %s AND (m.valid_to IS NULL OR m.valid_to >= %s)"
+    )
+    params: list[Any] = [*IN_GRAPH, day, day]
+    sql = (
+        "net(party, depth) AS ("  # noqa: S608 - our own text
+        f"SELECT m.member_id, 1 FROM rm_memberships m WHERE m.network_id = %s AND {holds} "
+        "UNION SELECT m.member_id, n.depth + 1 FROM net n JOIN rm_memberships m "
+        f"ON m.network_id = n.party WHERE n.depth < %s AND {holds})"
+    )
+    return sql, [network_id, *params, MAX_DEPTH, *params]
+
+
 def _source(recorded_as_of: datetime | None) -> tuple[str, str, list[str]]:
     """The memberships as known now, or as recorded at a moment."""
     if recorded_as_of is None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from tris.application.readmodels.queries.agreements import STATUSES
+from tris.application.readmodels.queries.agreements import NETWORK_CONDITION, STATUSES
+from tris.application.readmodels.queries.networks import members_statement
 from tris.application.readmodels.queries.paging import ReadModelQueries
+from tris.domain.errors import InvalidInputError
 from tris.domain.values import SectorMix
 
 # The statistics' agreement counts; the index on (sector_mix, status) answers it alone.
@@ -20,16 +23,65 @@ AGREEMENT_COUNTS = (
 class StatisticsQueries(ReadModelQueries):
     """The figures of `GET /v1/stats`."""
 
-    def stats(self) -> dict[str, Any]:
-        """Agreements by sector mix and status; commitments committed vs fulfilled."""
+    def _network_figures(
+        self, cur: Any, network: str, as_of: date
+    ) -> tuple[list[tuple[str, str, int]], list[Any]]:
+        """Counts and monthly totals of the network's members' agreements: committed by
+        the month each commitment came into force, fulfilled (confirmed deliveries of the
+        commitments in force) by the month of delivery."""
+        net, params = members_statement(network, as_of)
+        chosen = (
+            f"WITH RECURSIVE {net}, chosen AS (SELECT a.agreement_id, a.sector_mix, a.status "  # noqa: S608
+            f"FROM rm_agreements a WHERE {NETWORK_CONDITION}) "
+        )
+        cur.execute(
+            chosen + "SELECT sector_mix, status, COUNT(*) FROM chosen "  # noqa: S608
+            "GROUP BY sector_mix, status ORDER BY sector_mix, status",
+            [*params, True],
+        )
+        counts = [(str(m), str(s), int(n)) for m, s, n in cur.fetchall()]
+        sums: dict[tuple[str, str, str], list[Decimal]] = defaultdict(
+            lambda: [Decimal(0), Decimal(0)]
+        )
+        cur.execute(
+            chosen + "SELECT c.kind, c.unit, c.committed_month, c.quantity FROM chosen "  # noqa: S608
+            "JOIN rm_commitments c ON c.agreement_id = chosen.agreement_id",
+            [*params, True],
+        )
+        for kind, unit, month, quantity in cur.fetchall():
+            sums[(str(kind), str(unit), str(month))][0] += Decimal(quantity)
+        cur.execute(
+            chosen + "SELECT c.kind, c.unit, f.delivered_on, f.quantity FROM chosen "  # noqa: S608
+            "JOIN rm_fulfilments f ON f.agreement_id = chosen.agreement_id "
+            "JOIN rm_commitments c ON c.agreement_id = f.agreement_id "
+            "AND c.commitment_id = f.commitment_id WHERE f.status = %s",
+            [*params, True, "confirmed"],
+        )
+        for kind, unit, delivered_on, quantity in cur.fetchall():
+            sums[(str(kind), str(unit), str(delivered_on)[:7])][1] += Decimal(quantity)
+        totals = [
+            (kind, unit, month, str(pair[0]), str(pair[1]))
+            for (kind, unit, month), pair in sorted(sums.items(), key=lambda i: (i[0][2], i[0]))
+        ]
+        return counts, totals
+
+    def stats(self, network: str | None = None, as_of: date | None = None) -> dict[str, Any]:
+        """Agreements by sector mix and status; commitments committed vs fulfilled. With a
+        `network`, only agreements with a party that is a member of it (through member
+        networks too) on `as_of` (default today)."""
+        if as_of is not None and network is None:
+            raise InvalidInputError("as_of belongs to the network filter: name a network too")
         with self.database.read() as cur:
-            cur.execute(AGREEMENT_COUNTS)
-            counts = [(str(m), str(s), int(n)) for m, s, n in cur.fetchall()]
-            cur.execute(
-                "SELECT kind, unit, month, committed, fulfilled FROM rm_commitment_totals "
-                "ORDER BY month, kind, unit"
-            )
-            totals = cur.fetchall()
+            if network is None:
+                cur.execute(AGREEMENT_COUNTS)
+                counts = [(str(m), str(s), int(n)) for m, s, n in cur.fetchall()]
+                cur.execute(
+                    "SELECT kind, unit, month, committed, fulfilled FROM rm_commitment_totals "
+                    "ORDER BY month, kind, unit"
+                )
+                totals = cur.fetchall()
+            else:
+                counts, totals = self._network_figures(cur, network, as_of or self.today())
         total = sum(n for _, _, n in counts)
         by_mix = {m.value: 0 for m in SectorMix}
         by_status = dict.fromkeys(STATUSES, 0)

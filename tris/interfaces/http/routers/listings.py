@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -30,6 +31,16 @@ MinPosition = Annotated[
         description="Answer only once the read models include this log position "
         "(from the `X-TRIS-Position` header of a command); 503 if they lag too long",
     ),
+]
+
+
+Network = Annotated[
+    str | None,
+    Query(max_length=100, description="Agreements with a party that is a member of this network"),
+]
+NetworkDay = Annotated[
+    date | None,
+    Query(description="The day the network's members are taken on (with `network`; default today)"),
 ]
 
 
@@ -67,14 +78,24 @@ def list_agreements(
     sector_mix: Annotated[str | None, Query(description="trisectoral, …")] = None,
     region: Annotated[str | None, Query(max_length=200, description="A party's region")] = None,
     q: Annotated[str | None, Query(max_length=200, description="Text in title or purpose")] = None,
+    network: Network = None,
+    as_of: NetworkDay = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     min_position: MinPosition = None,
 ) -> Any:
-    """Agreements newest first; partners see only their own party's agreements."""
+    """Agreements newest first; partners see only their own party's agreements. `network`:
+    only agreements with a party that is a member of it (through member networks too)."""
     consistent(services, response, min_position)
     filters = AgreementFilter(
-        party=party, sector=sector, status=status, sector_mix=sector_mix, region=region, q=q
+        party=party,
+        sector=sector,
+        status=status,
+        sector_mix=sector_mix,
+        region=region,
+        q=q,
+        network=network,
+        network_as_of=as_of,
     )
     page = services.queries.agreements(principal, filters, limit=limit, cursor=cursor)
     return read_model_answer(response, page)
@@ -116,8 +137,11 @@ def stats(
     principal: CurrentPrincipal,
     services: ServicesDep,
     response: Response,
+    network: Network = None,
+    as_of: NetworkDay = None,
     min_position: MinPosition = None,
 ) -> Any:
-    """Agreements by sector mix and status; commitments committed vs fulfilled, by month."""
+    """Agreements by sector mix and status; commitments committed vs fulfilled, by month.
+    `network`: only agreements with a party that is a member of it (transitively)."""
     consistent(services, response, min_position)
-    return read_model_answer(response, services.queries.stats())
+    return read_model_answer(response, services.queries.stats(network, as_of))
