@@ -291,6 +291,8 @@ def test_markets_are_listed_filtered_and_public(api: Api, bazaar: Bazaar) -> Non
         api.client.get("/v1/markets", params={"format": "bazaar"}, headers=api.admin).status_code
         == 422
     )
+    # A day is written as a day: `0` is no Unix time here.
+    assert api.client.get("/v1/markets", params={"date": "0"}, headers=api.admin).status_code == 422
     # The public reads markets and their figures without a token.
     assert api.client.get("/v1/public/markets").status_code == 200
     public = api.client.get(f"/v1/public/markets/{neukoelln}")

@@ -192,6 +192,11 @@ def test_memberships_refuse_what_is_not_a_network_or_not_well_formed(
         ).status_code
         == 422
     )
+    for params in ({"as_of": "0"}, {"recorded_as_of": "0"}, {"as_of": "20250101"}):
+        wrong = api.client.get(
+            f"/v1/parties/{cast['moabit'].party_id}/members", params=params, headers=api.admin
+        )
+        assert wrong.status_code == 422, params
     missing_match = api.client.post(
         f"/v1/parties/{cast['moabit'].party_id}/memberships/x/acceptance",
         headers=cast["moabit"].headers(),

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from pydantic import AwareDatetime
 
 from tris.interfaces.http.deps import (
     AgreementCommand,
@@ -32,6 +31,7 @@ from tris.interfaces.http.schemas.agreements import (
     HistoryView,
     ReasonCreate,
 )
+from tris.interfaces.http.schemas.common import IsoMoment
 
 router = APIRouter(prefix="/v1/agreements", tags=["agreements"])
 
@@ -66,7 +66,7 @@ def read_agreement(
         int | None, Query(ge=1, description="The agreement as it was at this version")
     ] = None,
     as_of: Annotated[
-        AwareDatetime | None,
+        IsoMoment | None,
         Query(description="The agreement as it stood at this moment (RFC 3339, with offset)"),
     ] = None,
 ) -> Any:

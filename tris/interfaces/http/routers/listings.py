@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -19,6 +18,7 @@ from tris.interfaces.http.responses import (
     documented,
     read_model_answer,
 )
+from tris.interfaces.http.schemas.common import IsoDay
 from tris.interfaces.http.schemas.listings import AgreementList, PartyCommitmentList, StatsView
 
 router = APIRouter(tags=["read models"])
@@ -39,7 +39,7 @@ Network = Annotated[
     Query(max_length=100, description="Agreements with a party that is a member of this network"),
 ]
 NetworkDay = Annotated[
-    date | None,
+    IsoDay | None,
     Query(description="The day the network's members are taken on (with `network`; default today)"),
 ]
 

@@ -7,7 +7,6 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date
 from typing import Annotated, Any
 
 import anyio
@@ -55,6 +54,7 @@ from tris.interfaces.http.routers.events import (
 )
 from tris.interfaces.http.routers.listings import MinPosition, consistent
 from tris.interfaces.http.schemas.agreements import AgreementView
+from tris.interfaces.http.schemas.common import IsoDay
 from tris.interfaces.http.schemas.markets import (
     CancellationCreate,
     DealCreate,
@@ -107,7 +107,7 @@ def schedule(
 Region = Annotated[str | None, Query(max_length=200, description="The market's region")]
 Format = Annotated[str | None, Query(description="marketplace, action_day or round_table")]
 Status = Annotated[str | None, Query(description="planned, open, closed or cancelled")]
-On = Annotated[date | None, Query(alias="date", description="A day the market runs on")]
+On = Annotated[IsoDay | None, Query(alias="date", description="A day the market runs on")]
 
 
 @dataclass(frozen=True)

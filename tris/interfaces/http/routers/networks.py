@@ -8,7 +8,6 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
-from pydantic import AwareDatetime
 
 from tris.application.readmodels.queries.networks import MembershipQuestion
 from tris.application.readmodels.queries.paging import MAX_LIMIT
@@ -33,6 +32,7 @@ from tris.interfaces.http.responses import (
     respond,
 )
 from tris.interfaces.http.routers.listings import MinPosition, consistent
+from tris.interfaces.http.schemas.common import IsoDay, IsoMoment
 from tris.interfaces.http.schemas.networks import (
     MemberList,
     MembershipCorrection,
@@ -195,9 +195,9 @@ def correct(
     return respond(response, outcome)
 
 
-AsOf = Annotated[date | None, Query(description="The day asked about (default: today)")]
+AsOf = Annotated[IsoDay | None, Query(description="The day asked about (default: today)")]
 RecordedAsOf = Annotated[
-    AwareDatetime | None,
+    IsoMoment | None,
     Query(description="What TRIS knew at this moment (RFC 3339 with offset); default: now"),
 ]
 Transitive = Annotated[bool, Query(description="Follow member networks")]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 
 def _date_text(value: Any) -> Any:
@@ -18,6 +19,29 @@ def _date_text(value: Any) -> Any:
 # A date in a request body, written as the schema says: an ISO 8601 string (pydantic would
 # otherwise read a number as a Unix time).
 IsoDate = Annotated[date, BeforeValidator(_date_text)]
+
+
+_DAY = re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+_MOMENT = re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}")
+
+
+def _day_text(value: Any) -> Any:
+    """A query's day is written `YYYY-MM-DD` (pydantic would read `0` as a Unix time)."""
+    if isinstance(value, date) or (isinstance(value, str) and _DAY.match(value)):
+        return value
+    raise ValueError("must be an ISO 8601 date: 2026-06-01")
+
+
+def _moment_text(value: Any) -> Any:
+    """A query's moment is written in RFC 3339 (pydantic would read `0` as a Unix time)."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _MOMENT.match(value)):
+        return value
+    raise ValueError("must be an RFC 3339 date and time with offset: 2026-06-01T12:00:00Z")
+
+
+# A day and a moment in a query string, as the OpenAPI document says them.
+IsoDay = Annotated[date, BeforeValidator(_day_text)]
+IsoMoment = Annotated[AwareDatetime, BeforeValidator(_moment_text)]
 
 
 class Input(BaseModel):
