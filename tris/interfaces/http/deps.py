@@ -82,6 +82,9 @@ async def authenticate(
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 
 PageCursor = Annotated[str | None, Query(description="`next_cursor` of the page before")]
+BoundedCursor = Annotated[
+    str | None, Query(max_length=200, description="`next_cursor` of the page before")
+]
 
 
 def limit_anonymous(request: Request) -> None:

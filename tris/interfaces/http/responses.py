@@ -77,7 +77,9 @@ WRITE_HEADERS = {**ETAG_DOC, **COMMAND_DOC}
 
 READ = (401, 404, 429)
 WRITE = (400, 401, 403, 404, 409, 413, 422, 429)
-AGREEMENT_WRITE = (*WRITE, 412, 428)
+# A write to an existing resource: If-Match required (428) and checked (412).
+VERSIONED_WRITE = (*WRITE, 412, 428)
+AGREEMENT_WRITE = VERSIONED_WRITE
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -25,6 +25,7 @@ from tris.domain.market.posting import PostingSide
 from tris.interfaces.http.deps import (
     AdminPrincipal,
     Anonymous,
+    BoundedCursor,
     CurrentPrincipal,
     PartnerCommand,
     PartnerPrincipal,
@@ -37,6 +38,7 @@ from tris.interfaces.http.responses import (
     LOCATION_DOC,
     POSITION_DOC,
     READ,
+    VERSIONED_WRITE,
     WRITE,
     WRITE_HEADERS,
     documented,
@@ -81,9 +83,9 @@ PartnerChange = Annotated[CommandContext, Depends(command_context(PartnerPrincip
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 MarketId = Annotated[str, Path(max_length=100, description="The market's id")]
-Cursor = Annotated[str | None, Query(max_length=200)]
+Cursor = BoundedCursor
 SIDES = {"offers": PostingSide.OFFER, "needs": PostingSide.NEED}
-MARKET_WRITE = (*WRITE, 412, 428)
+MARKET_WRITE = VERSIONED_WRITE
 
 
 # ----------------------------------------------------------------- the market

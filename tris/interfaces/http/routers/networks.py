@@ -4,6 +4,7 @@ network's members and a party's networks on a day, as known now or at a recorded
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -14,6 +15,7 @@ from tris.application.readmodels.queries.paging import MAX_LIMIT
 from tris.application.store import CommandContext
 from tris.bootstrap import Services
 from tris.interfaces.http.deps import (
+    BoundedCursor,
     Command,
     CurrentPrincipal,
     ServicesDep,
@@ -24,6 +26,7 @@ from tris.interfaces.http.responses import (
     LOCATION_DOC,
     POSITION_DOC,
     READ,
+    VERSIONED_WRITE,
     WRITE,
     WRITE_HEADERS,
     documented,
@@ -54,8 +57,7 @@ MembershipChange = Annotated[
     CommandContext, Depends(command_context(CurrentPrincipal, if_match=True))
 ]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
-Cursor = Annotated[str | None, Query(max_length=200)]
-MEMBERSHIP_WRITE = (*WRITE, 412, 428)
+Cursor = BoundedCursor
 
 
 @router.post(
@@ -122,7 +124,7 @@ def _change(summary: str) -> dict[str, Any]:
     return {
         "status_code": 200,
         "response_model": MembershipView,
-        "responses": documented(200, *MEMBERSHIP_WRITE, headers=WRITE_HEADERS),
+        "responses": documented(200, *VERSIONED_WRITE, headers=WRITE_HEADERS),
         "summary": summary,
     }
 
@@ -203,33 +205,59 @@ RecordedAsOf = Annotated[
 Transitive = Annotated[bool, Query(description="Follow member networks")]
 
 
+@dataclass(frozen=True)
+class Asked:
+    """The question of a members or networks request, and its page."""
+
+    as_of: date | None
+    recorded_as_of: datetime | None
+    transitive: bool
+    limit: int
+    cursor: str | None
+
+
+def asked(
+    as_of: AsOf = None,
+    transitive: Transitive = False,
+    recorded_as_of: RecordedAsOf = None,
+    limit: Limit = 500,
+    cursor: Cursor = None,
+) -> Asked:
+    """The query parameters shared by the members and the networks of a party."""
+    return Asked(as_of, recorded_as_of, transitive, limit, cursor)
+
+
+Question = Annotated[Asked, Depends(asked)]
+
+
 def _answer(
     services: Services,
     response: Response,
     walk: Callable[[str, MembershipQuestion], list[dict[str, Any]]],
     party_id: str,
-    as_of: date | None,
-    recorded_as_of: datetime | None,
-    transitive: bool,
-    limit: int,
-    cursor: str | None,
+    question: Asked,
     min_position: int | None,
 ) -> Response:
     consistent(services, response, min_position)
     services.networks.require_party(party_id)
-    day = as_of or services.agreements.today()
-    items = walk(party_id, MembershipQuestion(day, recorded_as_of, transitive))
-    start = 0 if cursor is None else services.queries.cursors.decode(cursor, int)[0]
-    page = items[start : start + limit]
-    more = len(items) > start + limit
+    day = question.as_of or services.agreements.today()
+    items = walk(party_id, MembershipQuestion(day, question.recorded_as_of, question.transitive))
+    start = (
+        0 if question.cursor is None else services.queries.cursors.decode(question.cursor, int)[0]
+    )
+    page = items[start : start + question.limit]
+    more = len(items) > start + question.limit
+    moment = question.recorded_as_of
     return read_model_answer(
         response,
         {
             "as_of": day.isoformat(),
-            "recorded_as_of": recorded_as_of.isoformat() if recorded_as_of else None,
-            "transitive": transitive,
+            "recorded_as_of": moment.isoformat() if moment else None,
+            "transitive": question.transitive,
             "items": page,
-            "next_cursor": services.queries.cursors.encode(start + limit) if more else None,
+            "next_cursor": (
+                services.queries.cursors.encode(start + question.limit) if more else None
+            ),
         },
     )
 
@@ -245,19 +273,13 @@ def members(
     principal: CurrentPrincipal,
     services: ServicesDep,
     response: Response,
-    as_of: AsOf = None,
-    transitive: Transitive = False,
-    recorded_as_of: RecordedAsOf = None,
-    limit: Limit = 500,
-    cursor: Cursor = None,
+    question: Question,
     min_position: MinPosition = None,
 ) -> Any:
     """Who was a member on `as_of`; with `transitive`, members of member networks too
     (each says `via` which network); with `recorded_as_of`, as TRIS knew it then."""
-    return _answer(
-        services, response, services.queries.members, network_id, as_of, recorded_as_of,
-        transitive, limit, cursor, min_position,
-    )  # fmt: skip
+    walk = services.queries.members
+    return _answer(services, response, walk, network_id, question, min_position)
 
 
 @router.get(
@@ -271,15 +293,9 @@ def networks(
     principal: CurrentPrincipal,
     services: ServicesDep,
     response: Response,
-    as_of: AsOf = None,
-    transitive: Transitive = False,
-    recorded_as_of: RecordedAsOf = None,
-    limit: Limit = 500,
-    cursor: Cursor = None,
+    question: Question,
     min_position: MinPosition = None,
 ) -> Any:
     """The networks it belonged to on `as_of`; with `transitive`, their networks too."""
-    return _answer(
-        services, response, services.queries.networks, party_id, as_of, recorded_as_of,
-        transitive, limit, cursor, min_position,
-    )  # fmt: skip
+    walk = services.queries.networks
+    return _answer(services, response, walk, party_id, question, min_position)
