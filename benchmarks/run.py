@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmarks import api, commands, query, stream, write_path
+from benchmarks import api, commands, networks, query, stream, write_path
 from benchmarks.data import Builder, register_members, trios
 from benchmarks.environment import REPO, Bench, bench_world
 from benchmarks.stats import format_table, median, rate, ratio, rounded, write_results
@@ -44,6 +44,7 @@ TARGETS: list[tuple[str, str, float, str]] = [
     ("query_vs_raw", "<=", 5.0, "p99 of the party query vs its raw SQL"),
     ("export_peak_rss_mb", "<=", 200.0, "peak RSS of the NDJSON export (judged at 1M events)"),
     ("bundle_peak_vs_size", "<=", 0.1, "peak memory writing a 10,000-event bundle vs its size"),
+    ("membership_p99_ms", "<=", 50.0, "p99 of a transitive membership question, 10,000 parties"),
 ]
 
 
@@ -204,6 +205,38 @@ def measure(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
     finally:
         services.close()
     out.update(measure_jobs(args, bench, url))
+    out.update(measure_networks(args, bench))
+    return out
+
+
+def measure_networks(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
+    """A company's networks, through member networks, at 10,000 parties and about 50,000
+    memberships: in-process through the API and in raw SQL."""
+    out: dict[str, Any] = {}
+    url = bench.cluster.create_database("tris_networks")
+    services = bench.services(url)
+    try:
+        with phase("networks: 10,000 parties and 50,000 memberships, read models caught up"):
+            seeded = networks.seed(services)
+            out["membership_parties"] = (
+                1 + networks.REGIONS + networks.DISTRICTS + len(seeded.companies)
+            )
+            out["memberships"] = seeded.memberships
+        with phase("transitive membership question vs raw SQL"):
+            api_p99 = [
+                networks.p99(networks.api_latencies(services, seeded, args.queries))["p99_ms"]
+                for _ in range(args.rounds)
+            ]
+            raw_p99 = [
+                networks.p99(networks.raw_latencies(url, seeded, args.queries))["p99_ms"]
+                for _ in range(args.rounds)
+            ]
+            out["membership_p99_ms"], out["raw_membership_p99_ms"] = (
+                median(api_p99),
+                median(raw_p99),
+            )
+    finally:
+        services.close()
     return out
 
 
@@ -290,6 +323,7 @@ def derive(out: dict[str, Any]) -> None:
     out["rebuild_vs_raw"] = ratio(out["rebuild_events_per_s"], out["raw_decoded_per_s"])
     out["load_10000_vs_10"] = ratio(out["load_ms_10000"], out["load_ms_10"])
     out["query_vs_raw"] = ratio(out["query_p99_ms"], out["raw_query_p99_ms"])
+    out["membership_vs_raw"] = ratio(out["membership_p99_ms"], out["raw_membership_p99_ms"])
     targets = {}
     for key, comparison, bound, _ in TARGETS:
         value = out.get(key)
