@@ -11,6 +11,8 @@ from uuid import UUID
 import pytest
 from eventsourcing.domain import Aggregate
 
+from tests.support.market import market_story
+from tests.support.networks import network_story
 from tests.support.scenario import World, make_world
 from tests.support.trio import ServicesFactory, Trio, busy_agreement
 from tris.application.parties import new_contact
@@ -218,3 +220,17 @@ def test_an_agreement_event_decodes_to_domain_values(
     assert isinstance(proposed, Agreement.Proposed)
     assert proposed.party_sectors[snapshotting_trio.assoc.party_id] is Sector.CIVIL_SOCIETY
     assert isinstance(proposed.content.parties, tuple)
+
+
+def test_a_market_and_the_membership_graph_load_from_snapshots_as_replayed(
+    snapshotting_world: World,
+) -> None:
+    market_id = market_story(snapshotting_world)
+    network_story(snapshotting_world)
+    store = snapshotting_world.services.store
+    market = store.market(market_id)
+    assert snapshot_versions(store, market.id) == [5]
+    assert state(market) == state(replayed(store, market.id))
+    graph = store.membership_graph()
+    assert graph is not None and graph.version >= 3
+    assert state(graph) == state(replayed(store, graph.id))

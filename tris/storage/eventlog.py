@@ -26,6 +26,8 @@ from eventsourcing.utils import get_topic
 from tris.config import parse_database_url
 from tris.domain.agreement import Agreement
 from tris.domain.errors import TrisError
+from tris.domain.market.market import Market
+from tris.domain.networks.membership import MembershipGraph
 from tris.domain.party import Party
 from tris.storage.database import Database
 from tris.storage.idempotency import IdempotencyRecord
@@ -73,6 +75,9 @@ def eventsourcing_env(database_url: str) -> dict[str, str]:
     }
 
 
+SNAPSHOTTED: tuple[type[Any], ...] = (Agreement, Party, Market, MembershipGraph)
+
+
 class TrisApplication(Application[UUID]):
     """The eventsourcing Application whose log holds every party and agreement event."""
 
@@ -101,7 +106,9 @@ class EventLog:
         env = eventsourcing_env(database_url)
         if "SQLITE_DBNAME" in env:
             create_private_file(env["SQLITE_DBNAME"])
-        intervals = {Agreement: snapshot_interval, Party: snapshot_interval}
+        # Every aggregate that may grow long: an agreement's deliveries, a market's
+        # participants, the membership graph's changes (one per change, for ever).
+        intervals = dict.fromkeys(SNAPSHOTTED, snapshot_interval)
         app_class = type(
             "TrisApplication", (TrisApplication,), {"snapshotting_intervals": intervals}
         )
