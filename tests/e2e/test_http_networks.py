@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from tests.support.http import Api, Partner, content
+from tris.domain.proofs.offline import verify_bundle
+from tris.domain.proofs.signed import render_bundle
 
 PROBLEMS = "https://tris.example/problems/"
 
@@ -248,3 +251,49 @@ def test_agreements_and_stats_are_filtered_by_a_networks_members(
         "/v1/stats", params={"network": everyone.party_id}, headers=api.admin
     ).json()
     assert everything == api.client.get("/v1/stats", headers=api.admin).json()
+
+
+def test_an_evidence_bundle_carries_the_signers_memberships_at_each_signature(
+    api: Api, cast: dict[str, Partner]
+) -> None:
+    held = _ask(api, None, cast["moabit"], cast["baeckerei"], valid_from="2020-01-01").json()
+    agreement_id = api.propose(
+        cast["baeckerei"], content(cast["baeckerei"], cast["verein"])
+    ).json()["id"]
+    api.conclude(agreement_id, 1, cast["baeckerei"], cast["verein"])
+    # Recorded after the signatures, valid since 2019: TRIS did not know it when they signed.
+    late = _ask(api, None, cast["buendnis"], cast["verein"], valid_from="2019-01-01").json()
+    api.checkpoint()
+    raw = api.client.get(
+        f"/v1/agreements/{agreement_id}/evidence", params={"memberships": "true"}, headers=api.admin
+    ).content
+    checks = verify_bundle(raw)
+    assert all(c.ok for c in checks), [c for c in checks if not c.ok]
+    assert {"membership events", "memberships at signatures"} <= {c.name for c in checks}
+    bundle = json.loads(raw)
+    claims = {c["party_id"]: c["memberships"] for c in bundle["memberships_at_signatures"]}
+    assert [m["membership_id"] for m in claims[cast["baeckerei"].party_id]] == [held["id"]]
+    assert claims[cast["verein"].party_id] == []  # the late record is in the bundle, not held
+    assert {e["aggregate_id"] for e in bundle["membership_events"]} == {held["id"], late["id"]}
+    # Without asking, the bundle stays as it was.
+    plain = json.loads(
+        api.client.get(f"/v1/agreements/{agreement_id}/evidence", headers=api.admin).content
+    )
+    assert "membership_events" not in plain
+
+    forged = json.loads(raw)
+    forged["memberships_at_signatures"][1]["memberships"] = claims[cast["baeckerei"].party_id]
+    assert "memberships at signatures" in {
+        c.name for c in verify_bundle(render_bundle(forged)) if not c.ok
+    }
+    # A membership left out is missed at its signature; a changed event fails its hash.
+    forged = json.loads(raw)
+    forged["membership_events"] = forged["membership_events"][1:]
+    forged["membership_inclusion_proofs"] = forged["membership_inclusion_proofs"][1:]
+    failed = {c.name for c in verify_bundle(render_bundle(forged)) if not c.ok}
+    assert "memberships at signatures" in failed
+    forged = json.loads(raw)
+    event = forged["membership_events"][0]
+    event["state"] = event["state"].replace('"role":"member"', '"role":"board"')
+    failed = {c.name for c in verify_bundle(render_bundle(forged)) if not c.ok}
+    assert "membership events" in failed

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -40,9 +41,11 @@ from tris.application.store import EventStore
 from tris.domain.errors import AgreementNotFoundError, DomainError
 from tris.domain.proofs.chain import ChainLink
 from tris.domain.proofs.keys import KEY_TOPICS, KeyHistory, read_key_history
+from tris.domain.proofs.memberships import held_at_signature, signed_on
 from tris.domain.proofs.record import (
     RecordedSignature,
     content_digest,
+    event_type,
     is_agreement_topic,
     payload_bytes,
     read_record,
@@ -74,6 +77,8 @@ class _Scan:
     revisions: dict[int, int] = field(default_factory=dict)  # number → version
     signatures: list[RecordedSignature] = field(default_factory=list)
     notarisations: list[RecordedSignature] = field(default_factory=list)
+    # Each Signed event's version → (its leaf index, the day it was signed).
+    signed: dict[int, tuple[int, date]] = field(default_factory=dict)
 
 
 class EvidenceBundle:
@@ -81,7 +86,12 @@ class EvidenceBundle:
     checkpoint) and ready to be written a window at a time."""
 
     def __init__(
-        self, store: EventStore, log: IntegrityLog, viewer: Principal, agreement_id: str
+        self,
+        store: EventStore,
+        log: IntegrityLog,
+        viewer: Principal,
+        agreement_id: str,
+        memberships_of: Callable[[str], list[str]] | None = None,
     ) -> None:
         self.store, self.log = store, log
         missing = AgreementNotFoundError(f"no agreement {agreement_id} visible to this token")
@@ -108,6 +118,9 @@ class EvidenceBundle:
         self.generated_at = rfc3339(utc_now())
         signers = list(dict.fromkeys([*scan.party_ids, *scan.notary_ids]))
         self._keys = _key_section(store, log, signers, checkpoint.tree_size)
+        self._memberships = (
+            None if memberships_of is None else self._membership_section(memberships_of)
+        )
 
     def _windows(self, last: int | None = None) -> Iterator[StoredAggregate]:
         first = 1
@@ -133,6 +146,10 @@ class EvidenceBundle:
                 for party_id in revision.content.get("parties", []):
                     scan.party_ids.setdefault(str(party_id), None)
             scan.signatures += record.signatures
+            for version, topic, state in window.states():
+                leaf = window.leaves.get(version)
+                if event_type(topic) == "Signed" and leaf is not None and state is not None:
+                    scan.signed[version] = (leaf.leaf_index, signed_on(state))
             scan.notarisations += record.notarisations
             for notarisation in record.notarisations:
                 scan.notary_ids.setdefault(notarisation.party_id, None)
@@ -174,9 +191,55 @@ class EvidenceBundle:
                 )
             ),
             "key_inclusion_proofs": key_proofs,
+            **self._membership_members(),
             "server_public_key": key.public_key,
             "server_key_id": key.key_id,
         }
+
+    def _membership_section(
+        self, memberships_of: Callable[[str], list[str]]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The memberships of every signing party: their events under the checkpoint with
+        inclusion proofs, and per signature those that held on its day as then known."""
+        size = self.checkpoint.tree_size
+        parties = dict.fromkeys(s.party_id for s in self.scan.signatures)
+        ids = dict.fromkeys(m for party in parties for m in memberships_of(party))
+        events: list[dict[str, Any]] = []
+        proofs: list[dict[str, Any]] = []
+        for membership_id in ids:
+            stored = read_stored(self.store, self.log, UUID(membership_id))
+            links = [
+                link
+                for link in stored.links
+                if link.version in stored.leaves and stored.leaves[link.version].leaf_index < size
+            ]
+            events += [_event(stored, link, size) for link in links]
+            proofs += _proofs(self.log, stored, links, size)
+        order = sorted(range(len(events)), key=lambda i: events[i]["leaf_index"])
+        events, proofs = [events[i] for i in order], [proofs[i] for i in order]
+        folded = [
+            (e["aggregate_id"], e["leaf_index"], e["topic"], json.loads(e["state"])) for e in events
+        ]
+        claims = []
+        for signature in self.scan.signatures:
+            leaf, day = self.scan.signed[signature.version]
+            claims.append(
+                {
+                    "revision": signature.revision,
+                    "party_id": signature.party_id,
+                    "signed_leaf": leaf,
+                    "signed_on": day.isoformat(),
+                    "memberships": held_at_signature(folded, signature.party_id, leaf, day),
+                }
+            )
+        return {
+            "membership_events": events,
+            "membership_inclusion_proofs": proofs,
+            "memberships_at_signatures": claims,
+        }
+
+    def _membership_members(self) -> dict[str, list[dict[str, Any]]]:
+        return {} if self._memberships is None else self._memberships
 
     def _revisions(self) -> Iterator[dict[str, Any]]:
         for number in sorted(self.scan.revisions):
@@ -222,10 +285,15 @@ class EvidenceBundle:
 
 
 def build_bundle(
-    store: EventStore, log: IntegrityLog, viewer: Principal, agreement_id: str
+    store: EventStore,
+    log: IntegrityLog,
+    viewer: Principal,
+    agreement_id: str,
+    memberships_of: Callable[[str], list[str]] | None = None,
 ) -> EvidenceBundle:
-    """The evidence bundle of an agreement, under a checkpoint covering all its events."""
-    return EvidenceBundle(store, log, viewer, agreement_id)
+    """The evidence bundle of an agreement, under a checkpoint covering all its events (and
+    its signers' memberships when `memberships_of` names each party's memberships)."""
+    return EvidenceBundle(store, log, viewer, agreement_id, memberships_of)
 
 
 def _key_section(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError
@@ -173,10 +174,16 @@ class Integrity:
         """The signed, self-contained evidence bundle of one agreement, whole in memory."""
         return self.evidence_bundle(viewer, agreement_id).to_dict()
 
-    def evidence_bundle(self, viewer: Principal, agreement_id: str) -> EvidenceBundle:
+    def evidence_bundle(
+        self,
+        viewer: Principal,
+        agreement_id: str,
+        memberships_of: Callable[[str], list[str]] | None = None,
+    ) -> EvidenceBundle:
         """The evidence bundle of one agreement, checked and ready to be written a piece
-        at a time (AgreementNotFoundError, CheckpointPendingError before any byte)."""
-        return build_bundle(self.store, self.log, viewer, agreement_id)
+        at a time (AgreementNotFoundError, CheckpointPendingError before any byte); with
+        `memberships_of`, the signing parties' memberships at each signature as well."""
+        return build_bundle(self.store, self.log, viewer, agreement_id, memberships_of)
 
     def audit(self) -> AuditReport:
         """Recompute every chain and the log, and compare them with the kept checkpoints."""

@@ -24,6 +24,12 @@ from tris.domain.proofs.keys import (
     read_key_history,
     signer_key_problems,
 )
+from tris.domain.proofs.memberships import (
+    held_at_signature,
+    is_membership_topic,
+    plain,
+    signed_on,
+)
 from tris.domain.proofs.merkle import leaf_hash, verify_inclusion
 from tris.domain.proofs.record import (
     AgreementRecord,
@@ -81,6 +87,11 @@ def verify_bundle(
         ("party keys", _party_keys),
         ("signer keys", _signer_keys),
     ]
+    if "membership_events" in bundle:
+        steps += [
+            ("membership events", _membership_events),
+            ("memberships at signatures", _memberships_at_signatures),
+        ]
     for name, step in steps:
         checks.append(_run(name, step, bundle))
     checks += _signatures(bundle)
@@ -250,6 +261,70 @@ def _prove_included(bundle: Bundle, events: list[Any], proofs: list[Any]) -> Non
             verify_inclusion(leaf, proof["leaf_index"], proof["tree_size"], path, root),
             f"{name} is not included under the checkpoint's root",
         )
+
+
+def _membership_events(bundle: Bundle) -> str:
+    events, proofs = bundle["membership_events"], bundle["membership_inclusion_proofs"]
+    _require(len(proofs) == len(events), "not one inclusion proof per membership event")
+    signers = {s.party_id for s in _record(bundle).signatures}
+    taken = {e["leaf_index"] for e in [*bundle["events"], *bundle["key_events"]]}
+    last: dict[str, tuple[int, str]] = {}
+    for event in events:
+        name = f"membership {event['aggregate_id']} version {event['version']}"
+        _require(is_membership_topic(event["topic"]), f"{name} is not a membership event")
+        _require(event["leaf_index"] not in taken, f"{name} claims another event's leaf")
+        _require(
+            event_hash(
+                event["aggregate_id"], event["version"], event["topic"], event["state"],
+                event["prev_hash"],
+            )
+            == event["hash"],
+            f"{name} does not hash to its recorded hash",
+        )  # fmt: skip
+        version, prev = last.get(event["aggregate_id"], (0, GENESIS))
+        _require(event["version"] == version + 1, f"{name} does not follow version {version}")
+        _require(event["prev_hash"] == prev, f"{name} does not link to its predecessor")
+        last[event["aggregate_id"]] = (event["version"], event["hash"])
+        if event["version"] == 1:
+            member = plain(json.loads(event["state"]))["terms"]["member_id"]
+            _require(member in signers, f"{name} is a membership of no signing party")
+    for earlier, later in itertools.pairwise(events):
+        _require(earlier["leaf_index"] < later["leaf_index"], "membership events out of log order")
+    _prove_included(bundle, events, proofs)
+    return (
+        f"{len(events)} events of {len(last)} memberships recomputed, chained and proven "
+        "under the checkpoint's root"
+    )
+
+
+def _memberships_at_signatures(bundle: Bundle) -> str:
+    record = _record(bundle)
+    events = {e["version"]: e for e in bundle["events"]}
+    folded = [
+        (e["aggregate_id"], e["leaf_index"], e["topic"], json.loads(e["state"]))
+        for e in bundle["membership_events"]
+    ]
+    claims = bundle["memberships_at_signatures"]
+    _require(len(claims) == len(record.signatures), "not one membership claim per signature")
+    for claim, signature in zip(claims, record.signatures, strict=True):
+        who = f"revision {signature.revision}'s signature by {signature.party_id}"
+        signed = events[signature.version]
+        day = signed_on(json.loads(signed["state"]))
+        _require(
+            (claim["revision"], claim["party_id"]) == (signature.revision, signature.party_id),
+            f"the membership claims do not follow the signatures ({who})",
+        )
+        _require(
+            claim["signed_leaf"] == signed["leaf_index"] and claim["signed_on"] == day.isoformat(),
+            f"{who}: the claim names another moment than the signature's",
+        )
+        held = held_at_signature(folded, signature.party_id, signed["leaf_index"], day)
+        _require(claim["memberships"] == held, f"{who}: the memberships are not those held then")
+    held_count = sum(len(c["memberships"]) for c in claims)
+    return (
+        f"the memberships held at each of {len(claims)} signatures recomputed from their "
+        f"events ({held_count} in all)"
+    )
 
 
 def _key_events(bundle: Bundle) -> str:

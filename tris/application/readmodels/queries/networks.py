@@ -77,6 +77,15 @@ class NetworkQueries(ReadModelQueries):
         through which it belongs)."""
         return self._walk(party_id, question, downward=False)
 
+    def membership_ids_of(self, member_id: str) -> list[str]:
+        """Every membership the party was asked for, recorded in, or held (any status)."""
+        with self.database.read() as cur:
+            cur.execute(
+                "SELECT membership_id FROM rm_memberships WHERE member_id = %s ORDER BY seq",
+                (member_id,),
+            )
+            return [str(row[0]) for row in cur.fetchall()]
+
     def upward_edges(self, party_id: str) -> list[Edge]:
         """Every membership that holds, on any day, from the party upwards (its networks,
         their networks, …): what a new membership under this party is checked against."""

@@ -145,9 +145,21 @@ def verify_agreement(
     },
     summary="The agreement's evidence bundle",
 )
-def evidence(agreement_id: str, principal: AgreementReader, services: ServicesDep) -> Response:
+def evidence(
+    agreement_id: str,
+    principal: AgreementReader,
+    services: ServicesDep,
+    memberships: Annotated[
+        bool,
+        Query(
+            description="Also the signing parties' memberships at each signature: their "
+            "events with inclusion proofs, and those that held on the day it was signed"
+        ),
+    ] = False,
+) -> Response:
     """Events, revisions, signatures, keys, inclusion proofs and a signed checkpoint."""
-    bundle = services.integrity.evidence_bundle(principal, agreement_id)
+    memberships_of = services.queries.membership_ids_of if memberships else None
+    bundle = services.integrity.evidence_bundle(principal, agreement_id, memberships_of)
     # Written a window of events at a time; the last event is the version it covers.
     return StreamingResponse(
         bundle.chunks(),
