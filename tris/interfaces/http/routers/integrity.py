@@ -141,7 +141,7 @@ def verify_agreement(
             "`tris verify BUNDLE.json`; the exact bytes are part of what is verified",
             "headers": ETAG_DOC,
         },
-        **problems(*READ, 403, 409),
+        **problems(*READ, 403, 409, 422),
     },
     summary="The agreement's evidence bundle",
 )
