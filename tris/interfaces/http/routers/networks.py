@@ -84,7 +84,7 @@ def request_membership(
 @router.get(
     "/{network_id}/memberships",
     response_model=MembershipList,
-    responses=documented(200, 401, 422, 429, 503, headers=POSITION_DOC),
+    responses=documented(200, 401, 404, 422, 429, 503, headers=POSITION_DOC),
     summary="A network's memberships",
 )
 def list_memberships(
