@@ -363,6 +363,11 @@ TABLE: list[tuple[str, str]] = [
     ("export_main_log_peak_rss_mb", "tris export peak RSS over the main log, MiB"),
     ("export_rss_growth_mb", "RSS growth from the small to the main log, MiB"),
     ("verify_events_per_s", "tris verify --store, events/s"),
+    ("membership_parties", "parties of the networks benchmark"),
+    ("memberships", "memberships among them (three levels of networks, companies in five)"),
+    ("membership_p99_ms", "GET /v1/parties/{company}/networks?transitive=true, p99 ms"),
+    ("raw_membership_p99_ms", "the same recursive SQL through psycopg, p99 ms"),
+    ("membership_vs_raw", "reported (target: membership_p99_ms <= 50)"),
 ]
 
 
