@@ -308,7 +308,15 @@ def test_a_server_started_while_the_database_is_down_waits_for_it(
         cluster.start_server()
 
     def database_back_later(process: subprocess.Popen[bytes]) -> None:
-        time.sleep(4)
+        # Back once the server has found it down (not after a fixed time: a busy machine
+        # may start the server later than that), and the server still waits, not failed.
+        log = tmp_path / "server.log"
+        deadline = time.monotonic() + 60
+        while "database unavailable at start-up" not in log.read_text(errors="replace"):
+            assert process.poll() is None, log.read_text(errors="replace")
+            assert time.monotonic() < deadline, "the server never tried the database"
+            time.sleep(0.1)
+        time.sleep(1)
         assert process.poll() is None  # waiting, not failed
         cluster.start_server()
 
