@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint types unit postgres-check demo bench bench-full chaos fuzz clean
+.PHONY: run test lint types unit postgres-check chromium-check demo bench bench-full chaos fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,8 +33,12 @@ types: $(STAMP)
 postgres-check:
 	@bash scripts/ensure-postgres.sh
 
-## Lint, types and every test on SQLite and on a throwaway PostgreSQL.
-test: $(STAMP) postgres-check lint types
+chromium-check:
+	@bash scripts/ensure-chromium.sh
+
+## Lint, types and every test on SQLite and on a throwaway PostgreSQL, the web pages in
+## Debian's Chromium (installed when missing).
+test: $(STAMP) postgres-check chromium-check lint types
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP) postgres-check

@@ -4,6 +4,7 @@ answer, and the order of every list. Change one value, or the order, and it chan
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -11,13 +12,15 @@ import pytest
 from tests.support.integrity import RawDatabase, Story
 from tests.support.market import market_story
 from tests.support.networks import network_story
-from tests.support.scenario import World
+from tests.support.scenario import World, draft
 from tris.bootstrap import Services
+from tris.domain.values import Sector
 
 # The key of each read-model table, to change one row at a time.
 KEYS = {
     "rm_agreements": ("agreement_id",),
     "rm_agreement_parties": ("agreement_id", "party_id"),
+    "rm_published": ("agreement_id",),
     "rm_commitments": ("agreement_id", "commitment_id"),
     "rm_fulfilments": ("agreement_id", "fulfilment_id"),
     "rm_commitment_totals": ("kind", "unit", "month"),
@@ -35,10 +38,18 @@ QUERY = re.compile(r"SELECT (?P<columns>.+?) FROM (?P<table>\w+) ORDER BY", re.D
 
 @pytest.fixture
 def story(world: World, story: Story) -> Story:
-    """The integration story, a market with a deal and a network of networks beside it
-    (every table has rows)."""
+    """The integration story, a market with a deal, a network of networks and a published
+    agreement beside it (every table has rows)."""
     market_story(world)
     network_story(world)
+    first, second = (
+        world.add("Offene Werkstatt", Sector.CIVIL_SOCIETY),
+        world.add("Stadtbibliothek", Sector.STATE),
+    )
+    published = replace(draft(first, second, title="Offen"), publication="public")
+    agreement_id = world.services.agreements.propose(first.ctx(), published).body["id"]
+    world.sign(first, agreement_id, 1)
+    world.sign(second, agreement_id, 1)
     return story
 
 

@@ -10,16 +10,20 @@ from tris.domain.values import OPERATOR, Actor
 
 
 class Role(Enum):
-    """The four kinds of token."""
+    """The four kinds of token, and the public that reads without one."""
 
     ADMIN = "admin"
     PARTNER = "partner"
     AUDITOR = "auditor"
     RESEARCHER = "researcher"
+    # No token: reads what is published under /v1/public/ and the portal; never issued.
+    PUBLIC = "public"
 
     @property
     def token_kind(self) -> str:
         """The role's tokens named with their article, for messages: `an admin token`."""
+        if self is Role.PUBLIC:
+            return "a request without a token"
         article = "an" if self.value[0] in "aeiou" else "a"
         return f"{article} {self.value} token"
 
@@ -47,6 +51,15 @@ class Principal:
         return self.role in (Role.ADMIN, Role.AUDITOR)
 
     @property
+    def published_only(self) -> bool:
+        """The public reads published agreements only, and no personal data."""
+        return self.role is Role.PUBLIC
+
+    @property
     def sees_personal_data(self) -> bool:
         """Contact persons are shown to admins and auditors only (and a party's own)."""
         return self.role in (Role.ADMIN, Role.AUDITOR)
+
+
+# Whoever reads /v1/public/ and the public pages: no token, no party.
+PUBLIC = Principal(token_id="public", role=Role.PUBLIC)  # noqa: S106 - not a secret

@@ -312,7 +312,7 @@ class Agreements:
 
     def _load_for_read(self, viewer: Principal, agreement_id: str) -> Agreement:
         agreement = self.store.agreement(agreement_id)
-        if viewer.sees_everything:
+        if viewer.sees_everything or (viewer.published_only and agreement.published):
             return agreement
         if viewer.party_id is None or not (
             _involves(agreement, viewer.party_id) or self._runs_origin(agreement, viewer.party_id)

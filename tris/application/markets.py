@@ -50,6 +50,7 @@ class DealRequest:
     parties: tuple[str, ...] | None = None
     terms: Terms | None = None
     commitments: tuple[CommitmentDraft, ...] | None = None
+    publication: str | None = None
 
 
 def market_view(market: Market) -> dict[str, Any]:
@@ -299,6 +300,7 @@ class Markets:
             parties=parties,
             terms=terms,
             commitments=commitments,
+            publication=request.publication,
         )
 
     # ------------------------------------------------------------ notarisation

@@ -85,6 +85,7 @@ def agreement_view(
             {"party_id": n.party_id, "key_id": n.key_id, "revision": n.revision}
             for n in agreement.notarisations
         ],
+        "published": agreement.published,
         "created_at": agreement.created_on.isoformat(),
         "updated_at": agreement.modified_on.isoformat(),
     }

@@ -265,14 +265,17 @@ def content_draft(
     parties: tuple[Member, ...],
     terms: Terms,
     commitments: list[CommitmentDraft],
+    publication: str | None = None,
 ) -> ContentDraft:
-    """An agreement content draft between the given members."""
+    """An agreement content draft between the given members (`public`: published once in
+    force; None leaves the field out, as content written before it existed)."""
     return ContentDraft(
         title=title,
         purpose=purpose,
         parties=tuple(p.party_id for p in parties),
         terms=terms,
         commitments=tuple(commitments),
+        publication=publication,
     )
 
 

@@ -184,7 +184,7 @@ class MarketStories(Cast):
             makler.ctx(),
             market_id,
             DealRequest(title="Neuer Anstrich für das Winterquartier", offer_id=painting,
-                        need_id=colour, terms=Terms(MARKET_TERMS)),
+                        need_id=colour, terms=Terms(MARKET_TERMS), publication="public"),
         ).body["agreement_id"]  # fmt: skip
         workshop = markets.make_deal(
             zirkus.ctx(),
@@ -212,6 +212,7 @@ class MarketStories(Cast):
                 "neuen Räume im Gemeinschaftshaus, die der Bezirk zur Verfügung stellt.",
                 parties=(spedition.party_id, muetter.party_id, bezirk.party_id),
                 terms=Terms(MARKET_TERMS),
+                publication="public",
                 commitments=(
                     commitment(spedition, muetter, "logistics", "1", "days",
                                "Transporter mit Fahrerin für den Umzug"),

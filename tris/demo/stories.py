@@ -122,10 +122,10 @@ class BerlinStories(NetworkStories):
         self.agreements.revise(
             baeckerei.ctx(),
             agreement_id,
-            content_draft(title, purpose, parties, terms, revised),
+            content_draft(title, purpose, parties, terms, revised, "public"),
             "Nach Rücksprache mit der Ausbildungsleitung: Backwerkstatt auf acht Nachmittage "
             "(16 Stunden) erweitert; statt einer Geldspende liefert die Bäckerei Backwaren "
-            "für das Nachbarschaftsfest.",
+            "für das Nachbarschaftsfest. Alle Parteien stimmen der Veröffentlichung zu.",
         )
         self.sign_all(agreement_id, 2, parties)
         self.settle(
@@ -149,7 +149,7 @@ class BerlinStories(NetworkStories):
         self.agreements.propose_amendment(
             haus.ctx(),
             agreement_id,
-            content_draft(title, purpose, parties, terms, amended),
+            content_draft(title, purpose, parties, terms, amended, "public"),
             "Das Nachbarschaftsfest zieht in den Ottopark um; für Bänke, Zelte und Backwaren "
             "stellt das Unternehmensnetzwerk einen Transporter mit Fahrer.",
         )
@@ -208,6 +208,7 @@ class BerlinStories(NetworkStories):
                     "Fachliche Begleitung einer Übersicht zu Gewerbeflächenpotenzialen",
                 ),
             ],
+            "public",
         )
         agreement_id = self.agreements.propose(netzwerk.ctx(), draft).body["id"]
         self.sign_all(agreement_id, 1, (netzwerk, senat))
@@ -311,6 +312,7 @@ class BerlinStories(NetworkStories):
                     haus, buendnis, "space", "2", "days", "Räume für zwei Werkstattgespräche"
                 ),
             ],
+            "public",
         )
         agreement_id = self.agreements.propose(buendnis.ctx(), draft).body["id"]
         self.sign(buendnis, agreement_id, 1)

@@ -352,6 +352,12 @@ class Agreement(Aggregate):
         return None if self.in_force_revision is None else self.revision(self.in_force_revision)
 
     @property
+    def published(self) -> bool:
+        """True when the revision in force says `public`: its signatures are the consent."""
+        in_force = self.in_force
+        return in_force is not None and in_force.content.public
+
+    @property
     def current(self) -> Revision:
         """The revision that governs now: the one in force, else the latest proposal."""
         return self.in_force or self.latest
@@ -948,6 +954,7 @@ def _assign_commitment_ids(
         parties=tuple(draft.parties),
         terms=draft.terms,
         commitments=tuple(commitments),
+        publication=draft.publication,
     )
 
 

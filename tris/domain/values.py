@@ -266,6 +266,16 @@ class CommitmentDraft:
     id: str | None = None
 
 
+class Publication(Enum):
+    """Who may read an agreement: its parties and auditors, or everyone (signed consent)."""
+
+    RESTRICTED = "restricted"
+    PUBLIC = "public"
+
+
+PUBLICATIONS = frozenset(p.value for p in Publication)
+
+
 @dataclass(frozen=True)
 class ContentDraft:
     """Agreement content as a client writes it, before TRIS assigns commitment ids."""
@@ -275,6 +285,7 @@ class ContentDraft:
     parties: tuple[str, ...]
     terms: Terms
     commitments: tuple[CommitmentDraft, ...] = field(default_factory=tuple)
+    publication: str | None = None
 
 
 @dataclass(frozen=True)
@@ -286,16 +297,28 @@ class Content:
     parties: tuple[str, ...]
     terms: Terms
     commitments: tuple[Commitment, ...]
+    # `restricted` or `public`; None when the content never said (it is then restricted,
+    # and the field stays out of the signing payload, so content written before the field
+    # existed keeps its exact bytes, hashes and signatures).
+    publication: str | None = None
+
+    @property
+    def public(self) -> bool:
+        """True when the parties, by signing this content, consented to publish it."""
+        return self.publication == Publication.PUBLIC.value
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form, the `content` of the signing payload."""
-        return {
+        plain: dict[str, Any] = {
             "title": self.title,
             "purpose": self.purpose,
             "parties": list(self.parties),
             "terms": self.terms.to_dict(),
             "commitments": [c.to_dict() for c in self.commitments],
         }
+        if self.publication is not None:
+            plain["publication"] = self.publication
+        return plain
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Content:
@@ -306,6 +329,7 @@ class Content:
             parties=tuple(data["parties"]),
             terms=Terms.from_dict(data["terms"]),
             commitments=tuple(Commitment.from_dict(c) for c in data["commitments"]),
+            publication=data.get("publication"),
         )
 
     def commitment(self, commitment_id: str) -> Commitment | None:
@@ -334,6 +358,8 @@ def validate_draft(draft: ContentDraft, *, author: str | None) -> None:
             f"party {author} acts for its own party only and must be one of the parties"
         )
     draft.terms.validate()
+    if draft.publication is not None and draft.publication not in PUBLICATIONS:
+        raise InvalidContentError("publication must be restricted or public")
     if not draft.commitments:
         raise InvalidContentError("an agreement needs at least one commitment")
     seen_ids: set[str] = set()

@@ -36,7 +36,7 @@ from uuid import UUID
 from tris.application.access import Principal
 from tris.application.errors import CheckpointPendingError
 from tris.application.integrity.log import IntegrityLog
-from tris.application.integrity.stored import StoredAggregate, read_stored
+from tris.application.integrity.stored import StoredAggregate, may_read, read_stored
 from tris.application.store import EventStore
 from tris.domain.errors import AgreementNotFoundError, DomainError
 from tris.domain.proofs.chain import ChainLink
@@ -104,7 +104,7 @@ class EvidenceBundle:
         scan = self._scan()
         if scan.last_version == 0:
             raise missing
-        if not viewer.sees_everything and viewer.party_id not in scan.party_ids:
+        if not may_read(store, viewer, self.agreement_id, scan.party_ids):
             raise missing
         checkpoint = log.covering_checkpoint(scan.max_leaf + 1)
         if checkpoint is None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from tris.application.access import Principal
 from tris.application.integrity.log import IntegrityLog, Leaf
 from tris.application.store import EventStore
+from tris.domain.errors import DomainError
 from tris.domain.proofs.chain import ChainLink
 
 
@@ -66,3 +69,16 @@ def read_stored(
         recorded=recorded,
         leaves=log.leaves_of(key, versions),
     )
+
+
+def may_read(
+    store: EventStore, viewer: Principal, agreement_id: str, party_ids: Collection[str]
+) -> bool:
+    """Whether this viewer reads the agreement of these parties: auditors and admins every
+    one, a partner its own party's, the public the published ones (decoded to tell)."""
+    if viewer.published_only:
+        try:
+            return store.agreement(agreement_id).published
+        except DomainError:
+            return False
+    return viewer.sees_everything or viewer.party_id in party_ids

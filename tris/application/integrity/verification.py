@@ -13,7 +13,7 @@ from uuid import UUID
 from tris.application.access import Principal
 from tris.application.errors import LogTamperedError, ServerKeyError
 from tris.application.integrity.log import IntegrityLog
-from tris.application.integrity.stored import StoredAggregate, read_stored
+from tris.application.integrity.stored import StoredAggregate, may_read, read_stored
 from tris.application.store import EventStore
 from tris.domain.errors import AgreementNotFoundError, DomainError
 from tris.domain.proofs.chain import chain_problems, recompute
@@ -50,7 +50,7 @@ def load_agreement(
     if not any(is_agreement_topic(link.topic) for link in stored.links):
         raise missing
     record = read_record(stored.aggregate_id, stored.states())
-    if not viewer.sees_everything and viewer.party_id not in record.party_ids:
+    if not may_read(store, viewer, stored.aggregate_id, record.party_ids):
         raise missing
     return StoredAgreement(stored, record)
 

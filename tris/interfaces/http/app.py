@@ -15,6 +15,7 @@ from fastapi import FastAPI
 import tris
 from tris.bootstrap import Services, build
 from tris.config import Settings, load_settings
+from tris.interfaces import web
 from tris.interfaces.http.deadline import RequestDeadlineMiddleware
 from tris.interfaces.http.errors import DATABASE_UNAVAILABLE_ERRORS, install_error_handlers
 from tris.interfaces.http.middleware import BodySizeLimitMiddleware, ControlCharacterMiddleware
@@ -32,6 +33,7 @@ from tris.interfaces.http.routers import (
     networks,
     parties,
     persons,
+    public,
     revisions,
     signing_keys,
     tokens,
@@ -55,6 +57,7 @@ ROUTERS = (
     markets.router,
     markets.public,
     networks.router,
+    public.router,
 )
 
 
@@ -115,7 +118,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
         version=getattr(tris, "__version__", "0.1.0"),
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served by the portal from the app's own files (no CDN)
         redoc_url=None,
     )
     app.state.settings = settings
@@ -125,6 +128,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    web.install(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ControlCharacterMiddleware)
     app.add_middleware(RequestDeadlineMiddleware, seconds=settings.request_timeout)

@@ -24,7 +24,8 @@ class AgreementsProjection(Projection):
     """Agreements for search and lists, their commitments, and the sector's totals."""
 
     name = "agreements"
-    schema_version = 1
+    # 2: `rm_published` (the agreements whose content in force says `public`).
+    schema_version = 2
     tables = (*listing.TABLES, revisions.TABLE, *commitments.TABLES)
     indexes = (*listing.INDEXES, *commitments.INDEXES)
     # The `q` search (`search_text LIKE '%term%'`) through a trigram index on each backend

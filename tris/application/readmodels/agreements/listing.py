@@ -32,6 +32,10 @@ TABLES = (
             is_current BOOLEAN NOT NULL,
             seq BIGINT NOT NULL,
             PRIMARY KEY (agreement_id, party_id))""",
+    # The published agreements: those whose revision in force says `publication: public`.
+    """CREATE TABLE IF NOT EXISTS rm_published (
+            agreement_id TEXT PRIMARY KEY,
+            seq BIGINT NOT NULL)""",
 )
 INDEXES = (
     "CREATE INDEX IF NOT EXISTS rm_agreements_seq ON rm_agreements (seq)",
@@ -43,6 +47,7 @@ INDEXES = (
     "ON rm_agreement_parties (party_id, is_current, seq)",
     "CREATE INDEX IF NOT EXISTS rm_agreement_parties_sector "
     "ON rm_agreement_parties (sector, is_current, seq)",
+    "CREATE INDEX IF NOT EXISTS rm_published_seq ON rm_published (seq)",
 )
 # Every column that reaches an answer, rows in the order the answers list them: `seq` (a
 # store position) decides the order of lists and pages, so the rows are read in its order
@@ -53,6 +58,7 @@ DIGEST_QUERIES = (
     "ORDER BY seq, agreement_id",
     "SELECT agreement_id, party_id, sector, is_current FROM rm_agreement_parties "
     "ORDER BY seq, agreement_id, party_id",
+    "SELECT agreement_id FROM rm_published ORDER BY seq, agreement_id",
 )
 
 
@@ -118,6 +124,8 @@ class Listing:
             "concluded_month=%s WHERE agreement_id=%s",
             ("in_force", number, month, agreement_id),
         )
+        content, _ = self.revisions.get(cur, agreement_id, number)
+        self._publication(cur, agreement_id, content)
 
     def amended(self, cur: Cursor, agreement_id: str, number: int) -> None:
         """Amendment `number` in force: its content is what is listed and searched."""
@@ -137,6 +145,18 @@ class Listing:
                 agreement_id,
             ),
         )
+        self._publication(cur, agreement_id, content)
+
+    def _publication(self, cur: Cursor, agreement_id: str, in_force: Content) -> None:
+        """Listed as published exactly while the content in force says `public`."""
+        if in_force.public:
+            cur.execute(
+                "INSERT INTO rm_published (agreement_id, seq) SELECT agreement_id, seq "
+                "FROM rm_agreements WHERE agreement_id=%s ON CONFLICT (agreement_id) DO NOTHING",
+                (agreement_id,),
+            )
+        else:
+            cur.execute("DELETE FROM rm_published WHERE agreement_id=%s", (agreement_id,))
 
     def in_force(self, cur: Cursor, agreement_id: str) -> int:
         """The number of the revision in force."""

@@ -25,6 +25,13 @@ NETWORK_CONDITION = (
     "WHERE np.agreement_id = a.agreement_id AND np.is_current = %s)"
 )
 
+# An agreement whose content in force says `publication: public`.
+PUBLISHED_CONDITION = (
+    "EXISTS (SELECT 1 FROM rm_published pub WHERE pub.agreement_id = a.agreement_id)"
+)
+# The published drive a public list, newest first, when nothing narrower does.
+PUBLISHED_SOURCE = "rm_published pub JOIN rm_agreements a ON a.agreement_id = pub.agreement_id"
+
 
 @dataclass(frozen=True)
 class AgreementFilter:
@@ -161,17 +168,7 @@ class AgreementQueries(ReadModelQueries):
             )
             params += [True, filters.region]
         if filters.q:
-            trigrams = _trigrams(filters.q)
-            if trigrams is not None and filters.party is None and self.database.backend == "sqlite":
-                # The trigram table drives: it yields its matches newest first (its rowid is
-                # the agreement's seq) and stops at the page. A party's agreements are few
-                # enough to scan; PostgreSQL's GIN index serves the LIKE itself (ADR 13).
-                source = f"{SEARCH_INDEX} JOIN rm_agreements a ON a.seq = {SEARCH_INDEX}.rowid"
-                order = f"{SEARCH_INDEX}.rowid"
-                where.append(f"{SEARCH_INDEX} MATCH %s")
-                params.append(trigrams)
-            where.append("a.search_text LIKE %s ESCAPE '\\'")
-            params.append(_like(filters.q))
+            source, order = self._search(filters, source, order, where, params)
         prefix, prefix_params = "", list[Any]()
         if filters.network is not None:
             net, prefix_params = members_statement(
@@ -180,6 +177,10 @@ class AgreementQueries(ReadModelQueries):
             prefix = f"WITH RECURSIVE {net} "
             where.append(NETWORK_CONDITION)
             params.append(True)
+        if viewer.published_only and source == "rm_agreements a":
+            source, order = PUBLISHED_SOURCE, "pub.seq"
+        elif viewer.published_only:
+            where.append(PUBLISHED_CONDITION)
         if cursor is not None:
             (after_seq,) = self.cursors.decode(cursor, int)
             where.append(f"{order} < %s")
@@ -193,6 +194,24 @@ class AgreementQueries(ReadModelQueries):
         )
         params.append(limit + 1)
         return sql, [*prefix_params, *params]
+
+    def _search(
+        self, filters: AgreementFilter, source: str, order: str, where: list[str], params: list[Any]
+    ) -> tuple[str, str]:
+        """Add the text search's conditions; the source and order that serve it best."""
+        assert filters.q
+        trigrams = _trigrams(filters.q)
+        if trigrams is not None and filters.party is None and self.database.backend == "sqlite":
+            # The trigram table drives: it yields its matches newest first (its rowid is
+            # the agreement's seq) and stops at the page. A party's agreements are few
+            # enough to scan; PostgreSQL's GIN index serves the LIKE itself (ADR 13).
+            source = f"{SEARCH_INDEX} JOIN rm_agreements a ON a.seq = {SEARCH_INDEX}.rowid"
+            order = f"{SEARCH_INDEX}.rowid"
+            where.append(f"{SEARCH_INDEX} MATCH %s")
+            params.append(trigrams)
+        where.append("a.search_text LIKE %s ESCAPE '\\'")
+        params.append(_like(filters.q))
+        return source, order
 
     def _parties_of(self, cur: Cursor, agreement_ids: list[str]) -> dict[str, list[Any]]:
         if not agreement_ids:

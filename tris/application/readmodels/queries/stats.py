@@ -7,7 +7,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from tris.application.readmodels.queries.agreements import NETWORK_CONDITION, STATUSES
+from tris.application.readmodels.queries.agreements import (
+    NETWORK_CONDITION,
+    PUBLISHED_CONDITION,
+    STATUSES,
+)
 from tris.application.readmodels.queries.networks import members_statement
 from tris.application.readmodels.queries.paging import ReadModelQueries
 from tris.domain.errors import InvalidInputError
@@ -23,21 +27,20 @@ AGREEMENT_COUNTS = (
 class StatisticsQueries(ReadModelQueries):
     """The figures of `GET /v1/stats`."""
 
-    def _network_figures(
-        self, cur: Any, network: str, as_of: date
+    def _chosen_figures(
+        self, cur: Any, prefix: str, conditions: list[str], params: list[Any]
     ) -> tuple[list[tuple[str, str, int]], list[Any]]:
-        """Counts and monthly totals of the network's members' agreements: committed by
+        """Counts and monthly totals of the agreements that meet `conditions`: committed by
         the month each commitment came into force, fulfilled (confirmed deliveries of the
         commitments in force) by the month of delivery."""
-        net, params = members_statement(network, as_of)
         chosen = (
-            f"WITH RECURSIVE {net}, chosen AS (SELECT a.agreement_id, a.sector_mix, a.status "  # noqa: S608
-            f"FROM rm_agreements a WHERE {NETWORK_CONDITION}) "
+            f"{prefix}chosen AS (SELECT a.agreement_id, a.sector_mix, a.status "  # noqa: S608
+            f"FROM rm_agreements a WHERE {' AND '.join(conditions)}) "
         )
         cur.execute(
             chosen + "SELECT sector_mix, status, COUNT(*) FROM chosen "  # noqa: S608
             "GROUP BY sector_mix, status ORDER BY sector_mix, status",
-            [*params, True],
+            params,
         )
         counts = [(str(m), str(s), int(n)) for m, s, n in cur.fetchall()]
         sums: dict[tuple[str, str, str], list[Decimal]] = defaultdict(
@@ -46,7 +49,7 @@ class StatisticsQueries(ReadModelQueries):
         cur.execute(
             chosen + "SELECT c.kind, c.unit, c.committed_month, c.quantity FROM chosen "  # noqa: S608
             "JOIN rm_commitments c ON c.agreement_id = chosen.agreement_id",
-            [*params, True],
+            params,
         )
         for kind, unit, month, quantity in cur.fetchall():
             sums[(str(kind), str(unit), str(month))][0] += Decimal(quantity)
@@ -55,7 +58,7 @@ class StatisticsQueries(ReadModelQueries):
             "JOIN rm_fulfilments f ON f.agreement_id = chosen.agreement_id "
             "JOIN rm_commitments c ON c.agreement_id = f.agreement_id "
             "AND c.commitment_id = f.commitment_id WHERE f.status = %s",
-            [*params, True, "confirmed"],
+            [*params, "confirmed"],
         )
         for kind, unit, delivered_on, quantity in cur.fetchall():
             sums[(str(kind), str(unit), str(delivered_on)[:7])][1] += Decimal(quantity)
@@ -65,14 +68,30 @@ class StatisticsQueries(ReadModelQueries):
         ]
         return counts, totals
 
-    def stats(self, network: str | None = None, as_of: date | None = None) -> dict[str, Any]:
+    def stats(
+        self,
+        network: str | None = None,
+        as_of: date | None = None,
+        *,
+        published_only: bool = False,
+    ) -> dict[str, Any]:
         """Agreements by sector mix and status; commitments committed vs fulfilled. With a
         `network`, only agreements with a party that is a member of it (through member
-        networks too) on `as_of` (default today)."""
+        networks too) on `as_of` (default today); `published_only`: the published ones."""
         if as_of is not None and network is None:
             raise InvalidInputError("as_of belongs to the network filter: name a network too")
+        prefix, conditions, params = "WITH ", list[str](), list[Any]()
+        if network is not None:
+            net, params = members_statement(network, as_of or self.today())
+            prefix = f"WITH RECURSIVE {net}, "
+            conditions.append(NETWORK_CONDITION)
+            params.append(True)
+        if published_only:
+            conditions.append(PUBLISHED_CONDITION)
         with self.database.read() as cur:
-            if network is None:
+            if conditions:
+                counts, totals = self._chosen_figures(cur, prefix, conditions, params)
+            else:
                 cur.execute(AGREEMENT_COUNTS)
                 counts = [(str(m), str(s), int(n)) for m, s, n in cur.fetchall()]
                 cur.execute(
@@ -80,8 +99,6 @@ class StatisticsQueries(ReadModelQueries):
                     "ORDER BY month, kind, unit"
                 )
                 totals = cur.fetchall()
-            else:
-                counts, totals = self._network_figures(cur, network, as_of or self.today())
         total = sum(n for _, _, n in counts)
         by_mix = {m.value: 0 for m in SectorMix}
         by_status = dict.fromkeys(STATUSES, 0)

@@ -96,7 +96,7 @@ def _answer(response: Response, issued: IssuedToken) -> dict[str, Any]:
     return {
         "token": issued.token,
         "token_id": issued.token_id,
-        "role": issued.role,
+        "role": issued.role.value,
         "party_id": issued.party_id,
     }
 

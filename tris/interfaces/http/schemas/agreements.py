@@ -14,6 +14,11 @@ AgreementStatusWord = Literal["proposed", "in_force", "completed", "terminated",
 CommitmentStatusWord = Literal["open", "partially_fulfilled", "fulfilled", "overdue"]
 SectorMixWord = Literal["trisectoral", "bisectoral", "intrasectoral"]
 
+PublicationWord = Literal["restricted", "public"]
+PUBLICATION_DESCRIPTION = (
+    "`public` publishes the agreement once this content is in force (the signatures are "
+    "the consent); `restricted` (the default) keeps it to its parties and auditors"
+)
 QUANTITY_DESCRIPTION = 'A decimal greater than zero as a JSON string (`"12.5"`), never a number'
 
 
@@ -65,6 +70,7 @@ class AgreementCreate(Input):
     parties: list[str] = Field(max_length=100, description="Party ids, the proposer's included")
     terms: TermsCreate
     commitments: list[CommitmentCreate] = Field(max_length=500)
+    publication: PublicationWord | None = Field(default=None, description=PUBLICATION_DESCRIPTION)
 
     def draft(self) -> ContentDraft:
         """The domain's content draft."""
@@ -74,6 +80,7 @@ class AgreementCreate(Input):
             parties=tuple(self.parties),
             terms=Terms(self.terms.text, self.terms.starts_on, self.terms.ends_on),
             commitments=tuple(c.draft() for c in self.commitments),
+            publication=self.publication,
         )
 
 
@@ -162,6 +169,11 @@ class RevisionContentView(BaseModel):
     parties: list[str]
     terms: TermsView
     commitments: list[CommitmentTermsView]
+    publication: PublicationWord = Field(
+        default="restricted",
+        description="`restricted` also when the signed content leaves the field out "
+        "(as all content written before it existed does; the signing payload then has none)",
+    )
 
 
 class ContentView(RevisionContentView):
@@ -248,6 +260,11 @@ class AgreementView(BaseModel):
     )
     notarised_by: list[NotarisationView] = Field(
         [], description="Notaries of the origin market who countersigned a revision in force"
+    )
+    published: bool = Field(
+        False,
+        description="The revision in force says `publication: public`: the agreement is "
+        "readable without a token under /v1/public/",
     )
     created_at: datetime
     updated_at: datetime

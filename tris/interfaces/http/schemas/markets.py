@@ -11,9 +11,11 @@ from tris.domain.market.market import MarketFormat, MarketPlan
 from tris.domain.market.posting import PostingDraft
 from tris.domain.values import CommitmentKind, Terms
 from tris.interfaces.http.schemas.agreements import (
+    PUBLICATION_DESCRIPTION,
     QUANTITY_DESCRIPTION,
     AgreementView,
     CommitmentCreate,
+    PublicationWord,
     TermsCreate,
 )
 from tris.interfaces.http.schemas.common import Input
@@ -174,6 +176,7 @@ class DealCreate(Input):
     parties: list[StrictStr] | None = Field(None, max_length=100)
     terms: TermsCreate | None = None
     commitments: list[CommitmentCreate] | None = Field(None, max_length=500)
+    publication: PublicationWord | None = Field(default=None, description=PUBLICATION_DESCRIPTION)
 
     def request(self) -> DealRequest:
         """The application's deal request."""
@@ -191,6 +194,7 @@ class DealCreate(Input):
             commitments=(
                 tuple(c.draft() for c in self.commitments) if self.commitments is not None else None
             ),
+            publication=self.publication,
         )
 
 

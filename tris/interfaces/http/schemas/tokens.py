@@ -6,8 +6,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from tris.application.access import Role
 from tris.interfaces.http.schemas.common import Input
+
+# The roles a token can have (the public reads without one).
+TokenRole = Literal["admin", "partner", "auditor", "researcher"]
 
 # Stored as text: control characters (NUL above all) are refused up front.
 Label = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
@@ -31,7 +33,7 @@ class IssuedTokenView(BaseModel):
 
     token: str
     token_id: str
-    role: Role
+    role: TokenRole
     party_id: str | None = None
 
 
@@ -39,7 +41,7 @@ class TokenView(BaseModel):
     """An issued token as the admin sees it (never its secret)."""
 
     token_id: str
-    role: Role
+    role: TokenRole
     party_id: str | None
     label: str | None
     created_at: str
