@@ -173,6 +173,17 @@ def test_an_amendment_to_restricted_content_unpublishes_once_it_is_adopted(
     assert api.client.get(f"/v1/public/agreements/{cases.published}").status_code == 404
     assert api.client.get("/v1/public/agreements").json()["items"] == []
     assert api.client.get("/v1/public/stats").json()["agreements"]["total"] == 0
+    diff = api.client.get(
+        f"/v1/agreements/{cases.published}/revisions/2/diff",
+        params={"against": 1},
+        headers=trio.state.headers(),
+    )
+    assert {
+        "path": "publication",
+        "change": "changed",
+        "before": "public",
+        "after": "restricted",
+    } in diff.json()["changes"]
 
 
 def test_content_without_the_field_keeps_its_exact_signing_payload(

@@ -28,6 +28,8 @@ def content_diff(before: Content, after: Content) -> list[dict[str, Any]]:
             changes.append({"path": "parties", "change": "added", "before": None, "after": party})
     for field in ("text", "starts_on", "ends_on"):
         changed(f"terms.{field}", old["terms"][field], new["terms"][field])
+    # As the parties read it: content that never said is restricted.
+    changed("publication", before.publication or "restricted", after.publication or "restricted")
     old_items = {c["id"]: c for c in old["commitments"]}
     new_items = {c["id"]: c for c in new["commitments"]}
     for cid, item in old_items.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
+from tris.application.store import CommandContext
 from tris.demo.cast import (
     commitment,
     content_draft,
@@ -37,6 +38,7 @@ class BerlinStories(NetworkStories):
         )
         markets = (self.marktplatz_neukoelln(), self.aktionstag_open())
         self.networks_of_networks()
+        self._contact_erased()
         agreements = (
             marktplatz,
             self._netzwerke_terminated(),
@@ -59,6 +61,14 @@ class BerlinStories(NetworkStories):
         return DemoData(self.admin_token, parties, agreements, markets)
 
     # ---------------------------------------------------------------- stories
+
+    def _contact_erased(self) -> None:
+        """The network's contact person left and asked for erasure (GDPR Art. 17): the key
+        of their sealed data is destroyed; the events stay, verifiable, without them."""
+        netzwerk = self.members["netzwerk"]
+        party = self.services.parties.get(self.admin, netzwerk.party_id)
+        ctx = CommandContext(self.admin.actor)
+        self.services.parties.erase_personal_data(ctx, party["contacts"][0]["id"])
 
     def _marktplatz(self) -> DemoAgreement:
         """Trisectoral: proposed, revised, signed, partly fulfilled, amended, completed."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import swagger_ui_bundle
+import fastapi_offline
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
@@ -15,6 +15,8 @@ from tris.interfaces.web import audit, pages
 
 STATIC = Path(__file__).parent / "static"
 SWAGGER = "/static/swagger-ui"
+# Swagger UI 5 (it reads OpenAPI 3.1) as the fastapi-offline package ships it.
+SWAGGER_FILES = Path(fastapi_offline.__file__).parent / "static"
 
 docs = APIRouter(include_in_schema=False)
 
@@ -27,14 +29,14 @@ def swagger_ui() -> HTMLResponse:
         title="TRIS API",
         swagger_js_url=f"{SWAGGER}/swagger-ui-bundle.js",
         swagger_css_url=f"{SWAGGER}/swagger-ui.css",
-        swagger_favicon_url=f"{SWAGGER}/favicon-32x32.png",
+        swagger_favicon_url=f"{SWAGGER}/favicon.png",
     )
 
 
 def install(app: FastAPI) -> None:
     """Add the portal's pages, the offline API docs and their static files to the app."""
     # The more specific mount first: /static would otherwise answer for the Swagger files.
-    app.mount(SWAGGER, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
+    app.mount(SWAGGER, StaticFiles(directory=SWAGGER_FILES), name="swagger")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(docs)
     app.include_router(pages.router)
