@@ -3,11 +3,9 @@ Chromium driven by Playwright. Never `playwright install`: the browser is the sy
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -15,36 +13,12 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, Portal
 from tests.support.http import build_services
 from tests.support.server import free_port
 from tris.application.access import Role
 from tris.demo import load_demo
-from tris.demo.results import DemoData
 from tris.interfaces.http.app import create_app
-
-CHROMIUM = os.environ.get("TRIS_CHROMIUM", "/usr/lib/chromium/chromium")
-# As root, on a closed network: no sandbox, and none of the browser's own connections.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
-
-
-@dataclass
-class Portal:
-    """The served portal: its address, the demo's data and an auditor's token."""
-
-    base: str
-    demo: DemoData
-    auditor_token: str
-    services: object
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.browser.conftest import SCREENSHOTS, Portal
+from tests.support.browser import SCREENSHOTS, Portal
 
 WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 WIDTHS = (1280, 320)
@@ -253,7 +253,7 @@ def test_nothing_unpublished_or_personal_is_shown_without_a_token(
 ) -> None:
     page = context.new_page()
     seen = []
-    for name, path in page_types(portal).items():
+    for path in page_types(portal).values():
         page.goto(f"{portal.base}{path}")
         seen.append(page.content())
     text = "\n".join(seen)

@@ -556,6 +556,7 @@ def test_serve_demo_lets_a_newcomer_sign_over_http(tmp_path: Path) -> None:
         senat = _welcome_party(welcome, "Senatsverwaltung für Wirtschaft, Energie und Betriebe")
         agreement_id = welcome.split("/v1/agreements/", 1)[1].split("/", 1)[0]
         headers = {"Authorization": f"Bearer {senat['token']}"}
+        portal = httpx.get(f"{base}/", timeout=10)
         with httpx.Client(base_url=base, headers=headers, timeout=10) as client:
             payload = client.get(f"/v1/agreements/{agreement_id}/revisions/1/signing-payload")
             etag = client.get(f"/v1/agreements/{agreement_id}").headers["ETag"]
@@ -575,6 +576,9 @@ def test_serve_demo_lets_a_newcomer_sign_over_http(tmp_path: Path) -> None:
 
     assert docs.status_code == 200
     assert f"{base}/docs" in welcome
+    assert f"Portal:       {base}/" in welcome
+    assert portal.status_code == 200 and '<html lang="de">' in portal.text
+    assert "Auditor token: tris_" in welcome
     assert payload.status_code == 200
     assert signed.status_code == 201, signed.text
     assert senat["party"] in {p["party_id"] for p in signed.json()["parties"] if p["signed"]}

@@ -147,6 +147,7 @@ class Cast:
         issued = services.tokens.issue(Role.ADMIN, label="demo operator")
         self.admin_token = issued.token
         self.admin = Principal(issued.token_id, Role.ADMIN)
+        self.auditor_token = services.tokens.issue(Role.AUDITOR, label="demo auditor").token
         self.members = {spec.handle: self.register(spec) for spec in PARTIES}
 
     def register(self, spec: PartySpec) -> Member:

@@ -45,6 +45,7 @@ class DemoData:
     parties: tuple[DemoParty, ...]
     agreements: tuple[DemoAgreement, ...]
     markets: tuple[DemoMarket, ...] = ()
+    auditor_token: str = ""
 
     def party(self, handle: str) -> DemoParty:
         """The demo party with this handle (`bezirksamt`, `senat`, …)."""

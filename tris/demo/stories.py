@@ -58,7 +58,7 @@ class BerlinStories(NetworkStories):
             )
             for member in self.members.values()
         )
-        return DemoData(self.admin_token, parties, agreements, markets)
+        return DemoData(self.admin_token, parties, agreements, markets, self.auditor_token)
 
     # ---------------------------------------------------------------- stories
 

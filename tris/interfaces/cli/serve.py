@@ -102,8 +102,11 @@ def welcome_block(services: Services, data: DemoData, base_url: str) -> str:
     """What a person needs to try the demo: docs, tokens, keys, and one request to make."""
     lines = [
         "TRIS demo data loaded.",
+        f"  Portal:       {base_url}/",
+        f"  Audit pages:  {base_url}/audit/login  (sign in with the auditor token)",
         f"  API docs:     {base_url}/docs",
         f"  Admin token:  {data.admin_token}",
+        f"  Auditor token: {data.auditor_token}",
         "",
         "Demo parties (partner token, signing key id, base64 raw Ed25519 private key):",
     ]
@@ -143,6 +146,7 @@ def demo_exists_block(base_url: str) -> str:
     return "\n".join(
         [
             "The database holds data already (the demo data exists); nothing was loaded.",
+            f"  Portal:    {base_url}/",
             f"  API docs:  {base_url}/docs",
             "  Make a token with:  tris admin create-token --role admin",
             "",

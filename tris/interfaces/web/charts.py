@@ -113,3 +113,35 @@ def change(item: Mapping[str, Any]) -> dict[str, Any]:
 def memberships(items: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """Memberships in the order they began."""
     return sorted(items, key=lambda m: (str(m.get("valid_from")), str(m.get("id"))))
+
+
+MIXES = ("trisectoral", "bisectoral", "intrasectoral")
+
+
+def months(rows: Iterable[Mapping[str, Any]], last: int = 12) -> dict[str, Any]:
+    """Agreements coming into force per month, one column per sector mix (the last `last`
+    months that have any), with heights as shares (0 to 100) of the tallest column."""
+    counts: dict[str, dict[str, int]] = {}
+    for row in rows:
+        counts.setdefault(str(row["month"]), dict.fromkeys(MIXES, 0))[str(row["sector_mix"])] = int(
+            row["count"]
+        )
+    shown = sorted(counts)[-last:]
+    top = max([1, *(n for month in shown for n in counts[month].values())])
+    return {
+        "series": MIXES,
+        "months": [
+            {
+                "month": month,
+                "columns": [
+                    {
+                        "mix": mix,
+                        "value": counts[month][mix],
+                        "height": 100 * counts[month][mix] / top,
+                    }
+                    for mix in MIXES
+                ],
+            }
+            for month in shown
+        ],
+    }

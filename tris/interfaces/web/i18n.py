@@ -23,6 +23,13 @@ from babel.support import NullTranslations, Translations
 LANGUAGES = ("de", "en")
 DEFAULT = "de"
 LOCALE_DIR = Path(__file__).parent / "locale"
+# The functions that mark a text for translation, and which argument is the text.
+KEYWORDS: dict[str, tuple[int, ...] | None] = {
+    "_": None,
+    "gettext": None,
+    "ngettext": (1, 2),
+    "page_text": (2,),
+}
 
 
 def choose(query: str | None, accept_language: str | None) -> str:
@@ -48,7 +55,7 @@ def choose(query: str | None, accept_language: str | None) -> str:
 @cache
 def translations(language: str) -> NullTranslations:
     """The compiled catalogue of a language (English is the message ids themselves)."""
-    source = LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
+    source = catalogue_source(language)
     if not source.exists():
         return NullTranslations()
     with source.open("rb") as handle:
@@ -104,7 +111,8 @@ class Formats:
         if value is None or value == "":
             return "\u2013"  # an en dash: no figure
         try:
-            return format_percent(Decimal(str(value)), "#,##0.#%", locale=self.locale)
+            share = round(Decimal(str(value)), 3)  # one decimal place of a percent
+            return format_percent(share, locale=self.locale, decimal_quantization=False)
         except (InvalidOperation, ValueError):
             return str(value)
 
@@ -126,3 +134,25 @@ def _moment(value: str | datetime | None) -> datetime | None:
         except ValueError:
             return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def catalogue_source(language: str) -> Path:
+    """The `.po` file of a language."""
+    return LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
+
+
+def portal_messages() -> list[str]:
+    """Every text the portal marks for translation, in the order it first appears."""
+    from babel.messages.extract import extract_from_dir
+    from babel.messages.frontend import parse_mapping_cfg
+
+    with (LOCALE_DIR / "babel.cfg").open() as handle:
+        method_map, options_map = parse_mapping_cfg(handle)  # type: ignore[no-untyped-call]
+    found: dict[str, None] = {}
+    web = str(Path(__file__).parent)
+    for _file, _line, message, _comments, _context in extract_from_dir(
+        web, method_map, options_map, keywords=KEYWORDS
+    ):
+        if isinstance(message, str):
+            found.setdefault(message, None)
+    return list(found)

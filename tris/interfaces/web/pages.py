@@ -90,6 +90,7 @@ def home_page(page: Page, services: Services) -> Response:
         mix_chart=charts.bars(stats["agreements"]["by_sector_mix"]),
         status_chart=charts.bars(stats["agreements"]["by_status"]),
         commitment_chart=charts.pairs(stats["commitments"]["by_kind_and_unit"]),
+        month_chart=charts.months(stats["agreements"]["by_concluded_month"]),
         market_rates=charts.rates(rates),
     )
 

@@ -23,18 +23,26 @@ AGREEMENT_COUNTS = (
     "GROUP BY sector_mix, status ORDER BY sector_mix, status"
 )
 
+# Agreements by the month they came into force and their sector mix.
+MONTHS = (
+    "SELECT concluded_month, sector_mix, COUNT(*) FROM rm_agreements "
+    "WHERE concluded_month IS NOT NULL GROUP BY concluded_month, sector_mix "
+    "ORDER BY concluded_month, sector_mix"
+)
+
 
 class StatisticsQueries(ReadModelQueries):
     """The figures of `GET /v1/stats`."""
 
     def _chosen_figures(
         self, cur: Any, prefix: str, conditions: list[str], params: list[Any]
-    ) -> tuple[list[tuple[str, str, int]], list[Any]]:
-        """Counts and monthly totals of the agreements that meet `conditions`: committed by
-        the month each commitment came into force, fulfilled (confirmed deliveries of the
-        commitments in force) by the month of delivery."""
+    ) -> tuple[list[tuple[str, str, int]], list[Any], list[tuple[str, str, int]]]:
+        """Counts, months of conclusion and monthly totals of the agreements that meet
+        `conditions`: committed by the month each commitment came into force, fulfilled
+        (confirmed deliveries of the commitments in force) by the month of delivery."""
         chosen = (
-            f"{prefix}chosen AS (SELECT a.agreement_id, a.sector_mix, a.status "  # noqa: S608
+            f"{prefix}chosen AS (SELECT a.agreement_id, a.sector_mix, a.status, "  # noqa: S608
+            "a.concluded_month "
             f"FROM rm_agreements a WHERE {' AND '.join(conditions)}) "
         )
         cur.execute(
@@ -43,6 +51,8 @@ class StatisticsQueries(ReadModelQueries):
             params,
         )
         counts = [(str(m), str(s), int(n)) for m, s, n in cur.fetchall()]
+        cur.execute(chosen + MONTHS.replace("rm_agreements", "chosen"), params)
+        months = [(str(m), str(x), int(n)) for m, x, n in cur.fetchall()]
         sums: dict[tuple[str, str, str], list[Decimal]] = defaultdict(
             lambda: [Decimal(0), Decimal(0)]
         )
@@ -66,7 +76,7 @@ class StatisticsQueries(ReadModelQueries):
             (kind, unit, month, str(pair[0]), str(pair[1]))
             for (kind, unit, month), pair in sorted(sums.items(), key=lambda i: (i[0][2], i[0]))
         ]
-        return counts, totals
+        return counts, totals, months
 
     def stats(
         self,
@@ -90,10 +100,12 @@ class StatisticsQueries(ReadModelQueries):
             conditions.append(PUBLISHED_CONDITION)
         with self.database.read() as cur:
             if conditions:
-                counts, totals = self._chosen_figures(cur, prefix, conditions, params)
+                counts, totals, months = self._chosen_figures(cur, prefix, conditions, params)
             else:
                 cur.execute(AGREEMENT_COUNTS)
                 counts = [(str(m), str(s), int(n)) for m, s, n in cur.fetchall()]
+                cur.execute(MONTHS)
+                months = [(str(m), str(x), int(n)) for m, x, n in cur.fetchall()]
                 cur.execute(
                     "SELECT kind, unit, month, committed, fulfilled FROM rm_commitment_totals "
                     "ORDER BY month, kind, unit"
@@ -134,6 +146,9 @@ class StatisticsQueries(ReadModelQueries):
                     {"sector_mix": m, "status": s, "count": n} for m, s, n in counts
                 ],
                 "trisectoral_share": share,
+                "by_concluded_month": [
+                    {"month": m, "sector_mix": x, "count": n} for m, x, n in months
+                ],
             },
             "commitments": {
                 "by_kind_and_unit": [

@@ -69,6 +69,14 @@ class MixStatusCount(BaseModel):
     count: int
 
 
+class MonthMixCount(BaseModel):
+    """Agreements of one sector mix that came into force in one month."""
+
+    month: str = Field(description="YYYY-MM")
+    sector_mix: str
+    count: int
+
+
 class AgreementStats(BaseModel):
     """Agreements counted by sector mix and status."""
 
@@ -77,6 +85,10 @@ class AgreementStats(BaseModel):
     by_status: dict[str, int]
     by_sector_mix_and_status: list[MixStatusCount]
     trisectoral_share: str | None = Field(description="Share of trisectoral agreements, 4 places")
+    by_concluded_month: list[MonthMixCount] = Field(
+        default_factory=list,
+        description="Agreements by the month they came into force and their sector mix",
+    )
 
 
 class KindUnitTotal(BaseModel):
