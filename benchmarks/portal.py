@@ -66,6 +66,8 @@ def measure(
         first = client.get("/audit/agreements")
         if first.status_code != 200:
             raise RuntimeError(f"the audit list answered {first.status_code}")
+        # A cursor deep in the log: the page after 50,000 newer agreements.
+        cursor = services.queries.cursors.encode(services.projections.head() // 2)
         lists = []
         for _ in range(requests + WARM_UP):
             member = chooser.choice(members)
@@ -76,7 +78,8 @@ def measure(
                         "/audit/agreements?status=in_force",
                         "/audit/agreements?sector_mix=trisectoral",
                         f"/audit/agreements?q=Kooperation%20{chooser.randrange(1000)}",
-                        f"/audit/agreements?sector=state&lang=en&region={member.party_id[:4]}",
+                        f"/audit/agreements?sector=state&lang=en&region=Berlin-{member.sector.value}",
+                        f"/audit/agreements?region=Berlin-{chooser.randrange(12)}&cursor={cursor}",
                     ]
                 )
             )

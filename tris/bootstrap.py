@@ -17,6 +17,7 @@ from tris.application.integrity.service import Integrity
 from tris.application.markets import Markets
 from tris.application.networks import Networks
 from tris.application.opendata.notifier import HeadWatcher, StreamSlots
+from tris.application.opendata.ocds import OpenContracting
 from tris.application.opendata.stream import EventStream
 from tris.application.parties import Parties
 from tris.application.readmodels.catalogue import default_projections
@@ -47,6 +48,7 @@ class Services:
     stream: EventStream
     head_watcher: HeadWatcher
     stream_slots: StreamSlots
+    open_contracting: OpenContracting
     closed: bool = field(default=False)
 
     def start_background(self) -> None:
@@ -113,12 +115,23 @@ def build(settings: Settings | None = None, *, today: Clock = date.today) -> Ser
         max_content_bytes=settings.max_content_bytes,
         max_revisions=settings.max_revisions,
     )
+    parties = Parties(store, cursors)
+    markets = Markets(store, agreements, today=today)
+    open_contracting = OpenContracting(
+        store,
+        agreements,
+        parties,
+        markets,
+        queries,
+        ocid_prefix=settings.ocid_prefix,
+        publisher=settings.ocds_publisher,
+    )
     return Services(
         settings=settings,
         store=store,
-        parties=Parties(store, cursors),
+        parties=parties,
         agreements=agreements,
-        markets=Markets(store, agreements, today=today),
+        markets=markets,
         networks=Networks(store, queries, settle),
         tokens=Tokens(
             store.database,
@@ -132,4 +145,5 @@ def build(settings: Settings | None = None, *, today: Clock = date.today) -> Ser
         stream=EventStream(store),
         head_watcher=head_watcher,
         stream_slots=StreamSlots(settings.max_streams_per_token),
+        open_contracting=open_contracting,
     )

@@ -37,6 +37,21 @@ class Settings(BaseSettings):
         ge=1,
         description="Streams (live, NDJSON, exports) one token may hold open in one process",
     )
+    ocid_prefix: str = Field(
+        default="ocds-tris00",
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9-]+$",
+        description="The Open Contracting ID prefix of this publisher (ocids are the prefix, "
+        "a hyphen and the agreement id); the default is a placeholder: register a prefix "
+        "with the Open Contracting Partnership before publishing for real",
+    )
+    ocds_publisher: str = Field(
+        default="TRIS",
+        min_length=1,
+        max_length=200,
+        description="The publisher named in OCDS packages",
+    )
     anonymous_rate_limit_per_minute: int = Field(
         default=600,
         ge=1,

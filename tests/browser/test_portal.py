@@ -274,3 +274,27 @@ def test_the_axe_harness_reports_what_it_should(context: BrowserContext) -> None
     )
     found = {v["id"] for v in axe_violations(page)}
     assert {"image-alt", "label"} <= found
+
+
+def test_an_open_markets_tally_refreshes_itself(portal: Portal, context: BrowserContext) -> None:
+    market = next(m.market_id for m in portal.demo.markets if m.handle == "aktionstag")
+    spedition = next(p for p in portal.demo.parties if p.handle == "spedition")
+    page = context.new_page()
+    page.clock.install()
+    page.goto(f"{portal.base}/markets/{market}?lang=en")
+    offers = page.locator('[data-figure="offers"]')
+    before = int(offers.inner_text())
+    posted = context.request.post(
+        f"{portal.base}/v1/markets/{market}/offers",
+        data={
+            "kind": "expertise",
+            "quantity": "3",
+            "unit": "hours",
+            "description": "Beratung zum Vereinsrecht",
+        },
+        headers={"Authorization": f"Bearer {spedition.token}", "Idempotency-Key": "tally-1"},
+    )
+    assert posted.status == 201, posted.text()
+    assert int(offers.inner_text()) == before  # nothing changes by itself before the refresh
+    page.clock.run_for(16_000)
+    expect(offers).to_have_text(str(before + 1))

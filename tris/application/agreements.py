@@ -310,6 +310,10 @@ class Agreements:
             )
         return agreement
 
+    def visible(self, viewer: Principal, agreement_id: str) -> Agreement:
+        """The agreement if this viewer may read it, else AgreementNotFoundError."""
+        return self._load_for_read(viewer, agreement_id)
+
     def _load_for_read(self, viewer: Principal, agreement_id: str) -> Agreement:
         agreement = self.store.agreement(agreement_id)
         if viewer.sees_everything or (viewer.published_only and agreement.published):

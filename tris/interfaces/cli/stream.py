@@ -11,6 +11,8 @@ the source store.
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, TextIO
 
@@ -22,6 +24,13 @@ from tris.application.opendata.replay import replay as replay_export
 from tris.application.opendata.replay import require_empty
 from tris.config import ConfigurationError, load_settings
 from tris.interfaces.cli.context import describe_database, open_services
+
+
+class ExportFormat(StrEnum):
+    """What `tris export` writes."""
+
+    NDJSON = "ndjson"
+    OCDS = "ocds"
 
 
 def register(cli: typer.Typer) -> None:
@@ -37,8 +46,26 @@ def export(
     after: Annotated[
         int, typer.Option(min=0, help="Export only the events after this global position.")
     ] = 0,
+    export_format: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            help="ndjson: the whole event log, for `tris replay`; ocds: every published "
+            "agreement as one OCDS 1.1 release package",
+        ),
+    ] = ExportFormat.NDJSON,
+    uri: Annotated[
+        str | None,
+        typer.Option(help="The `uri` of the OCDS package (default: a urn naming this export)."),
+    ] = None,
 ) -> None:
-    """Write the event log (with hashes and stored records) as NDJSON, for `tris replay`."""
+    """Write the event log (with hashes and stored records) as NDJSON, for `tris replay`;
+    or, with `--format ocds`, every published agreement as an OCDS release package."""
+    if export_format is ExportFormat.OCDS:
+        if after:
+            raise ConfigurationError("--after belongs to the ndjson export")
+        export_ocds(out, uri)
+        return
     with open_services() as services:
         stream = services.stream
         length = max(stream.head() - after, 0)
@@ -60,6 +87,26 @@ def export(
     else:
         span = f"no events (the log ends at position {header.source_head})"
     typer.echo(f"exported {span} to {out}", err=True)
+
+
+def export_ocds(out: Path, uri: str | None) -> None:
+    """Every published agreement's releases as one OCDS release package, streamed."""
+    with open_services() as services:
+        ocds = services.open_contracting
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        package_uri = uri or f"urn:tris:ocds-export:{ocds.ocid_prefix}:{stamp}"
+        if ":" not in package_uri:
+            raise ConfigurationError("--uri must be an absolute URI (https://… or urn:…)")
+        length = ocds.published_count()
+        try:
+            handle = out.open("w", encoding="utf-8", newline="\n")
+        except OSError as exc:
+            raise ConfigurationError(f"cannot write {out}: {exc.strerror or exc}") from None
+        with handle, typer.progressbar(length=length, label="exporting", file=sys.stderr) as bar:
+            written = ocds.write_release_package(handle, package_uri, progress=bar.update)
+    typer.echo(
+        f"exported {written} OCDS releases of {length} published agreements to {out}", err=True
+    )
 
 
 def replay(

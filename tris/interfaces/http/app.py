@@ -31,6 +31,7 @@ from tris.interfaces.http.routers import (
     listings,
     markets,
     networks,
+    ocds,
     parties,
     persons,
     public,
@@ -57,7 +58,9 @@ ROUTERS = (
     markets.router,
     markets.public,
     networks.router,
+    ocds.router,
     public.router,
+    ocds.public,
 )
 
 

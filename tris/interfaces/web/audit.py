@@ -8,16 +8,24 @@ session cookie names it (signed, HttpOnly, SameSite=Strict) and dies with it whe
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, cast
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 
 from tris.application.access import Role
 from tris.application.readmodels.queries.agreements import AgreementFilter
 from tris.bootstrap import Services
-from tris.interfaces.http.deps import ServicesDep
+from tris.interfaces.http.deps import Anonymous, ServicesDep
+from tris.interfaces.http.errors import RateLimitedError
+from tris.interfaces.http.ratelimit import RateLimiter
 from tris.interfaces.web import pages
 from tris.interfaces.web.i18n import translations
 from tris.interfaces.web.render import Page
@@ -86,7 +94,7 @@ async def _form(request: Request) -> dict[str, str]:
     return {name: values[0] for name, values in fields.items() if values}
 
 
-@router.post("/login", response_class=HTMLResponse)
+@router.post("/login", response_class=HTMLResponse, dependencies=[Anonymous])
 async def login(request: Request, services: ServicesDep) -> Response:
     """Check the form's CSRF value and the token; open a session."""
     form = await _form(request)
@@ -134,6 +142,13 @@ def signed_in(request: Request, services: Services, build: Callable[[Page], Resp
     session = current(request, services)
     if session is None:
         return RedirectResponse("/audit/login", status_code=303)
+    limiter = cast(RateLimiter, request.app.state.rate_limiter)
+    wait = limiter.acquire(session.principal.token_id)
+    if wait is not None:
+        raise RateLimitedError(
+            f"this token may send {int(limiter.capacity)} requests a minute; retry in {wait} s",
+            retry_after=wait,
+        )
     page = Page.of(
         request,
         viewer=session.principal,
@@ -252,5 +267,23 @@ def evidence(request: Request, agreement_id: str, services: ServicesDep) -> Resp
             )
 
         return pages.guarded(page, bundle)
+
+    return signed_in(request, services, download)
+
+
+@router.get("/ocds/{agreement_id}.json")
+def ocds(request: Request, agreement_id: str, services: ServicesDep) -> Response:
+    """The agreement as an OCDS release package, downloaded under the session."""
+
+    def download(page: Page) -> Response:
+        def package() -> Response:
+            uri = str(request.url)
+            body = services.open_contracting.release_package(page.viewer, agreement_id, uri)
+            return JSONResponse(
+                body,
+                headers={"Content-Disposition": f'attachment; filename="ocds-{agreement_id}.json"'},
+            )
+
+        return pages.guarded(page, package)
 
     return signed_in(request, services, download)

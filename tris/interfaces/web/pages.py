@@ -29,12 +29,13 @@ from tris.domain.errors import (
     RevisionNotFoundError,
     TrisError,
 )
-from tris.interfaces.http.deps import ServicesDep
+from tris.interfaces.http.deps import Anonymous, ServicesDep
 from tris.interfaces.http.errors import status_for
 from tris.interfaces.web import charts
 from tris.interfaces.web.render import Page
 
-router = APIRouter(include_in_schema=False)
+# Public pages are charged to the client's address, as the public API is.
+router = APIRouter(include_in_schema=False, dependencies=[Anonymous])
 
 PAGE_SIZE = 25
 # The events that write a new revision, in the order they number them.
@@ -180,6 +181,11 @@ def record_page(page: Page, services: Services, agreement_id: str) -> Response:
             f"/audit/evidence/{view['id']}.json"
             if page.base
             else f"/v1/public/agreements/{view['id']}/evidence"
+        ),
+        ocds_url=(
+            f"/audit/ocds/{view['id']}.json"
+            if page.base
+            else f"/v1/public/agreements/{view['id']}/ocds"
         ),
     )
 

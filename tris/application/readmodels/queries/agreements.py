@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -92,6 +93,9 @@ class AgreementQueries(ReadModelQueries):
         """A page of agreements, newest first, with an opaque cursor for the next page."""
         sql, params = self.agreements_statement(viewer, filters, limit=limit, cursor=cursor)
         with self.database.read() as cur:
+            if filters.region is not None and not self._region_known(cur, filters.region):
+                # No party there: no agreement either, and no scan of them all to tell.
+                return {"items": [], "next_cursor": None}
             cur.execute(sql, params)
             rows = cur.fetchall()
             page, more = rows[:limit], len(rows) > limit
@@ -194,6 +198,27 @@ class AgreementQueries(ReadModelQueries):
         )
         params.append(limit + 1)
         return sql, [*prefix_params, *params]
+
+    @staticmethod
+    def _region_known(cur: Cursor, region: str) -> bool:
+        cur.execute("SELECT 1 FROM rm_parties WHERE region = %s LIMIT 1", (region,))
+        return cur.fetchone() is not None
+
+    def published_ids(self, batch: int = 500) -> Iterator[str]:
+        """Every published agreement's id, oldest first, read a batch at a time."""
+        after = -1
+        while True:
+            with self.database.read() as cur:
+                cur.execute(
+                    "SELECT agreement_id, seq FROM rm_published WHERE seq > %s "
+                    "ORDER BY seq LIMIT %s",
+                    (after, batch),
+                )
+                rows = cur.fetchall()
+            yield from (str(r[0]) for r in rows)
+            if len(rows) < batch:
+                return
+            after = int(rows[-1][1])
 
     def _search(
         self, filters: AgreementFilter, source: str, order: str, where: list[str], params: list[Any]

@@ -18,7 +18,7 @@ from fastapi.routing import APIRoute
 from tris.application.access import PUBLIC, Principal
 from tris.interfaces.http.deps import Anonymous, ServicesDep
 from tris.interfaces.http.responses import POSITION_DOC, documented, problems, read_model_answer
-from tris.interfaces.http.routers import agreements, integrity, listings, networks, parties
+from tris.interfaces.http.routers import agreements, integrity, listings, networks, ocds, parties
 from tris.interfaces.http.routers import revisions as revision_routes
 from tris.interfaces.http.routers.listings import MinPosition, Network, NetworkDay, consistent
 from tris.interfaces.http.schemas.listings import StatsView
@@ -49,6 +49,7 @@ MIRRORED = (
     ("/v1/agreements/{agreement_id}/revisions/{number}/signing-payload", UNPUBLISHED),
     ("/v1/agreements/{agreement_id}/verification", UNPUBLISHED),
     ("/v1/agreements/{agreement_id}/evidence", UNPUBLISHED),
+    ("/v1/agreements/{agreement_id}/ocds", UNPUBLISHED),
     ("/v1/parties/{party_id}", "A party's public profile (never its contact persons)."),
     ("/v1/parties/{network_id}/members", "A network's members on a day."),
     ("/v1/parties/{party_id}/networks", "The networks a party belongs to on a day."),
@@ -58,6 +59,7 @@ SOURCES = (
     agreements.router,
     revision_routes.router,
     integrity.router,
+    ocds.router,
     parties.router,
     networks.router,
 )
