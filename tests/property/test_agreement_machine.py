@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
@@ -46,6 +47,9 @@ from tests.property.agreement_model import (
     reasons,
 )
 from tests.property.states import exact, state_of
+from tests.support.ocds import release_package_errors
+from tris.application.opendata.ocds.mapping import Directory, PartyFacts
+from tris.application.opendata.ocds.mapping import releases as ocds_releases
 from tris.domain.agreement import (
     Agreement,
     AgreementStatus,
@@ -647,6 +651,30 @@ class AgreementMachine(RuleBasedStateMachine):
         data.draw(st.sampled_from(commands), label="command")(data)
 
     # ------------------------------------------------------------ invariants
+
+    @invariant()
+    def its_history_is_valid_ocds(self) -> None:
+        """Every version maps to one OCDS release; the newest one (the earlier ones were
+        checked at their own steps) passes the official 1.1.5 schema, without `value`."""
+        if not self.decoded:
+            return
+        directory = Directory(
+            "ocds-test00",
+            lambda p: PartyFacts(name=f"Partei {p[:8]}", identifiers=(("DE-CR", f"HRB {p[:6]}"),)),
+            lambda _: None,
+        )
+        found = ocds_releases(self.agreement.agreement_id, self.decoded, directory)
+        assert len(found) == len(self.decoded) == self.agreement.version
+        newest = found[-1]
+        package = {
+            "uri": "urn:tris:property",
+            "version": "1.1",
+            "publishedDate": newest["date"],
+            "publisher": {"name": "TRIS"},
+            "releases": [newest],
+        }
+        assert release_package_errors(package) == []
+        assert '"value"' not in json.dumps(newest)
 
     @invariant()
     def model_matches_aggregate(self) -> None:
