@@ -21,7 +21,6 @@ from fastapi.responses import (
 )
 
 from tris.application.access import Role
-from tris.application.readmodels.queries.agreements import AgreementFilter
 from tris.bootstrap import Services
 from tris.interfaces.http.deps import Anonymous, ServicesDep
 from tris.interfaces.http.errors import RateLimitedError
@@ -172,23 +171,9 @@ def audit_home(request: Request, services: ServicesDep) -> Response:
 
 @router.get("/agreements", response_class=HTMLResponse)
 def agreements(
-    request: Request,
-    services: ServicesDep,
-    q: Text = None,
-    status: Text = None,
-    sector_mix: Text = None,
-    sector: Text = None,
-    region: Text = None,
-    cursor: Text = None,
+    request: Request, services: ServicesDep, filters: pages.Filters, cursor: Text = None
 ) -> Response:
     """Every agreement the token may read."""
-    filters = AgreementFilter(
-        q=q or None,
-        status=status or None,
-        sector_mix=sector_mix or None,
-        sector=sector or None,
-        region=region or None,
-    )
     return signed_in(
         request,
         services,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from tris.application.access import PUBLIC
@@ -120,26 +120,32 @@ def agreements_page(
     )
 
 
-@router.get("/agreements", response_class=HTMLResponse)
-def agreements(
-    request: Request,
-    services: ServicesDep,
+def list_filters(
     q: Text = None,
     status: Text = None,
     sector_mix: Text = None,
     sector: Text = None,
     region: Text = None,
-    cursor: Text = None,
-) -> Response:
-    """Published agreements."""
-    page = Page.of(request)
-    filters = AgreementFilter(
+) -> AgreementFilter:
+    """The list's filters from the form (an empty field is no filter)."""
+    return AgreementFilter(
         q=q or None,
         status=status or None,
         sector_mix=sector_mix or None,
         sector=sector or None,
         region=region or None,
     )
+
+
+Filters = Annotated[AgreementFilter, Depends(list_filters)]
+
+
+@router.get("/agreements", response_class=HTMLResponse)
+def agreements(
+    request: Request, services: ServicesDep, filters: Filters, cursor: Text = None
+) -> Response:
+    """Published agreements."""
+    page = Page.of(request)
     return guarded(page, lambda: agreements_page(page, services, filters, cursor or None))
 
 
