@@ -16,6 +16,9 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.support.browser import SCREENSHOTS, Portal
+from tris.application.access import Principal, Role
+from tris.interfaces.web.audit import sessions
+from tris.interfaces.web.sessions import COOKIE
 
 WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 WIDTHS = (1280, 320)
@@ -30,8 +33,9 @@ def party(portal: Portal, handle: str) -> str:
     return next(p.party_id for p in portal.demo.parties if p.handle == handle)
 
 
-def page_types(portal: Portal) -> dict[str, str]:
-    """One address of every public page type, from the demo."""
+def page_types(portal: Portal, *, audit: bool = False) -> dict[str, str]:
+    """One address of every page type, from the demo (with `audit`, the signed-in ones
+    too)."""
     published = agreement(portal, "marktplatz")  # revised to public, then amended
     market = portal.demo.markets[0].market_id
     return {
@@ -48,6 +52,15 @@ def page_types(portal: Portal) -> dict[str, str]:
         "market": f"/markets/{market}",
         "login": "/audit/login",
         "not-found": f"/agreements/{agreement(portal, 'haus')}",
+        **(
+            {
+                "audit-agreements": "/audit/agreements",
+                "audit-record": f"/audit/agreements/{agreement(portal, 'haus')}",
+                "audit-compare": f"/audit/agreements/{agreement(portal, 'haus')}/compare",
+            }
+            if audit
+            else {}
+        ),
     }
 
 
@@ -56,6 +69,14 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
     opened = browser.new_context(viewport={"width": 1280, "height": 900})
     yield opened
     opened.close()
+
+
+def sign_in(portal: Portal, context: BrowserContext) -> None:
+    """Give the browser an auditor's session, as the sign-in form would."""
+    services = portal.services
+    issued = services.tokens.issue(Role.AUDITOR)
+    cookie = sessions(services).issue(Principal(issued.token_id, Role.AUDITOR))
+    context.add_cookies([{"name": COOKIE, "value": cookie, "url": portal.base}])
 
 
 def axe_violations(page: Page) -> list[dict[str, Any]]:
@@ -79,13 +100,16 @@ def test_every_page_type_passes_axe_and_reflows(
     page.set_viewport_size({"width": width, "height": 900})
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     failures = []
-    for name, path in page_types(portal).items():
+    for name, path in page_types(portal, audit=True).items():
+        if name == "audit-agreements":  # the public pages (and the sign-in form) first
+            sign_in(portal, context)
         separator = "&" if "?" in path else "?"
         answer = page.goto(f"{portal.base}{path}{separator}lang={language}")
         assert answer is not None
         expected = 404 if name == "not-found" else 200
         assert answer.status == expected, (name, answer.status)
-        assert page.locator("html").get_attribute("lang") == language
+        assert page.url.startswith(f"{portal.base}{path.split('?')[0]}"), (name, page.url)
+        assert page.locator("html").get_attribute("lang") == language, (name, page.url)
         assert page.locator("h1").count() == 1, name
         violations = axe_violations(page)
         if violations:

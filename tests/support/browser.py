@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from tris.bootstrap import Services
 from tris.demo.results import DemoData
 
 CHROMIUM = os.environ.get("TRIS_CHROMIUM", "/usr/lib/chromium/chromium")
@@ -30,4 +31,4 @@ class Portal:
     base: str
     demo: DemoData
     auditor_token: str
-    services: object
+    services: Services

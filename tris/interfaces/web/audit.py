@@ -75,7 +75,7 @@ def _login_form(
 def login_form(request: Request, services: ServicesDep) -> Response:
     """The sign-in form (or, when signed in already, the agreements)."""
     if current(request, services) is not None:
-        return RedirectResponse("/audit/agreements", status_code=303)
+        return RedirectResponse(Page.of(request).link("/audit/agreements"), status_code=303)
     return _login_form(request, services)
 
 
@@ -140,7 +140,7 @@ def signed_in(request: Request, services: Services, build: Callable[[Page], Resp
     """The page for the session's principal, or the way to the sign-in form."""
     session = current(request, services)
     if session is None:
-        return RedirectResponse("/audit/login", status_code=303)
+        return RedirectResponse(Page.of(request).link("/audit/login"), status_code=303)
     limiter = cast(RateLimiter, request.app.state.rate_limiter)
     wait = limiter.acquire(session.principal.token_id)
     if wait is not None:
