@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.cpu import postmaster_pid, tree_cpu_seconds
 from benchmarks.data import Member, register_members, trios
 from benchmarks.environment import (
     Bench,
@@ -93,15 +94,28 @@ def measure(bench: Bench, database_url: str, plan: ApiPlan, log: Any = print) ->
         server_process(naive_argv, naive_env, naive_port, bench.directory / "naive.log") as naive,
         _maybe_worker(bench, env, plan),
     ):
+        database = postmaster_pid(bench.cluster.data_dir)
         for round_number in range(plan.rounds):
             for concurrency in plan.concurrencies:
-                for scenario, url in (("tris", tris), ("naive", naive)):
+                for scenario, (url, pid) in (("tris", tris), ("naive", naive)):
+                    server_before, db_before = tree_cpu_seconds(pid), tree_cpu_seconds(database)
                     result = run_load(url, scenario, concurrency, plan, members_file)
+                    commands = max(result["all_requests"], 1)
+                    result["server_cpu_ms"] = (tree_cpu_seconds(pid) - server_before) / commands
+                    result["db_cpu_ms"] = (tree_cpu_seconds(database) - db_before) / commands
+                    result["load_cpu_ms"] = result["load_cpu_s"] / commands
+                    for key in ("server_cpu_ms", "db_cpu_ms", "load_cpu_ms"):
+                        result[key] *= 1000
+                    result["cpu_ms"] = sum(
+                        result[k] for k in ("server_cpu_ms", "db_cpu_ms", "load_cpu_ms")
+                    )
                     runs.setdefault((scenario, concurrency), []).append(result)
                     log(
                         f"  round {round_number + 1} {scenario:5} c={concurrency:<2} "
                         f"{result['per_s']:7.0f}/s  p50 {result['p50_ms']:.1f} ms  "
-                        f"p99 {result['p99_ms']:.1f} ms  load cpu {result['load_cpu_share']:.2f}"
+                        f"p99 {result['p99_ms']:.1f} ms  cpu/command {result['cpu_ms']:.2f} ms "
+                        f"(server {result['server_cpu_ms']:.2f}, db {result['db_cpu_ms']:.2f}, "
+                        f"load {result['load_cpu_ms']:.2f})"
                     )
     return summarise(runs, library, plan)
 
@@ -126,10 +140,16 @@ def summarise(
         out[f"{prefix}_commands_per_s_c{concurrency}"] = median(r["per_s"] for r in results)
         out[f"{prefix}_p50_ms_c{concurrency}"] = median(r["p50_ms"] for r in results)
         out[f"{prefix}_p99_ms_c{concurrency}"] = median(r["p99_ms"] for r in results)
+        for part in ("cpu_ms", "server_cpu_ms", "db_cpu_ms", "load_cpu_ms"):
+            out[f"{prefix}_{part}_per_command_c{concurrency}"] = median(r[part] for r in results)
     out["api_commands_per_s"] = out[f"api_commands_per_s_c{top}"]
     out["api_p50_ms"] = out[f"api_p50_ms_c{top}"]
     out["api_p99_ms"] = out[f"api_p99_ms_c{top}"]
     out["naive_peer_commands_per_s"] = out[f"naive_peer_commands_per_s_c{top}"]
+    # CPU of the server processes, PostgreSQL and the load generator per command, at the
+    # top concurrency (issue 16's cpu_ms_per_command).
+    out["cpu_ms_per_command"] = out[f"api_cpu_ms_per_command_c{top}"]
+    out["naive_peer_cpu_ms_per_command"] = out[f"naive_peer_cpu_ms_per_command_c{top}"]
     out["api_concurrency"] = top
     out["api_workers"] = plan.workers
     out["api_command_mix"] = runs[("tris", top)][0]["by_kind"]

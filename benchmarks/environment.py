@@ -81,14 +81,15 @@ def free_port() -> int:
 @contextlib.contextmanager
 def server_process(
     argv: Sequence[str], env: dict[str, str], port: int, log_path: Path
-) -> Iterator[str]:
-    """Run a server process until it answers `GET /healthz`; stop it (SIGINT) afterwards."""
+) -> Iterator[tuple[str, int]]:
+    """Run a server process until it answers `GET /healthz` (its address and pid); stop it
+    (SIGINT) afterwards."""
     log = log_path.open("w")
     process = subprocess.Popen(list(argv), env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_until_healthy(process, base_url, log_path)
-        yield base_url
+        yield base_url, process.pid
     finally:
         stop_process(process)
         log.close()

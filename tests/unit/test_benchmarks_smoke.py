@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from benchmarks.cpu import tree_cpu_seconds
 from benchmarks.load import signing_payload
 from benchmarks.run import shape_for
 from benchmarks.stats import format_table, median, percentile, rate, ratio, write_results
@@ -83,3 +88,17 @@ def test_the_load_signs_exactly_the_payload_the_domain_defines() -> None:
     view_content["commitments"][0].update(status="open", confirmed_quantity="0")
     view = {"revision": 2, "content": view_content}
     assert signing_payload("a-1", view) == domain_signing_payload("a-1", 2, content)
+
+
+def test_the_cpu_of_a_process_tree_counts_its_children_reaped_or_alive() -> None:
+    burn = "sum(i * i for i in range(3_000_000))"
+    before = tree_cpu_seconds(os.getpid())
+    subprocess.run([sys.executable, "-c", burn], check=True)  # reaped: our cutime
+    with subprocess.Popen([sys.executable, "-c", f"{burn}; import time; time.sleep(5)"]) as alive:
+        time.sleep(0.1)
+        deadline = time.monotonic() + 20
+        while tree_cpu_seconds(alive.pid) < 0.05 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        during = tree_cpu_seconds(os.getpid())
+        alive.kill()
+    assert during - before > 0.1  # both children's work, though neither is this process
