@@ -69,6 +69,7 @@ def filled(path: str, agreement_id: str, party_id: str) -> str:
         .replace("{number}", "1")
         .replace("{party_id}", party_id)
         .replace("{network_id}", party_id)
+        .replace("{ocid}", f"ocds-tris00-{agreement_id}")
     )
 
 
@@ -99,7 +100,7 @@ def test_signing_public_content_publishes_the_agreement_for_everyone(
 def test_nothing_unpublished_is_reachable_without_a_token(
     api: Api, trio: Trio, cases: Published
 ) -> None:
-    paths = [p for p in public_paths(api) if "{agreement_id}" in p]
+    paths = [p for p in public_paths(api) if "{agreement_id}" in p or "{ocid}" in p]
     assert len(paths) >= 8
     for agreement_id in (cases.restricted, cases.proposed_public, cases.withdrawn_public):
         for path in paths:
