@@ -172,6 +172,28 @@ def test_what_tris_knew_then_is_answered_apart_from_what_held_then(
     )
 
 
+def test_an_ended_membership_cannot_be_corrected_into_an_open_one(
+    api: Api, cast: dict[str, Partner]
+) -> None:
+    recorded = _ask(api, None, cast["buendnis"], cast["verein"], valid_from="2020-01-01").json()
+    ended = _act(api, cast["verein"], recorded, "end", valid_to="2023-12-31", reason="Austritt")
+    assert ended.status_code == 200, ended.text
+    reopened = _act(
+        api, cast["buendnis"], recorded, "correction", valid_from="2020-01-01", valid_to=None,
+        reason="doch nicht ausgetreten",
+    )  # fmt: skip
+    assert reopened.status_code == 422, reopened.text
+    assert "last day" in reopened.json()["detail"]
+    later = _act(
+        api, cast["buendnis"], recorded, "correction", valid_from="2020-01-01",
+        valid_to="2024-06-30", reason="Austritt erst zur Jahresmitte",
+    )  # fmt: skip
+    assert later.status_code == 200, later.text
+    assert later.json()["status"] == "ended" and later.json()["valid_to"] == "2024-06-30"
+    assert _members(api, cast["buendnis"], as_of="2024-03-01") == [(cast["verein"].party_id, None)]
+    assert _members(api, cast["buendnis"], as_of="2024-07-01") == []
+
+
 def test_memberships_refuse_what_is_not_a_network_or_not_well_formed(
     api: Api, cast: dict[str, Partner]
 ) -> None:

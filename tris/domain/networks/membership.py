@@ -231,6 +231,12 @@ class Membership(Aggregate):
         if valid_to is not None:
             check_date("valid_to", valid_to)
         _validity(valid_from, valid_to)
+        if self.status is MembershipStatus.ENDED and valid_to is None:
+            # An open end would make an ended membership hold again while it says `ended`.
+            raise InvalidMembershipError(
+                "an ended membership keeps a last day: correct valid_to to another day, "
+                "or ask for a new membership"
+            )
         if not reason.strip():
             raise InvalidMembershipError("a correction says why")
         self._correct(actor=actor, valid_from=valid_from, valid_to=valid_to, reason=_reason(reason))
