@@ -239,23 +239,29 @@ class AgreementQueries(ReadModelQueries):
         return source, order
 
     def _parties_of(self, cur: Cursor, agreement_ids: list[str]) -> dict[str, list[Any]]:
-        if not agreement_ids:
-            return {}
-        if self.database.backend == "postgres":
-            # One statement text for every page (prepared once), driven by the primary key.
-            cur.execute(
-                "SELECT agreement_id, party_id, sector FROM rm_agreement_parties "
-                "WHERE agreement_id = ANY(%s) AND is_current = %s",
-                [agreement_ids, True],
-            )
-        else:
-            marks = ", ".join(["%s"] * len(agreement_ids))
-            cur.execute(
-                "SELECT agreement_id, party_id, sector FROM rm_agreement_parties "  # noqa: S608
-                f"WHERE agreement_id IN ({marks}) AND is_current = %s",
-                [*agreement_ids, True],
-            )
-        result: dict[str, list[Any]] = defaultdict(list)
-        for agreement_id, party_id, sector in sorted(cur.fetchall(), key=lambda r: r[1]):
-            result[agreement_id].append({"party_id": party_id, "sector": sector})
-        return result
+        return current_parties(self.database.backend, cur, agreement_ids)
+
+
+def current_parties(backend: str, cur: Cursor, agreement_ids: list[str]) -> dict[str, list[Any]]:
+    """The governing parties (`party_id`, `sector`) of each agreement, by party id, in one
+    statement."""
+    if not agreement_ids:
+        return {}
+    if backend == "postgres":
+        # One statement text for every page (prepared once), driven by the primary key.
+        cur.execute(
+            "SELECT agreement_id, party_id, sector FROM rm_agreement_parties "
+            "WHERE agreement_id = ANY(%s) AND is_current = %s",
+            [agreement_ids, True],
+        )
+    else:
+        marks = ", ".join(["%s"] * len(agreement_ids))
+        cur.execute(
+            "SELECT agreement_id, party_id, sector FROM rm_agreement_parties "  # noqa: S608
+            f"WHERE agreement_id IN ({marks}) AND is_current = %s",
+            [*agreement_ids, True],
+        )
+    result: dict[str, list[Any]] = defaultdict(list)
+    for agreement_id, party_id, sector in sorted(cur.fetchall(), key=lambda r: r[1]):
+        result[agreement_id].append({"party_id": party_id, "sector": sector})
+    return result

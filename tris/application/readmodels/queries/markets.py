@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from tris.application.readmodels.queries.agreements import current_parties
 from tris.application.readmodels.queries.paging import ReadModelQueries, check_limit
 from tris.application.readmodels.queries.stats import plain_decimal
 from tris.domain.errors import InvalidInputError, MarketNotFoundError
@@ -216,7 +217,8 @@ class MarketQueries(ReadModelQueries):
             )
             rows = cur.fetchall()
             page, more = rows[:limit], len(rows) > limit
-            parties = _parties_of(cur, [r[0] for r in page])
+            governing = current_parties(self.database.backend, cur, [r[0] for r in page])
+            parties = {a: [p["party_id"] for p in found] for a, found in governing.items()}
         items = [
             {
                 "agreement_id": r[0],
@@ -268,15 +270,3 @@ def _posting(r: Any) -> dict[str, Any]:
         "agreement_id": r[12],
         "version": int(r[13]),
     }
-
-
-def _parties_of(cur: Any, agreement_ids: list[str]) -> dict[str, list[str]]:
-    result: dict[str, list[str]] = defaultdict(list)
-    for agreement_id in agreement_ids:
-        cur.execute(
-            "SELECT party_id FROM rm_agreement_parties WHERE agreement_id=%s AND is_current=%s "
-            "ORDER BY party_id",
-            (agreement_id, True),
-        )
-        result[agreement_id] = [str(r[0]) for r in cur.fetchall()]
-    return result
