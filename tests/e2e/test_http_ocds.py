@@ -79,7 +79,11 @@ def test_every_demo_agreement_is_valid_ocds_for_its_readers(
         kinds |= {tag for r in releases for tag in r["tag"]}
         text = answer.text
         assert not [p for p in PERSONAL if p in text], agreement.handle
-        assert "value" not in set(keys(package))  # cooperation is not money
+        money = agreement.handle == "spende"  # a donation of 500 EUR, the demo's only money
+        assert ("value" in set(keys(package))) is money  # cooperation is not money
+        if money:
+            contract = package["releases"][-1]["contracts"][0]
+            assert contract["value"] == {"amount": 500, "currency": "EUR"}
     assert kinds == {"contract", "contractAmendment", "implementation", "contractTermination"}
 
 

@@ -5,9 +5,10 @@ it stood after that event, tagged `contract` (proposals, revisions, signatures, 
 notarisation), `contractAmendment` (amendments), `implementation` (deliveries) or
 `contractTermination` (completed, terminated, withdrawn). Commitments are contract `items`
 with a quantity and a UN/CEFACT unit where one fits; nothing is forced into `value`, as
-cooperation in hours, days, space or goods is not money. Due dates and deliveries are
-implementation milestones; signatures and notarisations are documents. Contact persons
-never appear: parties are organisations with their public identifiers.
+cooperation in hours, days, space or goods is not money: only commitments counted in an
+ISO 4217 currency are (a unit value of 1 in it, and the contract's `value`). Due dates and
+deliveries are implementation milestones; signatures and notarisations are documents.
+Contact persons never appear: parties are organisations with their public identifiers.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from tris.domain.agreement import Agreement, AgreementStatus
+from tris.domain.market.money import ISO_4217
 from tris.domain.signing import content_hash
 from tris.domain.values import Commitment, Content
 
@@ -274,13 +276,35 @@ def _parties(agreement: Agreement, content: Content, directory: Directory) -> li
     return parties
 
 
+def _currency(commitment: Commitment) -> str | None:
+    """The ISO 4217 code a commitment of money is counted in (None: not money, or money
+    named so loosely, `Euro`, `€`, that no code can be read from it)."""
+    unit = commitment.unit.strip()
+    return unit if unit in ISO_4217 else None
+
+
 def _unit(commitment: Commitment) -> dict[str, Any]:
+    currency = _currency(commitment)
+    if currency is not None:
+        # Money is counted in units of one: the item's quantity is the amount.
+        return {"name": currency, "value": {"amount": 1, "currency": currency}}
     code = UNITS.get(commitment.unit.strip().casefold())
-    return (
-        {"scheme": "UNCEFACT", "id": code, "name": commitment.unit}
-        if code
-        else {"name": commitment.unit}
-    )
+    if code:
+        return {"scheme": "UNCEFACT", "id": code, "name": commitment.unit}
+    return {"name": commitment.unit}
+
+
+def _value(content: Content) -> dict[str, Any] | None:
+    """The contract's value: only where commitments really are money, in one currency."""
+    amounts: dict[str, Decimal] = {}
+    for commitment in content.commitments:
+        currency = _currency(commitment)
+        if currency is not None:
+            amounts[currency] = amounts.get(currency, Decimal(0)) + commitment.quantity
+    if len(amounts) != 1:
+        return None
+    ((currency, amount),) = amounts.items()
+    return {"amount": number(amount), "currency": currency}
 
 
 def _contract(
@@ -311,6 +335,9 @@ def _contract(
             for c in content.commitments
         ],
     }
+    value = _value(content)
+    if value is not None:
+        contract["value"] = value
     period = {}
     if content.terms.starts_on:
         period["startDate"] = day_start(content.terms.starts_on)
