@@ -80,6 +80,7 @@ def measure(
                         f"/audit/agreements?q=Kooperation%20{chooser.randrange(1000)}",
                         f"/audit/agreements?sector=state&lang=en&region=Berlin-{member.sector.value}",
                         f"/audit/agreements?region=Berlin-{chooser.randrange(12)}&cursor={cursor}",
+                        f"/audit/agreements?sector={member.sector.value}",
                     ]
                 )
             )
