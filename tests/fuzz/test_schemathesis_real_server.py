@@ -60,9 +60,6 @@ MISSING_HEADER_ANSWERS = ["400", "401", "403", "406", "415", "422", "428"]
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
-PUBLIC_MIRRORS = r"^/v1/public/(agreements|parties)"
-
-
 def examples_per_operation() -> int:
     """Cases per operation for this run (TRIS_FUZZ_EXAMPLES, else the default)."""
     return int(os.environ.get("TRIS_FUZZ_EXAMPLES", DEFAULT_EXAMPLES))
@@ -183,12 +180,6 @@ def schemathesis_command(server: LiveServer, config: Path, report: Path) -> list
         str(report),
         "--output-truncate",
         "false",
-        # The public mirrors of the agreement, party and network reads run the token
-        # routes' own endpoints (fuzzed here) as the public principal; they are fuzzed
-        # in-process with every operation (tests/e2e/test_http_schemathesis.py), and
-        # served here they only doubled the run's time.
-        "--exclude-path-regex",
-        PUBLIC_MIRRORS,
     ]
 
 
