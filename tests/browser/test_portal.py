@@ -42,6 +42,7 @@ def page_types(portal: Portal, *, audit: bool = False) -> dict[str, str]:
         "home": "/",
         "agreements": "/agreements",
         "search": "/agreements?q=Markt&status=completed",
+        "by-party": f"/agreements?party={party(portal, 'baeckerei')}",
         "record": f"/agreements/{published}",
         "compare": f"/agreements/{published}/compare?old=1&new=3",
         "certificate": f"/agreements/{published}/revisions/3/certificate",

@@ -199,3 +199,25 @@ def test_a_huge_or_malformed_sign_in_form_is_refused_without_harm(client: TestCl
     for body, kind in ((b"\xff\xfe", "application/x-www-form-urlencoded"), (b"{}", "text/json")):
         answer = client.post("/audit/login", content=body, headers={"content-type": kind})
         assert answer.status_code == 403
+
+
+def test_the_list_filters_by_party_and_network_as_the_api_does(
+    client: TestClient, api: Api, trio: Trio, agreements: dict[str, str]
+) -> None:
+    for party, shown in ((trio.state, True), (trio.outsider, False)):
+        page = client.get("/agreements", params={"party": party.party_id, "lang": "en"})
+        assert page.status_code == 200
+        assert ("Kiezküche" in page.text) is shown
+        assert "Vertraulich" not in page.text
+        assert f'name="party" value="{party.party_id}"' in page.text  # kept by the form
+    network = api.partner("Netzwerk Mitte", "business", network=True)
+    recorded = api.client.post(
+        f"/v1/parties/{network.party_id}/memberships",
+        json={"member_id": trio.civil.party_id, "role": "member", "valid_from": "2024-01-01"},
+        headers=api.admin,
+    )
+    assert recorded.status_code == 201, recorded.text
+    members = client.get("/agreements", params={"network": network.party_id})
+    assert "Kiezküche" in members.text and "Netzwerk Mitte" in members.text
+    profile = client.get(f"/parties/{trio.state.party_id}")
+    assert f"/agreements?party={trio.state.party_id}" in profile.text

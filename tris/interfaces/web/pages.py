@@ -116,7 +116,12 @@ def agreements_page(
     except InvalidInputError as error:
         found, problem = {"items": [], "next_cursor": None}, str(error)
     return page.render(
-        "agreements.html", filters=filters, found=found, problem=problem, cursor=cursor
+        "agreements.html",
+        filters=filters,
+        found=found,
+        problem=problem,
+        cursor=cursor,
+        names=Names(services),
     )
 
 
@@ -126,14 +131,18 @@ def list_filters(
     sector_mix: Text = None,
     sector: Text = None,
     region: Text = None,
+    party: Text = None,
+    network: Text = None,
 ) -> AgreementFilter:
-    """The list's filters from the form (an empty field is no filter)."""
+    """The list's filters from the form and from links (an empty field is no filter)."""
     return AgreementFilter(
         q=q or None,
         status=status or None,
         sector_mix=sector_mix or None,
         sector=sector or None,
         region=region or None,
+        party=party or None,
+        network=network or None,
     )
 
 
