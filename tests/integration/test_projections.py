@@ -99,7 +99,7 @@ def test_commands_finishing_together_share_a_batch_and_each_sees_its_own_effect(
     first = threading.Event()
 
     def slow_first_batch(*args: Any) -> None:
-        batches.append(sum(len(items) for items in args[2].values()))
+        batches.append(sum(len(items) for items in args[3].values()))
         if not first.is_set():
             first.set()
             time.sleep(0.3)  # the other commands commit meanwhile and wait for this leader

@@ -170,10 +170,18 @@ class ChainHeads:
         """Forget what this thread wrote in a transaction that did not commit."""
         self._pending.rows = []
 
-    def committed(self) -> None:
-        """This thread's transaction committed: its rows' hashes are the new heads."""
+    def take(self) -> list[tuple[str, int, str, str]]:
+        """The rows this thread wrote since the last call, forgotten here (a save in a
+        shared transaction keeps its own until the transaction commits)."""
         rows: list[tuple[str, int, str, str]] = getattr(self._pending, "rows", [])
         self._pending.rows = []
+        return rows
+
+    def committed(self, rows: Sequence[tuple[str, int, str, str]] | None = None) -> None:
+        """A transaction committed: its rows' hashes (this thread's pending rows unless
+        given) are the new heads."""
+        if rows is None:
+            rows = self.take()
         with self._lock:
             for aggregate_id, version, digest, _ in rows:
                 head = self._heads.get(aggregate_id)

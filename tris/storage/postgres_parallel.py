@@ -33,6 +33,7 @@ from eventsourcing.postgres import PostgresAggregateRecorder, PostgresDatastore
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
+from tris.storage.group_commit import GroupCommit, Write
 from tris.storage.postgres import TrisPostgresRecorder
 
 log = logging.getLogger(__name__)
@@ -121,27 +122,71 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         ).format(**fmt)
         self._max_sql = SQL("SELECT MAX(position) AS m FROM {t}").format(**fmt)
         self._sequenced_at = float("-inf")
+        self.group = GroupCommit(self._commit_batch, self._settle_batch)
 
     # ------------------------------------------------------------------ writing
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        """Insert in one transaction without a table lock; then sequence and return positions."""
+        """Insert without a table lock, in the next group-committed batch of this process
+        (ADR 25); return the events' positions once the batch is durable and sequenced.
+
+        Raises the library's IntegrityError when this save's own checks failed (a version
+        another writer took, a key another party claimed); the batch's other saves stand.
+        """
         if not stored_events:
             return None
+        keys = frozenset(e.originator_id for e in stored_events)
+        positions: Sequence[int] | None = self.group.submit((stored_events, kwargs), keys)
+        return positions
+
+    def _commit_batch(self, batch: list[Write]) -> None:
+        """Write every save of the batch in one transaction, each in a savepoint of its
+        own when there are several, so one refused save leaves the others in."""
         self.chain_heads.discard()
         try:
-            with self.datastore.get_connection() as conn:
-                with conn.transaction(), conn.cursor() as curs:
-                    self._insert_events(curs, stored_events, **kwargs)
-                    PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events)
-                self.chain_heads.committed()
-                return self._sequence_and_locate(conn, stored_events)
+            with self.datastore.get_connection() as conn, conn.transaction():
+                for write in batch:
+                    if len(batch) == 1:
+                        self._write_one(conn, write)
+                        continue
+                    try:
+                        with conn.transaction():  # a savepoint
+                            self._write_one(conn, write)
+                    except psycopg.Error as exc:
+                        if conn.broken or conn.closed:
+                            raise  # the transaction is gone: every save of the batch fails
+                        # Refused on its own (a version taken, a value the database will
+                        # not hold): rolled back to its savepoint, the others stand.
+                        refused = isinstance(exc, psycopg.IntegrityError)
+                        write.error = IntegrityError(str(exc)) if refused else exc
+                        write.extra["chain"] = []
         except psycopg.IntegrityError as exc:  # translated once, at this boundary
             raise IntegrityError(str(exc)) from exc
         finally:
             self.chain_heads.discard()
+        for write in batch:
+            if write.error is None:
+                self.chain_heads.committed(write.extra.get("chain", []))
+
+    def _write_one(self, conn: psycopg.Connection[DictRow], write: Write) -> None:
+        stored_events, kwargs = write.payload
+        with conn.cursor() as curs:
+            self._insert_events(curs, stored_events, **kwargs)
+            PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events)
+        write.extra["chain"] = self.chain_heads.take()
+
+    def _settle_batch(self, batch: list[Write]) -> None:
+        """Number the batch's rows and give each save its events' positions (one call)."""
+        events = [e for write in batch for e in write.payload[0]]
+        with self.datastore.get_connection() as conn:
+            positions = self._sequence_and_locate(conn, events)
+        at = 0
+        for write in batch:
+            count = len(write.payload[0])
+            write.result = None if positions is None else positions[at : at + count]
+            at += count
 
     def _sequence_and_locate(
         self, conn: psycopg.Connection[DictRow], stored_events: Sequence[StoredEvent]

@@ -42,6 +42,8 @@ REBUILD_STARTED = "rebuild"
 REBUILD_FLUSHED = "rebuild-flushed"
 REBUILD_PAGE = 2_000
 REBUILD_FLUSH_EVENTS = 250_000
+# The advisory lock under which one batch at a time is applied on PostgreSQL.
+PROJECTION_LOCK = 0x7472697300000002  # "tris" + 2 (the sequencer's is + 1)
 
 
 @dataclass(frozen=True)
@@ -224,8 +226,32 @@ class ProjectionRunner:
     def _step(self) -> tuple[int, int | None, int]:
         """One batch for each projection: the events applied, the position every
         projection has passed since (None when there was nothing left to read), and the
-        one every projection had passed before."""
-        positions = self.positions()
+        one every projection had passed before.
+
+        On PostgreSQL the batch runs under an advisory lock, its positions read under it:
+        the API processes and workers apply one after another instead of racing for the
+        same events and throwing away the loser's work (a process that waited finds its
+        events applied by the one before it). SQLite has one writer anyway.
+        """
+        try:
+            if self.database.backend != "postgres":
+                return self._batch(None, self.positions())
+            with self.database.transaction() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (PROJECTION_LOCK,))
+                return self._batch(cur, tracking.positions(cur))
+        except ProjectionFailedError as failure:
+            # The batch rolled back; the failure is kept where operators look for it.
+            log.error("%s", failure.detail)
+            with self.database.transaction() as cur:
+                tracking.record_failure(
+                    cur, failure.projection, failure.position, failure.event_type,
+                    failure.cause,
+                )  # fmt: skip
+            raise
+
+    def _batch(self, cur: Cursor | None, positions: dict[str, int]) -> tuple[int, int | None, int]:
+        """`_step` from these positions: in the caller's transaction when given (the
+        locked one), else in a transaction of its own once there is something to apply."""
         start = min((positions.get(p.name, 0) for p in self.projections), default=0)
         notifications = self.store.log.notifications(start, self.batch_size)
         if not notifications:
@@ -236,56 +262,50 @@ class ProjectionRunner:
             for p in self.projections
         }
         behind = sorted((p for p in self.projections if todo[p.name]), key=lambda p: p.name)
-        if behind:
-            try:
-                self._apply_batch(behind, positions, todo)
-            except ProjectionFailedError as failure:
-                # The batch rolled back; the failure is kept where operators look for it.
-                log.error("%s", failure.detail)
-                with self.database.transaction() as cur:
-                    tracking.record_failure(
-                        cur, failure.projection, failure.position, failure.event_type,
-                        failure.cause,
-                    )  # fmt: skip
-                raise
+        if behind and cur is not None:
+            self._apply_batch(cur, behind, positions, todo)
+        elif behind:
+            with self.database.transaction() as own:
+                self._apply_batch(own, behind, positions, todo)
         return sum(len(items) for items in todo.values()), notifications[-1].id, start
 
     def _apply_batch(
         self,
+        cur: Cursor,
         behind: list[Projection],
         positions: dict[str, int],
         todo: dict[str, list[tuple[Notification, Any]]],
     ) -> None:
-        """Apply a batch to every projection behind, with their positions, in one transaction.
+        """Apply a batch to every projection behind, with their positions, in the caller's
+        transaction.
 
         Tracking rows are taken first, in name order, then read-model rows (the order
         `_rewind` takes them in too); each position advances by compare-and-set.
         """
-        with self.database.transaction() as cur:
-            if self.database.backend == "postgres":
-                # Read models are derived: a batch lost in a crash is lost whole, tracking
-                # row included, and applied again. Not waiting for its WAL flush saves a
-                # disk sync per batch, that is per command when they are applied inline.
-                cur.execute("SET LOCAL synchronous_commit = off")
-            for projection in behind:
-                old = positions.get(projection.name, 0)
-                new = todo[projection.name][-1][0].id
-                if not tracking.advance(cur, projection.name, old, new):
-                    # Another worker applied this batch first; the next round reads its position.
-                    raise _LostRaceError("another worker applied this batch first")
-            for projection in behind:
-                for notification, event in todo[projection.name]:
-                    try:
-                        projection.apply(cur, notification.id, event)
-                    except Exception as exc:
-                        if is_unavailable(exc):
-                            raise
-                        raise ProjectionFailedError(
-                            projection.name,
-                            notification.id,
-                            notification.topic.rpartition(".")[2],
-                            f"{type(exc).__name__}: {exc}",
-                        ) from exc
+        if self.database.backend == "postgres":
+            # Read models are derived: a batch lost in a crash is lost whole, tracking
+            # row included, and applied again. Not waiting for its WAL flush saves a
+            # disk sync per batch, that is per command when they are applied inline.
+            cur.execute("SET LOCAL synchronous_commit = off")
+        for projection in behind:
+            old = positions.get(projection.name, 0)
+            new = todo[projection.name][-1][0].id
+            if not tracking.advance(cur, projection.name, old, new):
+                # Another worker applied this batch first; the next round reads its position.
+                raise _LostRaceError("another worker applied this batch first")
+        for projection in behind:
+            for notification, event in todo[projection.name]:
+                try:
+                    projection.apply(cur, notification.id, event)
+                except Exception as exc:
+                    if is_unavailable(exc):
+                        raise
+                    raise ProjectionFailedError(
+                        projection.name,
+                        notification.id,
+                        notification.topic.rpartition(".")[2],
+                        f"{type(exc).__name__}: {exc}",
+                    ) from exc
 
     def run_forever(self, stop: threading.Event, *, interval: float = 0.05) -> None:
         """Poll the log and apply new events until `stop` is set (the worker loop)."""

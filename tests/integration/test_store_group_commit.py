@@ -1,0 +1,157 @@
+"""Group commit on PostgreSQL: commands that save together share one transaction, and a
+command that loses its version in that transaction fails alone."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from tests.support.concurrency import joined
+from tests.support.integrity import integrity_settings
+from tests.support.scenario import draft, make_world
+from tris.application.errors import ConcurrentUpdateError
+from tris.application.integrity.keys import write_new_key
+from tris.application.readmodels.queries.agreements import AgreementFilter
+from tris.bootstrap import Services, build
+from tris.domain.values import Sector
+from tris.storage.group_commit import Write
+from tris.storage.postgres_parallel import ParallelPostgresRecorder
+
+
+def open_services(url: str, key: Path) -> Services:
+    settings = integrity_settings(url, key.parent, server_key_file=str(key))
+    return build(settings, today=lambda: date(2026, 6, 1))
+
+
+@pytest.fixture
+def url(postgres_cluster: Any) -> str:
+    return str(postgres_cluster.create_database())
+
+
+@pytest.fixture
+def key(tmp_path: Path) -> Path:
+    path = tmp_path / "server.key"
+    write_new_key(path)
+    return path
+
+
+@pytest.fixture
+def services(url: str, key: Path) -> Iterator[Services]:
+    built = open_services(url, key)
+    yield built
+    built.close()
+
+
+def recorder_of(services: Services) -> ParallelPostgresRecorder:
+    recorder = services.store.log.app.recorder
+    assert isinstance(recorder, ParallelPostgresRecorder)
+    return recorder
+
+
+def test_a_conflicting_command_fails_alone_and_its_batch_commits(
+    services: Services, url: str, key: Path
+) -> None:
+    world = make_world(services)
+    firm = world.add("Kiezbäckerei Schulz GmbH", Sector.BUSINESS)
+    assoc = world.add("Nachbarschaftshaus Moabit e.V.", Sector.CIVIL_SOCIETY)
+    agreements = services.agreements
+    contested = agreements.propose(firm.ctx(), draft(firm, assoc, title="Umstritten")).body["id"]
+
+    group = recorder_of(services).group
+    commit = group._commit
+    held, release = threading.Event(), threading.Event()
+    batches: list[int] = []
+
+    def hold_first(batch: list[Write]) -> None:
+        batches.append(len(batch))
+        if len(batches) == 1:
+            held.set()
+            assert release.wait(20)
+        commit(batch)
+
+    group._commit = hold_first
+    outcomes: dict[str, Any] = {}
+
+    def run(name: str, work: Any) -> threading.Thread:
+        def guarded() -> None:
+            try:
+                outcomes[name] = work()
+            except Exception as error:  # what this command answered
+                outcomes[name] = error
+
+        thread = threading.Thread(target=guarded, name=name)
+        thread.start()
+        return thread
+
+    first = run("first", lambda: agreements.propose(firm.ctx(), draft(firm, assoc, title="0")))
+    assert held.wait(20)
+    proposals = [
+        run(f"p{n}", lambda n=n: agreements.propose(firm.ctx(), draft(firm, assoc, title=f"{n}")))
+        for n in range(5)
+    ]
+    # Decided on version 1 of the contested agreement, queued behind the held batch ...
+    decline = run("decline", lambda: agreements.decline(assoc.ctx(), contested, "nein"))
+    while len(group._queue) < 6:
+        threading.Event().wait(0.01)
+    # ... while another process withdraws it (version 2) and commits.
+    other = open_services(url, key)
+    try:
+        other.agreements.withdraw(firm.ctx(), contested, "zurückgezogen")
+    finally:
+        other.close()
+    release.set()
+    joined(first, *proposals, decline)
+
+    assert batches == [1, 6]  # the five proposals and the decline shared one transaction
+    assert isinstance(outcomes["decline"], ConcurrentUpdateError)
+    created = [outcomes[f"p{n}"] for n in range(5)]
+    assert all(o.status == 201 and o.position is not None for o in created)
+    stored = [type(e).__name__ for e in services.store.events(UUID(contested))]
+    assert stored == ["Proposed", "Withdrawn"]
+    for outcome in created:
+        assert services.store.agreement(outcome.body["id"]).version == 1
+    # Positions are dense, every chain and the Merkle log check out.
+    recorder = recorder_of(services)
+    seen = [n.id for n in recorder.select_notifications(start=None, limit=10_000)]
+    assert seen == list(range(1, len(seen) + 1))
+    services.integrity.issue_checkpoint()
+    report = services.integrity.audit()
+    assert report.ok, report.findings
+
+
+def test_concurrent_commands_each_see_their_own_write(
+    services: Services,
+) -> None:
+    world = make_world(services)
+    firm = world.add("Kiezbäckerei Schulz GmbH", Sector.BUSINESS)
+    assoc = world.add("Nachbarschaftshaus Moabit e.V.", Sector.CIVIL_SOCIETY)
+    group = recorder_of(services).group
+    before = (group.batches, group.saves)  # this process's saves
+    errors: list[BaseException] = []
+    ids: list[str] = []
+
+    def propose(n: int) -> None:
+        try:
+            for i in range(5):
+                outcome = services.agreements.propose(
+                    firm.ctx(), draft(firm, assoc, title=f"T{n}-{i}")
+                )
+                ids.append(outcome.body["id"])
+                listed = services.queries.agreements(firm.principal, AgreementFilter(), limit=100)
+                assert outcome.body["id"] in {item["id"] for item in listed["items"]}
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=propose, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    joined(*threads)
+    assert errors == []
+    assert group.saves - before[1] == 40
+    assert len(set(ids)) == 40
