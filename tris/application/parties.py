@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
@@ -68,6 +69,11 @@ class Parties:
             person_id,
             lambda cur: IdempotencyRecords.forget_answers(cur, _id_only({"id": party_id})),
         )
+
+        # A party this process kept for its commands holds the person's data as decoded
+        # before the key went: it is read afresh (and what other processes keep is stale
+        # now, so their next command on it reads it afresh too).
+        self.store.cache.forget(UUID(party_id))
 
         def command() -> tuple[list[Aggregate], dict[str, Any]]:
             party = self.store.party(party_id)

@@ -14,6 +14,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
+from tris.application.cache import DEFAULT_MAX_BYTES, AggregateCache, Borrowed
 from tris.application.errors import (
     ApplicationError,
     ConcurrentUpdateError,
@@ -92,6 +93,7 @@ class EventStore:
         *,
         snapshot_interval: int = 50,
         idempotency_ttl_seconds: int = DEFAULT_TTL_SECONDS,
+        aggregate_cache_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.log = EventLog(database_url, snapshot_interval=snapshot_interval)
         self.database = self.log.database
@@ -102,6 +104,7 @@ class EventStore:
         self._in_flight: set[tuple[str, str]] = set()
         self._in_flight_lock = threading.Lock()
         self._command = threading.local()  # what one command in this thread has loaded
+        self.cache = AggregateCache(aggregate_cache_bytes)
         self.after_commit: list[Callable[[int | None], None]] = []
 
     def close(self) -> None:
@@ -132,13 +135,7 @@ class EventStore:
         Within one command a party is loaded once: a signature checks that the signer is
         active and then reads its key, a proposal checks the proposer and every party.
         """
-        memo: dict[str, Party] | None = getattr(self._command, "parties", None)
-        if memo is not None and party_id in memo:
-            return memo[party_id]
-        party = self._get(Party, party_id, PartyNotFoundError(f"no party {party_id}"))
-        if memo is not None:
-            memo[party_id] = party
-        return party
+        return self._get(Party, party_id, PartyNotFoundError(f"no party {party_id}"))
 
     def agreement(self, agreement_id: str, version: int | None = None) -> Agreement:
         """The agreement with this id (at `version` when given), or AgreementNotFoundError."""
@@ -175,7 +172,21 @@ class EventStore:
             aggregate_id = UUID(raw_id)
         except (ValueError, TypeError, AttributeError):
             raise missing from None
-        aggregate = self.log.load(aggregate_id, version)
+        borrowed: dict[UUID, Borrowed] | None = getattr(self._command, "borrowed", None)
+        if version is not None or borrowed is None:
+            aggregate = self.log.load(aggregate_id, version)
+        elif aggregate_id in borrowed:  # loaded once per command
+            aggregate = borrowed[aggregate_id].aggregate
+        else:
+            kept = self.cache.take(aggregate_id) if self._command.cached else None
+            if kept is None:
+                aggregate, size = self.log.load_sized(aggregate_id)
+            else:
+                aggregate, size = kept
+            if aggregate is not None:
+                borrowed[aggregate_id] = Borrowed(
+                    aggregate, size, aggregate.version, cached=kept is not None
+                )
         if aggregate is None or not isinstance(aggregate, kind):
             raise missing
         return aggregate
@@ -228,20 +239,43 @@ class EventStore:
         A result holding personal data is stored as `kept(result)` (for example just an
         id) and rebuilt on a retry by `replayed(stored)`, so no plaintext is kept.
         """
-        self._command.parties = {}
-        try:
-            return self._execute(ctx, command, status, kept, replayed)
-        except ConcurrentUpdateError:
-            if ctx.expected_version is None:
+        for cached in (True, False):
+            self._command.borrowed = {}
+            self._command.cached = cached
+            try:
+                outcome = self._execute(ctx, command, status, kept, replayed)
+            except (DomainError, ApplicationError) as refusal:
+                stale = any(b.cached for b in self._command.borrowed.values())
+                self._forget_borrowed()
+                if cached and stale:
+                    # Decided on kept state, which another process may have moved past:
+                    # decided once more on what the store holds, as without the cache.
+                    continue
+                if not isinstance(refusal, ConcurrentUpdateError):
+                    raise
+                if ctx.expected_version is None:
+                    raise
+                # The client named a version (If-Match) that another command replaced
+                # between our load and our commit: its precondition failed, as if it had
+                # come later.
+                raise VersionMismatchError(
+                    f"version {ctx.expected_version} was replaced by a concurrent change; "
+                    "reload it and retry"
+                ) from None
+            except BaseException:
+                self._forget_borrowed()
                 raise
-            # The client named a version (If-Match) that another command replaced between
-            # our load and our commit: its precondition failed, as if it had come later.
-            raise VersionMismatchError(
-                f"version {ctx.expected_version} was replaced by a concurrent change; "
-                "reload it and retry"
-            ) from None
-        finally:
-            self._command.parties = None
+            else:
+                for borrowed in self._command.borrowed.values():
+                    self.cache.give_back(borrowed)
+                return outcome
+            finally:
+                self._command.borrowed = None
+        raise AssertionError("unreachable: the run without the cache returns or raises")
+
+    def _forget_borrowed(self) -> None:
+        for aggregate_id in self._command.borrowed:
+            self.cache.forget(aggregate_id)
 
     def _execute(
         self,
@@ -327,8 +361,18 @@ class EventStore:
     def _save(self, aggregates: list[Aggregate], record: IdempotencyRecord | None) -> int | None:
         """Save atomically; return the global position of the last event written."""
         claims = key_claims(event for a in aggregates for event in a.pending_events)
+        # What the command read from the cache without changing it must still be current.
+        saved = {a.id for a in aggregates}
+        borrowed: dict[UUID, Borrowed] | None = getattr(self._command, "borrowed", None)
+        if borrowed is None:
+            borrowed = {}
+        reads = [(i, b.version) for i, b in borrowed.items() if b.cached and i not in saved]
+        for created in aggregates:  # new ones are kept too once saved
+            if created.id not in borrowed:
+                before = created.version - len(created.pending_events)
+                borrowed[created.id] = Borrowed(created, 0, before, cached=False)
         try:
-            position = self.log.save(aggregates, record, claims)
+            position = self.log.save(aggregates, record, claims, reads)
         except IntegrityError:
             for public_key, party_id in claims:
                 owner = self.key_owners.owner(bytes.fromhex(public_key))

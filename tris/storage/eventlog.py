@@ -175,25 +175,38 @@ class EventLog:
     def load(self, aggregate_id: UUID, version: int | None = None) -> Any:
         """The aggregate from its latest snapshot and the events after it (one read), or
         None; what the library's repository does in two transactions of its own."""
+        stored = self._records(aggregate_id, version)
+        return project_aggregate(None, (self.decode(s) for s in stored))
+
+    def load_sized(self, aggregate_id: UUID) -> tuple[Any, int]:
+        """`load`, and the bytes of the records it was rebuilt from (for a cache)."""
+        stored = self._records(aggregate_id, None)
+        size = sum(len(s.state) for s in stored)
+        return project_aggregate(None, (self.decode(s) for s in stored)), size
+
+    def _records(self, aggregate_id: UUID, version: int | None) -> list[StoredEvent]:
         snapshots = self.app.snapshots
         recorder: Any = None if snapshots is None else snapshots.recorder
         table = None if recorder is None else str(recorder.events_table_name)
-        stored = self.database.aggregate_records(aggregate_id, table, lte=version)
-        return project_aggregate(None, (self.decode(s) for s in stored))
+        return self.database.aggregate_records(aggregate_id, table, lte=version)
 
     def save(
         self,
         aggregates: Sequence[Aggregate],
         record: IdempotencyRecord | None,
         key_claims: Sequence[KeyClaim] = (),
+        read_versions: Sequence[tuple[UUID, int]] = (),
     ) -> int | None:
         """Save atomically with the idempotency record and the signing keys the events
         claim; the last event's global position.
 
-        Raises the library's IntegrityError when another writer took a version first, or
-        another party a claimed key.
+        Raises the library's IntegrityError when another writer took a version first,
+        another party a claimed key, or when an aggregate read at one of `read_versions`
+        (and not saved) has a later version now.
         """
-        recordings = self.app.save(*aggregates, idempotency=record, key_claims=key_claims)
+        recordings = self.app.save(
+            *aggregates, idempotency=record, key_claims=key_claims, read_versions=read_versions
+        )
         return recordings[-1].notification.id if recordings else None
 
     def inline_contacts(self, page: int = 1000) -> Iterator[tuple[str, str]]:

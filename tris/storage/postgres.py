@@ -15,14 +15,14 @@ import psycopg
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg.rows import DictRow
-from psycopg.sql import SQL
+from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
 from tris.domain.proofs.chain import link_batch
 from tris.storage import idempotency, key_owners
 from tris.storage.cursors import PostgresAdapter
 from tris.storage.hashes import INSERT_EVENT_HASH, SELECT_PREVIOUS_HASH
-from tris.storage.schema import TRIS_TABLES, schema_is_current
+from tris.storage.schema import STALE_READ, TRIS_TABLES, schema_is_current
 
 # Connections per process: POOL_SIZE kept open, up to POOL_SIZE + POOL_OVERFLOW under load.
 POOL_SIZE = 4
@@ -85,6 +85,10 @@ class TrisPostgresRecorder(PostgresApplicationRecorder):
         super().__init__(datastore, **kwargs)
         self.chain_heads = ChainHeads()
         self.sql_create_statements.extend(SQL(s).format() for s in TRIS_TABLES)
+        self._stale_read_sql = SQL(
+            "SELECT 1 FROM {t} AS e JOIN unnest(%s::uuid[], %s::bigint[]) AS r(id, v) "
+            "ON e.originator_id = r.id AND e.originator_version > r.v LIMIT 1"
+        ).format(t=Identifier(self.datastore.schema, self.events_table_name))
 
     def _create_table(self, curs: psycopg.Cursor[DictRow]) -> None:
         """Create the tables in one transaction under the schema lock, unless they exist."""
@@ -125,6 +129,12 @@ class TrisPostgresRecorder(PostgresApplicationRecorder):
         claims: Sequence[key_owners.KeyClaim] = kwargs.get("key_claims", ())
         if claims:
             curs.executemany(SQL(key_owners.INSERT), claims)
+        reads: Sequence[tuple[UUID, int]] = kwargs.get("read_versions", ())
+        if reads:
+            ids, versions = [i for i, _ in reads], [v for _, v in reads]
+            curs.execute(self._stale_read_sql, (ids, versions))
+            if curs.fetchone() is not None:
+                raise psycopg.IntegrityError(STALE_READ)
 
         # Inside the library's pipeline: fetching a previous hash forces a sync, and a
         # clash on the hash table's key surfaces as the library's IntegrityError.

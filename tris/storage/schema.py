@@ -52,3 +52,8 @@ def schema_is_current(cur: Cursor, backend: str, statements: Sequence[str]) -> b
         return True
     cur.execute("INSERT INTO tris_schema (digest) VALUES (%s)", (digest,))
     return False
+
+
+# Why a save was refused when an aggregate its command read (and did not change) has
+# changed since this process last saw it (ADR 25: the aggregate cache).
+STALE_READ = "an aggregate the command read has changed since"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,7 +12,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from tris.domain.proofs.chain import link_batch
 from tris.storage import idempotency, key_owners
 from tris.storage.hashes import INSERT_EVENT_HASH, SELECT_PREVIOUS_HASH
-from tris.storage.schema import TRIS_TABLES
+from tris.storage.schema import STALE_READ, TRIS_TABLES
 
 
 class TrisSQLiteRecorder(SQLiteApplicationRecorder):
@@ -25,6 +26,14 @@ class TrisSQLiteRecorder(SQLiteApplicationRecorder):
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         positions = super()._insert_events(c, stored_events, **kwargs)
+        for aggregate_id, version in kwargs.get("read_versions", ()):
+            c.execute(
+                f"SELECT 1 FROM {self.events_table_name} "  # noqa: S608 - the library's name
+                "WHERE originator_id=? AND originator_version>? LIMIT 1",
+                (aggregate_id.hex, version),
+            )
+            if c.fetchone() is not None:
+                raise sqlite3.IntegrityError(STALE_READ)
         record: idempotency.IdempotencyRecord | None = kwargs.get("idempotency")
         if record is not None:
             c.execute(idempotency.INSERT.replace("%s", "?"), idempotency.insert_params(record))

@@ -1,0 +1,127 @@
+"""The aggregate cache (ADR 25): a process decides its next command on the aggregates its
+last one left, and never answers differently from a process without it."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from tests.support.scenario import World, draft
+from tests.support.trio import ServicesFactory, Trio
+from tris.application.cache import AggregateCache, Borrowed
+from tris.bootstrap import Services
+from tris.domain.errors import PartyDeactivatedError
+
+
+def count_loads(services: Services, monkeypatch: pytest.MonkeyPatch) -> list[UUID]:
+    """The ids of every aggregate a command reads from the database from now on."""
+    loads: list[UUID] = []
+    log = services.store.log
+    load_sized = log.load_sized
+
+    def counted(aggregate_id: UUID) -> Any:
+        loads.append(aggregate_id)
+        return load_sized(aggregate_id)
+
+    monkeypatch.setattr(log, "load_sized", counted)
+    return loads
+
+
+def test_a_command_is_decided_on_what_the_last_command_left(
+    world: World, trio: Trio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = world.services
+    agreements = services.agreements
+    agreement_id = agreements.propose(trio.senate.ctx(), draft(trio.senate, trio.firm)).body["id"]
+    loads = count_loads(services, monkeypatch)
+    world.sign(trio.senate, agreement_id, 1)
+    world.sign(trio.firm, agreement_id, 1)
+    assert UUID(agreement_id) not in loads  # the agreement was kept after each command
+    assert UUID(trio.senate.party_id) not in loads
+    assert services.store.agreement(agreement_id).version == 4  # two signatures, concluded
+
+
+def test_another_process_moving_an_agreement_on_does_not_change_any_answer(
+    open_services: ServicesFactory, world: World, trio: Trio
+) -> None:
+    here, there = world.services, open_services()
+    agreement_id = here.agreements.propose(trio.senate.ctx(), draft(trio.senate, trio.firm)).body[
+        "id"
+    ]
+    # The other process revises it: what this process keeps is version 1, the store has 2.
+    revised = there.agreements.revise(
+        trio.senate.ctx(expected_version=1),
+        agreement_id,
+        draft(trio.senate, trio.firm, title="B"),
+        "genauer",
+    ).body
+    assert revised["version"] == 2
+    # A client that read version 2 there names it here: not a stale 412.
+    payload = here.agreements.signing_payload(trio.firm.principal, agreement_id, 2)
+    signed = here.agreements.sign(
+        trio.firm.ctx(expected_version=2),
+        agreement_id,
+        2,
+        trio.firm.key_id,
+        trio.firm.signature(payload),
+    ).body
+    assert signed["version"] == 3
+    # And one that names no version is decided on version 3, not on what was kept.
+    there_signed = there.agreements.sign(
+        trio.senate.ctx(),
+        agreement_id,
+        2,
+        trio.senate.key_id,
+        trio.senate.signature(payload),
+    ).body
+    assert (there_signed["version"], there_signed["status"]) == (5, "in_force")
+    ended = here.agreements.terminate(trio.firm.ctx(), agreement_id, "Ende").body
+    assert (ended["version"], ended["status"]) == (6, "terminated")
+
+
+def test_a_party_deactivated_elsewhere_cannot_act_on_what_a_process_kept_of_it(
+    open_services: ServicesFactory, world: World, trio: Trio
+) -> None:
+    here, there = world.services, open_services()
+    here.agreements.propose(trio.firm.ctx(), draft(trio.firm, trio.assoc))  # keeps the firm
+    there.parties.deactivate(world.admin_ctx(), trio.firm.party_id, "aufgelöst")
+    with pytest.raises(PartyDeactivatedError):
+        here.agreements.propose(trio.firm.ctx(), draft(trio.firm, trio.assoc, title="Noch eine"))
+
+
+def test_a_refused_command_leaves_nothing_changed_in_the_cache(world: World, trio: Trio) -> None:
+    services = world.services
+    agreement_id = services.agreements.propose(
+        trio.senate.ctx(), draft(trio.senate, trio.firm)
+    ).body["id"]
+    with pytest.raises(PartyDeactivatedError):
+        services.parties.deactivate(world.admin_ctx(), trio.firm.party_id, "aufgelöst")
+        services.agreements.decline(trio.firm.ctx(), agreement_id, "nein")
+    assert services.store.agreement(agreement_id).version == 1
+    view = services.agreements.withdraw(trio.senate.ctx(), agreement_id, "weg").body
+    assert view["version"] == 2 and view["status"] == "withdrawn"
+
+
+def test_the_cache_is_bounded_by_bytes_and_drops_the_least_recent_first() -> None:
+    class Fake:
+        def __init__(self, n: int) -> None:
+            self.id = UUID(int=n)
+            self.version = 1
+            self.pending_events: list[object] = []
+
+    cache = AggregateCache(max_bytes=8_000)
+    for n in range(10):
+        cache.give_back(Borrowed(Fake(n), 900, 1, cached=False))
+    assert cache.bytes <= 8_000 and len(cache) == 8
+    assert cache.take(UUID(int=0)) is None and cache.take(UUID(int=1)) is None
+    assert cache.take(UUID(int=9)) is not None
+    # One aggregate larger than an eighth of the bound is not kept at all.
+    cache.give_back(Borrowed(Fake(99), 1_001, 1, cached=False))
+    assert cache.take(UUID(int=99)) is None
+    # Nor one changed and not saved.
+    changed = Fake(42)
+    changed.pending_events.append(object())
+    cache.give_back(Borrowed(changed, 10, 1, cached=False))
+    assert cache.take(UUID(int=42)) is None
