@@ -32,6 +32,20 @@ FAILURES_TABLE = """CREATE TABLE IF NOT EXISTS tris_projection_failures (
 
 TABLES = [TRACKING_TABLE, REBUILD_TABLE, WORKERS_TABLE, FAILURES_TABLE]
 
+# A read-model batch on PostgreSQL begins with one call: it does without waiting for its
+# WAL flush (read models are derived; a batch lost in a crash is lost whole, tracking row
+# included, and applied again), takes the batch lock, and reads the positions under it —
+# a volatile function's statement sees what the previous holder committed.
+BEGIN_BATCH = """CREATE OR REPLACE FUNCTION tris_tracking_begin(lock_key bigint)
+RETURNS TABLE (tracked text, tracked_at bigint) LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    PERFORM pg_advisory_xact_lock(lock_key);
+    RETURN QUERY SELECT t.projection, t.position FROM tris_tracking AS t;
+END $$"""
+
+BACKEND_STATEMENTS: dict[str, list[str]] = {"postgres": [BEGIN_BATCH], "sqlite": []}
+
 # A worker unseen for this long is forgotten.
 FORGET_WORKERS_SECONDS = 3600
 
@@ -64,6 +78,27 @@ def positions(cur: Cursor) -> dict[str, int]:
     """Each projection's tracked position."""
     cur.execute("SELECT projection, position FROM tris_tracking")
     return {str(r[0]): int(r[1]) for r in cur.fetchall()}
+
+
+def begin_batch(cur: Cursor, lock_key: int) -> dict[str, int]:
+    """PostgreSQL: start a read-model batch under the lock `lock_key` (`BEGIN_BATCH`); each
+    projection's tracked position as the batch sees it."""
+    cur.execute("SELECT tracked, tracked_at FROM tris_tracking_begin(%s)", (lock_key,))
+    return {str(r[0]): int(r[1]) for r in cur.fetchall()}
+
+
+def advance_all(cur: Cursor, backend: str, moves: list[tuple[str, int, int]]) -> bool:
+    """Compare-and-set each (projection, old, new) at once; False when another worker
+    moved any of them (the caller rolls the batch back)."""
+    if backend != "postgres":
+        return all(advance(cur, name, old, new) for name, old, new in moves)
+    cur.execute(
+        "UPDATE tris_tracking AS t SET position = m.new "
+        "FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS m(name, old, new) "
+        "WHERE t.projection = m.name AND t.position = m.old",
+        ([m[0] for m in moves], [m[1] for m in moves], [m[2] for m in moves]),
+    )
+    return getattr(cur, "rowcount", len(moves)) == len(moves)
 
 
 def advance(cur: Cursor, projection: str, old: int, new: int) -> bool:

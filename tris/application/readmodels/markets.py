@@ -7,6 +7,7 @@ model alone; committed and fulfilled quantities come from the agreements' commit
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 from tris.application.readmodels.base import Projection
@@ -22,6 +23,10 @@ _AGREEMENT_STATUS = {
     Agreement.Terminated: "terminated",
     Agreement.Withdrawn: "withdrawn",
 }
+
+
+# How many agreements proposed outside markets a process remembers as such.
+NOT_DEALS_KEPT = 100_000
 
 
 class MarketsProjection(Projection):
@@ -187,8 +192,21 @@ class MarketsProjection(Projection):
                     ("withdrawn", version, posting_id),
                 )
 
+    def __init__(self) -> None:
+        # Agreements proposed elsewhere than at a market: their later events change no deal
+        # (an agreement's origin is fixed by its first event), so they cost no statement.
+        # A fact about the log, true whoever applies the later events and after a reset.
+        self._not_deals: OrderedDict[str, None] = OrderedDict()
+
     def _deal(self, cur: Cursor, position: int, event: Any) -> None:
         agreement_id = str(event.originator_id)
+        if agreement_id in self._not_deals:
+            return
+        if type(event) is Agreement.Proposed:
+            self._not_deals[agreement_id] = None
+            if len(self._not_deals) > NOT_DEALS_KEPT:
+                self._not_deals.popitem(last=False)
+            return
         if isinstance(event, Agreement.ProposedAtMarket):
             origin = event.origin
             cur.execute(

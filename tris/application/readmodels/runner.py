@@ -84,7 +84,7 @@ class ProjectionRunner:
 
     def _create_tables(self) -> None:
         with self.database.transaction() as cur:
-            statements = list(tracking.TABLES)
+            statements = [*tracking.TABLES, *tracking.BACKEND_STATEMENTS[self.database.backend]]
             for projection in self.projections:
                 statements += [
                     *projection.tables,
@@ -237,8 +237,7 @@ class ProjectionRunner:
             if self.database.backend != "postgres":
                 return self._batch(None, self.positions())
             with self.database.transaction() as cur:
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", (PROJECTION_LOCK,))
-                return self._batch(cur, tracking.positions(cur))
+                return self._batch(cur, tracking.begin_batch(cur, PROJECTION_LOCK))
         except ProjectionFailedError as failure:
             # The batch rolled back; the failure is kept where operators look for it.
             log.error("%s", failure.detail)
@@ -262,14 +261,26 @@ class ProjectionRunner:
             for p in self.projections
         }
         behind = sorted((p for p in self.projections if todo[p.name]), key=lambda p: p.name)
-        if behind and cur is not None:
+        if behind:
             self._apply_batch(cur, behind, positions, todo)
-        elif behind:
-            with self.database.transaction() as own:
-                self._apply_batch(own, behind, positions, todo)
         return sum(len(items) for items in todo.values()), notifications[-1].id, start
 
     def _apply_batch(
+        self,
+        cur: Cursor | None,
+        behind: list[Projection],
+        positions: dict[str, int],
+        todo: dict[str, list[tuple[Notification, Any]]],
+    ) -> None:
+        """`_apply_to` in the caller's transaction, or in one of its own (SQLite: begun
+        only now, so the single writer is held no longer than the batch's statements)."""
+        if cur is not None:
+            self._apply_to(cur, behind, positions, todo)
+            return
+        with self.database.transaction() as own:
+            self._apply_to(own, behind, positions, todo)
+
+    def _apply_to(
         self,
         cur: Cursor,
         behind: list[Projection],
@@ -282,17 +293,13 @@ class ProjectionRunner:
         Tracking rows are taken first, in name order, then read-model rows (the order
         `_rewind` takes them in too); each position advances by compare-and-set.
         """
-        if self.database.backend == "postgres":
-            # Read models are derived: a batch lost in a crash is lost whole, tracking
-            # row included, and applied again. Not waiting for its WAL flush saves a
-            # disk sync per batch, that is per command when they are applied inline.
-            cur.execute("SET LOCAL synchronous_commit = off")
-        for projection in behind:
-            old = positions.get(projection.name, 0)
-            new = todo[projection.name][-1][0].id
-            if not tracking.advance(cur, projection.name, old, new):
-                # Another worker applied this batch first; the next round reads its position.
-                raise _LostRaceError("another worker applied this batch first")
+        # On PostgreSQL the batch began without waiting for its WAL flush (read models are
+        # derived: a batch lost in a crash is lost whole, tracking row included, and
+        # applied again), which saves a disk sync per batch (`tracking.begin_batch`).
+        moves = [(p.name, positions.get(p.name, 0), todo[p.name][-1][0].id) for p in behind]
+        if not tracking.advance_all(cur, self.database.backend, moves):
+            # Another worker applied this batch first; the next round reads its position.
+            raise _LostRaceError("another worker applied this batch first")
         for projection in behind:
             for notification, event in todo[projection.name]:
                 try:
@@ -372,9 +379,15 @@ class ProjectionRunner:
         with self._lock, self.database.transaction() as cur:
             self._rewind(cur)
 
+    def _lock_batches(self, cur: Cursor) -> None:
+        """PostgreSQL: hold off every read-model batch until this transaction ends."""
+        if self.database.backend == "postgres":
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (PROJECTION_LOCK,))
+
     def _rewind(self, cur: Cursor) -> None:
-        # Tracking rows first, in name order, then the read-model rows: the same order a
-        # worker's batch takes its locks in, so a rebuild and a worker never deadlock.
+        # No batch runs meanwhile (the batch lock); without it (SQLite): tracking rows
+        # first, in name order, then the read-model rows, as a batch takes them.
+        self._lock_batches(cur)
         for projection in sorted(self.projections, key=lambda p: p.name):
             tracking.move(cur, projection.name, 0)
         for projection in self.projections:
@@ -451,6 +464,7 @@ class ProjectionRunner:
         them again on top of the stage's state.
         """
         with self.database.transaction() as cur:
+            self._lock_batches(cur)
             for projection in sorted(self.projections, key=lambda p: p.name):
                 tracking.move(cur, projection.name, positions[projection.name])
             stage.write(cur)
