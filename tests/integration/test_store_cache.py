@@ -11,8 +11,12 @@ import pytest
 from tests.support.scenario import World, draft
 from tests.support.trio import ServicesFactory, Trio
 from tris.application.cache import AggregateCache, Borrowed
+from tris.application.errors import ConcurrentUpdateError
+from tris.application.parties import new_contact
 from tris.bootstrap import Services
 from tris.domain.errors import PartyDeactivatedError
+from tris.domain.party import PartyDetails
+from tris.domain.values import Sector
 
 
 def count_loads(services: Services, monkeypatch: pytest.MonkeyPatch) -> list[UUID]:
@@ -68,17 +72,38 @@ def test_another_process_moving_an_agreement_on_does_not_change_any_answer(
         trio.firm.signature(payload),
     ).body
     assert signed["version"] == 3
-    # And one that names no version is decided on version 3, not on what was kept.
+    # There, version 2 is kept, and a client names version 3: decided on the store's.
     there_signed = there.agreements.sign(
-        trio.senate.ctx(),
+        trio.senate.ctx(expected_version=3),
         agreement_id,
         2,
         trio.senate.key_id,
         trio.senate.signature(payload),
     ).body
     assert (there_signed["version"], there_signed["status"]) == (5, "in_force")
+    # A rule judged on kept state is judged once more on the store's: here the agreement
+    # was kept as not yet in force, and terminating it succeeds.
     ended = here.agreements.terminate(trio.firm.ctx(), agreement_id, "Ende").body
     assert (ended["version"], ended["status"]) == (6, "terminated")
+
+
+def test_a_clash_on_kept_state_without_if_match_is_a_409_and_the_retry_succeeds(
+    open_services: ServicesFactory, world: World, trio: Trio
+) -> None:
+    here, there = world.services, open_services()
+    details = PartyDetails(name="Nachbarschaftshaus Moabit e.V.", sector=Sector.CIVIL_SOCIETY)
+    kept = here.store.cache.take(UUID(trio.assoc.party_id))  # registered here: kept here
+    assert kept is not None
+    kept_version = kept[0].version
+    here.store.cache.give_back(Borrowed(kept[0], kept[1], kept_version, cached=False))
+    there.parties.update_details(world.admin_ctx(), trio.assoc.party_id, details)
+    # Named no version, and the kept one may have been current when it was read: 409, as
+    # a process without the cache may answer; the retry is decided on the store's.
+    renamed = PartyDetails(name="Stadtteilzentrum Moabit e.V.", sector=Sector.CIVIL_SOCIETY)
+    with pytest.raises(ConcurrentUpdateError):
+        here.parties.update_details(world.admin_ctx(), trio.assoc.party_id, renamed)
+    updated = here.parties.update_details(world.admin_ctx(), trio.assoc.party_id, renamed).body
+    assert updated["version"] == kept_version + 2
 
 
 def test_a_party_deactivated_elsewhere_cannot_act_on_what_a_process_kept_of_it(
@@ -125,3 +150,17 @@ def test_the_cache_is_bounded_by_bytes_and_drops_the_least_recent_first() -> Non
     changed.pending_events.append(object())
     cache.give_back(Borrowed(changed, 10, 1, cached=False))
     assert cache.take(UUID(int=42)) is None
+
+
+def test_a_party_kept_with_a_contact_shows_the_person_erased_once_erased(world: World) -> None:
+    services = world.services
+    contact = new_contact("Erika Mustermann", "erika@example.org")
+    details = PartyDetails(name="Kiezladen e.V.", sector=Sector.CIVIL_SOCIETY)
+    party_id = services.parties.register(world.admin_ctx(), details, (contact,)).body["id"]
+    assert services.store.cache.take(UUID(party_id)) is not None  # kept since registered
+    services.parties.update_details(world.admin_ctx(), party_id, details)  # kept once more
+    services.parties.erase_personal_data(world.admin_ctx(), contact.person_id)
+    renamed = PartyDetails(name="Kiezladen Moabit e.V.", sector=Sector.CIVIL_SOCIETY)
+    answer = services.parties.update_details(world.admin_ctx(), party_id, renamed).body
+    assert answer["contacts"][0]["erased"] is True
+    assert "Erika" not in repr(answer) and "erika@" not in repr(answer)

@@ -15,7 +15,6 @@ from tests.support.trio import ServicesFactory, Trio
 from tris.application.errors import ConcurrentUpdateError, VersionMismatchError
 from tris.application.store import Outcome
 from tris.bootstrap import Services
-from tris.domain.errors import ConflictError
 from tris.domain.signing import key_registration
 
 
@@ -73,19 +72,16 @@ def test_concurrent_commands_on_one_agreement_do_not_both_succeed(
     for services in processes:
         gate_saves(services, lambda: barrier.wait(timeout=20))
 
-    # The loser is refused with a 409: a clash of versions, or — when it had decided on
-    # state its process kept (ADR 25) and so is decided once more on what the store
-    # holds — the rule the winner's change now breaks.
     def decline(services: Services) -> Outcome | Exception:
         try:
             return services.agreements.decline(trio.firm.ctx(), agreement_id, "nein")
-        except (ConcurrentUpdateError, ConflictError) as exc:
+        except ConcurrentUpdateError as exc:
             return exc
 
     def withdraw(services: Services) -> Outcome | Exception:
         try:
             return services.agreements.withdraw(trio.senate.ctx(), agreement_id, "weg")
-        except (ConcurrentUpdateError, ConflictError) as exc:
+        except ConcurrentUpdateError as exc:
             return exc
 
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -96,7 +92,7 @@ def test_concurrent_commands_on_one_agreement_do_not_both_succeed(
         outcomes = [r.result(timeout=60) for r in results]
 
     winners = [o for o in outcomes if isinstance(o, Outcome)]
-    losers = [o for o in outcomes if isinstance(o, ConcurrentUpdateError | ConflictError)]
+    losers = [o for o in outcomes if isinstance(o, ConcurrentUpdateError)]
     assert len(winners) == 1 and len(losers) == 1, outcomes
     stored = event_types(world.services, agreement_id)
     assert len(stored) == 2 and stored[1] in ("Declined", "Withdrawn")

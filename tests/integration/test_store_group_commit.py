@@ -19,7 +19,6 @@ from tris.application.errors import ConcurrentUpdateError
 from tris.application.integrity.keys import write_new_key
 from tris.application.readmodels.queries.agreements import AgreementFilter
 from tris.bootstrap import Services, build
-from tris.domain.errors import ConflictError
 from tris.domain.values import Sector
 from tris.storage.group_commit import Write
 from tris.storage.postgres_parallel import ParallelPostgresRecorder
@@ -110,9 +109,7 @@ def test_a_conflicting_command_fails_alone_and_its_batch_commits(
     joined(first, *proposals, decline)
 
     assert batches == [1, 6]  # the five proposals and the decline shared one transaction
-    # Refused: by the clash in the batch, and — decided once more on what the store holds,
-    # as a command decided on kept state is (ADR 25) — by the withdrawal.
-    assert isinstance(outcomes["decline"], ConcurrentUpdateError | ConflictError)
+    assert isinstance(outcomes["decline"], ConcurrentUpdateError)
     created = [outcomes[f"p{n}"] for n in range(5)]
     assert all(o.status == 201 and o.position is not None for o in created)
     stored = [type(e).__name__ for e in services.store.events(UUID(contested))]

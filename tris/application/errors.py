@@ -15,6 +15,7 @@ another (`tris/interfaces/cli/errors.py`)::
     │   ├── RequestError                     the request itself cannot be applied (400)
     │   │   ├── VersionMismatchError         If-Match names another version (412)
     │   │   ├── ConcurrentUpdateError        a concurrent command won the race (409)
+    │   │   │   └── StaleReadError           what a command read from the cache has changed
     │   │   ├── IdempotencyKeyReusedError    same key, another request (422)
     │   │   ├── IdempotencyInFlightError     same key still being processed (409)
     │   │   ├── StreamLimitError             the token holds its most open streams (429)
@@ -82,6 +83,11 @@ class ConcurrentUpdateError(RequestError):
     """Another command changed the same aggregate at the same moment; retry."""
 
     title = "Concurrent update"
+
+
+class StaleReadError(ConcurrentUpdateError):
+    """An aggregate the command read from its process's cache, and did not change, has a
+    later version in the store; the command is decided once more without the cache."""
 
 
 class IdempotencyKeyReusedError(RequestError):

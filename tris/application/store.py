@@ -20,6 +20,7 @@ from tris.application.errors import (
     ConcurrentUpdateError,
     IdempotencyInFlightError,
     IdempotencyKeyReusedError,
+    StaleReadError,
     VersionMismatchError,
 )
 from tris.domain.agreement import Agreement, Fulfilment, fulfilment_ledger
@@ -42,6 +43,7 @@ from tris.storage.eventlog import EventLog
 from tris.storage.hashes import EventHashes
 from tris.storage.idempotency import DEFAULT_TTL_SECONDS, IdempotencyRecord, IdempotencyRecords
 from tris.storage.key_owners import KeyClaim, KeyOwners
+from tris.storage.schema import STALE_READ
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -247,9 +249,7 @@ class EventStore:
             except (DomainError, ApplicationError) as refusal:
                 stale = any(b.cached for b in self._command.borrowed.values())
                 self._forget_borrowed()
-                if cached and stale:
-                    # Decided on kept state, which another process may have moved past:
-                    # decided once more on what the store holds, as without the cache.
+                if cached and stale and self._decide_again(ctx, refusal):
                     continue
                 if not isinstance(refusal, ConcurrentUpdateError):
                     raise
@@ -272,6 +272,23 @@ class EventStore:
             finally:
                 self._command.borrowed = None
         raise AssertionError("unreachable: the run without the cache returns or raises")
+
+    @staticmethod
+    def _decide_again(ctx: CommandContext, refusal: Exception) -> bool:
+        """True when a command refused while it held kept state is to be decided once more
+        on what the store holds: its answer is then the one a process without the cache
+        gives now.
+
+        Not so for a clash of versions on a command that named none (no If-Match): the
+        kept version may have been current when the command read it, and a process
+        without the cache would have answered 409 as well — so it does (and the cache is
+        dropped, so a retry reads the store). With If-Match the answer is the same either
+        way; a broken rule may have been judged on stale state; an aggregate only read
+        has no race to lose.
+        """
+        if isinstance(refusal, StaleReadError):
+            return True
+        return not isinstance(refusal, ConcurrentUpdateError) or ctx.expected_version is not None
 
     def _forget_borrowed(self) -> None:
         for aggregate_id in self._command.borrowed:
@@ -373,13 +390,15 @@ class EventStore:
                 borrowed[created.id] = Borrowed(created, 0, before, cached=False)
         try:
             position = self.log.save(aggregates, record, claims, reads)
-        except IntegrityError:
+        except IntegrityError as error:
             for public_key, party_id in claims:
                 owner = self.key_owners.owner(bytes.fromhex(public_key))
                 if owner is not None and owner != party_id:
                     raise SigningKeyTakenError(
                         "another party registered this public key at the same moment"
                     ) from None
+            if STALE_READ in str(error):
+                raise StaleReadError(f"{STALE_READ}; decided once more") from None
             raise ConcurrentUpdateError(
                 "another command changed this object at the same moment; reload and retry"
             ) from None

@@ -142,30 +142,57 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         return positions
 
     def _commit_batch(self, batch: list[Write]) -> None:
-        """Write every save of the batch in one transaction, each in a savepoint of its
-        own when there are several, so one refused save leaves the others in."""
+        """Write every save of the batch in one transaction.
+
+        Saves are seldom refused, so several are first written plainly; when one is
+        refused, that transaction is rolled back and the batch written again with a
+        savepoint per save, so the refused one fails alone and the others commit.
+        """
         self.chain_heads.discard()
         try:
-            with self.datastore.get_connection() as conn, conn.transaction():
-                for write in batch:
-                    if len(batch) == 1:
-                        self._write_one(conn, write)
-                        continue
+            with self.datastore.get_connection() as conn:
+                if len(batch) > 1:
                     try:
-                        with conn.transaction():  # a savepoint
-                            self._write_one(conn, write)
-                    except psycopg.Error as exc:
+                        with conn.transaction():
+                            for write in batch:
+                                self._write_one(conn, write)
+                    except psycopg.Error:
                         if conn.broken or conn.closed:
                             raise  # the transaction is gone: every save of the batch fails
-                        # Refused on its own (a version taken, a value the database will
-                        # not hold): rolled back to its savepoint, the others stand.
-                        refused = isinstance(exc, psycopg.IntegrityError)
-                        write.error = IntegrityError(str(exc)) if refused else exc
-                        write.extra["chain"] = []
+                        self.chain_heads.discard()
+                    else:
+                        self._committed(batch)
+                        return
+                with conn.transaction():
+                    for write in batch:
+                        self._write_alone(conn, write, savepoint=len(batch) > 1)
+                self._committed(batch)
         except psycopg.IntegrityError as exc:  # translated once, at this boundary
             raise IntegrityError(str(exc)) from exc
         finally:
             self.chain_heads.discard()
+
+    def _write_alone(
+        self, conn: psycopg.Connection[DictRow], write: Write, *, savepoint: bool
+    ) -> None:
+        """One save; in a savepoint of its own, refused alone."""
+        if not savepoint:
+            self._write_one(conn, write)
+            return
+        try:
+            with conn.transaction():  # a savepoint
+                self._write_one(conn, write)
+        except psycopg.Error as exc:
+            if conn.broken or conn.closed:
+                raise  # the transaction is gone: every save of the batch fails
+            # Refused on its own (a version taken, a value the database will not hold):
+            # rolled back to its savepoint, the others stand.
+            refused = isinstance(exc, psycopg.IntegrityError)
+            write.error = IntegrityError(str(exc)) if refused else exc
+            write.extra["chain"] = []
+
+    def _committed(self, batch: list[Write]) -> None:
+        """The batch committed: the chain heads its saves wrote are the new heads."""
         for write in batch:
             if write.error is None:
                 self.chain_heads.committed(write.extra.get("chain", []))
