@@ -41,6 +41,10 @@ class Write:
     extra: dict[str, Any] = field(default_factory=dict)
     taken: bool = False
     done: bool = False
+    # Set when the save is done, or when its thread is to lead the next batch: each
+    # thread is woken for itself, not every waiting thread for every batch.
+    wake: threading.Event = field(default_factory=threading.Event)
+    lead: bool = False
 
 
 class GroupCommit:
@@ -58,7 +62,7 @@ class GroupCommit:
         self.max_batch = max_batch
         self._queue: list[Write] = []
         self._leading = False
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
         # How many batches were committed, and how many saves they held (for tests and
         # for the benchmark's report).
         self.batches = 0
@@ -68,27 +72,27 @@ class GroupCommit:
         """Save `payload` in the next batch; its result once the batch is durable, or
         the error that refused it."""
         write = Write(payload, keys)
-        with self._changed:
+        with self._lock:
             self._queue.append(write)
-        while True:
-            with self._changed:
-                while self._leading and not write.taken:
-                    self._changed.wait()
-                if write.taken:
+            lead = not self._leading
+            self._leading = True
+        while not write.done:
+            if lead:
+                with self._lock:
+                    batch = self._take()
+                self._lead(batch)
+                if write.done:
                     break
-                self._leading = True
-                batch = self._take()
-            self._lead(batch)
-        with self._changed:
-            while not write.done:
-                self._changed.wait()
+            write.wake.wait()
+            write.wake.clear()
+            lead, write.lead = write.lead, False
         if write.error is not None:
             raise write.error
         return write.result
 
     def _take(self) -> list[Write]:
         """The next batch: queued saves in arrival order, one per aggregate, at most
-        `max_batch`; the rest stay queued (called under the condition's lock)."""
+        `max_batch`; the rest stay queued (called under the lock)."""
         batch: list[Write] = []
         seen: set[Hashable] = set()
         rest: list[Write] = []
@@ -111,11 +115,15 @@ class GroupCommit:
                 if write.error is None:
                     write.error = error
         finally:
-            with self._changed:
-                self._leading = False
+            with self._lock:
                 self.batches += 1
                 self.saves += len(batch)
-                self._changed.notify_all()
+                if self._queue:  # the first save waiting leads the next batch
+                    following = self._queue[0]
+                    following.lead = True
+                    following.wake.set()
+                else:
+                    self._leading = False
         committed = [write for write in batch if write.error is None]
         if committed:
             try:
@@ -123,7 +131,6 @@ class GroupCommit:
             except BaseException as error:
                 for write in committed:
                     write.error = error
-        with self._changed:
-            for write in batch:
-                write.done = True
-            self._changed.notify_all()
+        for write in batch:
+            write.done = True
+            write.wake.set()
