@@ -30,7 +30,7 @@ from typing import Any
 import psycopg
 from eventsourcing.persistence import IntegrityError, Notification, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresDatastore
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from tris.storage.group_commit import GroupCommit, Write
@@ -285,17 +285,17 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         params.append(limit)
         with self.datastore.get_connection() as conn:
             self._sequence_for_reader(conn)
-            with conn.cursor() as curs:
+            with conn.cursor(row_factory=tuple_row) as curs:  # no dict per row
                 curs.execute(statement, params, prepare=True)
                 return [
                     Notification(
-                        id=row["position"],
-                        originator_id=row["originator_id"],
-                        originator_version=row["originator_version"],
-                        topic=row["topic"],
-                        state=bytes(row["state"]),
+                        id=position,
+                        originator_id=originator_id,
+                        originator_version=version,
+                        topic=topic,
+                        state=bytes(state),
                     )
-                    for row in curs.fetchall()
+                    for position, originator_id, version, topic, state in curs.fetchall()
                 ]
 
     def max_notification_id(self) -> int | None:
