@@ -21,6 +21,9 @@ class Cursor(Protocol):
     def execute(self, sql: Any, params: Sequence[Any] = ..., /) -> Any:
         """Run one statement."""
 
+    def executemany(self, sql: Any, params: Iterable[Sequence[Any]], /) -> None:
+        """Run one statement for each set of parameters (one round trip on PostgreSQL)."""
+
     def fetchall(self) -> list[Any]:
         """All remaining rows."""
 
@@ -43,6 +46,10 @@ class SQLiteAdapter:
 
     def execute(self, sql: Any, params: Sequence[Any] = (), /) -> Any:
         return self._c.execute(_qmark(str(sql)), tuple(params))
+
+    def executemany(self, sql: Any, params: Iterable[Sequence[Any]], /) -> None:
+        raw: Any = getattr(self._c, "sqlite_cursor", self._c)
+        raw.executemany(_qmark(str(sql)), (tuple(p) for p in params))
 
     @property
     def rowcount(self) -> int:
@@ -73,6 +80,9 @@ class PostgresAdapter:
 
     def execute(self, sql: Any, params: Sequence[Any] = (), /) -> Any:
         return self._c.execute(sql, tuple(params))
+
+    def executemany(self, sql: Any, params: Iterable[Sequence[Any]], /) -> None:
+        self._c.executemany(sql, [tuple(p) for p in params])
 
     @property
     def rowcount(self) -> int:

@@ -26,6 +26,16 @@ class Projection(ABC):
     def apply(self, cur: Cursor, position: int, event: Any) -> None:
         """Apply one decoded domain event at a global position to the read model."""
 
+    def flush(self, cur: Cursor) -> None:
+        """Write what `apply` kept back for the end of a batch (rows changed by many of its
+        events, written once); the runner calls it in the batch's transaction. Most
+        read models keep nothing back."""
+        return
+
+    def forget_pending(self) -> None:
+        """Drop what `apply` kept back: the batch it belongs to did not commit."""
+        return
+
     def table_names(self) -> list[str]:
         """Names of the tables this projection owns (parsed from its DDL)."""
         return [ddl.split("EXISTS", 1)[1].split("(", 1)[0].strip() for ddl in self.tables]

@@ -300,19 +300,25 @@ class ProjectionRunner:
         if not tracking.advance_all(cur, self.database.backend, moves):
             # Another worker applied this batch first; the next round reads its position.
             raise _LostRaceError("another worker applied this batch first")
-        for projection in behind:
-            for notification, event in todo[projection.name]:
-                try:
-                    projection.apply(cur, notification.id, event)
-                except Exception as exc:
-                    if is_unavailable(exc):
-                        raise
-                    raise ProjectionFailedError(
-                        projection.name,
-                        notification.id,
-                        notification.topic.rpartition(".")[2],
-                        f"{type(exc).__name__}: {exc}",
-                    ) from exc
+        try:
+            for projection in behind:
+                for notification, event in todo[projection.name]:
+                    try:
+                        projection.apply(cur, notification.id, event)
+                    except Exception as exc:
+                        if is_unavailable(exc):
+                            raise
+                        raise ProjectionFailedError(
+                            projection.name,
+                            notification.id,
+                            notification.topic.rpartition(".")[2],
+                            f"{type(exc).__name__}: {exc}",
+                        ) from exc
+                projection.flush(cur)
+        except BaseException:
+            for projection in behind:
+                projection.forget_pending()
+            raise
 
     def run_forever(self, stop: threading.Event, *, interval: float = 0.05) -> None:
         """Poll the log and apply new events until `stop` is set (the worker loop)."""
@@ -438,12 +444,18 @@ class ProjectionRunner:
             start = min(positions.values(), default=0)
             notifications = self.store.log.notifications(start, self.rebuild_page)
             events = [(n, self.store.log.decode(n)) for n in notifications]
-            with stage.batch() as cur:
+            try:
+                with stage.batch() as cur:
+                    for projection in self.projections:
+                        after = positions[projection.name]
+                        for notification, event in events:
+                            if notification.id > after:
+                                projection.apply(cur, notification.id, event)
+                        projection.flush(cur)
+            except BaseException:
                 for projection in self.projections:
-                    after = positions[projection.name]
-                    for notification, event in events:
-                        if notification.id > after:
-                            projection.apply(cur, notification.id, event)
+                    projection.forget_pending()
+                raise
             if events:
                 last = events[-1][0].id
                 positions = {name: max(at, last) for name, at in positions.items()}

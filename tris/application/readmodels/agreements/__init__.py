@@ -49,6 +49,7 @@ class AgreementsProjection(Projection):
         self.revisions = revisions.Revisions()
         self.listing = listing.Listing(self.revisions)
         self.commitments = commitments.Commitments(self.revisions)
+        self._touched: dict[str, tuple[int, str]] = {}
         self._handlers: dict[type[Any], Handler] = {
             Agreement.Proposed: self._proposed,
             Agreement.ProposedAtMarket: self._proposed,
@@ -75,7 +76,19 @@ class AgreementsProjection(Projection):
             handler(cur, agreement_id, position, event)
             if isinstance(event, Agreement.Proposed):
                 return  # the new row carries the event's version and time already
-        self.listing.touched(cur, agreement_id, event.originator_version, _when(event))
+        # Every event moves the row's version and time: written once per agreement and
+        # batch (`flush`), the batch's last event's.
+        self._touched[agreement_id] = (event.originator_version, _when(event))
+
+    def flush(self, cur: Cursor) -> None:
+        """Write each agreement's version and time, as its batch's last event left them."""
+        if self._touched:
+            self.listing.touched(cur, self._touched)
+            self._touched = {}
+
+    def forget_pending(self) -> None:
+        """The batch rolled back: nothing of it is written."""
+        self._touched = {}
 
     # ----------------------------------------------------------------- one per event
 

@@ -171,11 +171,11 @@ class Listing:
             "UPDATE rm_agreements SET status=%s WHERE agreement_id=%s", (status, agreement_id)
         )
 
-    def touched(self, cur: Cursor, agreement_id: str, version: int, when: str) -> None:
-        """Every event: the agreement's version and when it last changed."""
-        cur.execute(
+    def touched(self, cur: Cursor, changed: dict[str, tuple[int, str]]) -> None:
+        """Each agreement's version and when it last changed (one statement per batch)."""
+        cur.executemany(
             "UPDATE rm_agreements SET version=%s, updated_at=%s WHERE agreement_id=%s",
-            (version, when, agreement_id),
+            [(version, when, agreement_id) for agreement_id, (version, when) in changed.items()],
         )
 
     def governing(
