@@ -29,6 +29,7 @@ from tris.domain.errors import (
     RevisionNotFoundError,
     TrisError,
 )
+from tris.domain.proofs.record import CONTENT_EVENTS
 from tris.interfaces.http.deps import Anonymous, ServicesDep
 from tris.interfaces.http.errors import status_for
 from tris.interfaces.web import charts
@@ -39,7 +40,6 @@ router = APIRouter(include_in_schema=False, dependencies=[Anonymous])
 
 PAGE_SIZE = 25
 # The events that write a new revision, in the order they number them.
-CONTENT_EVENTS = {"Proposed", "ProposedAtMarket", "Revised", "AmendmentProposed"}
 Text = Annotated[str | None, Query(max_length=200)]
 
 

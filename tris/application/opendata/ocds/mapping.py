@@ -50,7 +50,6 @@ UNITS = {
     "m2": "MTK",
     "sqm": "MTK",
 }
-CONTENT_EVENTS = ("Proposed", "ProposedAtMarket", "Revised", "AmendmentProposed")
 TAGS = {
     "AmendmentProposed": "contractAmendment",
     "AmendmentRejected": "contractAmendment",
