@@ -136,8 +136,17 @@ class TrisPostgresRecorder(PostgresApplicationRecorder):
             if curs.fetchone() is not None:
                 raise psycopg.IntegrityError(STALE_READ)
 
-        # Inside the library's pipeline: fetching a previous hash forces a sync, and a
-        # clash on the hash table's key surfaces as the library's IntegrityError.
+        rows = self._chain(curs, stored_events)
+        if rows:
+            curs.executemany(SQL(INSERT_EVENT_HASH), rows)
+        self.chain_heads.written(rows)
+
+    def _chain(
+        self, curs: psycopg.Cursor[DictRow], stored_events: Sequence[StoredEvent]
+    ) -> list[tuple[str, int, str, str]]:
+        """The hash-chain rows of new events, reading a previous hash in the writing
+        transaction only when this process did not commit it last (`ChainHeads`)."""
+
         def previous(aggregate_id: str, version: int) -> str | None:
             known = self.chain_heads.get(aggregate_id, version)
             if known is not None:
@@ -146,10 +155,7 @@ class TrisPostgresRecorder(PostgresApplicationRecorder):
             row = curs.fetchone()
             return None if row is None else str(row["hash"])
 
-        rows = link_batch(stored_events, previous)
-        if rows:
-            curs.executemany(SQL(INSERT_EVENT_HASH), rows)
-        self.chain_heads.written(rows)
+        return link_batch(stored_events, previous)
 
 
 class ChainHeads:

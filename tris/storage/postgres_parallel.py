@@ -26,15 +26,18 @@ import logging
 import time
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import IntegrityError, Notification, StoredEvent
-from eventsourcing.postgres import PostgresAggregateRecorder, PostgresDatastore
+from eventsourcing.postgres import PostgresDatastore
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
+from tris.storage import idempotency, key_owners
 from tris.storage.group_commit import GroupCommit, Write
 from tris.storage.postgres import TrisPostgresRecorder
+from tris.storage.schema import STALE_READ
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +124,27 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
             "WHERE position > %s"
         ).format(**fmt)
         self._max_sql = SQL("SELECT MAX(position) AS m FROM {t}").format(**fmt)
+        # A save in one statement (what Marten calls a quick append): nothing is written
+        # when an aggregate the command only read has a later version (`stale`); a taken
+        # version or idempotency key fails the whole statement.
+        self._append_sql = SQL(
+            "WITH stale AS (SELECT 1 FROM {t} AS e "
+            "JOIN unnest(%(read_ids)s::uuid[], %(read_versions)s::bigint[]) AS r(id, v) "
+            "ON e.originator_id = r.id AND e.originator_version > r.v LIMIT 1), "
+            "ev AS (INSERT INTO {t} (originator_id, originator_version, topic, state) "
+            "SELECT originator_id, originator_version, topic, state "
+            "FROM unnest(%(events)s::{type}[]) WHERE NOT EXISTS (SELECT 1 FROM stale)), "
+            "ch AS (INSERT INTO tris_event_hashes "
+            "(originator_id, originator_version, hash, prev_hash) "
+            "SELECT * FROM unnest(%(hash_ids)s::text[], %(hash_versions)s::integer[], "
+            "%(hashes)s::text[], %(previous)s::text[]) WHERE NOT EXISTS (SELECT 1 FROM stale)), "
+            "idem AS (INSERT INTO tris_idempotency "
+            "(token_id, idem_key, fingerprint, status, body, created_at) "
+            "SELECT %(token)s::text, %(key)s::text, %(fingerprint)s::text, "
+            "%(status)s::integer, %(body)s::text, CURRENT_TIMESTAMP "
+            "WHERE %(token)s::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM stale)) "
+            "SELECT EXISTS (SELECT 1 FROM stale) AS stale"
+        ).format(type=Identifier(self.datastore.schema, self.stored_event_type_name), **fmt)
         self._sequenced_at = float("-inf")
         self.group = GroupCommit(self._commit_batch, self._settle_batch)
 
@@ -198,11 +222,45 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                 self.chain_heads.committed(write.extra.get("chain", []))
 
     def _write_one(self, conn: psycopg.Connection[DictRow], write: Write) -> None:
+        """One save in one statement (`_append_sql`): the events, their hash-chain rows
+        and the idempotency record, unless an aggregate the command only read has moved."""
         stored_events, kwargs = write.payload
         with conn.cursor() as curs:
-            self._insert_events(curs, stored_events, **kwargs)
-            PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events)
-        write.extra["chain"] = self.chain_heads.take()
+            claims: Sequence[key_owners.KeyClaim] = kwargs.get("key_claims", ())
+            if claims:
+                curs.executemany(SQL(key_owners.INSERT), claims)
+            rows = self._chain(curs, stored_events)
+            record: idempotency.IdempotencyRecord | None = kwargs.get("idempotency")
+            kept = (None,) * 5 if record is None else idempotency.insert_params(record)
+            reads: Sequence[tuple[UUID, int]] = kwargs.get("read_versions", ())
+            events = [
+                self.construct_pg_stored_event(
+                    e.originator_id, e.originator_version, e.topic, e.state
+                )
+                for e in stored_events
+            ]
+            curs.execute(
+                self._append_sql,
+                {
+                    "read_ids": [i for i, _ in reads],
+                    "read_versions": [v for _, v in reads],
+                    "events": events,
+                    "hash_ids": [r[0] for r in rows],
+                    "hash_versions": [r[1] for r in rows],
+                    "hashes": [r[2] for r in rows],
+                    "previous": [r[3] for r in rows],
+                    "token": kept[0],
+                    "key": kept[1],
+                    "fingerprint": kept[2],
+                    "status": kept[3],
+                    "body": kept[4],
+                },
+                prepare=True,
+            )
+            answer = curs.fetchone()
+            if answer is not None and answer["stale"]:
+                raise psycopg.IntegrityError(STALE_READ)
+        write.extra["chain"] = rows
 
     def _settle_batch(self, batch: list[Write]) -> None:
         """Number the batch's rows and give each save its events' positions (one call)."""
