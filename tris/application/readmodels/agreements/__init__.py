@@ -105,7 +105,7 @@ class AgreementsProjection(Projection):
             _when(event),
         )
         self.revisions.add(cur, agreement_id, 1, event.content, event.party_sectors)
-        self.listing.governing(cur, agreement_id, position, (1,))
+        self.listing.governing(cur, agreement_id, position, (1,), first=True)
 
     def _revised(self, cur: Cursor, agreement_id: str, position: int, event: Any) -> None:
         self.revisions.add(cur, agreement_id, event.revision, event.content, event.party_sectors)

@@ -179,23 +179,38 @@ class Listing:
         )
 
     def governing(
-        self, cur: Cursor, agreement_id: str, position: int, current: Iterable[int]
+        self,
+        cur: Cursor,
+        agreement_id: str,
+        position: int,
+        current: Iterable[int],
+        *,
+        first: bool = False,
     ) -> None:
-        """Every party of any revision stays listed; `is_current` marks the governing ones."""
-        cur.execute(
-            "UPDATE rm_agreement_parties SET is_current=%s WHERE agreement_id=%s",
-            (False, agreement_id),
-        )
-        cur.execute("SELECT seq FROM rm_agreements WHERE agreement_id=%s", (agreement_id,))
-        row = cur.fetchone()
-        seq = int(row[0]) if row else position
+        """Every party of any revision stays listed; `is_current` marks the governing ones.
+
+        `first`: the agreement was just proposed at `position` (no party rows yet, and
+        its `seq` is that position)."""
+        seq = position
+        if not first:
+            cur.execute(
+                "UPDATE rm_agreement_parties SET is_current=%s WHERE agreement_id=%s",
+                (False, agreement_id),
+            )
+            cur.execute("SELECT seq FROM rm_agreements WHERE agreement_id=%s", (agreement_id,))
+            row = cur.fetchone()
+            seq = int(row[0]) if row else position
+        rows = []
         for number in current:
             content, sectors = self.revisions.get(cur, agreement_id, number)
-            for party_id in content.parties:
-                cur.execute(
-                    "INSERT INTO rm_agreement_parties (agreement_id, party_id, sector, "
-                    "is_current, seq) VALUES (%s, %s, %s, %s, %s) "
-                    "ON CONFLICT (agreement_id, party_id) DO UPDATE SET is_current=%s, "
-                    "sector=%s",
-                    (agreement_id, party_id, sectors[party_id], True, seq, True, sectors[party_id]),
-                )
+            rows += [
+                (agreement_id, party_id, sectors[party_id], True, seq, True, sectors[party_id])
+                for party_id in content.parties
+            ]
+        cur.executemany(
+            "INSERT INTO rm_agreement_parties (agreement_id, party_id, sector, "
+            "is_current, seq) VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (agreement_id, party_id) DO UPDATE SET is_current=%s, "
+            "sector=%s",
+            rows,
+        )
