@@ -8,6 +8,7 @@ from uuid import UUID
 
 import pytest
 
+from tests.support.integrity import RawDatabase
 from tests.support.scenario import World, draft
 from tests.support.trio import ServicesFactory, Trio
 from tris.application.cache import AggregateCache, Borrowed
@@ -164,3 +165,29 @@ def test_a_party_kept_with_a_contact_shows_the_person_erased_once_erased(world: 
     answer = services.parties.update_details(world.admin_ctx(), party_id, renamed).body
     assert answer["contacts"][0]["erased"] is True
     assert "Erika" not in repr(answer) and "erika@" not in repr(answer)
+
+
+def test_state_kept_ahead_of_the_store_is_noticed_and_never_leaves_a_gap(world: World) -> None:
+    # Say the database was restored to a moment before the process's last command: what
+    # the process kept is ahead of the store. The next command must not append after it.
+    services = world.services
+    details = PartyDetails(name="Kiezladen e.V.", sector=Sector.CIVIL_SOCIETY)
+    party_id = services.parties.register(world.admin_ctx(), details).body["id"]
+    renamed = PartyDetails(name="Kiezladen Moabit e.V.", sector=Sector.CIVIL_SOCIETY)
+    assert (
+        services.parties.update_details(world.admin_ctx(), party_id, renamed).body["version"] == 2
+    )
+    raw = RawDatabase(services)
+    raw.run(
+        f"DELETE FROM {raw.table} WHERE originator_id=%s AND originator_version=2",
+        (raw.key(party_id),),
+    )
+    raw.run(
+        "DELETE FROM tris_event_hashes WHERE originator_id=%s AND originator_version=2",
+        (party_id,),
+    )
+    again = PartyDetails(name="Kiezladen Tiergarten e.V.", sector=Sector.CIVIL_SOCIETY)
+    answer = services.parties.update_details(world.admin_ctx(), party_id, again).body
+    assert answer["version"] == 2 and answer["name"] == "Kiezladen Tiergarten e.V."
+    versions = [e.originator_version for e in services.store.events(UUID(party_id))]
+    assert versions == [1, 2]

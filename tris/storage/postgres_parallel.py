@@ -130,7 +130,12 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         self._append_sql = SQL(
             "WITH stale AS (SELECT 1 FROM {t} AS e "
             "JOIN unnest(%(read_ids)s::uuid[], %(read_versions)s::bigint[]) AS r(id, v) "
-            "ON e.originator_id = r.id AND e.originator_version > r.v LIMIT 1), "
+            "ON e.originator_id = r.id AND e.originator_version > r.v "
+            # An aggregate's new events follow a stored version (state kept in a process
+            # can never be ahead of the store, say after a restore, without this noticing).
+            "UNION ALL SELECT 1 FROM unnest(%(first_ids)s::uuid[], %(first_versions)s::bigint[]) "
+            "AS f(id, v) WHERE f.v > 1 AND NOT EXISTS (SELECT 1 FROM {t} AS p "
+            "WHERE p.originator_id = f.id AND p.originator_version = f.v - 1) LIMIT 1), "
             "ev AS (INSERT INTO {t} (originator_id, originator_version, topic, state) "
             "SELECT originator_id, originator_version, topic, state "
             "FROM unnest(%(events)s::{type}[]) WHERE NOT EXISTS (SELECT 1 FROM stale)), "
@@ -233,6 +238,9 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
             record: idempotency.IdempotencyRecord | None = kwargs.get("idempotency")
             kept = (None,) * 5 if record is None else idempotency.insert_params(record)
             reads: Sequence[tuple[UUID, int]] = kwargs.get("read_versions", ())
+            first: dict[UUID, int] = {}
+            for e in stored_events:
+                first.setdefault(e.originator_id, e.originator_version)
             events = [
                 self.construct_pg_stored_event(
                     e.originator_id, e.originator_version, e.topic, e.state
@@ -244,6 +252,8 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                 {
                     "read_ids": [i for i, _ in reads],
                     "read_versions": [v for _, v in reads],
+                    "first_ids": list(first),
+                    "first_versions": list(first.values()),
                     "events": events,
                     "hash_ids": [r[0] for r in rows],
                     "hash_versions": [r[1] for r in rows],

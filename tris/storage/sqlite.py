@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
@@ -34,6 +35,20 @@ class TrisSQLiteRecorder(SQLiteApplicationRecorder):
             )
             if c.fetchone() is not None:
                 raise sqlite3.IntegrityError(STALE_READ)
+        # An aggregate's new events follow a stored version (state kept in a process can
+        # never be ahead of the store, say after a restore, without this noticing).
+        first: dict[Any, int] = {}
+        for event in stored_events:
+            first.setdefault(event.originator_id, event.originator_version)
+        for aggregate_id, version in first.items():
+            if version > 1:
+                c.execute(
+                    f"SELECT 1 FROM {self.events_table_name} "  # noqa: S608 - the library's name
+                    "WHERE originator_id=? AND originator_version=?",
+                    (UUID(str(aggregate_id)).hex, version - 1),
+                )
+                if c.fetchone() is None:
+                    raise sqlite3.IntegrityError(STALE_READ)
         record: idempotency.IdempotencyRecord | None = kwargs.get("idempotency")
         if record is not None:
             c.execute(idempotency.INSERT.replace("%s", "?"), idempotency.insert_params(record))
