@@ -9,7 +9,7 @@ from uuid import UUID
 import pytest
 
 from tests.support.integrity import RawDatabase
-from tests.support.scenario import World, draft
+from tests.support.scenario import Member, World, draft
 from tests.support.trio import ServicesFactory, Trio
 from tris.application.cache import AggregateCache, Borrowed
 from tris.application.errors import ConcurrentUpdateError
@@ -32,6 +32,18 @@ def count_loads(services: Services, monkeypatch: pytest.MonkeyPatch) -> list[UUI
 
     monkeypatch.setattr(log, "load_sized", counted)
     return loads
+
+
+def sign(services: Services, member: Member, agreement_id: str, expected: int) -> Any:
+    """`member` signs revision 2 naming the agreement version it read (If-Match)."""
+    payload = services.agreements.signing_payload(member.principal, agreement_id, 2)
+    return services.agreements.sign(
+        member.ctx(expected_version=expected),
+        agreement_id,
+        2,
+        member.key_id,
+        member.signature(payload),
+    ).body
 
 
 def test_a_command_is_decided_on_what_the_last_command_left(
@@ -64,23 +76,9 @@ def test_another_process_moving_an_agreement_on_does_not_change_any_answer(
     ).body
     assert revised["version"] == 2
     # A client that read version 2 there names it here: not a stale 412.
-    payload = here.agreements.signing_payload(trio.firm.principal, agreement_id, 2)
-    signed = here.agreements.sign(
-        trio.firm.ctx(expected_version=2),
-        agreement_id,
-        2,
-        trio.firm.key_id,
-        trio.firm.signature(payload),
-    ).body
-    assert signed["version"] == 3
+    assert sign(here, trio.firm, agreement_id, expected=2)["version"] == 3
     # There, version 2 is kept, and a client names version 3: decided on the store's.
-    there_signed = there.agreements.sign(
-        trio.senate.ctx(expected_version=3),
-        agreement_id,
-        2,
-        trio.senate.key_id,
-        trio.senate.signature(payload),
-    ).body
+    there_signed = sign(there, trio.senate, agreement_id, expected=3)
     assert (there_signed["version"], there_signed["status"]) == (5, "in_force")
     # A rule judged on kept state is judged once more on the store's: here the agreement
     # was kept as not yet in force, and terminating it succeeds.
