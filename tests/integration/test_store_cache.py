@@ -12,7 +12,7 @@ from tests.support.integrity import RawDatabase
 from tests.support.scenario import Member, World, draft
 from tests.support.trio import ServicesFactory, Trio
 from tris.application.cache import AggregateCache, Borrowed
-from tris.application.errors import ConcurrentUpdateError
+from tris.application.errors import VersionMismatchError
 from tris.application.parties import new_contact
 from tris.bootstrap import Services
 from tris.domain.errors import PartyDeactivatedError
@@ -34,13 +34,15 @@ def count_loads(services: Services, monkeypatch: pytest.MonkeyPatch) -> list[UUI
     return loads
 
 
-def sign(services: Services, member: Member, agreement_id: str, expected: int) -> Any:
-    """`member` signs revision 2 naming the agreement version it read (If-Match)."""
-    payload = services.agreements.signing_payload(member.principal, agreement_id, 2)
+def sign(
+    services: Services, member: Member, agreement_id: str, expected: int, revision: int = 2
+) -> Any:
+    """`member` signs a revision naming the agreement version it read (If-Match)."""
+    payload = services.agreements.signing_payload(member.principal, agreement_id, revision)
     return services.agreements.sign(
         member.ctx(expected_version=expected),
         agreement_id,
-        2,
+        revision,
         member.key_id,
         member.signature(payload),
     ).body
@@ -53,8 +55,8 @@ def test_a_command_is_decided_on_what_the_last_command_left(
     agreements = services.agreements
     agreement_id = agreements.propose(trio.senate.ctx(), draft(trio.senate, trio.firm)).body["id"]
     loads = count_loads(services, monkeypatch)
-    world.sign(trio.senate, agreement_id, 1)
-    world.sign(trio.firm, agreement_id, 1)
+    sign(services, trio.senate, agreement_id, expected=1, revision=1)
+    sign(services, trio.firm, agreement_id, expected=2, revision=1)
     assert UUID(agreement_id) not in loads  # the agreement was kept after each command
     assert UUID(trio.senate.party_id) not in loads
     assert services.store.agreement(agreement_id).version == 4  # two signatures, concluded
@@ -80,39 +82,34 @@ def test_another_process_moving_an_agreement_on_does_not_change_any_answer(
     # There, version 2 is kept, and a client names version 3: decided on the store's.
     there_signed = sign(there, trio.senate, agreement_id, expected=3)
     assert (there_signed["version"], there_signed["status"]) == (5, "in_force")
-    # A rule judged on kept state is judged once more on the store's: here the agreement
-    # was kept as not yet in force, and terminating it succeeds.
-    ended = here.agreements.terminate(trio.firm.ctx(), agreement_id, "Ende").body
-    assert (ended["version"], ended["status"]) == (6, "terminated")
+    # Here version 3 is kept; a client names version 5: decided on the store's.
+    ended = here.agreements.terminate(trio.firm.ctx(expected_version=5), agreement_id, "Ende")
+    assert (ended.body["version"], ended.body["status"]) == (6, "terminated")
 
 
-def test_a_clash_on_kept_state_without_if_match_is_a_409_and_the_retry_succeeds(
+def test_a_command_naming_no_version_is_decided_on_the_stores_state(
     open_services: ServicesFactory, world: World, trio: Trio
 ) -> None:
     here, there = world.services, open_services()
-    details = PartyDetails(name="Nachbarschaftshaus Moabit e.V.", sector=Sector.CIVIL_SOCIETY)
-    kept = here.store.cache.take(UUID(trio.assoc.party_id))  # registered here: kept here
-    assert kept is not None
-    kept_version = kept[0].version
-    here.store.cache.give_back(Borrowed(kept[0], kept[1], kept_version, cached=False))
-    there.parties.update_details(world.admin_ctx(), trio.assoc.party_id, details)
-    # Named no version, and the kept one may have been current when it was read: 409, as
-    # a process without the cache may answer; the retry is decided on the store's.
-    renamed = PartyDetails(name="Stadtteilzentrum Moabit e.V.", sector=Sector.CIVIL_SOCIETY)
-    with pytest.raises(ConcurrentUpdateError):
-        here.parties.update_details(world.admin_ctx(), trio.assoc.party_id, renamed)
+    # The association was registered here, so this process keeps it; the other moves it on.
+    details = PartyDetails(name="Stadtteilzentrum Moabit e.V.", sector=Sector.CIVIL_SOCIETY)
+    moved = there.parties.update_details(world.admin_ctx(), trio.assoc.party_id, details).body
+    # No If-Match: nothing kept is used, so no clash with a change made before the command.
+    renamed = PartyDetails(name="Stadtteilzentrum Alt-Moabit e.V.", sector=Sector.CIVIL_SOCIETY)
     updated = here.parties.update_details(world.admin_ctx(), trio.assoc.party_id, renamed).body
-    assert updated["version"] == kept_version + 2
+    assert updated["version"] == moved["version"] + 1
 
 
 def test_a_party_deactivated_elsewhere_cannot_act_on_what_a_process_kept_of_it(
     open_services: ServicesFactory, world: World, trio: Trio
 ) -> None:
     here, there = world.services, open_services()
-    here.agreements.propose(trio.firm.ctx(), draft(trio.firm, trio.assoc))  # keeps the firm
+    first = here.agreements.propose(trio.firm.ctx(), draft(trio.firm, trio.assoc)).body["id"]
+    second = here.agreements.propose(trio.firm.ctx(), draft(trio.firm, trio.assoc)).body["id"]
+    sign(here, trio.firm, first, expected=1, revision=1)  # keeps the firm, read as the signer
     there.parties.deactivate(world.admin_ctx(), trio.firm.party_id, "aufgelöst")
     with pytest.raises(PartyDeactivatedError):
-        here.agreements.propose(trio.firm.ctx(), draft(trio.firm, trio.assoc, title="Noch eine"))
+        sign(here, trio.firm, second, expected=1, revision=1)
 
 
 def test_a_refused_command_leaves_nothing_changed_in_the_cache(world: World, trio: Trio) -> None:
@@ -165,27 +162,30 @@ def test_a_party_kept_with_a_contact_shows_the_person_erased_once_erased(world: 
     assert "Erika" not in repr(answer) and "erika@" not in repr(answer)
 
 
-def test_state_kept_ahead_of_the_store_is_noticed_and_never_leaves_a_gap(world: World) -> None:
+def test_state_kept_ahead_of_the_store_is_noticed_and_never_leaves_a_gap(
+    world: World, trio: Trio
+) -> None:
     # Say the database was restored to a moment before the process's last command: what
     # the process kept is ahead of the store. The next command must not append after it.
     services = world.services
-    details = PartyDetails(name="Kiezladen e.V.", sector=Sector.CIVIL_SOCIETY)
-    party_id = services.parties.register(world.admin_ctx(), details).body["id"]
-    renamed = PartyDetails(name="Kiezladen Moabit e.V.", sector=Sector.CIVIL_SOCIETY)
-    assert (
-        services.parties.update_details(world.admin_ctx(), party_id, renamed).body["version"] == 2
-    )
+    agreements = services.agreements
+    agreement_id = agreements.propose(trio.senate.ctx(), draft(trio.senate, trio.firm)).body["id"]
+    assert sign(services, trio.senate, agreement_id, expected=1, revision=1)["version"] == 2
     raw = RawDatabase(services)
     raw.run(
         f"DELETE FROM {raw.table} WHERE originator_id=%s AND originator_version=2",
-        (raw.key(party_id),),
+        (raw.key(agreement_id),),
     )
     raw.run(
         "DELETE FROM tris_event_hashes WHERE originator_id=%s AND originator_version=2",
-        (party_id,),
+        (agreement_id,),
     )
-    again = PartyDetails(name="Kiezladen Tiergarten e.V.", sector=Sector.CIVIL_SOCIETY)
-    answer = services.parties.update_details(world.admin_ctx(), party_id, again).body
-    assert answer["version"] == 2 and answer["name"] == "Kiezladen Tiergarten e.V."
-    versions = [e.originator_version for e in services.store.events(UUID(party_id))]
-    assert versions == [1, 2]
+    # Kept: version 2 (signed by the senate). A client names it: the command is decided on
+    # it, the save notices that the store holds no version 2, and the command is decided
+    # once more on the store's version 1 — a 412, and no event after a missing one.
+    with pytest.raises(VersionMismatchError):
+        agreements.withdraw(trio.senate.ctx(expected_version=2), agreement_id, "weg")
+    versions = [e.originator_version for e in services.store.events(UUID(agreement_id))]
+    assert versions == [1]
+    done = agreements.withdraw(trio.senate.ctx(expected_version=1), agreement_id, "weg").body
+    assert done["version"] == 2

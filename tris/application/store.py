@@ -241,7 +241,11 @@ class EventStore:
         A result holding personal data is stored as `kept(result)` (for example just an
         id) and rebuilt on a retry by `replayed(stored)`, so no plaintext is kept.
         """
-        for cached in (True, False):
+        # Kept state is used only by commands that name the version they expect (If-Match):
+        # a command that names none is decided on the store's state as it is now, exactly
+        # as without the cache (kept state would turn a change another process made before
+        # it into a clash). What it loads is kept for the next command all the same.
+        for cached in (ctx.expected_version is not None, False):
             self._command.borrowed = {}
             self._command.cached = cached
             try:
@@ -249,7 +253,12 @@ class EventStore:
             except (DomainError, ApplicationError) as refusal:
                 stale = any(b.cached for b in self._command.borrowed.values())
                 self._forget_borrowed()
-                if cached and stale and self._decide_again(ctx, refusal):
+                if cached and stale:
+                    # Decided on kept state another process may have moved past: decided once
+                    # more on what the store holds. The answer is then the one a process
+                    # without the cache gives now: with If-Match, a stale version is a 412
+                    # either way; a rule may have been judged on stale state; an aggregate
+                    # only read has no race to lose.
                     continue
                 if not isinstance(refusal, ConcurrentUpdateError):
                     raise
@@ -272,23 +281,6 @@ class EventStore:
             finally:
                 self._command.borrowed = None
         raise AssertionError("unreachable: the run without the cache returns or raises")
-
-    @staticmethod
-    def _decide_again(ctx: CommandContext, refusal: Exception) -> bool:
-        """True when a command refused while it held kept state is to be decided once more
-        on what the store holds: its answer is then the one a process without the cache
-        gives now.
-
-        Not so for a clash of versions on a command that named none (no If-Match): the
-        kept version may have been current when the command read it, and a process
-        without the cache would have answered 409 as well — so it does (and the cache is
-        dropped, so a retry reads the store). With If-Match the answer is the same either
-        way; a broken rule may have been judged on stale state; an aggregate only read
-        has no race to lose.
-        """
-        if isinstance(refusal, StaleReadError):
-            return True
-        return not isinstance(refusal, ConcurrentUpdateError) or ctx.expected_version is not None
 
     def _forget_borrowed(self) -> None:
         for aggregate_id in self._command.borrowed:
