@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.property.agreement_model import pick
-from tests.property.test_store_replay import Session, fallback_draft
+from tests.property.command_session import Session, fallback_draft
 from tests.support.integrity import integrity_settings
 from tests.support.scenario import World, make_world
 from tris.bootstrap import Services, build
