@@ -526,6 +526,49 @@ def test_text_search_follows_revisions_amendments_rebuilds_and_resets(world: Wor
     assert found() == expected
 
 
+def schema_of_read_models(services: Services) -> list[tuple[Any, ...]]:
+    """Every table, column, index and constraint of the read models, as the catalogue has it."""
+    database = services.store.database
+    with database.read() as cur:
+        if database.backend == "postgres":
+            cur.execute(
+                "SELECT 'column', table_name, column_name, data_type, is_nullable, "
+                "ordinal_position::text FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name LIKE 'rm%%' "
+                "UNION ALL SELECT 'index', tablename, indexname, indexdef, '', '' "
+                "FROM pg_indexes WHERE schemaname = current_schema() AND tablename LIKE 'rm%%' "
+                "UNION ALL SELECT 'constraint', conrelid::regclass::text, conname, "
+                "pg_get_constraintdef(oid), '', '' FROM pg_constraint "
+                "WHERE conrelid::regclass::text LIKE 'rm%%'"
+            )
+        else:
+            cur.execute("SELECT type, tbl_name, name, sql FROM sqlite_master WHERE name LIKE 'rm%'")
+        return sorted(cur.fetchall())
+
+
+def test_a_rebuild_leaves_the_schema_as_it_found_it(database_url: str) -> None:
+    # On PostgreSQL a rebuild fills fresh tables, indexes them and swaps them in: the
+    # names, columns, indexes and keys after it are the ones before, and the next rebuild
+    # (or a process starting) finds them where it expects them.
+    services = open_services(database_url, projections="inline")
+    world = make_world(services)
+    build_history(world)
+    before_schema = schema_of_read_models(services)
+    assert any("rm_agreements_search" in str(row) for row in before_schema)
+    before = services.projections.digest()
+    services.projections.rebuild()
+    assert schema_of_read_models(services) == before_schema
+    assert services.projections.digest() == before
+    services.projections.rebuild_page, services.projections.rebuild_flush_events = 3, 6
+    services.projections.rebuild()  # several swaps in one rebuild
+    assert schema_of_read_models(services) == before_schema
+    assert services.projections.digest() == before
+    services.close()
+    again = open_services(database_url, projections="inline")
+    assert again.projections.digest() == before
+    again.close()
+
+
 def test_a_store_from_before_the_search_index_gets_it_at_start(database_url: str) -> None:
     services = open_services(database_url, projections="inline")
     world = make_world(services)

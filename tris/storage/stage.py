@@ -1,22 +1,36 @@
 """A scratch copy of the read models, where a rebuild applies events at in-process speed.
 
 Rebuilding event by event against the store costs a few statements per event, each a
-round trip on PostgreSQL. The stage is a private SQLite file with the same tables: the
-projections apply the whole log to it with their usual code, and the result is written to
-the store at once (COPY on PostgreSQL), tables and tracking positions in one transaction.
+round trip on PostgreSQL. The stage is a private SQLite file with the same tables (and no
+secondary indexes: the projections look rows up by primary key only): the projections
+apply the whole log to it with their usual code, and the result is written to the store at
+once, tables and tracking positions in one transaction.
+
+On PostgreSQL the rows are copied (COPY) into fresh tables without indexes, the indexes
+are built on the full tables after (the text-search index last), and the fresh tables then
+take the old ones' place and names. Loading into indexed tables costs several times more,
+the trigram index most of all. The old tables stay readable until the swap at the end of
+the transaction.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 from tris.storage.cursors import Cursor, SQLiteAdapter
+from tris.storage.schema import serialise_schema_changes
+
+# The fresh tables and indexes of a PostgreSQL rebuild are named after the old ones with
+# this suffix until the swap.
+FRESH = "__rebuilt"
+_INDEX = re.compile(r"CREATE INDEX IF NOT EXISTS (\w+) ON (\w+) (.+)", re.DOTALL)
 
 
 class StagedTables(Protocol):
@@ -24,6 +38,7 @@ class StagedTables(Protocol):
 
     tables: Sequence[str]
     indexes: Sequence[str]
+    backend_indexes: Mapping[str, Sequence[str]]
 
     def table_names(self) -> list[str]:
         """The names of its tables."""
@@ -42,7 +57,7 @@ class Stage:
             self._conn.execute(f"PRAGMA {pragma}")
         self._conn.execute("PRAGMA cache_size=-65536")  # 64 MiB of pages, then the file
         for projection in self.projections:
-            for ddl in (*projection.tables, *projection.indexes):
+            for ddl in projection.tables:
                 self._conn.execute(ddl)
         self.columns = {
             table: [row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")]
@@ -78,8 +93,10 @@ class Stage:
                 source.execute(f"SELECT {names} FROM {table}")  # noqa: S608 - our own DDL
                 cur.write_rows(table, columns, source.fetchall())
 
-    def write(self, target: Cursor) -> int:
+    def write(self, target: Cursor, backend: str = "sqlite") -> int:
         """Replace the store's read-model rows with the stage's; return the rows written."""
+        if backend == "postgres":
+            return self._swap(target)
         written = 0
         for table, columns in self.columns.items():
             target.execute(f"DELETE FROM {table}")  # noqa: S608 - our own DDL
@@ -87,6 +104,47 @@ class Stage:
             counted = _Counted(rows)
             target.write_rows(table, columns, counted)
             written += counted.count
+        return written
+
+    def _swap(self, target: Cursor) -> int:
+        """PostgreSQL: copy into fresh tables, index them, put them in the old ones' place."""
+        # No process may create or change the schema meanwhile (it runs DDL on these names).
+        serialise_schema_changes(target, "postgres")
+        # Building the indexes takes memory in one piece: more than the default makes the
+        # trigram index several times faster to build (this transaction only).
+        target.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        written = 0
+        tables = [
+            (table, ddl)
+            for projection in self.projections
+            for table, ddl in zip(projection.table_names(), projection.tables, strict=True)
+        ]
+        for table, ddl in tables:
+            fresh = table + FRESH
+            target.execute(f"DROP TABLE IF EXISTS {fresh}")
+            target.execute(_fresh_table(ddl, table))
+            counted = _Counted(self._rows(table, self.columns[table]))
+            target.write_rows(fresh, self.columns[table], counted)
+            written += counted.count
+        # The plain indexes first, then the text-search ones (the slowest to build).
+        ddls = [ddl for projection in self.projections for ddl in projection.indexes] + [
+            ddl
+            for projection in self.projections
+            for ddl in projection.backend_indexes.get("postgres", ())
+            if ddl.startswith("CREATE INDEX")
+        ]
+        indexes = [_index(ddl) for ddl in ddls]
+        for name, table, definition in indexes:
+            target.execute(f"CREATE INDEX {name}{FRESH} ON {table}{FRESH} {definition}")
+        for table, ddl in tables:
+            target.execute(f"DROP TABLE {table}")
+            target.execute(f"ALTER TABLE {table}{FRESH} RENAME TO {table}")
+            if "PRIMARY KEY" in ddl:
+                target.execute(
+                    f"ALTER TABLE {table} RENAME CONSTRAINT {table}{FRESH}_pkey TO {table}_pkey"
+                )
+        for name, _, _ in indexes:
+            target.execute(f"ALTER INDEX {name}{FRESH} RENAME TO {name}")
         return written
 
     def _rows(self, table: str, columns: list[str]) -> Iterator[tuple[Any, ...]]:
@@ -124,3 +182,19 @@ class _Counted:
         for row in self._rows:
             self.count += 1
             yield row
+
+
+def _fresh_table(ddl: str, table: str) -> str:
+    """A table's DDL creating it under its fresh name."""
+    head = f"CREATE TABLE IF NOT EXISTS {table} ("
+    if not ddl.startswith(head):
+        raise ValueError(f"not a table's DDL: {ddl[:60]!r}")
+    return f"CREATE TABLE {table}{FRESH} (" + ddl[len(head) :]
+
+
+def _index(ddl: str) -> tuple[str, str, str]:
+    """An index's name, table and definition (what follows the table's name)."""
+    match = _INDEX.fullmatch(ddl)
+    if match is None:
+        raise ValueError(f"not an index's DDL: {ddl[:60]!r}")
+    return match[1], match[2], match[3]

@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -437,36 +438,48 @@ class ProjectionRunner:
         positions: dict[str, int],
         progress: Callable[[int, int], None] | None,
     ) -> None:
-        """Apply the log after `positions` to the stage, writing it to the store as it goes."""
+        """Apply the log after `positions` to the stage, writing it to the store as it goes.
+
+        The next page of the log is read on a second thread while this one decodes and
+        applies the current page (reading waits on the database, not on Python).
+        """
         head = self.head()
         unwritten = 0
-        while True:
-            start = min(positions.values(), default=0)
-            notifications = self.store.log.notifications(start, self.rebuild_page)
-            events = [(n, self.store.log.decode(n)) for n in notifications]
-            try:
-                with stage.batch() as cur:
+        event_log = self.store.log
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tris-rebuild-read") as reader:
+            page = reader.submit(
+                event_log.notifications, min(positions.values(), default=0), self.rebuild_page
+            )
+            while True:
+                notifications = page.result()
+                if notifications:
+                    page = reader.submit(
+                        event_log.notifications, notifications[-1].id, self.rebuild_page
+                    )
+                events = [(n, event_log.decode(n)) for n in notifications]
+                try:
+                    with stage.batch() as cur:
+                        for projection in self.projections:
+                            after = positions[projection.name]
+                            for notification, event in events:
+                                if notification.id > after:
+                                    projection.apply(cur, notification.id, event)
+                            projection.flush(cur)
+                except BaseException:
                     for projection in self.projections:
-                        after = positions[projection.name]
-                        for notification, event in events:
-                            if notification.id > after:
-                                projection.apply(cur, notification.id, event)
-                        projection.flush(cur)
-            except BaseException:
-                for projection in self.projections:
-                    projection.forget_pending()
-                raise
-            if events:
-                last = events[-1][0].id
-                positions = {name: max(at, last) for name, at in positions.items()}
-                unwritten += len(events)
-                if progress is not None:
-                    progress(last, max(head, last))
-            if not events or unwritten >= self.rebuild_flush_events:
-                self._write_stage(stage, positions, finished=not events)
-                unwritten = 0
-            if not events:
-                return
+                        projection.forget_pending()
+                    raise
+                if events:
+                    last = events[-1][0].id
+                    positions = {name: max(at, last) for name, at in positions.items()}
+                    unwritten += len(events)
+                    if progress is not None:
+                        progress(last, max(head, last))
+                if not events or unwritten >= self.rebuild_flush_events:
+                    self._write_stage(stage, positions, finished=not events)
+                    unwritten = 0
+                if not events:
+                    return
 
     def _write_stage(self, stage: Stage, positions: dict[str, int], *, finished: bool) -> None:
         """Replace the store's read models and positions with the stage, in one transaction.
@@ -479,7 +492,7 @@ class ProjectionRunner:
             self._lock_batches(cur)
             for projection in sorted(self.projections, key=lambda p: p.name):
                 tracking.move(cur, projection.name, positions[projection.name])
-            stage.write(cur)
+            stage.write(cur, self.database.backend)
             if finished:
                 tracking.finish_rebuild(cur)
             else:
