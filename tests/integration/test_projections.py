@@ -677,6 +677,28 @@ def test_a_projection_killed_mid_batch_resumes_without_loss_or_duplication(
     services.close()
 
 
+class FailingAtTheEnd(AgreementsProjection):
+    """Refuses to write what its batch kept back."""
+
+    def flush(self, cur: Any) -> None:
+        raise ValueError("cannot write this batch")
+
+
+def test_a_batch_failing_at_its_end_is_reported_at_its_last_event(database_url: str) -> None:
+    services = open_services(database_url, projections="worker", read_your_writes_timeout=0)
+    world = make_world(services)
+    build_history(world)
+    failing = ProjectionRunner(services.store, [FailingAtTheEnd()], batch_size=4)
+    with pytest.raises(ProjectionFailedError) as failure:
+        failing.catch_up()
+    assert failure.value.projection == "agreements"
+    assert failure.value.position == 4  # the batch's last event
+    assert "ValueError: cannot write this batch" in failure.value.cause
+    assert failing.failures()["agreements"][0] == 4
+    assert failing.positions()["agreements"] == 0  # nothing of the batch was kept
+    services.close()
+
+
 def test_an_interrupted_rebuild_resumes(database_url: str) -> None:
     services = open_services(database_url, projections="inline")
     world = make_world(services)
@@ -742,6 +764,34 @@ def test_read_models_stay_served_until_a_rebuild_writes(database_url: str) -> No
     with pytest.raises(KeyboardInterrupt):
         services.projections.rebuild(progress=look)
     assert services.projections.digest() == before
+    services.close()
+
+
+def test_an_agreement_proposed_and_changed_in_one_batch_is_projected_as_event_by_event(
+    database_url: str,
+) -> None:
+    # A new agreement's rows are written together at the end of a batch, or before any
+    # other event of it is applied: a batch holding its whole life must give the same
+    # read models as batches of one event.
+    services = open_services(database_url, projections="inline")
+    world = make_world(services)
+    state, firm, assoc = trio(world)
+    agreements = services.agreements
+    build_history(world)
+    shop = agreements.propose(firm.ctx(), draft(firm, assoc, title="Werkstatt")).body["id"]
+    agreements.revise(firm.ctx(), shop, draft(firm, assoc, title="Repair-Café"), "Name")
+    conclude(world, shop, firm, assoc)
+    agreements.propose_amendment(assoc.ctx(), shop, draft(firm, assoc, state, title="Drei"), "+")
+    conclude(world, shop, firm, assoc, state)
+    runner = services.projections
+    digests = []
+    for size in (1, 7, 10_000):
+        runner.reset()
+        runner.batch_size = size
+        runner.catch_up()
+        digests.append(runner.digest())
+        assert all_ids(world, AgreementFilter(q="drei")) == [shop]
+    assert digests[0] == digests[1] == digests[2]
     services.close()
 
 

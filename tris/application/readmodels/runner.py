@@ -16,8 +16,9 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -304,18 +305,12 @@ class ProjectionRunner:
         try:
             for projection in behind:
                 for notification, event in todo[projection.name]:
-                    try:
+                    with _failing_as(projection, notification):
                         projection.apply(cur, notification.id, event)
-                    except Exception as exc:
-                        if is_unavailable(exc):
-                            raise
-                        raise ProjectionFailedError(
-                            projection.name,
-                            notification.id,
-                            notification.topic.rpartition(".")[2],
-                            f"{type(exc).__name__}: {exc}",
-                        ) from exc
-                projection.flush(cur)
+                # What the batch kept back is written now: a failure here belongs to its
+                # last event as far as anyone can tell.
+                with _failing_as(projection, notification):
+                    projection.flush(cur)
         except BaseException:
             for projection in behind:
                 projection.forget_pending()
@@ -516,6 +511,23 @@ class ProjectionRunner:
                     for row in cur.fetchall():
                         hasher.update(repr(tuple(_normalise(v) for v in row)).encode())
         return hasher.hexdigest()
+
+
+@contextmanager
+def _failing_as(projection: Projection, notification: Notification) -> Iterator[None]:
+    """Report an error (other than the database being unavailable) as this projection
+    failing at this event."""
+    try:
+        yield
+    except Exception as exc:
+        if is_unavailable(exc):
+            raise
+        raise ProjectionFailedError(
+            projection.name,
+            notification.id,
+            notification.topic.rpartition(".")[2],
+            f"{type(exc).__name__}: {exc}",
+        ) from exc
 
 
 def _normalise(value: Any) -> Any:

@@ -50,6 +50,10 @@ class AgreementsProjection(Projection):
         self.listing = listing.Listing(self.revisions)
         self.commitments = commitments.Commitments(self.revisions)
         self._touched: dict[str, tuple[int, str]] = {}
+        # Agreements proposed in this batch whose rows are not written yet: their rows
+        # (agreement, parties, revision) go in one statement per table, written before
+        # any other event of theirs is applied, and at the batch's end.
+        self._new: set[str] = set()
         self._handlers: dict[type[Any], Handler] = {
             Agreement.Proposed: self._proposed,
             Agreement.ProposedAtMarket: self._proposed,
@@ -73,22 +77,36 @@ class AgreementsProjection(Projection):
         agreement_id = str(event.originator_id)
         handler = self._handlers.get(type(event))
         if handler is not None:
-            handler(cur, agreement_id, position, event)
             if isinstance(event, Agreement.Proposed):
+                handler(cur, agreement_id, position, event)
+                self._new.add(agreement_id)
                 return  # the new row carries the event's version and time already
+            if agreement_id in self._new:
+                self._write_new(cur)
+            handler(cur, agreement_id, position, event)
         # Every event moves the row's version and time: written once per agreement and
         # batch (`flush`), the batch's last event's.
         self._touched[agreement_id] = (event.originator_version, _when(event))
 
     def flush(self, cur: Cursor) -> None:
-        """Write each agreement's version and time, as its batch's last event left them."""
+        """Write the new agreements, then each agreement's version and time, as its
+        batch's last event left them."""
+        self._write_new(cur)
         if self._touched:
             self.listing.touched(cur, self._touched)
             self._touched = {}
 
+    def _write_new(self, cur: Cursor) -> None:
+        self.listing.write_new(cur)
+        self.revisions.write_new(cur)
+        self._new = set()
+
     def forget_pending(self) -> None:
         """The batch rolled back: nothing of it is written."""
         self._touched = {}
+        self._new = set()
+        self.listing.forget_new()
+        self.revisions.forget_new()
 
     # ----------------------------------------------------------------- one per event
 

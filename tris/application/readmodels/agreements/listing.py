@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from tris.application.readmodels.agreements.revisions import Revisions
 from tris.application.readmodels.agreements.search import search_text
@@ -67,6 +68,29 @@ class Listing:
 
     def __init__(self, revisions: Revisions) -> None:
         self.revisions = revisions
+        # New agreements' rows and their parties' rows, written together (`write_new`)
+        # before anything else reads or changes them in the batch, or at its end.
+        self._new_agreements: list[tuple[Any, ...]] = []
+        self._new_parties: list[tuple[Any, ...]] = []
+
+    def write_new(self, cur: Cursor) -> None:
+        """Write the rows of the agreements proposed since the last call."""
+        if self._new_agreements:
+            cur.executemany(
+                "INSERT INTO rm_agreements (agreement_id, seq, title, purpose, search_text, "
+                "status, sector_mix, proposer, version, revision, in_force_revision, "
+                "created_at, updated_at, concluded_month) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, %s, %s, NULL)",
+                self._new_agreements,
+            )
+            self._new_agreements = []
+        if self._new_parties:
+            self._upsert_parties(cur, self._new_parties)
+            self._new_parties = []
+
+    def forget_new(self) -> None:
+        """The batch rolled back: nothing of it is written."""
+        self._new_agreements, self._new_parties = [], []
 
     def proposed(
         self,
@@ -79,12 +103,8 @@ class Listing:
         version: int,
         when: str,
     ) -> None:
-        """A new agreement, proposed at revision 1."""
-        cur.execute(
-            "INSERT INTO rm_agreements (agreement_id, seq, title, purpose, search_text, "
-            "status, sector_mix, proposer, version, revision, in_force_revision, "
-            "created_at, updated_at, concluded_month) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, %s, %s, NULL)",
+        """A new agreement, proposed at revision 1 (its row is written by `write_new`)."""
+        self._new_agreements.append(
             (
                 agreement_id,
                 position,
@@ -98,7 +118,7 @@ class Listing:
                 1,
                 when,
                 when,
-            ),
+            )
         )
 
     def revised(
@@ -190,7 +210,7 @@ class Listing:
         """Every party of any revision stays listed; `is_current` marks the governing ones.
 
         `first`: the agreement was just proposed at `position` (no party rows yet, and
-        its `seq` is that position)."""
+        its `seq` is that position); its rows are written by `write_new`."""
         seq = position
         if not first:
             cur.execute(
@@ -207,6 +227,13 @@ class Listing:
                 (agreement_id, party_id, sectors[party_id], True, seq, True, sectors[party_id])
                 for party_id in content.parties
             ]
+        if first:
+            self._new_parties += rows
+        else:
+            self._upsert_parties(cur, rows)
+
+    @staticmethod
+    def _upsert_parties(cur: Cursor, rows: list[tuple[Any, ...]]) -> None:
         cur.executemany(
             "INSERT INTO rm_agreement_parties (agreement_id, party_id, sector, "
             "is_current, seq) VALUES (%s, %s, %s, %s, %s) "

@@ -37,6 +37,23 @@ class Revisions:
         self._remembered: OrderedDict[tuple[str, int], tuple[Revision, int]] = OrderedDict()
         self.max_bytes = max_bytes
         self.remembered_bytes = 0
+        # New revisions' rows, written together by `write_new` (before any read of the
+        # table in the batch, and at its end).
+        self._new: list[tuple[str, int, str, str]] = []
+
+    def write_new(self, cur: Cursor) -> None:
+        """Write the revisions added since the last call."""
+        if self._new:
+            cur.executemany(
+                "INSERT INTO rm_revisions (agreement_id, number, content, sectors) "
+                "VALUES (%s, %s, %s, %s)",
+                self._new,
+            )
+            self._new = []
+
+    def forget_new(self) -> None:
+        """The batch rolled back: nothing of it is written."""
+        self._new = []
 
     def add(
         self,
@@ -46,15 +63,12 @@ class Revisions:
         content: Content,
         sectors: Mapping[str, Any],
     ) -> None:
-        """Keep a new revision (its sectors by party, as Sector values)."""
+        """Keep a new revision (its sectors by party, as Sector values); its row is
+        written by `write_new`."""
         plain = {p: s.value for p, s in sectors.items()}
         text = json.dumps(content.to_dict(), sort_keys=True)
         self._remember(agreement_id, number, content, plain, len(text))
-        cur.execute(
-            "INSERT INTO rm_revisions (agreement_id, number, content, sectors) "
-            "VALUES (%s, %s, %s, %s)",
-            (agreement_id, number, text, json.dumps(plain, sort_keys=True)),
-        )
+        self._new.append((agreement_id, number, text, json.dumps(plain, sort_keys=True)))
 
     def get(self, cur: Cursor, agreement_id: str, number: int) -> Revision:
         """A revision's content and sectors: remembered, else read from `rm_revisions`.
@@ -66,6 +80,7 @@ class Revisions:
         if remembered is not None:
             self._remembered.move_to_end((agreement_id, number))
             return remembered[0]
+        self.write_new(cur)
         cur.execute(
             "SELECT content, sectors FROM rm_revisions WHERE agreement_id=%s AND number=%s",
             (agreement_id, number),
