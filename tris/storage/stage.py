@@ -19,7 +19,9 @@ import re
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -93,63 +95,135 @@ class Stage:
                 source.execute(f"SELECT {names} FROM {table}")  # noqa: S608 - our own DDL
                 cur.write_rows(table, columns, source.fetchall())
 
-    def write(self, target: Cursor, backend: str = "sqlite") -> int:
-        """Replace the store's read-model rows with the stage's; return the rows written."""
+    def write(
+        self,
+        target: Cursor,
+        backend: str = "sqlite",
+        helper: Callable[[], AbstractContextManager[Cursor]] | None = None,
+    ) -> int:
+        """Replace the store's read-model rows with the stage's; return the rows written.
+
+        On PostgreSQL, `helper` opens a transaction on a second connection: half of the
+        fresh tables are filled and indexed there, beside the other half here.
+        """
         if backend == "postgres":
-            return self._swap(target)
+            return self._swap(target, helper)
         written = 0
         for table, columns in self.columns.items():
             target.execute(f"DELETE FROM {table}")  # noqa: S608 - our own DDL
-            rows = self._rows(table, columns)
+            rows = self._rows(self._conn, table, columns)
             counted = _Counted(rows)
             target.write_rows(table, columns, counted)
             written += counted.count
         return written
 
-    def _swap(self, target: Cursor) -> int:
-        """PostgreSQL: copy into fresh tables, index them, put them in the old ones' place."""
-        # No process may create or change the schema meanwhile (it runs DDL on these names).
-        serialise_schema_changes(target, "postgres")
-        # Building the indexes takes memory in one piece: more than the default makes the
-        # trigram index several times faster to build (this transaction only).
-        target.execute("SET LOCAL maintenance_work_mem = '256MB'")
-        written = 0
-        tables = [
-            (table, ddl)
+    def _swap(
+        self, target: Cursor, helper: Callable[[], AbstractContextManager[Cursor]] | None
+    ) -> int:
+        """PostgreSQL: copy into fresh tables, index them, put them in the old ones' place.
+
+        The caller holds the read-model batch lock, so no other rebuild writes meanwhile.
+        The helper's half is committed before the swap (fresh names nobody reads; an
+        attempt that fails before its swap leaves them to the next, which replaces them).
+        """
+        tables = {
+            table: ddl
             for projection in self.projections
             for table, ddl in zip(projection.table_names(), projection.tables, strict=True)
-        ]
-        for table, ddl in tables:
-            fresh = table + FRESH
-            target.execute(f"DROP TABLE IF EXISTS {fresh}")
-            target.execute(_fresh_table(ddl, table))
-            counted = _Counted(self._rows(table, self.columns[table]))
-            target.write_rows(fresh, self.columns[table], counted)
-            written += counted.count
-        # The plain indexes first, then the text-search ones (the slowest to build).
+        }
+        # Each table's indexes: the plain ones first, then text search (the slowest).
+        indexes: dict[str, list[tuple[str, str]]] = {table: [] for table in tables}
         ddls = [ddl for projection in self.projections for ddl in projection.indexes] + [
             ddl
             for projection in self.projections
             for ddl in projection.backend_indexes.get("postgres", ())
             if ddl.startswith("CREATE INDEX")
         ]
-        indexes = [_index(ddl) for ddl in ddls]
-        for name, table, definition in indexes:
-            target.execute(f"CREATE INDEX {name}{FRESH} ON {table}{FRESH} {definition}")
-        for table, ddl in tables:
+        for ddl in ddls:
+            name, table, definition = _index(ddl)
+            indexes[table].append((name, definition))
+        here, there = self._lanes(indexes) if helper is not None else (list(tables), [])
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tris-rebuild-write") as pool:
+            helped = pool.submit(self._fill_apart, helper, there, tables, indexes)
+            written = self._fill(target, self._conn, here, tables, indexes)
+            written += helped.result()
+        # No process may create or change the schema meanwhile (it runs DDL on these names).
+        serialise_schema_changes(target, "postgres")
+        for table, ddl in tables.items():
             target.execute(f"DROP TABLE {table}")
             target.execute(f"ALTER TABLE {table}{FRESH} RENAME TO {table}")
             if "PRIMARY KEY" in ddl:
                 target.execute(
                     f"ALTER TABLE {table} RENAME CONSTRAINT {table}{FRESH}_pkey TO {table}_pkey"
                 )
-        for name, _, _ in indexes:
-            target.execute(f"ALTER INDEX {name}{FRESH} RENAME TO {name}")
+            for name, _ in indexes[table]:
+                target.execute(f"ALTER INDEX {name}{FRESH} RENAME TO {name}")
         return written
 
-    def _rows(self, table: str, columns: list[str]) -> Iterator[tuple[Any, ...]]:
+    def _lanes(self, indexes: dict[str, list[tuple[str, str]]]) -> tuple[list[str], list[str]]:
+        """The tables in two groups of about equal work: rows times the indexes to build
+        (a trigram index counting as several)."""
+        work = {}
+        for table, table_indexes in indexes.items():
+            (rows,) = self._conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()  # noqa: S608
+            weight = 2 + sum(4 if "gin" in d.lower() else 1 for _, d in table_indexes)
+            work[table] = rows * weight
+        lanes: tuple[list[str], list[str]] = ([], [])
+        loads = [0, 0]
+        for table in sorted(work, key=lambda t: -work[t]):
+            lane = 0 if loads[0] <= loads[1] else 1
+            lanes[lane].append(table)
+            loads[lane] += work[table]
+        return lanes
+
+    def _fill_apart(
+        self,
+        helper: Callable[[], AbstractContextManager[Cursor]] | None,
+        tables: list[str],
+        ddl: dict[str, str],
+        indexes: dict[str, list[tuple[str, str]]],
+    ) -> int:
+        """`_fill` in a transaction of the helper's, reading the stage on a connection of
+        this thread's own."""
+        if helper is None or not tables:
+            return 0
+        conn = sqlite3.connect(self._directory / "stage.db")
+        try:
+            with helper() as cur:
+                return self._fill(cur, conn, tables, ddl, indexes)
+        finally:
+            conn.close()
+
+    def _fill(
+        self,
+        target: Cursor,
+        conn: sqlite3.Connection,
+        tables: list[str],
+        ddl: dict[str, str],
+        indexes: dict[str, list[tuple[str, str]]],
+    ) -> int:
+        """Create these tables afresh, copy their rows, then build their indexes."""
+        # Building an index takes memory in one piece: more than the default makes the
+        # trigram index several times faster to build (this transaction only).
+        target.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        written = 0
+        for table in tables:
+            fresh = table + FRESH
+            target.execute(f"DROP TABLE IF EXISTS {fresh}")
+            target.execute(_fresh_table(ddl[table], table))
+            counted = _Counted(self._rows(conn, table, self.columns[table]))
+            target.write_rows(fresh, self.columns[table], counted)
+            written += counted.count
+            for name, definition in indexes[table]:
+                target.execute(f"CREATE INDEX {name}{FRESH} ON {fresh} {definition}")
+        return written
+
+    @staticmethod
+    def _rows(
+        conn: sqlite3.Connection, table: str, columns: list[str]
+    ) -> Iterator[tuple[Any, ...]]:
         names = ", ".join(columns)
-        yield from self._conn.execute(f"SELECT {names} FROM {table}")  # noqa: S608
+        yield from conn.execute(f"SELECT {names} FROM {table}")  # noqa: S608
 
 
 class _Batch:

@@ -487,7 +487,7 @@ class ProjectionRunner:
             self._lock_batches(cur)
             for projection in sorted(self.projections, key=lambda p: p.name):
                 tracking.move(cur, projection.name, positions[projection.name])
-            stage.write(cur, self.database.backend)
+            stage.write(cur, self.database.backend, self.database.transaction)
             if finished:
                 tracking.finish_rebuild(cur)
             else:
