@@ -569,6 +569,29 @@ def test_a_rebuild_leaves_the_schema_as_it_found_it(database_url: str) -> None:
     again.close()
 
 
+@pytest.mark.postgres
+def test_a_rebuild_replaces_fresh_tables_an_earlier_attempt_left(
+    postgres_cluster: PostgresServer,
+) -> None:
+    # Half of the fresh tables are committed before the swap; an attempt that died between
+    # the two leaves them behind, and the next rebuild must not trip over them or keep them.
+    services = open_services(
+        postgres_cluster.create_database(random_database_name()), projections="inline"
+    )
+    world = make_world(services)
+    build_history(world)
+    before = services.projections.digest()
+    before_schema = schema_of_read_models(services)
+    with services.store.database.transaction() as cur:
+        for table in ("rm_agreements", "rm_revisions", "rm_parties", "rm_membership_history"):
+            cur.execute(f"CREATE TABLE {table}__rebuilt (junk TEXT PRIMARY KEY)")
+            cur.execute(f"INSERT INTO {table}__rebuilt VALUES ('left over')")
+    services.projections.rebuild()
+    assert schema_of_read_models(services) == before_schema
+    assert services.projections.digest() == before
+    services.close()
+
+
 def test_a_store_from_before_the_search_index_gets_it_at_start(database_url: str) -> None:
     services = open_services(database_url, projections="inline")
     world = make_world(services)
