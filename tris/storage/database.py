@@ -62,19 +62,6 @@ class Database:
                 cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 yield cur
 
-    def refresh_statistics(self, tables: Iterable[str]) -> None:
-        """Have PostgreSQL's planner see tables just filled in bulk (a rebuild): without
-        fresh statistics it takes a filter that matches most rows for a rare one and
-        reads them all instead of walking an index for one page. SQLite plans without
-        statistics, and its queries are written for that: nothing to do there."""
-        if self.backend != "postgres":
-            return
-        with self.transaction() as cur:
-            for table in tables:
-                if not table.isidentifier():
-                    raise ValueError(f"not a table name: {table!r}")
-                cur.execute(f"ANALYZE {table}")
-
     def read(self) -> AbstractContextManager[Cursor]:
         """A cursor for reading (SQLite readers do not take the write lock).
 

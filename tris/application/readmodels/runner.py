@@ -421,9 +421,6 @@ class ProjectionRunner:
                         tracked = tracking.positions(cur)
                     positions = {name: tracked.get(name, 0) for name in positions}
                 self._build(stage, positions, progress)
-        self.database.refresh_statistics(
-            table for projection in self.projections for table in projection.table_names()
-        )
         self.catch_up(progress)
         return REBUILD_STARTED in markers
 
