@@ -3,15 +3,16 @@
 Rebuilding event by event against the store costs a few statements per event, each a
 round trip on PostgreSQL. The stage is a private SQLite file with the same tables (and no
 secondary indexes: the projections look rows up by primary key only): the projections
-apply the whole log to it with their usual code, and the result is written to the store at
-once, tables and tracking positions in one transaction.
+apply the whole log to it with their usual code, and the result replaces the store's read
+models at once: tables and tracking positions change in one transaction.
 
-On PostgreSQL the rows are copied (COPY) into fresh tables without indexes, the indexes
-are built on the full tables after (the text-search index last), and the fresh tables then
-take the old ones' place and names. Loading into indexed tables costs several times more,
-the trigram index most of all. The old tables stay readable until the swap at the end of
-the transaction.
-"""
+On PostgreSQL (ADR 26) the rows are copied (COPY) into fresh tables without indexes, each
+table's indexes are built on it once it is full (the text-search index last), and the
+fresh tables then take the old ones' place and names. Loading into indexed tables costs
+several times more, the trigram index most of all. The tables are filled in two groups on
+two connections at once (the second group committed under its fresh names just before the
+swap), so that two PostgreSQL backends work. Readers see the old tables until the swap
+commits, then the new ones."""
 
 from __future__ import annotations
 
