@@ -24,6 +24,10 @@ class RecordingCursor:
             self.selects += 1
             self._row = self.rows[(params[0], params[1])]
 
+    def executemany(self, sql: str, params: list[Any]) -> None:
+        for one in params:
+            self.execute(sql, one)
+
     def fetchone(self) -> tuple[str, str] | None:
         return self._row
 
