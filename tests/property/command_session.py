@@ -4,6 +4,7 @@ the agreements they made, and a command for each, suited to an agreement's statu
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -16,7 +17,7 @@ from tests.property.agreement_model import content_drafts, days, evidences, pick
 from tests.support.scenario import Member, World
 from tris.domain.errors import DomainError
 from tris.domain.signing import key_registration
-from tris.domain.values import CommitmentDraft, CommitmentKind, ContentDraft, Terms
+from tris.domain.values import CommitmentDraft, CommitmentKind, ContentDraft, Sector, Terms
 
 OUTSIDER = str(UUID(int=999))
 # What the parties try next, by the status of the agreement at hand: mostly what moves it on,
@@ -219,3 +220,21 @@ def fallback_draft(members: list[Member]) -> ContentDraft:
             ),
         ),
     )
+
+
+def add_parties(world: World, sectors: list[Sector]) -> None:
+    """One party of each of these sectors, named apart from every other example's."""
+    for index, sector in enumerate(sectors):
+        world.add(f"Partei {index + 1} {uuid.uuid4().hex[:6]}", sector)
+
+
+def play(session: Session, steps: int) -> None:
+    """A proposal (the fallback draft when the drawn one is refused), then `steps` commands."""
+    session.run("propose")
+    if not session.agreements:
+        proposer = session.members[0]
+        draft = fallback_draft(session.members)
+        created = session.world.services.agreements.propose(proposer.ctx(), draft)
+        session.agreements.append(created.body["id"])
+    for _ in range(steps):
+        session.next_command()

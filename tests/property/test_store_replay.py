@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import date
@@ -20,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.property.command_session import Session, fallback_draft
+from tests.property.command_session import Session, add_parties, play
 from tests.property.states import exact, state_of
 from tests.support.scenario import World, make_world
 from tris.application.store import EventStore
@@ -87,16 +86,9 @@ def test_a_second_process_and_a_full_replay_see_every_agreement_as_the_first_doe
 ) -> None:
     with open_services(2) as services:
         world = make_world(services)
-        for index, sector in enumerate(sectors):
-            world.add(f"Partei {index + 1} {uuid.uuid4().hex[:6]}", sector)
+        add_parties(world, sectors)
         session = Session(world, data)
-        session.run("propose")
-        if not session.agreements:
-            proposer = session.members[0]
-            draft = fallback_draft(session.members)
-            session.agreements.append(services.agreements.propose(proposer.ctx(), draft).body["id"])
-        for _ in range(steps):
-            session.next_command()
+        play(session, steps)
         with open_services(100_000) as other:
             for agreement_id in session.agreements:
                 view = services.agreements.get(world.admin, agreement_id)

@@ -8,7 +8,6 @@ models they kept up together equal a rebuild from the log (`tris projections dig
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -18,7 +17,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.property.agreement_model import pick
-from tests.property.command_session import Session, fallback_draft
+from tests.property.command_session import Session, add_parties, play
 from tests.support.integrity import integrity_settings
 from tests.support.scenario import World, make_world
 from tris.bootstrap import Services, build
@@ -70,17 +69,10 @@ def test_two_processes_agree_and_their_read_models_equal_a_rebuild(
 ) -> None:
     here, there = processes
     home = make_world(here)
-    for index, sector in enumerate(sectors):
-        home.add(f"Partei {index + 1} {uuid.uuid4().hex[:6]}", sector)
+    add_parties(home, sectors)
     away = World(there, home.admin, home.members)  # the same parties, keys and tokens
     session = TwoProcessSession([home, away], data)
-    session.run("propose")
-    if not session.agreements:
-        proposer = session.members[0]
-        draft = fallback_draft(session.members)
-        session.agreements.append(here.agreements.propose(proposer.ctx(), draft).body["id"])
-    for _ in range(steps):
-        session.next_command()
+    play(session, steps)
     for agreement_id in session.agreements:
         view = here.agreements.get(home.admin, agreement_id)
         event(f"status {view['status']}")
