@@ -8,6 +8,7 @@ and `Services.close` stops it and releases the database.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -21,12 +22,14 @@ from tris.application.opendata.ocds import OpenContracting
 from tris.application.opendata.stream import EventStream
 from tris.application.parties import Parties
 from tris.application.readmodels.catalogue import default_projections
+from tris.application.readmodels.partner import PartnerRecipe
 from tris.application.readmodels.queries import Queries
 from tris.application.readmodels.queries.paging import CURSOR_PURPOSE, CursorCodec
 from tris.application.readmodels.runner import ProjectionRunner
 from tris.application.store import EventStore
 from tris.application.tokens import REPLAY_PURPOSE, Tokens
 from tris.config import Settings, load_settings
+from tris.storage.eventlog import EventLog
 from tris.storage.vault import WRAPPING_PURPOSE
 
 
@@ -91,7 +94,9 @@ def build(settings: Settings | None = None, *, today: Clock = date.today) -> Ser
     # Keys registered before their owners were kept, or replayed from an export, are
     # claimed by the party that registered them first (a no-op once caught up).
     store.claim_registered_keys()
-    projections = ProjectionRunner(store, default_projections())
+    # A long rebuild hands half the agreements' events to a second process (ADR 27).
+    partner = PartnerRecipe(functools.partial(EventLog, settings.database_url), default_projections)
+    projections = ProjectionRunner(store, default_projections(), partner=partner)
     mode, timeout = settings.projections, settings.read_your_writes_timeout
     store.after_commit.append(lambda position: projections.after_commit(position, mode, timeout))
     integrity = Integrity(store, settings)

@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+from uuid import UUID
 
 import psycopg
 import pytest
@@ -18,6 +20,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
+from tests.support import rebuild as rebuild_support
 from tests.support.concurrency import joined, run_in_threads
 from tests.support.market import stats_from_events
 from tests.support.postgres import PostgresServer, random_database_name
@@ -26,6 +29,7 @@ from tris.application.markets import DealRequest
 from tris.application.opendata.stream import EventStream
 from tris.application.readmodels.agreements import AgreementsProjection
 from tris.application.readmodels.catalogue import default_projections
+from tris.application.readmodels.partner import PartnerRecipe
 from tris.application.readmodels.queries.agreements import AgreementFilter
 from tris.application.readmodels.queries.stats import AGREEMENT_COUNTS
 from tris.application.readmodels.runner import ProjectionRunner
@@ -37,6 +41,7 @@ from tris.domain.market.market import MarketFormat, MarketPlan
 from tris.domain.market.posting import PostingDraft, PostingSide
 from tris.domain.values import ContentDraft, Sector
 from tris.storage.errors import ProjectionFailedError
+from tris.storage.eventlog import EventLog
 
 TODAY = date(2026, 6, 1)
 
@@ -1082,6 +1087,116 @@ def test_read_models_equal_a_rebuild_after_random_commands(
         assert services.projections.digest() == live
         assert services.queries.stats() == stats
         assert services.queries.market_stats(market_id) == market_stats
+    finally:
+        services.close()
+
+
+def partnered_history(world: World) -> tuple[list[str], str]:
+    """Agreements in every state, in both halves a rebuild's partner splits them into:
+    their commitments add to the same totals (kind, unit, month), their text holds what
+    COPY's text format escapes. Returns their ids and a market's."""
+    members = list(trio(world))
+    state, firm, assoc = members
+    agreements = world.services.agreements
+    market_id = open_market(world, members)
+    ids = []
+    for n in range(16):
+        content = replace(
+            draft(firm, assoc, state, title=f"Kooperation {n} \\N \\ Schräg", quantity=f"{n}.5"),
+            purpose="Mit\tTab,\nZeile und\r\nWagenrücklauf, \\N und \\t",
+        )
+        agreement_id = agreements.propose(firm.ctx(), content).body["id"]
+        ids.append(agreement_id)
+        if n % 4 == 3:
+            agreements.withdraw(firm.ctx(), agreement_id, "Kein Bedarf\tmehr")
+            continue
+        conclude(world, agreement_id, firm, assoc, state)
+        f = agreements.record_fulfilment(firm.ctx(), agreement_id, "C1", "1", TODAY, "x").body
+        if n % 3 == 0:
+            agreements.dispute_fulfilment(assoc.ctx(), agreement_id, f["id"], "Nicht erhalten")
+        else:
+            agreements.confirm_fulfilment(assoc.ctx(), agreement_id, f["id"])
+        if n % 5 == 0:
+            agreements.propose_amendment(
+                firm.ctx(), agreement_id, draft(firm, assoc, state, quantity="20"), "Mehr"
+            )
+            conclude(world, agreement_id, firm, assoc, state)
+    markets = world.services.markets
+    offer = markets.post(
+        firm.ctx(), market_id, PostingSide.OFFER, PostingDraft("time", "2", "hours", "Hilfe")
+    ).body
+    need = markets.post(
+        assoc.ctx(), market_id, PostingSide.NEED, PostingDraft("time", "2", "hours", "Bedarf")
+    ).body
+    request = DealRequest(title="Marktplatz-Deal \\N", offer_id=offer["id"], need_id=need["id"])
+    ids.append(
+        world.services.markets.make_deal(firm.ctx(), market_id, request).body["agreement_id"]
+    )
+    return ids, market_id
+
+
+def test_a_rebuild_with_a_partner_process_equals_one_without(database_url: str) -> None:
+    services = open_services(database_url, projections="inline")
+    try:
+        world = make_world(services)
+        ids, market_id = partnered_history(world)
+        halves = {UUID(i).int % 2 for i in ids}
+        assert halves == {0, 1}  # both processes have agreements to apply
+        live = services.projections.digest()
+        stats, market_stats = services.queries.stats(), services.queries.market_stats(market_id)
+        runner = services.projections
+        runner.rebuild_partner_events = 0
+        runner.rebuild_flush_events = 10  # the partner takes the first ten; the rest after
+        started: list[int] = []
+        spawn = runner._partner
+        runner._partner = lambda *a: started.append(1) or spawn(*a)  # type: ignore[method-assign]
+        runner.reset()
+        runner.rebuild()
+        assert started
+        assert runner.digest() == live
+        assert services.queries.stats() == stats
+        assert services.queries.market_stats(market_id) == market_stats
+        runner.rebuild_flush_events = 10_000  # the partner takes everything
+        runner.rebuild()
+        assert runner.digest() == live
+        assert services.queries.stats() == stats
+    finally:
+        services.close()
+
+
+@pytest.mark.parametrize(
+    "recipe, failure",
+    [
+        (
+            PartnerRecipe(EventLog, rebuild_support.refusing_projections),
+            "UnwritableProjectionsError: no projections here",
+        ),
+        (
+            PartnerRecipe(rebuild_support.dying_log, default_projections),
+            "ended without finishing (exit code 3)",
+        ),
+    ],
+)
+def test_a_partner_that_fails_fails_the_rebuild_and_changes_nothing(
+    database_url: str, recipe: PartnerRecipe, failure: str
+) -> None:
+    services = open_services(database_url, projections="inline")
+    try:
+        world = make_world(services)
+        build_history(world)
+        before = services.projections.digest()
+        runner = services.projections
+        runner.rebuild_partner_events = 0
+        if recipe.open_log is EventLog:
+            recipe = PartnerRecipe(partial(EventLog, database_url), recipe.make_projections)
+        runner.partner = recipe
+        with pytest.raises(ProjectionFailedError) as failed:
+            runner.rebuild()
+        assert failure in str(failed.value)
+        assert runner.digest() == before  # the store's read models were not touched
+        runner.partner = None
+        runner.rebuild()
+        assert runner.digest() == before
     finally:
         services.close()
 

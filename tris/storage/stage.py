@@ -12,7 +12,10 @@ fresh tables then take the old ones' place and names. Loading into indexed table
 several times more, the trigram index most of all. The tables are filled in two groups on
 two connections at once (the second group committed under its fresh names just before the
 swap), so that two PostgreSQL backends work. Readers see the old tables until the swap
-commits, then the new ones."""
+commits, then the new ones.
+
+A rebuild's partner process (ADR 27) keeps a stage of its own, which `merge` adds to the
+first process's before anything is written."""
 
 from __future__ import annotations
 
@@ -51,11 +54,17 @@ class StagedTables(Protocol):
 class Stage:
     """The projections' tables in a scratch SQLite file, removed on close."""
 
-    def __init__(self, projections: Sequence[StagedTables]) -> None:
+    def __init__(self, projections: Sequence[StagedTables], path: Path | None = None) -> None:
+        """A stage in a scratch directory of its own, removed on close; or in the file at
+        `path`, which the caller owns (a partner process's stage, merged by another)."""
         self.projections = list(projections)
-        self._directory = Path(tempfile.mkdtemp(prefix="tris-rebuild-"))
+        self._directory: Path | None = None
+        if path is None:
+            self._directory = Path(tempfile.mkdtemp(prefix="tris-rebuild-"))
+            path = self._directory / "stage.db"
+        self._path = path
         # Nothing here needs to survive a crash: the store keeps what was written to it.
-        self._conn = sqlite3.connect(self._directory / "stage.db", isolation_level=None)
+        self._conn = sqlite3.connect(self._path, isolation_level=None)
         for pragma in ("journal_mode=OFF", "synchronous=OFF", "temp_store=MEMORY"):
             self._conn.execute(f"PRAGMA {pragma}")
         self._conn.execute("PRAGMA cache_size=-65536")  # 64 MiB of pages, then the file
@@ -80,9 +89,75 @@ class Stage:
         self.close()
 
     def close(self) -> None:
-        """Drop the scratch file."""
+        """Drop the scratch file (unless the caller owns it)."""
         self._conn.close()
-        shutil.rmtree(self._directory, ignore_errors=True)
+        if self._directory is not None:
+            shutil.rmtree(self._directory, ignore_errors=True)
+
+    def partner_path(self) -> Path:
+        """Where a partner process may keep its stage: removed with this one."""
+        if self._directory is None:
+            raise ValueError("a stage in a file of the caller's has no partner")
+        return self._directory / "partner.db"
+
+    def merge(
+        self,
+        path: Path,
+        sums: Mapping[str, Sequence[str]],
+        add: Callable[[Any, Any], Any],
+    ) -> int:
+        """Add a partner's stage (same tables) to this one; return the rows it held.
+
+        The partner applied events of other aggregates than this stage did, so their rows
+        are distinct, except in the tables of `sums`: rows with the same key there are
+        one row whose named columns are added up (`add`)."""
+        merged = 0
+        self._conn.execute("ATTACH DATABASE ? AS partner", (str(path),))
+        try:
+            with self.batch() as cur:
+                for table, columns in self.columns.items():
+                    names = ", ".join(columns)
+                    if table not in sums:
+                        cur.execute(
+                            f"INSERT INTO main.{table} ({names}) "  # noqa: S608 - our own DDL
+                            f"SELECT {names} FROM partner.{table}"
+                        )
+                        merged += cur.rowcount
+                        continue
+                    merged += self._merge_sums(cur, table, columns, sums[table], add)
+        finally:
+            self._conn.execute("DETACH DATABASE partner")
+        return merged
+
+    def _merge_sums(
+        self,
+        cur: Cursor,
+        table: str,
+        columns: list[str],
+        summed: Sequence[str],
+        add: Callable[[Any, Any], Any],
+    ) -> int:
+        keys = [c for c in columns if c not in summed]
+        names = ", ".join(columns)
+        where = " AND ".join(f"{k}=%s" for k in keys)
+        theirs = self._conn.execute(f"SELECT {names} FROM partner.{table}").fetchall()  # noqa: S608
+        for row in theirs:
+            values = dict(zip(columns, row, strict=True))
+            cur.execute(
+                f"SELECT {', '.join(summed)} FROM main.{table} WHERE {where}",  # noqa: S608
+                [values[k] for k in keys],
+            )
+            mine = cur.fetchone()
+            if mine is None:
+                cur.write_rows(f"main.{table}", columns, [row])
+                continue
+            cur.execute(
+                f"UPDATE main.{table} SET {', '.join(f'{c}=%s' for c in summed)} "  # noqa: S608
+                f"WHERE {where}",
+                [*(add(a, values[c]) for a, c in zip(mine, summed, strict=True))]
+                + [values[k] for k in keys],
+            )
+        return len(theirs)
 
     def batch(self) -> _Batch:
         """A transaction on the stage (applying a page of events in one is much faster)."""
@@ -188,7 +263,7 @@ class Stage:
         this thread's own."""
         if helper is None or not tables:
             return 0
-        conn = sqlite3.connect(self._directory / "stage.db")
+        conn = sqlite3.connect(self._path)
         try:
             with helper() as cur:
                 return self._fill(cur, conn, tables, ddl, indexes)

@@ -21,6 +21,11 @@ class Projection(ABC):
     # skips them, and `reset` and `table_names` know nothing of them.
     backend_indexes: Mapping[str, Sequence[str]] = {}
     digest_queries: Sequence[str] = ()
+    # Tables where an agreement's events add to rows that others' events add to as well,
+    # with the columns added (decimal strings). A rebuild's partner process applies half
+    # of the agreements' events (ADR 27); its rows are added to the first process's here,
+    # and must be distinct from them in every other table.
+    partition_sums: Mapping[str, Sequence[str]] = {}
 
     @abstractmethod
     def apply(self, cur: Cursor, position: int, event: Any) -> None:

@@ -16,16 +16,18 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from eventsourcing.persistence import Notification
 
 from tris.application.errors import ConcurrentUpdateError
 from tris.application.readmodels.base import Projection
+from tris.application.readmodels.partner import Partner, PartnerRecipe, partnered
 from tris.application.store import EventStore
 from tris.storage import tracking
 from tris.storage.cursors import Cursor
@@ -44,6 +46,8 @@ REBUILD_STARTED = "rebuild"
 REBUILD_FLUSHED = "rebuild-flushed"
 REBUILD_PAGE = 2_000
 REBUILD_FLUSH_EVENTS = 250_000
+# Below this, starting a second interpreter costs more than it saves.
+REBUILD_PARTNER_EVENTS = 20_000
 # The advisory lock under which one batch at a time is applied on PostgreSQL.
 PROJECTION_LOCK = 0x7472697300000002  # "tris" + 2 (the sequencer's is + 1)
 
@@ -64,7 +68,12 @@ class ProjectionRunner:
     """Brings projections up to date from the event log, in batches, exactly once."""
 
     def __init__(
-        self, store: EventStore, projections: Iterable[Projection], *, batch_size: int = 500
+        self,
+        store: EventStore,
+        projections: Iterable[Projection],
+        *,
+        batch_size: int = 500,
+        partner: PartnerRecipe | None = None,
     ) -> None:
         self.store = store
         self.database: Database = store.database
@@ -72,6 +81,10 @@ class ProjectionRunner:
         self.batch_size = batch_size
         self.rebuild_page = REBUILD_PAGE
         self.rebuild_flush_events = REBUILD_FLUSH_EVENTS
+        # A rebuild from the start of a log at least this long takes a partner process
+        # (ADR 27), when it knows how to start one.
+        self.partner = partner
+        self.rebuild_partner_events = REBUILD_PARTNER_EVENTS
         self._lock = threading.Lock()
         self._changed = threading.Condition()
         # Leader and followers (`_catch_up_until`): batches finished so far, the position
@@ -433,45 +446,92 @@ class ProjectionRunner:
         """Apply the log after `positions` to the stage, writing it to the store as it goes.
 
         The next page of the log is read on a second thread while this one decodes and
-        applies the current page (reading waits on the database, not on Python).
+        applies the current page (reading waits on the database, not on Python). From the
+        start of a long log, a partner process applies half the agreements' events up to
+        the first write meanwhile, and its stage is added to this one (ADR 27).
         """
         head = self.head()
         unwritten = 0
         event_log = self.store.log
+        partner = self._partner(stage, positions, head)
+        until = None if partner is None else partner.until
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tris-rebuild-read") as reader:
             page = reader.submit(
-                event_log.notifications, min(positions.values(), default=0), self.rebuild_page
+                event_log.notifications,
+                min(positions.values(), default=0),
+                self.rebuild_page,
+                until=until,
             )
-            while True:
-                notifications = page.result()
-                if notifications:
-                    page = reader.submit(
-                        event_log.notifications, notifications[-1].id, self.rebuild_page
-                    )
-                events = [(n, event_log.decode(n)) for n in notifications]
-                try:
-                    with stage.batch() as cur:
+            try:
+                while True:
+                    notifications = page.result()
+                    if not notifications and partner is not None:
+                        # Up to its position: add what the partner applied, then go on alone.
+                        try:
+                            partner.wait()
+                        finally:
+                            partner.stop()
+                        stage.merge(partner.path, self._partition_sums(), _add_decimals)
+                        partner, until = None, None
+                        page = reader.submit(
+                            event_log.notifications, min(positions.values()), self.rebuild_page
+                        )
+                        continue
+                    if notifications:
+                        page = reader.submit(
+                            event_log.notifications,
+                            notifications[-1].id,
+                            self.rebuild_page,
+                            until=until,
+                        )
+                    events = [
+                        (n, event_log.decode(n))
+                        for n in notifications
+                        if partner is None or not partnered(n)
+                    ]
+                    try:
+                        with stage.batch() as cur:
+                            for projection in self.projections:
+                                after = positions[projection.name]
+                                for notification, event in events:
+                                    if notification.id > after:
+                                        projection.apply(cur, notification.id, event)
+                                projection.flush(cur)
+                    except BaseException:
                         for projection in self.projections:
-                            after = positions[projection.name]
-                            for notification, event in events:
-                                if notification.id > after:
-                                    projection.apply(cur, notification.id, event)
-                            projection.flush(cur)
-                except BaseException:
-                    for projection in self.projections:
-                        projection.forget_pending()
-                    raise
-                if events:
-                    last = events[-1][0].id
-                    positions = {name: max(at, last) for name, at in positions.items()}
-                    unwritten += len(events)
-                    if progress is not None:
-                        progress(last, max(head, last))
-                if not events or unwritten >= self.rebuild_flush_events:
-                    self._write_stage(stage, positions, finished=not events)
-                    unwritten = 0
-                if not events:
-                    return
+                            projection.forget_pending()
+                        raise
+                    if notifications:
+                        last = notifications[-1].id
+                        positions = {name: max(at, last) for name, at in positions.items()}
+                        unwritten += len(notifications)
+                        if progress is not None:
+                            progress(last, max(head, last))
+                    if partner is not None:
+                        continue  # nothing is written before the partner's part is added
+                    if not notifications or unwritten >= self.rebuild_flush_events:
+                        self._write_stage(stage, positions, finished=not notifications)
+                        unwritten = 0
+                    if not notifications:
+                        return
+            finally:
+                if partner is not None:
+                    partner.stop()
+
+    def _partner(self, stage: Stage, positions: dict[str, int], head: int) -> Partner | None:
+        """A partner process for a rebuild from the start of a long enough log (the
+        events up to the first write to the store), or None."""
+        if self.partner is None or any(positions.values()) or head < self.rebuild_partner_events:
+            return None
+        until = min(head, self.rebuild_flush_events)
+        return Partner(self.partner, stage.partner_path(), until, self.rebuild_page)
+
+    def _partition_sums(self) -> dict[str, Sequence[str]]:
+        return {
+            table: columns
+            for projection in self.projections
+            for table, columns in projection.partition_sums.items()
+        }
 
     def _write_stage(self, stage: Stage, positions: dict[str, int], *, finished: bool) -> None:
         """Replace the store's read models and positions with the stage, in one transaction.
@@ -525,6 +585,11 @@ def _failing_as(projection: Projection, notification: Notification) -> Iterator[
             notification.topic.rpartition(".")[2],
             f"{type(exc).__name__}: {exc}",
         ) from exc
+
+
+def _add_decimals(a: str, b: str) -> str:
+    """Two decimal strings added, as the read models add them."""
+    return str(Decimal(a) + Decimal(b))
 
 
 def _normalise(value: Any) -> Any:

@@ -45,6 +45,8 @@ class AgreementsProjection(Projection):
         *revisions.DIGEST_QUERIES,
     )
 
+    partition_sums = {"rm_commitment_totals": ("committed", "fulfilled")}
+
     def __init__(self) -> None:
         self.revisions = revisions.Revisions()
         self.listing = listing.Listing(self.revisions)

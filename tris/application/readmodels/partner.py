@@ -1,0 +1,180 @@
+"""A rebuild's second process: every other agreement's events, applied beside the first.
+
+Decoding and applying events is Python work, and one process does it on one core. Most of
+a log is agreements' events, and every read model keeps what those events write by
+agreement (or as sums, `Projection.partition_sums`). So a rebuild that starts from the
+beginning of a long log hands the events of half the agreements (those with an odd id), up
+to a position, to a partner process, which applies them with the same projections to a
+stage of its own; the first process applies everything else, then adds the partner's
+stage to its own, and the rebuild goes on as before (ADR 27).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import pickle
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Protocol, cast
+from uuid import UUID
+
+from eventsourcing.persistence import Notification
+from eventsourcing.utils import resolve_topic
+
+from tris.application.readmodels.base import Projection
+from tris.domain.agreement import Agreement
+from tris.storage.errors import ProjectionFailedError, StorageUnavailableError, is_unavailable
+from tris.storage.stage import Stage
+
+PARTS = 2
+PARTNER_PART = 1
+
+
+class PartnerLog(Protocol):
+    """What the partner needs of the event log: its pages, decoding, and closing."""
+
+    def notifications(
+        self, after: int | None, limit: int, *, until: int | None = None
+    ) -> Sequence[Notification]:
+        """Up to `limit` stored events after `after` (up to `until`), in order."""
+        ...
+
+    def decode(self, stored: Notification) -> Any:
+        """The domain event of a stored one."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+@dataclass(frozen=True)
+class PartnerRecipe:
+    """How a partner process opens the log and makes the projections (both picklable:
+    the partner is a new interpreter)."""
+
+    open_log: Callable[[], PartnerLog]
+    make_projections: Callable[[], Sequence[Projection]]
+
+
+def partnered(notification: Notification) -> bool:
+    """Whether the partner applies this event: an agreement's, of the odd half."""
+    originator = notification.originator_id
+    number = originator.int if isinstance(originator, UUID) else UUID(originator).int
+    return number % PARTS == PARTNER_PART and _is_agreement_event(notification.topic)
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_agreement_event(topic: str) -> bool:
+    try:
+        event_class = resolve_topic(topic)
+    except Exception:  # an unknown type: the first process decodes it and says so
+        return False
+    return isinstance(event_class, type) and issubclass(event_class, Agreement.Event)
+
+
+class Partner:
+    """The partner process of one rebuild, applying its events up to `until` to `path`.
+
+    A new interpreter (`python -m` this module), not a fork: this process has threads and
+    connections a fork would copy, and `multiprocessing`'s spawn would run the caller's
+    main script again. The recipe goes in on its standard input; the outcome comes back
+    in a file beside the stage.
+    """
+
+    def __init__(self, recipe: PartnerRecipe, path: Path, until: int, page: int) -> None:
+        self.path = path
+        self.until = until
+        self._outcome = path.with_name(path.name + ".outcome")
+        flags = ["-" + "O" * sys.flags.optimize] if sys.flags.optimize else []
+        self._process = subprocess.Popen(  # noqa: S603 - this interpreter, this module
+            [sys.executable, *flags, "-m", __name__],
+            stdin=subprocess.PIPE,
+        )
+        with cast(IO[bytes], self._process.stdin) as stdin:
+            pickle.dump((recipe, path, until, page, self._outcome), stdin)
+
+    def wait(self) -> None:
+        """Wait until the partner has applied its events; raise what it failed with."""
+        code = self._process.wait()
+        try:
+            outcome = json.loads(self._outcome.read_text())
+        except (OSError, ValueError):
+            outcome = ["ended"]
+        if code == 0 and outcome[0] == "done":
+            return
+        if outcome[0] == "unavailable":
+            raise StorageUnavailableError(outcome[1])
+        if outcome[0] == "failed":
+            raise ProjectionFailedError(*outcome[1:])
+        raise ProjectionFailedError(
+            "rebuild",
+            0,
+            "",
+            f"the rebuild's partner process ended without finishing (exit code {code})",
+        )
+
+    def stop(self) -> None:
+        """End the partner if it still runs (the rebuild failed on this side)."""
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
+
+
+def main() -> None:
+    """The partner process: read the recipe, apply the partnered events up to `until` to
+    the stage at `path`, write how it went."""
+    recipe, path, until, page, outcome_path = pickle.load(sys.stdin.buffer)  # noqa: S301 - from our parent
+    outcome: list[Any]
+    try:
+        log = recipe.open_log()
+        try:
+            projections = list(recipe.make_projections())
+            with Stage(projections, path) as stage:
+                _apply(log, projections, stage, until, page)
+        finally:
+            log.close()
+        outcome = ["done"]
+    except ProjectionFailedError as error:
+        outcome = ["failed", error.projection, error.position, error.event_type, error.cause]
+    except Exception as error:
+        kind = "unavailable" if is_unavailable(error) else "failed"
+        cause = f"{type(error).__name__}: {error}"
+        outcome = [kind, cause] if kind == "unavailable" else [kind, "rebuild", 0, "", cause]
+    Path(outcome_path).write_text(json.dumps(outcome))
+    sys.exit(0 if outcome[0] == "done" else 1)
+
+
+def _apply(
+    log: PartnerLog, projections: list[Projection], stage: Stage, until: int, page: int
+) -> None:
+    after = 0
+    while True:
+        notifications = log.notifications(after, page, until=until)
+        if not notifications:
+            return
+        after = notifications[-1].id
+        events = [(n, log.decode(n)) for n in notifications if partnered(n)]
+        with stage.batch() as cur:
+            for projection in projections:
+                for notification, event in events:
+                    try:
+                        projection.apply(cur, notification.id, event)
+                    except Exception as error:
+                        if is_unavailable(error):
+                            raise
+                        raise ProjectionFailedError(
+                            projection.name,
+                            notification.id,
+                            notification.topic.rpartition(".")[2],
+                            f"{type(error).__name__}: {error}",
+                        ) from error
+                projection.flush(cur)
+
+
+if __name__ == "__main__":
+    main()
