@@ -1,13 +1,13 @@
-"""A rebuild's second process: every other agreement's events, applied beside the first.
+"""A rebuild's second process: half the agreements' events, applied beside the first.
 
 Decoding and applying events is Python work, and one process does it on one core. Most of
 a log is agreements' events, and every read model keeps what those events write by
 agreement (or as sums, `Projection.partition_sums`). So a rebuild that starts from the
-beginning of a long log hands the events of about half the agreements (chosen by their id;
-a little more than half, as the first process also reads the log and applies every other
-event), up to a position, to a partner process, which applies them with the same projections to a
-stage of its own; the first process applies everything else, then adds the partner's
-stage to its own, and the rebuild goes on as before (ADR 27).
+beginning of a long log hands the events of about half the agreements (chosen by their
+id; a little more than half, as the first process also reads the log, applies every other
+event and merges), up to a position, to a partner process, which applies them with the
+same projections to a stage of its own; the first process applies everything else, then
+adds the partner's stage to its own, and the rebuild goes on as before (ADR 27).
 """
 
 from __future__ import annotations
