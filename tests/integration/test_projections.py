@@ -29,7 +29,7 @@ from tris.application.markets import DealRequest
 from tris.application.opendata.stream import EventStream
 from tris.application.readmodels.agreements import AgreementsProjection
 from tris.application.readmodels.catalogue import default_projections
-from tris.application.readmodels.partner import PARTNER_PARTS, PARTS, PartnerRecipe
+from tris.application.readmodels.partner import PARTNER_PARTS, PARTS, Partner, PartnerRecipe
 from tris.application.readmodels.queries.agreements import AgreementFilter
 from tris.application.readmodels.queries.stats import AGREEMENT_COUNTS
 from tris.application.readmodels.runner import ProjectionRunner
@@ -1197,6 +1197,25 @@ def test_a_partner_that_fails_fails_the_rebuild_and_changes_nothing(
         runner.partner = None
         runner.rebuild()
         assert runner.digest() == before
+    finally:
+        services.close()
+
+
+def test_a_partner_that_read_another_stretch_of_the_log_fails_the_rebuild(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = open_services(database_url, projections="inline")
+    try:
+        world = make_world(services)
+        build_history(world)
+        before = services.projections.digest()
+        services.projections.rebuild_partner_events = 0
+        waited = Partner.wait
+        monkeypatch.setattr(Partner, "wait", lambda partner: waited(partner) - 1)
+        with pytest.raises(ProjectionFailedError) as failed:
+            services.projections.rebuild()
+        assert "the partner process read the log to position" in str(failed.value)
+        assert services.projections.digest() == before
     finally:
         services.close()
 

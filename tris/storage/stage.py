@@ -67,6 +67,9 @@ class Stage:
             self._directory = Path(tempfile.mkdtemp(prefix="tris-rebuild-"))
             path = self._directory / "stage.db"
         self._path = path
+        # A partner's stage whose rows are read beside this one's (`merge`), and the
+        # tables whose rows were added here instead.
+        self._partner: tuple[Path, frozenset[str]] | None = None
         # Nothing here needs to survive a crash: the store keeps what was written to it.
         self._conn = sqlite3.connect(self._path, isolation_level=None)
         for pragma in ("journal_mode=OFF", "synchronous=OFF", "temp_store=MEMORY"):
@@ -109,29 +112,36 @@ class Stage:
         path: Path,
         sums: Mapping[str, Sequence[str]],
         add: Callable[[Any, Any], Any],
-    ) -> int:
-        """Add a partner's stage (same tables) to this one; return the rows it held.
+        *,
+        copy_rows: bool = True,
+    ) -> None:
+        """Add a partner's stage (same tables) to this one.
 
         The partner applied events of other aggregates than this stage did, so their rows
         are distinct, except in the tables of `sums`: rows with the same key there are
-        one row whose named columns are added up (`add`)."""
-        merged = 0
+        one row whose named columns are added up (`add`). Without `copy_rows` only those
+        are added here; the partner's other rows stay in its file and are read beside
+        this stage's when it is written (for a stage that takes no more events).
+        """
         self._conn.execute("ATTACH DATABASE ? AS partner", (str(path),))
         try:
             with self.batch() as cur:
                 for table, columns in self.columns.items():
-                    names = ", ".join(columns)
-                    if table not in sums:
+                    if table in sums:
+                        self._merge_sums(cur, table, columns, sums[table], add)
+                    elif copy_rows:
+                        names = ", ".join(columns)
                         cur.execute(
                             f"INSERT INTO main.{table} ({names}) "  # noqa: S608 - our own DDL
                             f"SELECT {names} FROM partner.{table}"
                         )
-                        merged += cur.rowcount
-                        continue
-                    merged += self._merge_sums(cur, table, columns, sums[table], add)
-        finally:
+        except BaseException:
             self._conn.execute("DETACH DATABASE partner")
-        return merged
+            raise
+        if copy_rows:
+            self._conn.execute("DETACH DATABASE partner")
+        else:
+            self._partner = (path, frozenset(sums))
 
     def _merge_sums(
         self,
@@ -140,7 +150,7 @@ class Stage:
         columns: list[str],
         summed: Sequence[str],
         add: Callable[[Any, Any], Any],
-    ) -> int:
+    ) -> None:
         keys = [c for c in columns if c not in summed]
         names = ", ".join(columns)
         where = " AND ".join(f"{k}=%s" for k in keys)
@@ -161,7 +171,6 @@ class Stage:
                 [*(add(a, values[c]) for a, c in zip(mine, summed, strict=True))]
                 + [values[k] for k in keys],
             )
-        return len(theirs)
 
     def batch(self) -> _Batch:
         """A transaction on the stage (applying a page of events in one is much faster)."""
@@ -245,7 +254,7 @@ class Stage:
         (a trigram index counting as several)."""
         work = {}
         for table, table_indexes in indexes.items():
-            (rows,) = self._conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()  # noqa: S608
+            rows = sum(row[0] for row in self._conn.execute(self._select(table, "COUNT(*)")))
             weight = 2 + sum(4 if "gin" in d.lower() else 1 for _, d in table_indexes)
             work[table] = rows * weight
         lanes: tuple[list[str], list[str]] = ([], [])
@@ -267,7 +276,7 @@ class Stage:
         this thread's own."""
         if helper is None or not tables:
             return 0
-        conn = sqlite3.connect(self._path)
+        conn = self._connect()
         try:
             with helper() as cur:
                 return self._fill(cur, conn, tables, ddl, indexes)
@@ -308,12 +317,24 @@ class Stage:
             target.execute(f"ANALYZE {fresh}")
         return written
 
-    @staticmethod
     def _rows(
-        conn: sqlite3.Connection, table: str, columns: list[str]
+        self, conn: sqlite3.Connection, table: str, columns: list[str]
     ) -> Iterator[tuple[Any, ...]]:
-        names = ", ".join(columns)
-        yield from conn.execute(f"SELECT {names} FROM {table}")  # noqa: S608
+        yield from conn.execute(self._select(table, ", ".join(columns)))
+
+    def _select(self, table: str, what: str) -> str:
+        """A table's rows: this stage's, and those left in a partner's file (`merge`)."""
+        select = f"SELECT {what} FROM main.{table}"  # noqa: S608 - our own DDL
+        if self._partner is not None and table not in self._partner[1]:
+            select += f" UNION ALL SELECT {what} FROM partner.{table}"  # noqa: S608
+        return select
+
+    def _connect(self) -> sqlite3.Connection:
+        """Another connection to the stage (and the partner's file it reads)."""
+        conn = sqlite3.connect(self._path)
+        if self._partner is not None:
+            conn.execute("ATTACH DATABASE ? AS partner", (str(self._partner[0]),))
+        return conn
 
 
 class _Batch:

@@ -100,15 +100,16 @@ class Partner:
         with cast(IO[bytes], self._process.stdin) as stdin:
             pickle.dump((recipe, path, until, page, self._outcome), stdin)
 
-    def wait(self) -> None:
-        """Wait until the partner has applied its events; raise what it failed with."""
+    def wait(self) -> int:
+        """Wait until the partner has applied its events; return the position of the last
+        event it read (applied or not); raise what it failed with."""
         code = self._process.wait()
         try:
             outcome = json.loads(self._outcome.read_text())
         except (OSError, ValueError):
             outcome = ["ended"]
         if code == 0 and outcome[0] == "done":
-            return
+            return int(outcome[1])
         if outcome[0] == "unavailable":
             raise StorageUnavailableError(outcome[1])
         if outcome[0] == "failed":
@@ -137,10 +138,10 @@ def main() -> None:
         try:
             projections = list(recipe.make_projections())
             with Stage(projections, path) as stage:
-                _apply(log, projections, stage, until, page)
+                last = _apply(log, projections, stage, until, page)
         finally:
             log.close()
-        outcome = ["done"]
+        outcome = ["done", last]
     except ProjectionFailedError as error:
         outcome = ["failed", error.projection, error.position, error.event_type, error.cause]
     except Exception as error:
@@ -153,12 +154,12 @@ def main() -> None:
 
 def _apply(
     log: PartnerLog, projections: list[Projection], stage: Stage, until: int, page: int
-) -> None:
+) -> int:
     after = 0
     while True:
         notifications = log.notifications(after, page, until=until)
         if not notifications:
-            return
+            return after
         after = notifications[-1].id
         events = [(n, log.decode(n)) for n in notifications if partnered(n)]
         with stage.batch() as cur:

@@ -466,13 +466,13 @@ class ProjectionRunner:
                 while True:
                     notifications = page.result()
                     if not notifications and partner is not None:
-                        # Up to its position: add what the partner applied, then go on alone.
-                        try:
-                            partner.wait()
-                        finally:
-                            partner.stop()
-                        stage.merge(partner.path, self._partition_sums(), _add_decimals)
+                        # Up to its position: add what the partner applied, then go on
+                        # alone; or, at the log's end, write both stages as they are.
+                        final = self._join(stage, partner, min(positions.values()), head)
                         partner, until = None, None
+                        if final:  # later events: `catch_up`, after the rebuild
+                            self._write_stage(stage, positions, finished=True)
+                            return
                         page = reader.submit(
                             event_log.notifications, min(positions.values()), self.rebuild_page
                         )
@@ -525,6 +525,26 @@ class ProjectionRunner:
             return None
         until = min(head, self.rebuild_flush_events)
         return Partner(self.partner, stage.partner_path(), until, self.rebuild_page)
+
+    def _join(self, stage: Stage, partner: Partner, read: int, head: int) -> bool:
+        """Wait for the partner, who must have read the log as far as this process (`read`),
+        and add its stage to this one's. True when its part ends at the log's `head` (as
+        it was when the rebuild began): its rows are then read from its own file when the
+        stage is written, and not copied into this one first."""
+        try:
+            reached = partner.wait()
+        finally:
+            partner.stop()
+        if reached != read:
+            raise ProjectionFailedError(
+                "rebuild",
+                read,
+                "",
+                f"the partner process read the log to position {reached}, this one to {read}",
+            )
+        final = partner.until >= head
+        stage.merge(partner.path, self._partition_sums(), _add_decimals, copy_rows=not final)
+        return final
 
     def _partition_sums(self) -> dict[str, Sequence[str]]:
         return {
