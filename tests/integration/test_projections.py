@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import pickle
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -9,6 +14,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import partial
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
@@ -1216,6 +1222,46 @@ def test_a_partner_that_read_another_stretch_of_the_log_fails_the_rebuild(
             services.projections.rebuild()
         assert "the partner process read the log to position" in str(failed.value)
         assert services.projections.digest() == before
+    finally:
+        services.close()
+
+
+def test_a_partner_whose_rebuild_has_ended_stops_without_an_outcome(
+    database_url: str, tmp_path: Path
+) -> None:
+    services = open_services(database_url, projections="inline")
+    try:
+        build_history(make_world(services))
+        recipe = PartnerRecipe(partial(EventLog, database_url), default_projections)
+        outcome = tmp_path / "partner.db.outcome"
+        # Its parent is this test, not the process named as the rebuild's (long gone).
+        printed = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"],
+            capture_output=True,
+            check=True,
+        )
+        gone = int(printed.stdout)
+        handed = pickle.dumps((recipe, tmp_path / "partner.db", 100, 2, outcome, gone))
+        ended = subprocess.run(
+            [sys.executable, "-m", "tris.application.readmodels.partner"],
+            input=handed,
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+        assert ended.returncode == 1, ended.stderr
+        assert not outcome.exists()
+        # Named as its parent, the same partner applies its events and says so.
+        handed = pickle.dumps((recipe, tmp_path / "partner.db", 100, 2, outcome, os.getpid()))
+        done = subprocess.run(
+            [sys.executable, "-m", "tris.application.readmodels.partner"],
+            input=handed,
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert json.loads(outcome.read_text())[0] == "done"
     finally:
         services.close()
 

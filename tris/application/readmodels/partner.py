@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -98,7 +99,7 @@ class Partner:
             stdin=subprocess.PIPE,
         )
         with cast(IO[bytes], self._process.stdin) as stdin:
-            pickle.dump((recipe, path, until, page, self._outcome), stdin)
+            pickle.dump((recipe, path, until, page, self._outcome, os.getpid()), stdin)
 
     def wait(self) -> int:
         """Wait until the partner has applied its events; return the position of the last
@@ -131,14 +132,14 @@ class Partner:
 def main() -> None:
     """The partner process: read the recipe, apply the partnered events up to `until` to
     the stage at `path`, write how it went."""
-    recipe, path, until, page, outcome_path = pickle.load(sys.stdin.buffer)  # noqa: S301 - from our parent
+    recipe, path, until, page, outcome_path, parent = pickle.load(sys.stdin.buffer)  # noqa: S301
     outcome: list[Any]
     try:
         log = recipe.open_log()
         try:
             projections = list(recipe.make_projections())
             with Stage(projections, path) as stage:
-                last = _apply(log, projections, stage, until, page)
+                last = _apply(log, projections, stage, until, page, parent)
         finally:
             log.close()
         outcome = ["done", last]
@@ -153,10 +154,17 @@ def main() -> None:
 
 
 def _apply(
-    log: PartnerLog, projections: list[Projection], stage: Stage, until: int, page: int
+    log: PartnerLog,
+    projections: list[Projection],
+    stage: Stage,
+    until: int,
+    page: int,
+    parent: int,
 ) -> int:
     after = 0
     while True:
+        if os.getppid() != parent:  # the rebuild's process is gone: nobody will merge this
+            raise SystemExit(1)
         notifications = log.notifications(after, page, until=until)
         if not notifications:
             return after
