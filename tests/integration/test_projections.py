@@ -1170,6 +1170,16 @@ def test_a_rebuild_with_a_partner_process_equals_one_without(database_url: str) 
         services.close()
 
 
+@pytest.fixture
+def partnered_services(database_url: str) -> Iterator[Services]:
+    """Services with a history whose rebuilds, however short, take a partner process."""
+    services = open_services(database_url, projections="inline")
+    build_history(make_world(services))
+    services.projections.rebuild_partner_events = 0
+    yield services
+    services.close()
+
+
 @pytest.mark.parametrize(
     "recipe, failure",
     [
@@ -1184,46 +1194,44 @@ def test_a_rebuild_with_a_partner_process_equals_one_without(database_url: str) 
     ],
 )
 def test_a_partner_that_fails_fails_the_rebuild_and_changes_nothing(
-    database_url: str, recipe: PartnerRecipe, failure: str
+    partnered_services: Services, database_url: str, recipe: PartnerRecipe, failure: str
 ) -> None:
-    services = open_services(database_url, projections="inline")
-    try:
-        world = make_world(services)
-        build_history(world)
-        before = services.projections.digest()
-        runner = services.projections
-        runner.rebuild_partner_events = 0
-        if recipe.open_log is EventLog:
-            recipe = PartnerRecipe(partial(EventLog, database_url), recipe.make_projections)
-        runner.partner = recipe
-        with pytest.raises(ProjectionFailedError) as failed:
-            runner.rebuild()
-        assert failure in str(failed.value)
-        assert runner.digest() == before  # the store's read models were not touched
-        runner.partner = None
+    runner = partnered_services.projections
+    before = runner.digest()
+    if recipe.open_log is EventLog:
+        recipe = PartnerRecipe(partial(EventLog, database_url), recipe.make_projections)
+    runner.partner = recipe
+    with pytest.raises(ProjectionFailedError) as failed:
         runner.rebuild()
-        assert runner.digest() == before
-    finally:
-        services.close()
+    assert failure in str(failed.value)
+    assert runner.digest() == before  # the store's read models were not touched
+    runner.partner = None
+    runner.rebuild()
+    assert runner.digest() == before
 
 
 def test_a_partner_that_read_another_stretch_of_the_log_fails_the_rebuild(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
+    partnered_services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    services = open_services(database_url, projections="inline")
-    try:
-        world = make_world(services)
-        build_history(world)
-        before = services.projections.digest()
-        services.projections.rebuild_partner_events = 0
-        waited = Partner.wait
-        monkeypatch.setattr(Partner, "wait", lambda partner: waited(partner) - 1)
-        with pytest.raises(ProjectionFailedError) as failed:
-            services.projections.rebuild()
-        assert "the partner process read the log to position" in str(failed.value)
-        assert services.projections.digest() == before
-    finally:
-        services.close()
+    runner = partnered_services.projections
+    before = runner.digest()
+    waited = Partner.wait
+    monkeypatch.setattr(Partner, "wait", lambda partner: waited(partner) - 1)
+    with pytest.raises(ProjectionFailedError) as failed:
+        runner.rebuild()
+    assert "the partner process read the log to position" in str(failed.value)
+    assert runner.digest() == before
+
+
+def run_partner(handed: tuple[Any, ...]) -> subprocess.CompletedProcess[bytes]:
+    """A partner process run as a rebuild starts it, given what a rebuild hands it."""
+    return subprocess.run(
+        [sys.executable, "-m", "tris.application.readmodels.partner"],
+        input=pickle.dumps(handed),
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
 
 
 def test_a_partner_whose_rebuild_has_ended_stops_without_an_outcome(
@@ -1241,25 +1249,11 @@ def test_a_partner_whose_rebuild_has_ended_stops_without_an_outcome(
             check=True,
         )
         gone = int(printed.stdout)
-        handed = pickle.dumps((recipe, tmp_path / "partner.db", 100, 2, outcome, gone))
-        ended = subprocess.run(
-            [sys.executable, "-m", "tris.application.readmodels.partner"],
-            input=handed,
-            capture_output=True,
-            check=False,
-            timeout=60,
-        )
+        ended = run_partner((recipe, tmp_path / "partner.db", 100, 2, outcome, gone))
         assert ended.returncode == 1, ended.stderr
         assert not outcome.exists()
         # Named as its parent, the same partner applies its events and says so.
-        handed = pickle.dumps((recipe, tmp_path / "partner.db", 100, 2, outcome, os.getpid()))
-        done = subprocess.run(
-            [sys.executable, "-m", "tris.application.readmodels.partner"],
-            input=handed,
-            capture_output=True,
-            check=False,
-            timeout=60,
-        )
+        done = run_partner((recipe, tmp_path / "partner.db", 100, 2, outcome, os.getpid()))
         assert done.returncode == 0, done.stderr
         assert json.loads(outcome.read_text())[0] == "done"
     finally:

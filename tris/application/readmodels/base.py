@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+from eventsourcing.persistence import Notification
+
 from tris.storage.cursors import Cursor
+from tris.storage.errors import ProjectionFailedError, is_unavailable
 
 
 class Projection(ABC):
@@ -49,3 +53,20 @@ class Projection(ABC):
         """Delete every row of the read model."""
         for table in self.table_names():
             cur.execute(f"DELETE FROM {table}")  # noqa: S608 - names come from our own DDL
+
+
+@contextmanager
+def failing_as(projection: Projection, notification: Notification) -> Iterator[None]:
+    """Report an error (other than the database being unavailable) as this projection
+    failing at this event."""
+    try:
+        yield
+    except Exception as exc:
+        if is_unavailable(exc):
+            raise
+        raise ProjectionFailedError(
+            projection.name,
+            notification.id,
+            notification.topic.rpartition(".")[2],
+            f"{type(exc).__name__}: {exc}",
+        ) from exc

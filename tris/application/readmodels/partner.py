@@ -27,7 +27,7 @@ from uuid import UUID
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import resolve_topic
 
-from tris.application.readmodels.base import Projection
+from tris.application.readmodels.base import Projection, failing_as
 from tris.domain.agreement import Agreement
 from tris.storage.errors import ProjectionFailedError, StorageUnavailableError, is_unavailable
 from tris.storage.stage import Stage
@@ -173,17 +173,8 @@ def _apply(
         with stage.batch() as cur:
             for projection in projections:
                 for notification, event in events:
-                    try:
+                    with failing_as(projection, notification):
                         projection.apply(cur, notification.id, event)
-                    except Exception as error:
-                        if is_unavailable(error):
-                            raise
-                        raise ProjectionFailedError(
-                            projection.name,
-                            notification.id,
-                            notification.topic.rpartition(".")[2],
-                            f"{type(error).__name__}: {error}",
-                        ) from error
                 projection.flush(cur)
 
 

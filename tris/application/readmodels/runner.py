@@ -16,9 +16,8 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -26,13 +25,13 @@ from typing import Any
 from eventsourcing.persistence import Notification
 
 from tris.application.errors import ConcurrentUpdateError
-from tris.application.readmodels.base import Projection
+from tris.application.readmodels.base import Projection, failing_as
 from tris.application.readmodels.partner import Partner, PartnerRecipe, partnered
 from tris.application.store import EventStore
 from tris.storage import tracking
 from tris.storage.cursors import Cursor
 from tris.storage.database import Database
-from tris.storage.errors import ProjectionFailedError, is_unavailable
+from tris.storage.errors import ProjectionFailedError
 from tris.storage.schema import schema_is_current
 from tris.storage.stage import Stage
 
@@ -318,11 +317,11 @@ class ProjectionRunner:
         try:
             for projection in behind:
                 for notification, event in todo[projection.name]:
-                    with _failing_as(projection, notification):
+                    with failing_as(projection, notification):
                         projection.apply(cur, notification.id, event)
                 # What the batch kept back is written now: a failure here belongs to its
                 # last event as far as anyone can tell.
-                with _failing_as(projection, notification):
+                with failing_as(projection, notification):
                     projection.flush(cur)
         except BaseException:
             for projection in behind:
@@ -588,23 +587,6 @@ class ProjectionRunner:
                     for row in cur.fetchall():
                         hasher.update(repr(tuple(_normalise(v) for v in row)).encode())
         return hasher.hexdigest()
-
-
-@contextmanager
-def _failing_as(projection: Projection, notification: Notification) -> Iterator[None]:
-    """Report an error (other than the database being unavailable) as this projection
-    failing at this event."""
-    try:
-        yield
-    except Exception as exc:
-        if is_unavailable(exc):
-            raise
-        raise ProjectionFailedError(
-            projection.name,
-            notification.id,
-            notification.topic.rpartition(".")[2],
-            f"{type(exc).__name__}: {exc}",
-        ) from exc
 
 
 def _add_decimals(a: str, b: str) -> str:
