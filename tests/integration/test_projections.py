@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import threading
@@ -1220,6 +1221,18 @@ def test_a_partner_that_read_another_stretch_of_the_log_fails_the_rebuild(
     with pytest.raises(ProjectionFailedError) as failed:
         runner.rebuild()
     assert "the partner process read the log to position" in str(failed.value)
+    assert runner.digest() == before
+
+
+def test_a_partner_that_cannot_start_fails_the_rebuild(
+    partnered_services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = partnered_services.projections
+    before = runner.digest()
+    monkeypatch.setattr(sys, "executable", shutil.which("false"))  # ends at once, reads nothing
+    with pytest.raises(ProjectionFailedError) as failed:
+        runner.rebuild()
+    assert "ended without finishing (exit code 1)" in str(failed.value)
     assert runner.digest() == before
 
 

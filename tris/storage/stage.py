@@ -15,7 +15,8 @@ swap), so that two PostgreSQL backends work. Readers see the old tables until th
 commits, then the new ones.
 
 A rebuild's partner process (ADR 27) keeps a stage of its own, which `merge` adds to the
-first process's before anything is written."""
+first process's before anything is written (or, for a stage that takes no more events,
+reads beside it when it is written)."""
 
 from __future__ import annotations
 

@@ -98,8 +98,11 @@ class Partner:
             [sys.executable, *flags, "-m", __name__],
             stdin=subprocess.PIPE,
         )
-        with cast(IO[bytes], self._process.stdin) as stdin:
-            pickle.dump((recipe, path, until, page, self._outcome, os.getpid()), stdin)
+        try:
+            with cast(IO[bytes], self._process.stdin) as stdin:
+                pickle.dump((recipe, path, until, page, self._outcome, os.getpid()), stdin)
+        except BrokenPipeError:
+            pass  # it ended at once: `wait` says so
 
     def wait(self) -> int:
         """Wait until the partner has applied its events; return the position of the last
