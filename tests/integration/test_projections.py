@@ -36,7 +36,13 @@ from tris.application.markets import DealRequest
 from tris.application.opendata.stream import EventStream
 from tris.application.readmodels.agreements import AgreementsProjection
 from tris.application.readmodels.catalogue import default_projections
-from tris.application.readmodels.partner import PARTNER_PARTS, PARTS, Partner, PartnerRecipe
+from tris.application.readmodels.partner import (
+    PARTNER_PARTS,
+    PARTS,
+    Partner,
+    PartnerRecipe,
+    partnered,
+)
 from tris.application.readmodels.queries.agreements import AgreementFilter
 from tris.application.readmodels.queries.stats import AGREEMENT_COUNTS
 from tris.application.readmodels.runner import ProjectionRunner
@@ -1147,13 +1153,17 @@ def test_a_rebuild_with_a_partner_process_equals_one_without(database_url: str) 
     try:
         world = make_world(services)
         ids, market_id = partnered_history(world)
-        partnered = {UUID(i).int % PARTS in PARTNER_PARTS for i in ids}
-        assert partnered == {True, False}  # both processes have agreements to apply
+        halves = {UUID(i).int % PARTS in PARTNER_PARTS for i in ids}
+        assert halves == {True, False}  # both processes have agreements to apply
         live = services.projections.digest()
         stats, market_stats = services.queries.stats(), services.queries.market_stats(market_id)
         runner = services.projections
         runner.rebuild_partner_events = 0
-        runner.rebuild_flush_events = 10  # the partner takes the first ten; the rest after
+        # The partner's part ends just after the first proposal it takes: this process
+        # then applies the rest of that agreement's life on top of the partner's rows.
+        log = services.store.log
+        first = next(n for n in log.notifications(0, 10_000) if partnered(n))
+        runner.rebuild_flush_events = first.id
         started: list[int] = []
         spawn = runner._partner
         runner._partner = lambda *a: started.append(1) or spawn(*a)  # type: ignore[method-assign]
