@@ -178,6 +178,13 @@ def test_an_ended_membership_cannot_be_corrected_into_an_open_one(
     recorded = _ask(api, None, cast["buendnis"], cast["verein"], valid_from="2020-01-01").json()
     ended = _act(api, cast["verein"], recorded, "end", valid_to="2023-12-31", reason="Austritt")
     assert ended.status_code == 200, ended.text
+    assert ended.json()["end_reason"] == "Austritt"
+    listed = api.client.get(
+        f"/v1/parties/{cast['buendnis'].party_id}/memberships", headers=api.admin
+    ).json()["items"]
+    assert [(m["id"], m["status"], m["end_reason"]) for m in listed] == [
+        (recorded["id"], "ended", "Austritt")
+    ]
     reopened = _act(
         api, cast["buendnis"], recorded, "correction", valid_from="2020-01-01", valid_to=None,
         reason="doch nicht ausgetreten",

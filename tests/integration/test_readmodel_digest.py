@@ -31,6 +31,7 @@ KEYS = {
     "rm_market_deals": ("agreement_id",),
     "rm_memberships": ("membership_id",),
     "rm_membership_history": ("membership_id", "version"),
+    "rm_membership_ends": ("membership_id",),
 }
 INTEGERS = {"version", "revision", "in_force_revision", "number"}
 QUERY = re.compile(r"SELECT (?P<columns>.+?) FROM (?P<table>\w+) ORDER BY", re.DOTALL)

@@ -24,7 +24,8 @@ class MembershipsProjection(Projection):
     """Memberships now, and their history by recorded time."""
 
     name = "memberships"
-    schema_version = 1
+    # 2: `rm_membership_ends` (why an ended membership ended, for the listing).
+    schema_version = 2
     tables = (
         """CREATE TABLE IF NOT EXISTS rm_memberships (
             membership_id TEXT PRIMARY KEY,
@@ -50,6 +51,9 @@ class MembershipsProjection(Projection):
             recorded_from TEXT NOT NULL,
             recorded_to TEXT,
             PRIMARY KEY (membership_id, version))""",
+        """CREATE TABLE IF NOT EXISTS rm_membership_ends (
+            membership_id TEXT PRIMARY KEY,
+            end_reason TEXT NOT NULL)""",
     )
     indexes = (
         "CREATE INDEX IF NOT EXISTS rm_memberships_network ON rm_memberships (network_id, seq)",
@@ -65,6 +69,7 @@ class MembershipsProjection(Projection):
         "SELECT membership_id, version, network_id, member_id, role, valid_from, valid_to, "
         "status, recorded_from, recorded_to FROM rm_membership_history "
         "ORDER BY membership_id, version",
+        "SELECT membership_id, end_reason FROM rm_membership_ends ORDER BY membership_id",
     )
 
     def apply(self, cur: Cursor, position: int, event: Any) -> None:
@@ -102,6 +107,10 @@ class MembershipsProjection(Projection):
             case Membership.Ended():
                 self._set(
                     cur, membership_id, version, status="ended", valid_to=_day(event.valid_to)
+                )
+                cur.execute(
+                    "INSERT INTO rm_membership_ends (membership_id, end_reason) VALUES (%s, %s)",
+                    (membership_id, event.reason),
                 )
             case Membership.Corrected():
                 self._set(

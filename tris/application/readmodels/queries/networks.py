@@ -19,6 +19,11 @@ MEMBERSHIP_COLUMNS = (
     "membership_id, seq, network_id, member_id, role, valid_from, valid_to, basis, status, "
     "requested_by, version"
 )
+# The listing's columns: a membership and, once it ended, why.
+LISTED_COLUMNS = (
+    "m.membership_id, m.seq, m.network_id, m.member_id, m.role, m.valid_from, m.valid_to, "
+    "m.basis, m.status, m.requested_by, m.version, e.end_reason"
+)
 STATUSES = ("pending", "active", "rejected", "ended")
 
 
@@ -47,23 +52,24 @@ class NetworkQueries(ReadModelQueries):
         check_limit(limit)
         if status is not None and status not in STATUSES:
             raise InvalidInputError(f"status must be one of {', '.join(STATUSES)}")
-        where, params = ["network_id = %s"], [network_id]
+        where, params = ["m.network_id = %s"], [network_id]
         if status is not None:
-            where.append("status = %s")
+            where.append("m.status = %s")
             params.append(status)
         if cursor is not None:
             (after,) = self.cursors.decode(cursor, int)
-            where.append("seq > %s")
+            where.append("m.seq > %s")
             params.append(after)
         with self.database.read() as cur:
             cur.execute(
-                f"SELECT {MEMBERSHIP_COLUMNS} FROM rm_memberships "  # noqa: S608
-                f"WHERE {' AND '.join(where)} ORDER BY seq LIMIT %s",
+                f"SELECT {LISTED_COLUMNS} FROM rm_memberships m "  # noqa: S608
+                "LEFT JOIN rm_membership_ends e ON e.membership_id = m.membership_id "
+                f"WHERE {' AND '.join(where)} ORDER BY m.seq LIMIT %s",
                 [*params, limit + 1],
             )
             rows = cur.fetchall()
         page, more = rows[:limit], len(rows) > limit
-        items = [membership_item(r) for r in page]
+        items = [{**membership_item(r), "end_reason": r[11]} for r in page]
         next_cursor = self.cursors.encode(int(page[-1][1])) if more and page else None
         return {"items": items, "next_cursor": next_cursor}
 
