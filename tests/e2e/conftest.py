@@ -8,6 +8,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from tests.support.answers import check_answers
 from tests.support.http import Api, Trio, build_services
 from tris.application.access import Role
 from tris.bootstrap import Services
@@ -30,8 +31,10 @@ def app(services: Services) -> FastAPI:
 
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
-    """An in-process client of the application."""
+    """An in-process client of the application; every 2xx JSON answer is checked against
+    its route's model."""
     with TestClient(app) as test_client:
+        test_client.event_hooks["response"].append(check_answers(app))
         yield test_client
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
-from tests.support.http import Api, Trio, bearer, build_services, content
+from tests.support.http import Api, Trio, bearer, build_services, content, key_body
+from tests.support.integrity import RawDatabase
 from tris.application.access import Role
 from tris.bootstrap import Services
 from tris.domain.signing import canonical_json
@@ -255,3 +257,30 @@ def test_the_kept_fingerprint_is_keyed_so_the_database_alone_confirms_no_body(
     assert kept != plain.hexdigest()
     key = services.integrity.derived_key(FINGERPRINT_PURPOSE)
     assert kept == request_fingerprint(key, "POST", "/v1/parties", json.dumps(body).encode())
+
+
+def test_an_answer_kept_by_an_earlier_release_is_replayed_in_the_contracts_form(
+    api: Api, trio: Trio, services: Services
+) -> None:
+    # Releases before answers were serialised by the routes themselves kept the body as
+    # the application built it (`revoked` left out); the contract's form is still answered.
+    private = Ed25519PrivateKey.generate()
+    path = f"/v1/parties/{trio.civil.party_id}/signing-keys"
+    body = key_body(private, trio.civil.party_id)
+    headers = trio.civil.headers(**{"Idempotency-Key": "key-old-release"})
+    first = api.client.post(path, json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    assert first.json()["revoked"] is False
+    raw = RawDatabase(services)
+    ((kept,),) = raw.run(
+        "SELECT body FROM tris_idempotency WHERE idem_key=%s", ("key-old-release",)
+    )
+    old = {k: v for k, v in json.loads(kept).items() if k != "revoked"}
+    raw.run(
+        "UPDATE tris_idempotency SET body=%s WHERE idem_key=%s",
+        (json.dumps(old, sort_keys=True, separators=(",", ":")), "key-old-release"),
+    )
+    again = api.client.post(path, json=body, headers=headers)
+    assert again.status_code == 201, again.text
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()

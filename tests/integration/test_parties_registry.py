@@ -209,7 +209,11 @@ def test_signing_keys_are_registered_and_revoked(world: World, trio: Trio) -> No
 
     added = parties.register_signing_key(member.ctx(), member.party_id, public, proof)
     assert added.status == 201
-    assert added.body == {"key_id": added.body["key_id"], "party_id": member.party_id}
+    assert added.body == {
+        "key_id": added.body["key_id"],
+        "party_id": member.party_id,
+        "revoked": False,
+    }
     keys = {k["key_id"]: k for k in parties.get(member.principal, member.party_id)["signing_keys"]}
     assert keys[added.body["key_id"]] == {
         "key_id": added.body["key_id"],

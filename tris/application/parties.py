@@ -125,7 +125,7 @@ class Parties:
                     "this public key is registered by another party; a key speaks for one "
                     "party only: generate a new one"
                 )
-            return [party], {"key_id": key_id, "party_id": party.party_id}
+            return [party], {"key_id": key_id, "party_id": party.party_id, "revoked": False}
 
         return self.store.execute(ctx, command, status=201)
 

@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from tris.domain.agreement import Agreement, Fulfilment, Revision
 from tris.domain.party import Party
 from tris.domain.signing import signing_payload
-from tris.domain.values import Content
+from tris.domain.values import Content, Publication
 
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+def moment_text(value: datetime) -> str:
+    """A moment as the API writes it: RFC 3339, UTC as `Z` (the form of its models)."""
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
 def content_view(agreement: Agreement, content: Content, today: date) -> dict[str, Any]:
     """A revision's content, each commitment with its status and confirmed quantity."""
     data = content.to_dict()
+    data.setdefault("publication", Publication.RESTRICTED.value)
     for item, commitment in zip(data["commitments"], content.commitments, strict=True):
         item["status"] = agreement.commitment_status(commitment, today).value
         item["confirmed_quantity"] = str(agreement.confirmed_quantity(commitment.id))
@@ -86,8 +93,8 @@ def agreement_view(
             for n in agreement.notarisations
         ],
         "published": agreement.published,
-        "created_at": agreement.created_on.isoformat(),
-        "updated_at": agreement.modified_on.isoformat(),
+        "created_at": moment_text(agreement.created_on),
+        "updated_at": moment_text(agreement.modified_on),
     }
 
 
@@ -142,7 +149,7 @@ def party_view(party: Party, *, with_contacts: bool) -> dict[str, Any]:
             }
             for key in party.keys.values()
         ],
-        "created_at": party.created_on.isoformat(),
+        "created_at": moment_text(party.created_on),
         "version": party.version,
     }
     if with_contacts:

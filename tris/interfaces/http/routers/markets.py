@@ -388,9 +388,8 @@ def make_deal(
     matched, in one transaction. The agreement is then signed like any other."""
     outcome = services.markets.make_deal(ctx, market_id, body.request())
     location = f"/v1/agreements/{outcome.body['agreement_id']}"
-    answer = respond(response, outcome, location=location)
-    response.headers["ETag"] = f'"{outcome.body["agreement"]["version"]}"'
-    return answer
+    version = outcome.body["agreement"]["version"]
+    return respond(response, outcome, location=location, version=version)
 
 
 @router.post(
