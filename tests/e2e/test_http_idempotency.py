@@ -284,3 +284,20 @@ def test_an_answer_kept_by_an_earlier_release_is_replayed_in_the_contracts_form(
     assert again.status_code == 201, again.text
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.json() == first.json()
+
+
+def test_a_body_too_deep_to_parse_on_a_route_without_one_is_fingerprinted_by_its_bytes(
+    api: Api,
+) -> None:
+    headers = {
+        **api.admin,
+        "Idempotency-Key": "checkpoint-deep",
+        "Content-Type": "application/json",
+    }
+    deep = b"[" * 100_000
+    first = api.client.post("/v1/checkpoints", content=deep, headers=headers)
+    assert first.status_code == 201, first.text
+    again = api.client.post("/v1/checkpoints", content=deep, headers=headers)
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    other = api.client.post("/v1/checkpoints", content=deep + b"[", headers=headers)
+    assert other.status_code == 422, other.text

@@ -173,11 +173,25 @@ ExpectedVersion = Annotated[int, Depends(expected_version)]
 FINGERPRINT_PURPOSE = b"tris idempotency fingerprint v1"
 
 
-def request_fingerprint(key: bytes, method: str, path: str, body: bytes) -> str:
+# A body that is not JSON (or was not parsed yet), for the two helpers below.
+NOT_JSON: Any = object()
+
+
+def request_fingerprint(
+    key: bytes, method: str, path: str, body: bytes, *, parsed: Any = NOT_JSON
+) -> str:
     """HMAC-SHA256, under a key derived from the server key, over method, path and the body
-    (as canonical JSON when it is JSON): the database alone cannot confirm a guessed body."""
+    (as canonical JSON when it is JSON): the database alone cannot confirm a guessed body.
+
+    `parsed`: the body's JSON value when the caller has it already (else it is parsed here).
+    """
+    if parsed is NOT_JSON and body:
+        try:
+            parsed = json.loads(body)
+        except Exception:
+            parsed = NOT_JSON
     try:
-        canonical = canonical_json(json.loads(body)) if body else b""
+        canonical = body if parsed is NOT_JSON else canonical_json(parsed)
     except Exception:
         # Not JSON, or JSON that RFC 8785 cannot represent: the raw bytes identify it.
         canonical = body
@@ -188,19 +202,27 @@ def request_fingerprint(key: bytes, method: str, path: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
-def _refuse_unencodable(body: bytes) -> None:
+async def json_of(request: Request, body: bytes) -> Any:
+    """The body's JSON value, or NOT_JSON. FastAPI parsed it already when the route takes a
+    JSON body (`Request.json` keeps it), so the body is parsed once per request."""
+    if not body:
+        return NOT_JSON
+    try:
+        return await request.json()
+    except Exception:  # not JSON, not UTF-8, or nested too deep to parse
+        return NOT_JSON
+
+
+def _refuse_unencodable(body: bytes, parsed: Any) -> None:
     """Refuse JSON text that no UTF-8 store could keep (lone surrogates in escapes)."""
-    if b"\\u" not in body.lower():
+    if parsed is NOT_JSON or b"\\u" not in body.lower():
         return
     try:
-        value: Any = json.loads(body)
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
+        json.dumps(parsed, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidInputError(
             "the body holds a lone UTF-16 surrogate escape, which is not text"
         ) from None
-    except ValueError:
-        return
 
 
 async def idempotency_request(
@@ -217,7 +239,8 @@ async def idempotency_request(
 ) -> IdempotencyRequest | None:
     """The request's Idempotency-Key, fingerprint and success status, if a key was sent."""
     body = await request.body()
-    _refuse_unencodable(body)
+    parsed = await json_of(request, body)
+    _refuse_unencodable(body, parsed)
     if key is None:
         return None
     if len(key) > MAX_IDEMPOTENCY_KEY or not _IDEMPOTENCY_KEY.match(key):
@@ -227,7 +250,11 @@ async def idempotency_request(
     route = request.scope.get("route")
     status = getattr(route, "status_code", None) or 200
     fingerprint = request_fingerprint(
-        services.integrity.derived_key(FINGERPRINT_PURPOSE), request.method, request.url.path, body
+        services.integrity.derived_key(FINGERPRINT_PURPOSE),
+        request.method,
+        request.url.path,
+        body,
+        parsed=parsed,
     )
     return IdempotencyRequest(key=key, fingerprint=fingerprint, status=int(status))
 
