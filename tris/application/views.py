@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from tris.domain.agreement import Agreement, Fulfilment, Revision
@@ -18,9 +18,9 @@ def _b64(data: bytes) -> str:
 
 
 def moment_text(value: datetime) -> str:
-    """A moment as the API writes it: RFC 3339, UTC as `Z` (the form of its models)."""
-    text = value.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
+    """A moment as the API and its OCDS releases write it: RFC 3339 in UTC with a `Z` (the
+    form the models dump a UTC moment in)."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def content_view(agreement: Agreement, content: Content, today: date) -> dict[str, Any]:

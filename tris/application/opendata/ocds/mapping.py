@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from tris.application.views import moment_text
 from tris.domain.agreement import Agreement, AgreementStatus
 from tris.domain.market.money import ISO_4217
 from tris.domain.signing import content_hash
@@ -106,11 +107,6 @@ def release_id(ocid: str, version: int) -> str:
     return f"{ocid}-{version:05d}"
 
 
-def moment(value: datetime) -> str:
-    """RFC 3339 in UTC with a Z."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def day_start(value: date) -> str:
     """A day as the OCDS date-time of its start (UTC)."""
     return f"{value.isoformat()}T00:00:00Z"
@@ -173,7 +169,7 @@ def _remember(fold: _Fold, kind: str, event: Any, ocid: str, version: int) -> No
         fold.amendments.append(
             {
                 "id": f"amendment-{revision}",
-                "date": moment(when),
+                "date": moment_text(when),
                 "rationale": fold.rationales.get(revision, ""),
                 "description": f"Revision {revision} in force, signed by every party",
                 "amendsReleaseID": release_id(ocid, version - 1),
@@ -212,7 +208,7 @@ def _release(
     release: dict[str, Any] = {
         "ocid": ocid,
         "id": release_id(ocid, agreement.version),
-        "date": moment(event.timestamp),
+        "date": moment_text(event.timestamp),
         "tag": [TAGS.get(kind, "contract")],
         "initiationType": "tender",
         "language": "de",
@@ -225,7 +221,7 @@ def _release(
                 "suppliers": [
                     {"id": p, "name": directory.party(p).name} for p in _debtors(content)
                 ],
-                **({"date": moment(fold.concluded_at)} if fold.concluded_at else {}),
+                **({"date": moment_text(fold.concluded_at)} if fold.concluded_at else {}),
             }
         ],
         "contracts": [_contract(agreement, content, fold, directory, event.timestamp)],
@@ -345,7 +341,7 @@ def _contract(
     if period:
         contract["period"] = period
     if fold.concluded_at is not None:
-        contract["dateSigned"] = moment(fold.concluded_at)
+        contract["dateSigned"] = moment_text(fold.concluded_at)
     if fold.amendments:
         contract["amendments"] = [dict(a) for a in fold.amendments]
     milestones = _milestones(agreement, content, fold, now)
@@ -430,7 +426,7 @@ def _documents(agreement: Agreement, fold: _Fold, directory: Directory) -> list[
                         "and evidence bundle check it with every other signature"
                     ),
                     "format": "application/json",
-                    **({"datePublished": moment(when)} if when else {}),
+                    **({"datePublished": moment_text(when)} if when else {}),
                 }
             )
     for notarisation in agreement.notarisations:
@@ -446,7 +442,7 @@ def _documents(agreement: Agreement, fold: _Fold, directory: Directory) -> list[
                     f"with key {notarisation.key_id}"
                 ),
                 "format": "application/json",
-                **({"datePublished": moment(when)} if when else {}),
+                **({"datePublished": moment_text(when)} if when else {}),
             }
         )
     return documents

@@ -20,13 +20,13 @@ from tris.application.opendata.ocds.mapping import (
     Directory,
     PartyFacts,
     facts_of,
-    moment,
     ocid_of,
     releases,
 )
 from tris.application.parties import Parties
 from tris.application.readmodels.queries.agreements import AgreementQueries
 from tris.application.store import EventStore
+from tris.application.views import moment_text
 from tris.domain.errors import AgreementNotFoundError, DomainError
 
 SCHEMAS = Path(__file__).parent
@@ -104,7 +104,7 @@ class OpenContracting:
         return {
             "uri": uri,
             "version": VERSION,
-            "publishedDate": moment(datetime.now(UTC)),
+            "publishedDate": moment_text(datetime.now(UTC)),
             "publisher": {"name": self.publisher},
         }
 
