@@ -98,7 +98,9 @@ def build(settings: Settings | None = None, *, today: Clock = date.today) -> Ser
     partner = PartnerRecipe(functools.partial(EventLog, settings.database_url), default_projections)
     projections = ProjectionRunner(store, default_projections(), partner=partner)
     mode, timeout = settings.projections, settings.read_your_writes_timeout
-    store.after_commit.append(lambda position: projections.after_commit(position, mode, timeout))
+    store.after_commit.append(
+        lambda position, recorded: projections.after_commit(position, mode, timeout, recorded)
+    )
     integrity = Integrity(store, settings)
     # Each person's key is wrapped by a key derived from the server key (outside the
     # database); keys and inline data from before are moved under wrapped keys once.
@@ -107,7 +109,7 @@ def build(settings: Settings | None = None, *, today: Clock = date.today) -> Ser
         store.vault.migrate(store.log.inline_contacts)
     cursors = CursorCodec(lambda: integrity.derived_key(CURSOR_PURPOSE))
     head_watcher = HeadWatcher(store.log.head, channel=store.log.head_channel())
-    store.after_commit.append(head_watcher.committed)
+    store.after_commit.append(lambda position, _: head_watcher.committed(position))
     queries = Queries(store.database, today=today, cursors=cursors)
 
     def settle(position: int) -> bool:

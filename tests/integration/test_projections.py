@@ -107,6 +107,43 @@ def test_a_command_is_visible_in_the_list_on_the_next_request(world: World) -> N
     assert {p["sector"] for p in items[0]["parties"]} == {"state", "business", "civil_society"}
 
 
+def test_a_command_applies_its_own_events_without_reading_them_back(
+    database_url: str, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state, firm, assoc = trio(world)
+    log = world.services.store.log
+    read: list[int | None] = []
+    notifications = log.notifications
+
+    def counted_notifications(after: int | None, *args: Any, **kwargs: Any) -> Any:
+        read.append(after)
+        return notifications(after, *args, **kwargs)
+
+    monkeypatch.setattr(log, "notifications", counted_notifications)
+    agreements = world.services.agreements
+    created = agreements.propose(state.ctx(), draft(firm, assoc, state)).body
+    agreements.revise(
+        firm.ctx(), created["id"], draft(firm, assoc, state, title="Kiezgarten"), "Ort"
+    )
+    assert read == []  # the read models took the events as recorded, not from the log
+    listed = world.services.queries.agreements(firm.principal, AgreementFilter())["items"]
+    assert [(i["id"], i["title"]) for i in listed] == [(created["id"], "Kiezgarten")]
+
+    # What another process wrote meanwhile is read from the log, this process's own is not.
+    other = open_services(database_url, projections="worker")
+    try:
+        other.agreements.propose(state.ctx(), draft(state, firm, assoc, title="Lesepatenschaft"))
+    finally:
+        other.close()
+    agreements.propose(state.ctx(), draft(assoc, state, firm, title="Nachbarschaftsfest"))
+    assert len(read) == 1
+    listed = world.services.queries.agreements(firm.principal, AgreementFilter())["items"]
+    assert [i["title"] for i in listed] == ["Nachbarschaftsfest", "Lesepatenschaft", "Kiezgarten"]
+    live = world.services.projections.digest()
+    world.services.projections.rebuild()
+    assert world.services.projections.digest() == live
+
+
 def test_commands_finishing_together_share_a_batch_and_each_sees_its_own_effect(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Recording
 from eventsourcing.utils import get_topic
 
 from tris.application.cache import DEFAULT_MAX_BYTES, AggregateCache, Borrowed
@@ -107,7 +107,9 @@ class EventStore:
         self._in_flight_lock = threading.Lock()
         self._command = threading.local()  # what one command in this thread has loaded
         self.cache = AggregateCache(aggregate_cache_bytes)
-        self.after_commit: list[Callable[[int | None], None]] = []
+        # Called after every save with the position of its last event and its events as
+        # recorded (each with its position; none when the positions are not known yet).
+        self.after_commit: list[Callable[[int | None, Sequence[Recording[UUID]]], None]] = []
 
     def close(self) -> None:
         """Release connections."""
@@ -381,7 +383,7 @@ class EventStore:
                 before = created.version - len(created.pending_events)
                 borrowed[created.id] = Borrowed(created, 0, before, cached=False)
         try:
-            position = self.log.save(aggregates, record, claims, reads)
+            recordings = self.log.save(aggregates, record, claims, reads)
         except IntegrityError as error:
             for public_key, party_id in claims:
                 owner = self.key_owners.owner(bytes.fromhex(public_key))
@@ -394,8 +396,9 @@ class EventStore:
             raise ConcurrentUpdateError(
                 "another command changed this object at the same moment; reload and retry"
             ) from None
+        position = recordings[-1].notification.id if recordings else None
         for listener in self.after_commit:
-            listener(position)
+            listener(position, recordings)
         return position
 
 

@@ -18,6 +18,7 @@ from eventsourcing.persistence import (
     JSONTranscoder,
     MapperDeserialisationError,
     Notification,
+    Recording,
     StoredEvent,
     Transcoder,
 )
@@ -196,18 +197,18 @@ class EventLog:
         record: IdempotencyRecord | None,
         key_claims: Sequence[KeyClaim] = (),
         read_versions: Sequence[tuple[UUID, int]] = (),
-    ) -> int | None:
+    ) -> Sequence[Recording[UUID]]:
         """Save atomically with the idempotency record and the signing keys the events
-        claim; the last event's global position.
+        claim; each event with its global position (none when the positions are not known
+        yet: a long transaction elsewhere holds the sequencer back).
 
         Raises the library's IntegrityError when another writer took a version first,
         another party a claimed key, or when an aggregate read at one of `read_versions`
         (and not saved) has a later version now.
         """
-        recordings = self.app.save(
+        return self.app.save(
             *aggregates, idempotency=record, key_claims=key_claims, read_versions=read_versions
         )
-        return recordings[-1].notification.id if recordings else None
 
     def inline_contacts(self, page: int = 1000) -> Iterator[tuple[str, str]]:
         """(person_id, sealed) of every contact a party event or snapshot holds inline

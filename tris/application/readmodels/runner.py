@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from eventsourcing.persistence import Notification
+from eventsourcing.persistence import Notification, Recording
 
 from tris.application.errors import ConcurrentUpdateError
 from tris.application.readmodels.base import Projection, failing_as
@@ -47,6 +47,8 @@ REBUILD_PAGE = 2_000
 REBUILD_FLUSH_EVENTS = 250_000
 # Below this, starting a second interpreter costs more than it saves.
 REBUILD_PARTNER_EVENTS = 20_000
+# Events handed over by this process's commands and not applied yet, kept at most.
+HANDED_MAX = 4_096
 # The advisory lock under which one batch at a time is applied on PostgreSQL.
 PROJECTION_LOCK = 0x7472697300000002  # "tris" + 2 (the sequencer's is + 1)
 
@@ -92,6 +94,10 @@ class ProjectionRunner:
         self._last_reached = 0
         self._wanted = 0
         self._alive_checked = (0.0, False)
+        # Events this process just saved, by position, as its commands recorded them:
+        # a catch-up after a command applies them from here instead of reading them back
+        # from the log and decoding them once more (`hand_over`).
+        self._handed: dict[int, tuple[Notification, Any]] = {}
         self._create_tables()
 
     # ------------------------------------------------------------------ schema
@@ -163,14 +169,20 @@ class ProjectionRunner:
     # ----------------------------------------------------------------- running
 
     def catch_up(
-        self, progress: Callable[[int, int], None] | None = None, *, until: int | None = None
+        self,
+        progress: Callable[[int, int], None] | None = None,
+        *,
+        until: int | None = None,
+        recorded: Sequence[Recording[Any]] = (),
     ) -> int:
         """Apply every event not yet applied; return how many were applied (all projections).
 
         With `until`, stop as soon as every projection has passed that position (a
-        command's own events) instead of reading the log once more to find it empty.
+        command's own events, `recorded`: applied as they are, not read back from the log)
+        instead of reading the log once more to find it empty.
         """
         if until is not None and progress is None:
+            self.hand_over(recorded)
             return self._catch_up_until(until)
         applied = 0
         with self._lock:
@@ -220,6 +232,42 @@ class ProjectionRunner:
                 if self._passed(arrived, until):
                     return 0
 
+    def hand_over(self, recorded: Sequence[Recording[Any]]) -> None:
+        """Keep events this process saved (with their positions) for the next batch, which
+        applies them without reading the log: a command never reads back its own write.
+
+        Only a run of positions right after where the projections stand is taken from
+        here; whatever else lies between (other processes' events) is read from the log.
+        Entries the projections have passed are dropped at each batch, and the oldest
+        beyond `HANDED_MAX` at once (nobody catching up: a worker applies the events).
+        """
+        if not recorded:
+            return
+        with self._changed:
+            for recording in recorded:
+                self._handed[recording.notification.id] = (
+                    recording.notification,
+                    recording.domain_event,
+                )
+            if len(self._handed) > HANDED_MAX:
+                for position in sorted(self._handed)[: len(self._handed) - HANDED_MAX]:
+                    del self._handed[position]
+
+    def _take_handed(self, start: int) -> list[tuple[Notification, Any]]:
+        """The handed-over events at the positions right after `start`, in order (at most
+        a batch); those at or before `start` are forgotten."""
+        with self._changed:
+            if not self._handed:
+                return []
+            for position in [p for p in self._handed if p <= start]:
+                del self._handed[position]
+            events: list[tuple[Notification, Any]] = []
+            position = start + 1
+            while position in self._handed and len(events) < self.batch_size:
+                events.append(self._handed[position])
+                position += 1
+            return events
+
     def _passed(self, arrived: int, until: int) -> bool:
         """True when a batch finished since step `arrived` found `until` passed."""
         return self._steps > arrived and self._last_reached >= until
@@ -266,10 +314,12 @@ class ProjectionRunner:
         """`_step` from these positions: in the caller's transaction when given (the
         locked one), else in a transaction of its own once there is something to apply."""
         start = min((positions.get(p.name, 0) for p in self.projections), default=0)
-        notifications = self.store.log.notifications(start, self.batch_size)
-        if not notifications:
-            return 0, None, start
-        events = [(n, self.store.log.decode(n)) for n in notifications]
+        events = self._take_handed(start)
+        if not events:
+            notifications = self.store.log.notifications(start, self.batch_size)
+            if not notifications:
+                return 0, None, start
+            events = [(n, self.store.log.decode(n)) for n in notifications]
         todo = {
             p.name: [(n, e) for n, e in events if n.id > positions.get(p.name, 0)]
             for p in self.projections
@@ -277,7 +327,7 @@ class ProjectionRunner:
         behind = sorted((p for p in self.projections if todo[p.name]), key=lambda p: p.name)
         if behind:
             self._apply_batch(cur, behind, positions, todo)
-        return sum(len(items) for items in todo.values()), notifications[-1].id, start
+        return sum(len(items) for items in todo.values()), events[-1][0].id, start
 
     def _apply_batch(
         self,
@@ -358,7 +408,13 @@ class ProjectionRunner:
         self._alive_checked = (time.monotonic(), alive)
         return alive
 
-    def after_commit(self, position: int | None, mode: str, timeout: float) -> None:
+    def after_commit(
+        self,
+        position: int | None,
+        mode: str,
+        timeout: float,
+        recorded: Sequence[Recording[Any]] = (),
+    ) -> None:
         """Make a committed command visible to queries before it answers (read-your-writes).
 
         `inline` applies pending events here; `worker` waits (bounded) for the workers;
@@ -369,7 +425,7 @@ class ProjectionRunner:
             if mode == "worker" or (mode == "auto" and self.workers_alive()):
                 self.wait_for(position, timeout)
             else:
-                self.catch_up(until=position)
+                self.catch_up(until=position, recorded=recorded)
         except Exception:  # the events are safe; a worker or the next command catches up
             log.exception("read models: catch-up after a command failed")
 
