@@ -150,15 +150,15 @@ def test_commands_finishing_together_share_a_batch_and_each_sees_its_own_effect(
     state, firm, assoc = trio(world)
     runner = world.services.projections
     batches: list[int] = []
-    apply_batch = runner._apply_batch
+    apply_events = runner._apply_events
     first = threading.Event()
 
     def slow_first_batch(*args: Any) -> None:
-        batches.append(sum(len(items) for items in args[3].values()))
+        batches.append(sum(len(items) for items in args[2].values()))
         if not first.is_set():
             first.set()
             time.sleep(0.3)  # the other commands commit meanwhile and wait for this leader
-        apply_batch(*args)
+        apply_events(*args)
 
     steps: list[int] = []
     step = runner._step
@@ -167,7 +167,7 @@ def test_commands_finishing_together_share_a_batch_and_each_sees_its_own_effect(
         steps.append(1)
         return step()
 
-    monkeypatch.setattr(runner, "_apply_batch", slow_first_batch)
+    monkeypatch.setattr(runner, "_apply_events", slow_first_batch)
     monkeypatch.setattr(runner, "_step", counted_step)
     seen: dict[int, bool] = {}
 

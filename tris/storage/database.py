@@ -52,6 +52,21 @@ class Database:
                 yield PostgresAdapter(curs)
 
     @contextmanager
+    def pipelined(self) -> Iterator[Cursor]:
+        """PostgreSQL: a transaction whose statements go out without waiting for each
+        other's answers (pipeline mode): BEGIN rides with the first statement and COMMIT
+        with the last; reading a result waits for what was sent before it. An error
+        surfaces at the next read or at the end, not at the statement that caused it."""
+        assert isinstance(self._datastore, PostgresDatastore)
+        with (
+            self._datastore.get_connection() as conn,
+            conn.pipeline(),
+            conn.transaction(),
+            conn.cursor(row_factory=tuple_row) as curs,
+        ):
+            yield PostgresAdapter(curs)
+
+    @contextmanager
     def snapshot(self) -> Iterator[Cursor]:
         """A cursor whose statements all see one snapshot of the database."""
         if isinstance(self._datastore, SQLiteDatastore):

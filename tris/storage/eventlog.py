@@ -133,6 +133,12 @@ class EventLog:
         """The position of the last event in the log (0 when empty)."""
         return int(self.app.recorder.max_notification_id() or 0)
 
+    def given_out(self) -> int:
+        """The highest position numbered when this process's saves were last given their
+        positions (0: none known; SQLite's saves follow each other, and their commands
+        learn their positions at once)."""
+        return int(getattr(self.app.recorder, "given_out", 0))
+
     def notifications(
         self,
         after: int | None,

@@ -101,7 +101,8 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
             ).format(f=sequencer, lock=Literal(SEQUENCER_LOCK), **fmt)
         )
         # A writer's call: the numbering (waiting for the lock), then the positions of its
-        # own aggregates' rows, in the same round trip.
+        # own aggregates' rows and, in a row without an aggregate, the highest position
+        # numbered so far, in the same round trip.
         locator = Identifier(self.datastore.schema, f"{self.events_table_name}_sequence_locate")
         self.sql_create_statements.append(
             SQL(
@@ -111,7 +112,8 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                 "BEGIN "
                 "PERFORM {f}(true, batch); "
                 "RETURN QUERY SELECT e.originator_id, e.originator_version::bigint, e.position "
-                "FROM {t} AS e WHERE e.originator_id = ANY(ids) AND e.position IS NOT NULL; "
+                "FROM {t} AS e WHERE e.originator_id = ANY(ids) AND e.position IS NOT NULL "
+                "UNION ALL SELECT NULL::uuid, NULL::bigint, MAX(e.position) FROM {t} AS e; "
                 "END $$"
             ).format(l=locator, f=sequencer, **fmt)
         )
@@ -152,6 +154,10 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         ).format(type=Identifier(self.datastore.schema, self.stored_event_type_name), **fmt)
         self._sequenced_at = float("-inf")
         self.group = GroupCommit(self._commit_batch, self._settle_batch)
+        # The highest position numbered when a save of this process was last given its
+        # positions (set before its command learns them): a catch-up that holds the
+        # events of its own commands knows whether others lie beyond them.
+        self.given_out = 0
 
     # ------------------------------------------------------------------ writing
 
@@ -301,6 +307,9 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
             with conn.cursor() as curs:  # autocommit: numbered and committed when it returns
                 curs.execute(self._locate_sql, (SEQUENCE_BATCH, ids), prepare=True)
                 found = {(r["o_id"], r["o_version"]): r["o_position"] for r in curs}
+            head = found.pop((None, None), None)
+            if head is not None:
+                self.given_out = max(self.given_out, int(head))
             self._sequenced_at = began
             positions = [found.get((e.originator_id, e.originator_version)) for e in stored_events]
             if all(p is not None for p in positions):

@@ -44,7 +44,33 @@ BEGIN
     RETURN QUERY SELECT t.projection, t.position FROM tris_tracking AS t;
 END $$"""
 
-BACKEND_STATEMENTS: dict[str, list[str]] = {"postgres": [BEGIN_BATCH], "sqlite": []}
+# A batch of events this process wrote itself, at positions `first`…`last` (ADR 29): the
+# same beginning, then, if every projection of `names` has passed `first - 1`, each is
+# moved to `last` at once (it needs nothing before `first`, and the caller holds every
+# event up to `last`) and the positions before the move are returned as claimed.
+# Otherwise nothing moves and the positions come back unclaimed, for an ordinary batch.
+CLAIM_BATCH = """CREATE OR REPLACE FUNCTION tris_tracking_claim(
+    lock_key bigint, names text[], first_position bigint, last_position bigint)
+RETURNS TABLE (tracked text, tracked_at bigint, claimed boolean)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    PERFORM pg_advisory_xact_lock(lock_key);
+    IF (SELECT count(*) FROM tris_tracking AS t
+        WHERE t.projection = ANY(names) AND t.position >= first_position - 1)
+        = cardinality(names) THEN
+        RETURN QUERY WITH moved AS (
+            UPDATE tris_tracking AS t SET position = GREATEST(o.position, last_position)
+            FROM tris_tracking AS o
+            WHERE o.projection = t.projection AND t.projection = ANY(names)
+            RETURNING t.projection AS name, o.position AS before)
+        SELECT moved.name, moved.before, true FROM moved;
+    ELSE
+        RETURN QUERY SELECT t.projection, t.position, false FROM tris_tracking AS t;
+    END IF;
+END $$"""
+
+BACKEND_STATEMENTS: dict[str, list[str]] = {"postgres": [BEGIN_BATCH, CLAIM_BATCH], "sqlite": []}
 
 # A worker unseen for this long is forgotten.
 FORGET_WORKERS_SECONDS = 3600
@@ -87,18 +113,36 @@ def begin_batch(cur: Cursor, lock_key: int) -> dict[str, int]:
     return {str(r[0]): int(r[1]) for r in cur.fetchall()}
 
 
+def claim_batch(
+    cur: Cursor, lock_key: int, names: list[str], first: int, last: int
+) -> tuple[dict[str, int], bool]:
+    """PostgreSQL: begin a batch of the events at `first`…`last`, which the caller holds
+    (`CLAIM_BATCH`): each projection's position before, and whether they were all moved
+    to `last` (claimed: apply each the events after its position, and commit)."""
+    cur.execute(
+        "SELECT tracked, tracked_at, claimed FROM tris_tracking_claim(%s, %s, %s, %s)",
+        (lock_key, names, first, last),
+    )
+    rows = cur.fetchall()
+    return {str(r[0]): int(r[1]) for r in rows}, bool(rows) and all(r[2] for r in rows)
+
+
 def advance_all(cur: Cursor, backend: str, moves: list[tuple[str, int, int]]) -> bool:
     """Compare-and-set each (projection, old, new) at once; False when another worker
     moved any of them (the caller rolls the batch back)."""
     if backend != "postgres":
         return all(advance(cur, name, old, new) for name, old, new in moves)
+    # The count comes back as a row (not `rowcount`), which a pipelined transaction has
+    # only once its results are read.
     cur.execute(
-        "UPDATE tris_tracking AS t SET position = m.new "
+        "WITH moved AS (UPDATE tris_tracking AS t SET position = m.new "
         "FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS m(name, old, new) "
-        "WHERE t.projection = m.name AND t.position = m.old",
+        "WHERE t.projection = m.name AND t.position = m.old RETURNING 1) "
+        "SELECT count(*) FROM moved",
         ([m[0] for m in moves], [m[1] for m in moves], [m[2] for m in moves]),
     )
-    return getattr(cur, "rowcount", len(moves)) == len(moves)
+    row = cur.fetchone()
+    return row is not None and int(row[0]) == len(moves)
 
 
 def advance(cur: Cursor, projection: str, old: int, new: int) -> bool:

@@ -31,7 +31,7 @@ from tris.application.store import EventStore
 from tris.storage import tracking
 from tris.storage.cursors import Cursor
 from tris.storage.database import Database
-from tris.storage.errors import ProjectionFailedError
+from tris.storage.errors import ProjectionFailedError, is_unavailable
 from tris.storage.schema import schema_is_current
 from tris.storage.stage import Stage
 
@@ -254,18 +254,31 @@ class ProjectionRunner:
                     del self._handed[position]
 
     def _take_handed(self, start: int) -> list[tuple[Notification, Any]]:
-        """The handed-over events at the positions right after `start`, in order (at most
-        a batch); those at or before `start` are forgotten."""
+        """The handed-over events right after `start` (`_handed_from`); those at or before
+        `start` are forgotten."""
+        self._forget_handed(start)
+        return self._handed_from(start + 1)
+
+    def _handed_from(self, first: int | None) -> list[tuple[Notification, Any]]:
+        """The handed-over events from position `first` (the lowest held when None) as far
+        as they run on without a gap, at most a batch; none when they stop short of a
+        position a command waits for: the log has it, and one batch read from there
+        serves every command waiting instead of one batch each (so does a position
+        numbered before this process's latest save was, which the log has too)."""
         with self._changed:
             if not self._handed:
                 return []
-            for position in [p for p in self._handed if p <= start]:
-                del self._handed[position]
+            position = min(self._handed) if first is None else first
             events: list[tuple[Notification, Any]] = []
-            position = start + 1
             while position in self._handed and len(events) < self.batch_size:
                 events.append(self._handed[position])
                 position += 1
+            if (
+                events
+                and len(events) < self.batch_size
+                and (position <= max(self._wanted, self.store.log.given_out()))
+            ):
+                return []
             return events
 
     def _passed(self, arrived: int, until: int) -> bool:
@@ -298,6 +311,11 @@ class ProjectionRunner:
         try:
             if self.database.backend != "postgres":
                 return self._batch(None, self.positions())
+            handed = self._handed_from(None)
+            if handed:
+                stepped = self._step_handed(handed)
+                if stepped is not None:
+                    return stepped
             with self.database.transaction() as cur:
                 return self._batch(cur, tracking.begin_batch(cur, PROJECTION_LOCK))
         except ProjectionFailedError as failure:
@@ -309,6 +327,51 @@ class ProjectionRunner:
                     failure.cause,
                 )  # fmt: skip
             raise
+
+    def _step_handed(
+        self, handed: list[tuple[Notification, Any]]
+    ) -> tuple[int, int | None, int] | None:
+        """PostgreSQL: `_step` for a run of events this process saved (ADR 29), in one
+        pipelined transaction: the claim (`tracking.claim_batch`) goes out with BEGIN, the
+        read-model statements and COMMIT together after it. When the projections stand
+        before the run (another process's events come first), an ordinary batch follows
+        in the same transaction.
+
+        In a pipeline a failing statement is reported at the next read, not where it
+        failed; so on any failure but the database being away this returns None and the
+        caller runs the batch statement by statement, where a failure is reported at its
+        event.
+        """
+        first, last = handed[0][0].id, handed[-1][0].id
+        names = sorted(p.name for p in self.projections)
+        try:
+            with self.database.pipelined() as cur:
+                positions, claimed = tracking.claim_batch(cur, PROJECTION_LOCK, names, first, last)
+                if not claimed:
+                    return self._batch(cur, positions)
+                todo = {
+                    p.name: [(n, e) for n, e in handed if n.id > positions.get(p.name, 0)]
+                    for p in self.projections
+                }
+                behind = sorted((p for p in self.projections if todo[p.name]), key=lambda p: p.name)
+                self._apply_events(cur, behind, todo)
+        except _LostRaceError:
+            raise
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise
+            log.warning("read models: a pipelined batch failed (%s); once more, plainly", exc)
+            return None
+        start = min((positions.get(p.name, 0) for p in self.projections), default=0)
+        reached = min((max(positions.get(p.name, 0), last) for p in self.projections), default=0)
+        self._forget_handed(reached)
+        return sum(len(items) for items in todo.values()), reached, start
+
+    def _forget_handed(self, upto: int) -> None:
+        """Drop the handed-over events every projection has passed."""
+        with self._changed:
+            for position in [p for p in self._handed if p <= upto]:
+                del self._handed[position]
 
     def _batch(self, cur: Cursor | None, positions: dict[str, int]) -> tuple[int, int | None, int]:
         """`_step` from these positions: in the caller's transaction when given (the
@@ -364,6 +427,13 @@ class ProjectionRunner:
         if not tracking.advance_all(cur, self.database.backend, moves):
             # Another worker applied this batch first; the next round reads its position.
             raise _LostRaceError("another worker applied this batch first")
+        self._apply_events(cur, behind, todo)
+
+    @staticmethod
+    def _apply_events(
+        cur: Cursor, behind: list[Projection], todo: dict[str, list[tuple[Notification, Any]]]
+    ) -> None:
+        """Apply each projection its events, then what it kept back for the batch's end."""
         try:
             for projection in behind:
                 for notification, event in todo[projection.name]:
