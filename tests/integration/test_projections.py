@@ -785,6 +785,39 @@ def test_a_batch_failing_at_its_end_is_reported_at_its_last_event(database_url: 
     services.close()
 
 
+def test_a_statement_failing_on_a_commands_own_event_is_reported_at_that_event(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state, firm, assoc = trio(world)
+    agreements = world.services.agreements
+    created = agreements.propose(state.ctx(), draft(firm, assoc, state)).body
+    conclude(world, created["id"], state, firm)
+    projection = next(p for p in world.services.projections.projections if p.name == "agreements")
+    apply = projection.apply
+
+    def failing_on_signatures(cur: Any, position: int, event: Any) -> None:
+        apply(cur, position, event)
+        if type(event).__name__ == "Signed":
+            # A statement the database refuses, last in its event: in a pipelined batch
+            # the refusal would surface only at the next event's read (`Concluded`).
+            cur.execute(
+                "INSERT INTO tris_tracking (projection, position, schema_version) "
+                "VALUES ('agreements', 0, 1)"
+            )
+
+    monkeypatch.setattr(projection, "apply", failing_on_signatures)
+    conclude(world, created["id"], assoc)  # the last signature: Signed, then Concluded
+    runner = world.services.projections
+    assert agreements.get(world.admin, created["id"])["status"] == "in_force"  # it stands
+    failure = runner.failures()["agreements"]
+    assert failure[1] == "Signed" and "tris_tracking" in failure[2]
+    assert runner.positions()["agreements"] == failure[0] - 1
+    monkeypatch.setattr(projection, "apply", apply)
+    runner.catch_up()
+    listed = world.services.queries.agreements(firm.principal, AgreementFilter())["items"]
+    assert [i["status"] for i in listed] == ["in_force"]
+
+
 def test_an_interrupted_rebuild_resumes(database_url: str) -> None:
     services = open_services(database_url, projections="inline")
     world = make_world(services)
