@@ -144,6 +144,29 @@ def test_a_command_applies_its_own_events_without_reading_them_back(
     assert world.services.projections.digest() == live
 
 
+def test_handed_over_events_are_bounded_and_the_log_fills_what_was_dropped(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state, firm, assoc = trio(world)
+    runner = world.services.projections
+    monkeypatch.setattr("tris.application.readmodels.runner.HANDED_MAX", 3)
+    # Commands whose catch-up does not run: their events pile up, handed over.
+    monkeypatch.setattr(runner, "_catch_up_until", lambda until: 0)
+    titles = [f"Kiezprojekt {n}" for n in range(5)]
+    for title in titles:
+        world.services.agreements.propose(state.ctx(), draft(firm, assoc, state, title=title))
+    head = world.services.store.log.head()
+    assert sorted(runner._handed) == [head - 2, head - 1, head]  # the newest three
+    monkeypatch.undo()
+    runner.catch_up()
+    assert runner._handed == {}
+    listed = world.services.queries.agreements(firm.principal, AgreementFilter())["items"]
+    assert [i["title"] for i in listed] == titles[::-1]
+    live = runner.digest()
+    runner.rebuild()
+    assert runner.digest() == live
+
+
 def test_commands_finishing_together_share_a_batch_and_each_sees_its_own_effect(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
