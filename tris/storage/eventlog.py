@@ -135,8 +135,7 @@ class EventLog:
 
     def given_out(self) -> int:
         """The highest position numbered when this process's saves were last given their
-        positions (0: none known; SQLite's saves follow each other, and their commands
-        learn their positions at once)."""
+        positions (on SQLite: the highest position a save of this process took)."""
         return int(getattr(self.app.recorder, "given_out", 0))
 
     def notifications(

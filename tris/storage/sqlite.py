@@ -19,6 +19,10 @@ from tris.storage.schema import STALE_READ, TRIS_TABLES
 class TrisSQLiteRecorder(SQLiteApplicationRecorder):
     """The library's SQLite recorder, also writing idempotency records in the same transaction."""
 
+    # The highest position given to a save of this process (its transaction may still
+    # roll back: a catch-up then reads the log, which is only slower).
+    given_out = 0
+
     def construct_create_table_statements(self) -> list[str]:
         """The library's table plus TRIS's own."""
         return [*super().construct_create_table_statements(), *TRIS_TABLES]
@@ -27,6 +31,8 @@ class TrisSQLiteRecorder(SQLiteApplicationRecorder):
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         positions = super()._insert_events(c, stored_events, **kwargs)
+        if positions:
+            self.given_out = max(self.given_out, *positions)
         for aggregate_id, version in kwargs.get("read_versions", ()):
             c.execute(
                 f"SELECT 1 FROM {self.events_table_name} "  # noqa: S608 - the library's name
