@@ -349,11 +349,7 @@ class ProjectionRunner:
                 positions, claimed = tracking.claim_batch(cur, PROJECTION_LOCK, names, first, last)
                 if not claimed:
                     return self._batch(cur, positions)
-                todo = {
-                    p.name: [(n, e) for n, e in handed if n.id > positions.get(p.name, 0)]
-                    for p in self.projections
-                }
-                behind = sorted((p for p in self.projections if todo[p.name]), key=lambda p: p.name)
+                todo, behind = self._plan(handed, positions)
                 self._apply_events(cur, behind, todo)
         except _LostRaceError:
             raise
@@ -366,6 +362,18 @@ class ProjectionRunner:
         reached = min((max(positions.get(p.name, 0), last) for p in self.projections), default=0)
         self._forget_handed(reached)
         return sum(len(items) for items in todo.values()), reached, start
+
+    def _plan(
+        self, events: list[tuple[Notification, Any]], positions: dict[str, int]
+    ) -> tuple[dict[str, list[tuple[Notification, Any]]], list[Projection]]:
+        """Each projection's events after its position, and the projections with any (in
+        name order, the order their tracking rows are taken in)."""
+        todo = {
+            p.name: [(n, e) for n, e in events if n.id > positions.get(p.name, 0)]
+            for p in self.projections
+        }
+        behind = sorted((p for p in self.projections if todo[p.name]), key=lambda p: p.name)
+        return todo, behind
 
     def _forget_handed(self, upto: int) -> None:
         """Drop the handed-over events every projection has passed."""
@@ -383,11 +391,7 @@ class ProjectionRunner:
             if not notifications:
                 return 0, None, start
             events = [(n, self.store.log.decode(n)) for n in notifications]
-        todo = {
-            p.name: [(n, e) for n, e in events if n.id > positions.get(p.name, 0)]
-            for p in self.projections
-        }
-        behind = sorted((p for p in self.projections if todo[p.name]), key=lambda p: p.name)
+        todo, behind = self._plan(events, positions)
         if behind:
             self._apply_batch(cur, behind, positions, todo)
         return sum(len(items) for items in todo.values()), events[-1][0].id, start
