@@ -94,10 +94,30 @@ def test_a_command_naming_no_version_is_decided_on_the_stores_state(
     # The association was registered here, so this process keeps it; the other moves it on.
     details = PartyDetails(name="Stadtteilzentrum Moabit e.V.", sector=Sector.CIVIL_SOCIETY)
     moved = there.parties.update_details(world.admin_ctx(), trio.assoc.party_id, details).body
-    # No If-Match: nothing kept is used, so no clash with a change made before the command.
+    # No If-Match: the kept version clashes with the store's, and the command is decided
+    # once more on what the store holds, so no clash with a change made before it.
     renamed = PartyDetails(name="Stadtteilzentrum Alt-Moabit e.V.", sector=Sector.CIVIL_SOCIETY)
     updated = here.parties.update_details(world.admin_ctx(), trio.assoc.party_id, renamed).body
     assert updated["version"] == moved["version"] + 1
+
+
+def test_a_command_saving_nothing_answers_from_the_stores_state_not_the_kept_one(
+    open_services: ServicesFactory, world: World, trio: Trio
+) -> None:
+    here, there = world.services, open_services()
+    party_id = trio.assoc.party_id
+    details = PartyDetails(name="Stadtteilzentrum Moabit e.V.", sector=Sector.CIVIL_SOCIETY)
+    moved = there.parties.update_details(world.admin_ctx(), party_id, details).body
+    store = here.store
+
+    def read_only() -> tuple[list[Any], dict[str, Any]]:
+        party = store.party(party_id)
+        return [], {"version": party.version, "name": party.details.name}
+
+    # Nothing is saved, so no save checks the version kept here: the answer must still be
+    # the store's, as a process without the cache gives it.
+    answer = store.execute(world.admin_ctx(), read_only).body
+    assert answer == {"version": moved["version"], "name": "Stadtteilzentrum Moabit e.V."}
 
 
 def test_a_party_deactivated_elsewhere_cannot_act_on_what_a_process_kept_of_it(

@@ -16,6 +16,7 @@ another (`tris/interfaces/cli/errors.py`)::
     │   │   ├── VersionMismatchError         If-Match names another version (412)
     │   │   ├── ConcurrentUpdateError        a concurrent command won the race (409)
     │   │   │   └── StaleReadError           what a command read from the cache has changed
+    │   │   │       └── UnverifiedKeptStateError  kept state no save checks (stays in the store)
     │   │   ├── IdempotencyKeyReusedError    same key, another request (422)
     │   │   ├── IdempotencyInFlightError     same key still being processed (409)
     │   │   ├── StreamLimitError             the token holds its most open streams (429)
@@ -88,6 +89,12 @@ class ConcurrentUpdateError(RequestError):
 class StaleReadError(ConcurrentUpdateError):
     """An aggregate the command read from its process's cache, and did not change, has a
     later version in the store; the command is decided once more without the cache."""
+
+
+class UnverifiedKeptStateError(StaleReadError):
+    """A command decided on kept state that its save cannot check (it saves nothing, or
+    it names no version and changes what it kept): decided once more on the store's
+    state, before anything is written (`EventStore.execute`)."""
 
 
 class IdempotencyKeyReusedError(RequestError):

@@ -21,6 +21,7 @@ from tris.application.errors import (
     IdempotencyInFlightError,
     IdempotencyKeyReusedError,
     StaleReadError,
+    UnverifiedKeptStateError,
     VersionMismatchError,
 )
 from tris.domain.agreement import Agreement, Fulfilment, fulfilment_ledger
@@ -243,15 +244,24 @@ class EventStore:
         A result holding personal data is stored as `kept(result)` (for example just an
         id) and rebuilt on a retry by `replayed(stored)`, so no plaintext is kept.
         """
-        # Kept state is used only by commands that name the version they expect (If-Match):
-        # a command that names none is decided on the store's state as it is now, exactly
-        # as without the cache (kept state would turn a change another process made before
-        # it into a clash). What it loads is kept for the next command all the same.
-        for cached in (ctx.expected_version is not None, False):
+        # Every command is first decided on kept state (ADR 25, amended): what another
+        # process moved on since is noticed when the save checks versions (a clash, a
+        # stale read), and the command is then decided once more on the store's state, so
+        # its answer is the one a process without the cache gives. Two cases the save
+        # cannot tell apart are decided once more at once (`UnverifiedKeptStateError`): a command
+        # that saves nothing (nothing checks what it kept), and a command naming no
+        # version (no If-Match) that changes an aggregate it took from the cache (a clash
+        # there may be a change made before the command, which must not be answered as one,
+        # or a race it lost, which must).
+        for cached in (True, False):
             self._command.borrowed = {}
             self._command.cached = cached
+            self._command.named = ctx.expected_version is not None
             try:
                 outcome = self._execute(ctx, command, status, kept, replayed)
+            except UnverifiedKeptStateError:
+                self._forget_borrowed()
+                continue
             except (DomainError, ApplicationError) as refusal:
                 stale = any(b.cached for b in self._command.borrowed.values())
                 self._forget_borrowed()
@@ -325,6 +335,8 @@ class EventStore:
                 )
                 try:
                     position = self._save(aggregates, record)
+                except UnverifiedKeptStateError:
+                    raise  # decided once more by `execute`; nothing was written
                 except ConcurrentUpdateError:
                     earlier = self.earlier(token_id, request, replayed)
                     if earlier is not None:
@@ -378,6 +390,13 @@ class EventStore:
         if borrowed is None:
             borrowed = {}
         reads = [(i, b.version) for i, b in borrowed.items() if b.cached and i not in saved]
+        changed = [a.id for a in aggregates if a.pending_events]
+        if not changed and any(b.cached for b in borrowed.values()):
+            raise UnverifiedKeptStateError("decided on kept state and nothing to save")
+        if not getattr(self._command, "named", True) and any(
+            i in borrowed and borrowed[i].cached for i in changed
+        ):
+            raise UnverifiedKeptStateError("changed kept state without naming a version")
         for created in aggregates:  # new ones are kept too once saved
             if created.id not in borrowed:
                 before = created.version - len(created.pending_events)
