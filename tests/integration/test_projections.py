@@ -53,6 +53,7 @@ from tris.domain.errors import DomainError, InvalidInputError
 from tris.domain.market.market import MarketFormat, MarketPlan
 from tris.domain.market.posting import PostingDraft, PostingSide
 from tris.domain.values import ContentDraft, Sector
+from tris.storage import cursors, tracking
 from tris.storage.errors import ProjectionFailedError
 from tris.storage.eventlog import EventLog
 
@@ -130,7 +131,7 @@ def test_a_command_applies_its_own_events_without_reading_them_back(
     assert [(i["id"], i["title"]) for i in listed] == [(created["id"], "Kiezgarten")]
 
     # What another process wrote meanwhile is read from the log, this process's own is not.
-    other = open_services(database_url, projections="worker")
+    other = open_services(database_url, projections="worker", read_your_writes_timeout=0)
     try:
         other.agreements.propose(state.ctx(), draft(state, firm, assoc, title="Lesepatenschaft"))
     finally:
@@ -139,6 +140,119 @@ def test_a_command_applies_its_own_events_without_reading_them_back(
     assert len(read) == 1
     listed = world.services.queries.agreements(firm.principal, AgreementFilter())["items"]
     assert [i["title"] for i in listed] == ["Nachbarschaftsfest", "Lesepatenschaft", "Kiezgarten"]
+    live = world.services.projections.digest()
+    world.services.projections.rebuild()
+    assert world.services.projections.digest() == live
+
+
+def test_a_batch_reads_back_only_what_events_do_not_say(
+    database_url: str, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In a pipelined batch every read is a round trip: what an event said once and never
+    # changes (an agreement's order key, a recorded delivery) and what cannot exist yet
+    # (commitments before the conclusion) is not read back.
+    reads: list[str] = []
+    for adapter in (cursors.SQLiteAdapter, cursors.PostgresAdapter):
+        execute = adapter.execute
+
+        def recorded(self: Any, sql: Any, params: Any = (), /, execute: Any = execute) -> Any:
+            if str(sql).startswith("SELECT") and " rm_" in str(sql):
+                reads.append(str(sql))
+            return execute(self, sql, params)
+
+        monkeypatch.setattr(adapter, "execute", recorded)
+    state, firm, assoc = trio(world)
+    agreements = world.services.agreements
+    agreement_id = agreements.propose(state.ctx(), draft(firm, assoc, state)).body["id"]
+    agreements.revise(
+        firm.ctx(), agreement_id, draft(firm, assoc, state, title="Kiezgarten"), "Ort"
+    )
+    conclude(world, agreement_id, state, firm, assoc)
+    (commitment,) = agreements.get(world.admin, agreement_id)["content"]["commitments"]
+    recorded_fulfilment = agreements.record_fulfilment(
+        firm.ctx(), agreement_id, commitment["id"], "10", TODAY, "Zehn Stunden gekocht"
+    ).body
+    agreements.confirm_fulfilment(assoc.ctx(), agreement_id, recorded_fulfilment["id"])
+    assert not [r for r in reads if "SELECT seq FROM rm_agreements" in r]
+    assert not [r for r in reads if "FROM rm_fulfilments" in r]
+    assert not [r for r in reads if "committed_month" in r]  # the old commitments
+    # Only what another agreement's events change too (the totals) or confirmations
+    # change (a commitment's confirmed quantity) is read.
+    assert {r.split(" FROM ")[1].split()[0] for r in reads} <= {
+        "rm_commitment_totals",
+        "rm_commitments",
+    }
+
+    # A process that did not see the proposal reads the order key back, and writes
+    # exactly what this one does: both equal a rebuild.
+    other = open_services(database_url, projections="inline")
+    try:
+        other.agreements.revise(
+            firm.ctx(), agreements.propose(state.ctx(), draft(firm, assoc, state)).body["id"],
+            draft(firm, assoc, state, title="Lesepatenschaft"), "Ort",
+        )  # fmt: skip
+        assert any("SELECT seq FROM rm_agreements" in r for r in reads)
+    finally:
+        other.close()
+    listed = world.services.queries.agreements(firm.principal, AgreementFilter())["items"]
+    assert [i["title"] for i in listed] == ["Lesepatenschaft", "Kiezgarten"]
+    live = world.services.projections.digest()
+    world.services.projections.rebuild()
+    assert world.services.projections.digest() == live
+
+
+def test_a_command_after_the_last_applied_event_claims_its_batch_in_one_round_trip(
+    database_url: str, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the pipelined claim is PostgreSQL's")
+    claims: list[str] = []
+    for name in ("claim_exactly", "claim_batch"):
+        claim = getattr(tracking, name)
+
+        def counted(*args: Any, name: str = name, claim: Any = claim) -> Any:
+            claims.append(name)
+            return claim(*args)
+
+        monkeypatch.setattr(tracking, name, counted)
+    state, firm, assoc = trio(world)
+    agreements = world.services.agreements
+    first = agreements.propose(state.ctx(), draft(firm, assoc, state)).body["id"]
+    claims.clear()
+    for title in ("Kiezgarten", "Lesepatenschaft"):
+        agreements.revise(firm.ctx(), first, draft(firm, assoc, state, title=title), "Ort")
+    # The read models stood right before each command's events: claimed optimistically.
+    assert claims == ["claim_exactly", "claim_exactly"]
+
+    # Another process's events came first: the optimistic claim is refused, nothing of it
+    # is written, and the batch is claimed as usual, the other's events read from the log.
+    other = open_services(database_url, projections="worker", read_your_writes_timeout=0)
+    try:
+        other.agreements.propose(state.ctx(), draft(state, firm, assoc, title="Nachbarschaft"))
+    finally:
+        other.close()
+    claims.clear()
+    agreements.revise(firm.ctx(), first, draft(firm, assoc, state, title="Kiezfest"), "Ort")
+    assert claims == ["claim_batch"]  # it knew the other's event came first
+
+    # When the read models stand elsewhere than the run's start, the optimistic claim is
+    # refused and nothing of its batch is written; a catch-up then applies it all.
+    other = open_services(database_url, projections="worker", read_your_writes_timeout=0)
+    try:
+        for title in ("Lesefest", "Lesecafé"):
+            other.agreements.propose(state.ctx(), draft(assoc, state, firm, title=title))
+    finally:
+        other.close()
+    runner, log = world.services.projections, world.services.store.log
+    before, digest = runner.positions(), runner.digest()
+    last = log.notifications(log.head() - 1, 1)
+    assert runner._step_optimistic([(n, log.decode(n)) for n in last], sorted(before)) is None
+    assert (runner.positions(), runner.digest()) == (before, digest)
+    runner.catch_up()
+    listed = world.services.queries.agreements(firm.principal, AgreementFilter())["items"]
+    assert [i["title"] for i in listed] == ["Lesecafé", "Lesefest", "Nachbarschaft", "Kiezfest"]
+    positions = world.services.projections.positions()
+    assert set(positions.values()) == {world.services.store.log.head()}
     live = world.services.projections.digest()
     world.services.projections.rebuild()
     assert world.services.projections.digest() == live

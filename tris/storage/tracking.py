@@ -70,7 +70,34 @@ BEGIN
     END IF;
 END $$"""
 
-BACKEND_STATEMENTS: dict[str, list[str]] = {"postgres": [BEGIN_BATCH, CLAIM_BATCH], "sqlite": []}
+# The SQLSTATE with which `tris_tracking_claim_exactly` refuses (a class of our own).
+CLAIM_REFUSED = "TR001"
+# The optimistic claim (ADR 29): the batch lock, then every projection moved from exactly
+# `first - 1` to `last` — or an error, which aborts the transaction with everything sent
+# after it, so that the read-model statements and COMMIT can go out in the same round
+# trip without waiting for the claim's answer.
+CLAIM_EXACTLY = """CREATE OR REPLACE FUNCTION tris_tracking_claim_exactly(
+    lock_key bigint, names text[], first_position bigint, last_position bigint)
+RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    moved integer;
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    PERFORM pg_advisory_xact_lock(lock_key);
+    UPDATE tris_tracking SET position = last_position
+        WHERE projection = ANY(names) AND position = first_position - 1;
+    GET DIAGNOSTICS moved = ROW_COUNT;
+    IF moved <> cardinality(names) THEN
+        RAISE EXCEPTION USING ERRCODE = 'TR001',
+            MESSAGE = 'read models are not at position ' || (first_position - 1);
+    END IF;
+END $$"""
+
+BACKEND_STATEMENTS: dict[str, list[str]] = {
+    "postgres": [BEGIN_BATCH, CLAIM_BATCH, CLAIM_EXACTLY],
+    "sqlite": [],
+}
 
 # A worker unseen for this long is forgotten.
 FORGET_WORKERS_SECONDS = 3600
@@ -125,6 +152,24 @@ def claim_batch(
     )
     rows = cur.fetchall()
     return {str(r[0]): int(r[1]) for r in rows}, bool(rows) and all(r[2] for r in rows)
+
+
+def claim_exactly(cur: Cursor, lock_key: int, names: list[str], first: int, last: int) -> None:
+    """PostgreSQL, in a pipelined transaction: claim the events at `first`…`last` for
+    projections all standing at `first - 1` (`CLAIM_EXACTLY`), without waiting for the
+    answer; when they do not, the transaction fails with `CLAIM_REFUSED`."""
+    cur.execute(
+        "SELECT tris_tracking_claim_exactly(%s, %s, %s, %s)", (lock_key, names, first, last)
+    )
+
+
+def refused_claim(error: BaseException) -> bool:
+    """Whether `error` (or what caused it) is `claim_exactly`'s refusal."""
+    while error is not None:
+        if getattr(error, "sqlstate", None) == CLAIM_REFUSED:
+            return True
+        error = error.__cause__  # type: ignore[assignment]
+    return False
 
 
 def advance_all(cur: Cursor, backend: str, moves: list[tuple[str, int, int]]) -> bool:

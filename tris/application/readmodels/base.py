@@ -3,14 +3,43 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from eventsourcing.persistence import Notification
 
 from tris.storage.cursors import Cursor
 from tris.storage.errors import ProjectionFailedError, is_unavailable
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class Remembered(Generic[K, V]):
+    """Facts a projection wrote that never change afterwards (an agreement's order key,
+    a recorded delivery), kept so that a later batch need not read them back: in a
+    pipelined batch every read is a round trip. True in any process and after a rollback
+    (they come from events, which never change); the most recently used, at most `limit`."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._facts: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        """The fact, or None when it is not remembered (read it from the table)."""
+        fact = self._facts.get(key)
+        if fact is not None:
+            self._facts.move_to_end(key)
+        return fact
+
+    def put(self, key: K, fact: V) -> None:
+        """Remember a fact, dropping the least recently used beyond the limit."""
+        self._facts[key] = fact
+        self._facts.move_to_end(key)
+        while len(self._facts) > self.limit:
+            self._facts.popitem(last=False)
 
 
 class Projection(ABC):

@@ -344,6 +344,12 @@ class ProjectionRunner:
         """
         first, last = handed[0][0].id, handed[-1][0].id
         names = sorted(p.name for p in self.projections)
+        if self._last_reached == first - 1:
+            # The read models stood right before this run when this process last looked:
+            # claimed optimistically, in one round trip.
+            stepped = self._step_optimistic(handed, names)
+            if stepped is not None:
+                return stepped
         try:
             with self.database.pipelined() as cur:
                 positions, claimed = tracking.claim_batch(cur, PROJECTION_LOCK, names, first, last)
@@ -362,6 +368,29 @@ class ProjectionRunner:
         reached = min((max(positions.get(p.name, 0), last) for p in self.projections), default=0)
         self._forget_handed(reached)
         return sum(len(items) for items in todo.values()), reached, start
+
+    def _step_optimistic(
+        self, handed: list[tuple[Notification, Any]], names: list[str]
+    ) -> tuple[int, int | None, int] | None:
+        """`_step_handed` when every projection is expected at the run's start: the claim
+        (`tracking.claim_exactly`), the statements and COMMIT in one round trip. None
+        when the projections stood elsewhere (the claim refused, nothing written) or the
+        batch failed otherwise: the caller then claims as usual."""
+        first, last = handed[0][0].id, handed[-1][0].id
+        positions = dict.fromkeys(names, first - 1)
+        todo, behind = self._plan(handed, positions)
+        try:
+            with self.database.pipelined() as cur:
+                tracking.claim_exactly(cur, PROJECTION_LOCK, names, first, last)
+                self._apply_events(cur, behind, todo)
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise
+            if not tracking.refused_claim(exc):
+                log.warning("read models: a pipelined batch failed (%s); once more", exc)
+            return None
+        self._forget_handed(last)
+        return sum(len(items) for items in todo.values()), last, first - 1
 
     def _plan(
         self, events: list[tuple[Notification, Any]], positions: dict[str, int]

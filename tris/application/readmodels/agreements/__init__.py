@@ -150,7 +150,10 @@ class AgreementsProjection(Projection):
     def _concluded(self, cur: Cursor, agreement_id: str, position: int, event: Any) -> None:
         month = _when(event)[:7]
         self.listing.concluded(cur, agreement_id, event.revision, month)
-        self.commitments.put_in_force(cur, agreement_id, position, event.revision, month)
+        # An agreement is concluded once, and has no commitments before.
+        self.commitments.put_in_force(
+            cur, agreement_id, position, event.revision, month, first=True
+        )
 
     def _amendment_adopted(self, cur: Cursor, agreement_id: str, position: int, event: Any) -> None:
         month = _when(event)[:7]

@@ -7,10 +7,15 @@ never as SQL floats.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from tris.application.readmodels.agreements.revisions import Revisions
+from tris.application.readmodels.base import Remembered
 from tris.domain.agreement import Agreement
 from tris.storage.cursors import Cursor
+
+# Recorded deliveries kept in memory until confirmed (the most recently used).
+REMEMBERED_DELIVERIES = 20_000
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS rm_commitments (
@@ -65,21 +70,37 @@ class Commitments:
 
     def __init__(self, revisions: Revisions) -> None:
         self.revisions = revisions
+        # A recorded delivery's commitment, quantity and date never change.
+        self._deliveries: Remembered[tuple[str, str], tuple[str, str, str]] = Remembered(
+            REMEMBERED_DELIVERIES
+        )
 
     def put_in_force(
-        self, cur: Cursor, agreement_id: str, position: int, number: int, month: str
+        self,
+        cur: Cursor,
+        agreement_id: str,
+        position: int,
+        number: int,
+        month: str,
+        *,
+        first: bool = False,
     ) -> None:
-        """Replace the commitments by those of revision `number`, keeping confirmed amounts."""
+        """Replace the commitments by those of revision `number`, keeping confirmed amounts.
+
+        `first`: the agreement's conclusion, before which it has no commitments (nothing
+        to read back or remove)."""
         content, _ = self.revisions.get(cur, agreement_id, number)
-        cur.execute(
-            "SELECT commitment_id, kind, unit, quantity, committed_month, confirmed, seq "
-            "FROM rm_commitments WHERE agreement_id=%s",
-            (agreement_id,),
-        )
-        old = {row[0]: row for row in cur.fetchall()}
-        for row in old.values():
-            _add_total(cur, row[1], row[2], row[4], committed=-Decimal(row[3]))
-        cur.execute("DELETE FROM rm_commitments WHERE agreement_id=%s", (agreement_id,))
+        old: dict[str, Any] = {}
+        if not first:
+            cur.execute(
+                "SELECT commitment_id, kind, unit, quantity, committed_month, confirmed, seq "
+                "FROM rm_commitments WHERE agreement_id=%s",
+                (agreement_id,),
+            )
+            old = {row[0]: row for row in cur.fetchall()}
+            for row in old.values():
+                _add_total(cur, row[1], row[2], row[4], committed=-Decimal(row[3]))
+            cur.execute("DELETE FROM rm_commitments WHERE agreement_id=%s", (agreement_id,))
         for commitment in content.commitments:
             previous = old.get(commitment.id)
             committed_month = previous[4] if previous else month
@@ -117,27 +138,30 @@ class Commitments:
 
     def recorded(self, cur: Cursor, agreement_id: str, event: Agreement.FulfilmentRecorded) -> None:
         """A delivery recorded by the debtor, not yet confirmed."""
+        delivery = (event.commitment_id, str(event.quantity), event.delivered_on.isoformat())
+        self._deliveries.put((agreement_id, event.fulfilment_id), delivery)
         cur.execute(
             "INSERT INTO rm_fulfilments (agreement_id, fulfilment_id, commitment_id, "
             "quantity, delivered_on, status) VALUES (%s, %s, %s, %s, %s, %s)",
             (
                 agreement_id,
                 event.fulfilment_id,
-                event.commitment_id,
-                str(event.quantity),
-                event.delivered_on.isoformat(),
+                *delivery,
                 "recorded",
             ),
         )
 
     def confirmed(self, cur: Cursor, agreement_id: str, fulfilment_id: str) -> None:
         """A delivery confirmed: it counts towards its commitment and the month's totals."""
-        cur.execute(
-            "SELECT commitment_id, quantity, delivered_on FROM rm_fulfilments "
-            "WHERE agreement_id=%s AND fulfilment_id=%s",
-            (agreement_id, fulfilment_id),
-        )
-        commitment_id, quantity_text, delivered_on = cur.fetchone()
+        delivery = self._deliveries.get((agreement_id, fulfilment_id))
+        if delivery is None:
+            cur.execute(
+                "SELECT commitment_id, quantity, delivered_on FROM rm_fulfilments "
+                "WHERE agreement_id=%s AND fulfilment_id=%s",
+                (agreement_id, fulfilment_id),
+            )
+            delivery = cur.fetchone()
+        commitment_id, quantity_text, delivered_on = delivery
         quantity = Decimal(quantity_text)
         cur.execute(
             "UPDATE rm_fulfilments SET status=%s WHERE agreement_id=%s AND fulfilment_id=%s",

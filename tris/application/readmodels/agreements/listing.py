@@ -7,8 +7,12 @@ from typing import Any
 
 from tris.application.readmodels.agreements.revisions import Revisions
 from tris.application.readmodels.agreements.search import search_text
+from tris.application.readmodels.base import Remembered
 from tris.domain.values import Content, Sector, SectorMix
 from tris.storage.cursors import Cursor
+
+# Agreements whose `seq` is kept in memory (the most recently used).
+REMEMBERED_AGREEMENTS = 50_000
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS rm_agreements (
@@ -72,6 +76,8 @@ class Listing:
         # before anything else reads or changes them in the batch, or at its end.
         self._new_agreements: list[tuple[Any, ...]] = []
         self._new_parties: list[tuple[Any, ...]] = []
+        # Each agreement's `seq` (the position of its proposal) never changes.
+        self._seq: Remembered[str, int] = Remembered(REMEMBERED_AGREEMENTS)
 
     def write_new(self, cur: Cursor) -> None:
         """Write the rows of the agreements proposed since the last call."""
@@ -104,6 +110,7 @@ class Listing:
         when: str,
     ) -> None:
         """A new agreement, proposed at revision 1 (its row is written by `write_new`)."""
+        self._seq.put(agreement_id, position)
         self._new_agreements.append(
             (
                 agreement_id,
@@ -217,9 +224,7 @@ class Listing:
                 "UPDATE rm_agreement_parties SET is_current=%s WHERE agreement_id=%s",
                 (False, agreement_id),
             )
-            cur.execute("SELECT seq FROM rm_agreements WHERE agreement_id=%s", (agreement_id,))
-            row = cur.fetchone()
-            seq = int(row[0]) if row else position
+            seq = self.seq(cur, agreement_id, position)
         rows = []
         for number in current:
             content, sectors = self.revisions.get(cur, agreement_id, number)
@@ -231,6 +236,18 @@ class Listing:
             self._new_parties += rows
         else:
             self._upsert_parties(cur, rows)
+
+    def seq(self, cur: Cursor, agreement_id: str, default: int) -> int:
+        """An agreement's `seq`: remembered, else read (`default` when it has no row)."""
+        seq = self._seq.get(agreement_id)
+        if seq is None:
+            cur.execute("SELECT seq FROM rm_agreements WHERE agreement_id=%s", (agreement_id,))
+            row = cur.fetchone()
+            if row is None:
+                return default
+            seq = int(row[0])
+            self._seq.put(agreement_id, seq)
+        return seq
 
     @staticmethod
     def _upsert_parties(cur: Cursor, rows: list[tuple[Any, ...]]) -> None:
