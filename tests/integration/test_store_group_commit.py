@@ -155,3 +155,30 @@ def test_concurrent_commands_each_see_their_own_write(
     assert errors == []
     assert group.saves - before[1] == 40
     assert len(set(ids)) == 40
+
+
+def test_a_save_alone_learns_its_positions_in_its_own_round_trip(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = recorder_of(services)
+    calls: list[int] = []
+    locate = recorder._sequence_and_locate
+
+    def counted(*args: Any) -> Any:
+        calls.append(1)
+        return locate(*args)
+
+    monkeypatch.setattr(recorder, "_sequence_and_locate", counted)
+    world = make_world(services)
+    firm = world.add("Kiezbäckerei Schulz GmbH", Sector.BUSINESS)
+    assoc = world.add("Nachbarschaftshaus Moabit e.V.", Sector.CIVIL_SOCIETY)
+    calls.clear()  # a registration claims a key: its save runs as before
+    created = services.agreements.propose(firm.ctx(), draft(firm, assoc))
+    # The sequencer's call went out with the save (BEGIN, the save, COMMIT, the call):
+    # no call of its own, and the positions are the stored ones.
+    assert calls == []
+    stored = services.store.log.notifications(created.position - 1, 1)
+    assert [(str(n.originator_id), n.id) for n in stored] == [
+        (created.body["id"], created.position)
+    ]
+    assert services.store.log.head() == created.position

@@ -188,9 +188,9 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
             with self.datastore.get_connection() as conn:
                 if len(batch) == 1 and not batch[0].payload[1].get("key_claims"):
                     # One save is one statement (`_append_sql`, after at most a read of a
-                    # previous hash): in autocommit it is its own transaction, durable when
-                    # it returns, without the round trips of BEGIN and COMMIT.
-                    self._write_one(conn, batch[0])
+                    # previous hash), sent with its BEGIN and COMMIT and the sequencer's
+                    # call in one round trip.
+                    self._write_and_locate(conn, batch[0])
                     self._committed(batch)
                     return
                 if len(batch) > 1:
@@ -242,51 +242,79 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
     def _write_one(self, conn: psycopg.Connection[DictRow], write: Write) -> None:
         """One save in one statement (`_append_sql`): the events, their hash-chain rows
         and the idempotency record, unless an aggregate the command only read has moved."""
-        stored_events, kwargs = write.payload
         with conn.cursor() as curs:
-            claims: Sequence[key_owners.KeyClaim] = kwargs.get("key_claims", ())
+            claims: Sequence[key_owners.KeyClaim] = write.payload[1].get("key_claims", ())
             if claims:
                 curs.executemany(SQL(key_owners.INSERT), claims)
-            rows = self._chain(curs, stored_events)
-            record: idempotency.IdempotencyRecord | None = kwargs.get("idempotency")
-            kept = (None,) * 5 if record is None else idempotency.insert_params(record)
-            reads: Sequence[tuple[UUID, int]] = kwargs.get("read_versions", ())
-            first: dict[UUID, int] = {}
-            for e in stored_events:
-                first.setdefault(e.originator_id, e.originator_version)
-            events = [
-                self.construct_pg_stored_event(
-                    e.originator_id, e.originator_version, e.topic, e.state
-                )
-                for e in stored_events
-            ]
-            curs.execute(
-                self._append_sql,
-                {
-                    "read_ids": [i for i, _ in reads],
-                    "read_versions": [v for _, v in reads],
-                    "first_ids": list(first),
-                    "first_versions": list(first.values()),
-                    "events": events,
-                    "hash_ids": [r[0] for r in rows],
-                    "hash_versions": [r[1] for r in rows],
-                    "hashes": [r[2] for r in rows],
-                    "previous": [r[3] for r in rows],
-                    "token": kept[0],
-                    "key": kept[1],
-                    "fingerprint": kept[2],
-                    "status": kept[3],
-                    "body": kept[4],
-                },
-                prepare=True,
-            )
-            answer = curs.fetchone()
-            if answer is not None and answer["stale"]:
-                raise psycopg.IntegrityError(STALE_READ)
+            params, rows = self._append_params(curs, write)
+            curs.execute(self._append_sql, params, prepare=True)
+            _refuse_stale(curs.fetchone())
         write.extra["chain"] = rows
 
+    def _write_and_locate(self, conn: psycopg.Connection[DictRow], write: Write) -> None:
+        """A save alone in its batch, and its events' positions: BEGIN, the save's
+        statement, COMMIT and the sequencer's call go out together (pipeline mode), one
+        round trip where there were two (ADR 30). Its transaction has ended when the
+        sequencer's call begins, so the call numbers its rows (unless an older
+        transaction elsewhere still runs: then `_settle_batch` waits for the positions as
+        before). A failing save skips the call: nothing after an error runs in a
+        pipeline until its end."""
+        stored_events = write.payload[0]
+        ids = list({e.originator_id for e in stored_events})
+        with conn.cursor() as curs, conn.cursor() as located:
+            params, rows = self._append_params(curs, write)
+            began = time.monotonic()
+            with conn.pipeline():
+                with conn.transaction():
+                    curs.execute(self._append_sql, params, prepare=True)
+                located.execute(self._locate_sql, (SEQUENCE_BATCH, ids), prepare=True)
+            _refuse_stale(curs.fetchone())
+            write.extra["chain"] = rows
+            write.extra["positions"] = self._located(located, stored_events, began)
+
+    def _append_params(
+        self, curs: psycopg.Cursor[DictRow], write: Write
+    ) -> tuple[dict[str, Any], list[tuple[str, int, str, str]]]:
+        """The save statement's parameters, and the hash-chain rows it writes (after at
+        most a read of a previous hash)."""
+        stored_events, kwargs = write.payload
+        rows = self._chain(curs, stored_events)
+        record: idempotency.IdempotencyRecord | None = kwargs.get("idempotency")
+        kept = (None,) * 5 if record is None else idempotency.insert_params(record)
+        reads: Sequence[tuple[UUID, int]] = kwargs.get("read_versions", ())
+        first: dict[UUID, int] = {}
+        for e in stored_events:
+            first.setdefault(e.originator_id, e.originator_version)
+        events = [
+            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+            for e in stored_events
+        ]
+        params = {
+            "read_ids": [i for i, _ in reads],
+            "read_versions": [v for _, v in reads],
+            "first_ids": list(first),
+            "first_versions": list(first.values()),
+            "events": events,
+            "hash_ids": [r[0] for r in rows],
+            "hash_versions": [r[1] for r in rows],
+            "hashes": [r[2] for r in rows],
+            "previous": [r[3] for r in rows],
+            "token": kept[0],
+            "key": kept[1],
+            "fingerprint": kept[2],
+            "status": kept[3],
+            "body": kept[4],
+        }
+        return params, rows
+
     def _settle_batch(self, batch: list[Write]) -> None:
-        """Number the batch's rows and give each save its events' positions (one call)."""
+        """Number the batch's rows and give each save its events' positions (one call,
+        unless the save's own round trip brought them)."""
+        located = [write.extra.get("positions") for write in batch]
+        if all(positions is not None for positions in located):
+            for write, positions in zip(batch, located, strict=True):
+                write.result = positions
+            return
         events = [e for write in batch for e in write.payload[0]]
         with self.datastore.get_connection() as conn:
             positions = self._sequence_and_locate(conn, events)
@@ -306,14 +334,9 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
             began = time.monotonic()
             with conn.cursor() as curs:  # autocommit: numbered and committed when it returns
                 curs.execute(self._locate_sql, (SEQUENCE_BATCH, ids), prepare=True)
-                found = {(r["o_id"], r["o_version"]): r["o_position"] for r in curs}
-            head = found.pop((None, None), None)
-            if head is not None:
-                self.given_out = max(self.given_out, int(head))
-            self._sequenced_at = began
-            positions = [found.get((e.originator_id, e.originator_version)) for e in stored_events]
-            if all(p is not None for p in positions):
-                return [int(p) for p in positions if p is not None]
+                positions = self._located(curs, stored_events, began)
+            if positions is not None:
+                return positions
             if time.monotonic() >= deadline:
                 # A long transaction elsewhere holds the sequencer back; the events are
                 # safe and will be numbered when it ends.
@@ -321,6 +344,21 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
             # Concurrent writers that began earlier are still committing: wait for them.
             time.sleep(pause)
             pause = min(pause * 2, 0.05)
+
+    def _located(
+        self, curs: psycopg.Cursor[DictRow], stored_events: Sequence[StoredEvent], began: float
+    ) -> list[int] | None:
+        """The events' positions from the sequencer's call begun at `began` (None unless
+        every one is numbered); notes the highest position numbered so far."""
+        found = {(r["o_id"], r["o_version"]): r["o_position"] for r in curs}
+        head = found.pop((None, None), None)
+        if head is not None:
+            self.given_out = max(self.given_out, int(head))
+        self._sequenced_at = began
+        positions = [found.get((e.originator_id, e.originator_version)) for e in stored_events]
+        if all(p is not None for p in positions):
+            return [int(p) for p in positions if p is not None]
+        return None
 
     def _sequence(self, conn: psycopg.Connection[DictRow], *, wait: bool) -> int:
         """Number every finished, unnumbered row; return how many were numbered.
@@ -390,3 +428,9 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                 curs.execute(self._max_sql)
                 row = curs.fetchone()
         return None if row is None or row["m"] is None else int(row["m"])
+
+
+def _refuse_stale(answer: DictRow | None) -> None:
+    """Raise when the save's statement wrote nothing because a read was stale."""
+    if answer is not None and answer["stale"]:
+        raise psycopg.IntegrityError(STALE_READ)
