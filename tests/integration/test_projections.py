@@ -201,11 +201,22 @@ def test_a_batch_reads_back_only_what_events_do_not_say(
     assert world.services.projections.digest() == live
 
 
+@pytest.mark.postgres
 def test_a_command_after_the_last_applied_event_claims_its_batch_in_one_round_trip(
+    postgres_cluster: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database_url = postgres_cluster.create_database(random_database_name())
+    services = open_services(database_url, projections="inline")
+    try:
+        claimed_in_one_round_trip(database_url, make_world(services), monkeypatch)
+    finally:
+        services.close()
+
+
+def claimed_in_one_round_trip(
     database_url: str, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("the pipelined claim is PostgreSQL's")
+    """The optimistic claim on PostgreSQL (ADR 30), and its refusal."""
     claims: list[str] = []
     for name in ("claim_exactly", "claim_batch"):
         claim = getattr(tracking, name)

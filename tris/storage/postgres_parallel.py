@@ -188,9 +188,14 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
             with self.datastore.get_connection() as conn:
                 if len(batch) == 1 and not batch[0].payload[1].get("key_claims"):
                     # One save is one statement (`_append_sql`, after at most a read of a
-                    # previous hash), sent with its BEGIN and COMMIT and the sequencer's
-                    # call in one round trip.
-                    self._write_and_locate(conn, batch[0])
+                    # previous hash). With nobody waiting it goes out with its BEGIN and
+                    # COMMIT and the sequencer's call, one round trip; with saves queued
+                    # behind it, alone in autocommit (durable when it returns), so that
+                    # the next batch need not wait for the sequencer's call.
+                    if self.group.waiting():
+                        self._write_one(conn, batch[0])
+                    else:
+                        self._write_and_locate(conn, batch[0])
                     self._committed(batch)
                     return
                 if len(batch) > 1:
