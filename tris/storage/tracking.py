@@ -72,7 +72,7 @@ END $$"""
 
 # The SQLSTATE with which `tris_tracking_claim_exactly` refuses (a class of our own).
 CLAIM_REFUSED = "TR001"
-# The optimistic claim (ADR 29): the batch lock, then every projection moved from exactly
+# The optimistic claim (ADR 30): the batch lock, then every projection moved from exactly
 # `first - 1` to `last` — or an error, which aborts the transaction with everything sent
 # after it, so that the read-model statements and COMMIT can go out in the same round
 # trip without waiting for the claim's answer.
