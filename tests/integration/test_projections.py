@@ -52,7 +52,7 @@ from tris.config import load_settings
 from tris.domain.errors import DomainError, InvalidInputError
 from tris.domain.market.market import MarketFormat, MarketPlan
 from tris.domain.market.posting import PostingDraft, PostingSide
-from tris.domain.values import ContentDraft, Sector
+from tris.domain.values import ContentDraft, Sector, Terms
 from tris.storage import cursors, tracking
 from tris.storage.errors import ProjectionFailedError
 from tris.storage.eventlog import EventLog
@@ -727,6 +727,25 @@ def test_text_search_follows_revisions_amendments_rebuilds_and_resets(world: Wor
     assert found() == {term: [] for term in expected}
     runner.catch_up()
     assert found() == expected
+
+
+# Every character COPY's text format escapes or gives a meaning to, and some it does not.
+AWKWARD_TEXT = "Zeile 1\nZeile 2\r\nTab\there \\N \\ \\t \\. Ende\u2028 Kiez\u00a0Café"
+
+
+def test_a_rebuild_keeps_text_with_backslashes_tabs_and_line_breaks(world: World) -> None:
+    _state, firm, assoc = trio(world)
+    awkward = replace(draft(firm, assoc), purpose=AWKWARD_TEXT, terms=Terms(text=AWKWARD_TEXT))
+    agreement_id = world.services.agreements.propose(firm.ctx(), awkward).body["id"]
+    runner = world.services.projections
+    live = runner.digest()
+    runner.rebuild()
+    assert runner.digest() == live
+    with world.services.store.database.read() as cur:
+        cur.execute("SELECT purpose FROM rm_agreements WHERE agreement_id=%s", (agreement_id,))
+        assert cur.fetchone() == (AWKWARD_TEXT,)
+        cur.execute("SELECT content FROM rm_revisions WHERE agreement_id=%s", (agreement_id,))
+        assert json.loads(cur.fetchone()[0])["terms"]["text"] == AWKWARD_TEXT
 
 
 def schema_of_read_models(services: Services) -> list[tuple[Any, ...]]:

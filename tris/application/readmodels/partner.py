@@ -4,10 +4,11 @@ Decoding and applying events is Python work, and one process does it on one core
 a log is agreements' events, and every read model keeps what those events write by
 agreement (or as sums, `Projection.partition_sums`). So a rebuild that starts from the
 beginning of a long log hands the events of about half the agreements (chosen by their
-id; a little more than half, as the first process also reads the log, applies every other
-event and merges), up to a position, to a partner process, which applies them with the
-same projections to a stage of its own; the first process applies everything else, then
-adds the partner's stage to its own, and the rebuild goes on as before (ADR 27).
+id; a little less than half, as the partner starts a new interpreter, and the first
+process applies every other event and merges), up to a position, to a partner process,
+which applies them with the same projections to a stage of its own; the first process
+applies everything else, then adds the partner's stage to its own, and the rebuild goes
+on as before (ADR 27).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pickle
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol, cast
@@ -34,7 +36,7 @@ from tris.storage.stage import Stage
 
 # The partner takes these agreements: their id modulo PARTS among PARTNER_PARTS.
 PARTS = 9
-PARTNER_PARTS = frozenset({0, 1, 2, 3, 4})
+PARTNER_PARTS = frozenset({0, 1, 2, 3})
 
 
 class PartnerLog(Protocol):
@@ -164,21 +166,27 @@ def _apply(
     page: int,
     parent: int,
 ) -> int:
+    """Apply the partnered events up to `until`; return the position of the last event
+    read. The next page is read on a second thread while this one decodes and applies
+    the current one, as the first process does."""
     after = 0
-    while True:
-        if os.getppid() != parent:  # the rebuild's process is gone: nobody will merge this
-            raise SystemExit(1)
-        notifications = log.notifications(after, page, until=until)
-        if not notifications:
-            return after
-        after = notifications[-1].id
-        events = [(n, log.decode(n)) for n in notifications if partnered(n)]
-        with stage.batch() as cur:
-            for projection in projections:
-                for notification, event in events:
-                    with failing_as(projection, notification):
-                        projection.apply(cur, notification.id, event)
-                projection.flush(cur)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tris-partner-read") as reader:
+        upcoming = reader.submit(log.notifications, after, page, until=until)
+        while True:
+            if os.getppid() != parent:  # the rebuild's process is gone: nobody will merge this
+                raise SystemExit(1)
+            notifications = upcoming.result()
+            if not notifications:
+                return after
+            after = notifications[-1].id
+            upcoming = reader.submit(log.notifications, after, page, until=until)
+            events = [(n, log.decode(n)) for n in notifications if partnered(n)]
+            with stage.batch() as cur:
+                for projection in projections:
+                    for notification, event in events:
+                        with failing_as(projection, notification):
+                            projection.apply(cur, notification.id, event)
+                    projection.flush(cur)
 
 
 if __name__ == "__main__":
