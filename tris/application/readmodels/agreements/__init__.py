@@ -25,7 +25,8 @@ class AgreementsProjection(Projection):
 
     name = "agreements"
     # 2: `rm_published` (the agreements whose content in force says `public`).
-    schema_version = 2
+    # 3: `rm_revisions` as orjson writes JSON (compact, UTF-8; ADR 31).
+    schema_version = 3
     tables = (*listing.TABLES, revisions.TABLE, *commitments.TABLES)
     indexes = (*listing.INDEXES, *commitments.INDEXES)
     # The `q` search (`search_text LIKE '%term%'`) through a trigram index on each backend

@@ -7,6 +7,8 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from tris.domain.values import Content
 from tris.storage.cursors import Cursor
 
@@ -66,9 +68,9 @@ class Revisions:
         """Keep a new revision (its sectors by party, as Sector values); its row is
         written by `write_new`."""
         plain = {p: s.value for p, s in sectors.items()}
-        text = json.dumps(content.to_dict(), sort_keys=True)
+        text = _json(content.to_dict())
         self._remember(agreement_id, number, content, plain, len(text))
-        self._new.append((agreement_id, number, text, json.dumps(plain, sort_keys=True)))
+        self._new.append((agreement_id, number, text, _json(plain)))
 
     def get(self, cur: Cursor, agreement_id: str, number: int) -> Revision:
         """A revision's content and sectors: remembered, else read from `rm_revisions`.
@@ -109,3 +111,14 @@ class Revisions:
         ):
             _, (_, dropped) = self._remembered.popitem(last=False)
             self.remembered_bytes -= dropped
+
+
+def _json(value: Any) -> str:
+    """JSON text with sorted keys, as the table keeps it: orjson's, ten times faster than
+    `json.dumps` (ADR 31). Text orjson refuses (a lone surrogate, which the domain refuses
+    today but an old event might hold) is written by `json.dumps` — always the same text
+    for the same content, so a rebuild writes what the live read model wrote."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(value, sort_keys=True)
