@@ -37,11 +37,10 @@ from tris.application.opendata.stream import EventStream
 from tris.application.readmodels.agreements import AgreementsProjection
 from tris.application.readmodels.catalogue import default_projections
 from tris.application.readmodels.partner import (
-    PARTNER_PARTS,
-    PARTS,
+    PARTNER_BELOW,
     Partner,
     PartnerRecipe,
-    partnered,
+    agreement_topics,
 )
 from tris.application.readmodels.queries.agreements import AgreementFilter
 from tris.application.readmodels.queries.stats import AGREEMENT_COUNTS
@@ -56,6 +55,7 @@ from tris.domain.values import ContentDraft, Sector, Terms
 from tris.storage import cursors, tracking
 from tris.storage.errors import ProjectionFailedError
 from tris.storage.eventlog import EventLog
+from tris.storage.log_part import LogPart
 
 TODAY = date(2026, 6, 1)
 
@@ -1385,12 +1385,51 @@ def partnered_history(world: World) -> tuple[list[str], str]:
     return ids, market_id
 
 
+def partner_part(log: EventLog) -> LogPart:
+    """The part of the whole log a rebuild's partner takes."""
+    return LogPart(agreement_topics(log.topics_up_to(log.head())), PARTNER_BELOW, inside=True)
+
+
+def test_the_database_splits_the_log_as_the_partner_rule_says(database_url: str) -> None:
+    services = open_services(database_url, projections="inline")
+    try:
+        ids, _ = partnered_history(make_world(services))
+        log = services.store.log
+        part = partner_part(log)
+        rest = replace(part, inside=False)
+        assert len(part.topics) > 5  # the agreements' event types, as stored
+        everything = log.notifications(0, 10_000)
+
+        def read(which: LogPart, page: int) -> list[int]:
+            positions, after = [], 0
+            while notes := log.notifications(after, page, until=log.head(), part=which):
+                positions += [n.id for n in notes]
+                after = notes[-1].id
+            return positions
+
+        theirs, mine = read(part, 7), read(rest, 7)
+        assert theirs == [n.id for n in everything if part.holds(n.originator_id, n.topic)]
+        assert mine == [n.id for n in everything if rest.holds(n.originator_id, n.topic)]
+        assert sorted(theirs + mine) == [n.id for n in everything]
+        # Both parts hold agreements' events; only the first process's holds the others.
+        taken = {n.originator_id for n in everything if n.id in set(theirs)}
+        assert {str(i) for i in taken} < set(ids)
+        assert any(str(n.originator_id) in ids for n in everything if n.id in set(mine))
+        assert (
+            LogPart((), PARTNER_BELOW, inside=True).holds(everything[0].originator_id, "x") is False
+        )
+        assert read(LogPart((), PARTNER_BELOW, inside=True), 50) == []
+        assert read(LogPart((), PARTNER_BELOW, inside=False), 50) == [n.id for n in everything]
+    finally:
+        services.close()
+
+
 def test_a_rebuild_with_a_partner_process_equals_one_without(database_url: str) -> None:
     services = open_services(database_url, projections="inline")
     try:
         world = make_world(services)
         ids, market_id = partnered_history(world)
-        halves = {UUID(i).int % PARTS in PARTNER_PARTS for i in ids}
+        halves = {UUID(i).int & 0xFF < PARTNER_BELOW for i in ids}
         assert halves == {True, False}  # both processes have agreements to apply
         live = services.projections.digest()
         stats, market_stats = services.queries.stats(), services.queries.market_stats(market_id)
@@ -1399,7 +1438,10 @@ def test_a_rebuild_with_a_partner_process_equals_one_without(database_url: str) 
         # The partner's part ends just after the first proposal it takes: this process
         # then applies the rest of that agreement's life on top of the partner's rows.
         log = services.store.log
-        first = next(n for n in log.notifications(0, 10_000) if partnered(n))
+        part = partner_part(log)
+        first = next(
+            n for n in log.notifications(0, 10_000) if part.holds(n.originator_id, n.topic)
+        )
         runner.rebuild_flush_events = first.id
         started: list[int] = []
         spawn = runner._partner
@@ -1509,11 +1551,12 @@ def test_a_partner_whose_rebuild_has_ended_stops_without_an_outcome(
             check=True,
         )
         gone = int(printed.stdout)
-        ended = run_partner((recipe, tmp_path / "partner.db", 100, 2, outcome, gone))
+        part = partner_part(services.store.log)
+        ended = run_partner((recipe, tmp_path / "partner.db", 100, 2, part, outcome, gone))
         assert ended.returncode == 1, ended.stderr
         assert not outcome.exists()
         # Named as its parent, the same partner applies its events and says so.
-        done = run_partner((recipe, tmp_path / "partner.db", 100, 2, outcome, os.getpid()))
+        done = run_partner((recipe, tmp_path / "partner.db", 100, 2, part, outcome, os.getpid()))
         assert done.returncode == 0, done.stderr
         assert json.loads(outcome.read_text())[0] == "done"
     finally:

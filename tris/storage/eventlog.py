@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, cast
 from uuid import UUID
 
 from eventsourcing.application import Application, project_aggregate
@@ -33,6 +33,7 @@ from tris.domain.party import Party
 from tris.storage.database import Database
 from tris.storage.idempotency import IdempotencyRecord
 from tris.storage.key_owners import KeyClaim
+from tris.storage.log_part import LogPart
 from tris.storage.notify import PostgresHeadChannel
 from tris.storage.postgres import CONNECT_TIMEOUT, POOL_OVERFLOW, POOL_SIZE
 from tris.storage.postgres_parallel import ParallelPostgresRecorder
@@ -99,6 +100,21 @@ class TrisApplication(Application[UUID]):
         transcoder.register(self.sealed_contacts)
 
 
+class _PartedRecorder(Protocol):
+    """What both of TRIS's recorders offer beyond the library's."""
+
+    def select_part(
+        self,
+        after: int,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        part: LogPart | None = None,
+    ) -> Sequence[Notification]: ...
+
+    def topics_up_to(self, stop: int) -> list[str]: ...
+
+
 class EventLog:
     """The global, ordered log of every party and agreement event, on either backend."""
 
@@ -145,11 +161,20 @@ class EventLog:
         *,
         until: int | None = None,
         topics: Sequence[str] = (),
+        part: LogPart | None = None,
     ) -> Sequence[Notification]:
-        """Up to `limit` stored events after position `after` (up to `until`), in order."""
+        """Up to `limit` stored events after position `after` (up to `until`), in order;
+        only those of `part` when given (read by the database, ADR 27)."""
+        if part is not None:
+            recorder = cast(_PartedRecorder, self.app.recorder)
+            return recorder.select_part(after or 0, limit, until, topics, part)
         return self.app.recorder.select_notifications(
             start=after, limit=limit, stop=until, topics=topics, inclusive_of_start=False
         )
+
+    def topics_up_to(self, position: int) -> list[str]:
+        """Every topic of the stored events up to a position."""
+        return cast(_PartedRecorder, self.app.recorder).topics_up_to(position)
 
     def decode(self, stored: StoredEvent) -> DomainEventProtocol[UUID]:
         """The domain event of a stored one, upcast to the current version. A TRIS error

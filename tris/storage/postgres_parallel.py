@@ -36,6 +36,7 @@ from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from tris.storage import idempotency, key_owners
 from tris.storage.group_commit import GroupCommit, Write
+from tris.storage.log_part import LogPart
 from tris.storage.postgres import TrisPostgresRecorder
 from tris.storage.schema import STALE_READ
 
@@ -126,6 +127,7 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
             "WHERE position > %s"
         ).format(**fmt)
         self._max_sql = SQL("SELECT MAX(position) AS m FROM {t}").format(**fmt)
+        self._topics_sql = SQL("SELECT DISTINCT topic FROM {t} WHERE position <= %s").format(**fmt)
         # A save in one statement (what Marten calls a quick append): nothing is written
         # when an aggregate the command only read has a later version (`stale`); a taken
         # version or idempotency key fails the whole statement.
@@ -400,6 +402,17 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
     ) -> Sequence[Notification]:
         """Events by position, never past a position whose transaction may still commit."""
         after = 0 if start is None else (start - 1 if inclusive_of_start else start)
+        return self.select_part(after, limit, stop, topics)
+
+    def select_part(
+        self,
+        after: int,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        part: LogPart | None = None,
+    ) -> Sequence[Notification]:
+        """`select_notifications` after a position, of one part of the log only (`part`)."""
         statement: Composed = self._select_sql
         params: list[Any] = [after]
         if stop is not None:
@@ -408,6 +421,11 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         if topics:
             statement += SQL(" AND topic = ANY(%s)")
             params.append(list(topics))
+        if part is not None:
+            # The originator's last byte: its id's sixteenth byte (uuid_send: big-endian).
+            chosen = SQL("(topic = ANY(%s) AND get_byte(uuid_send(originator_id), 15) < %s)")
+            statement += SQL(" AND ") + (chosen if part.inside else SQL("NOT ") + chosen)
+            params += [list(part.topics), part.below]
         statement += SQL(" ORDER BY position LIMIT %s")
         params.append(limit)
         with self.datastore.get_connection() as conn:
@@ -424,6 +442,12 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                     )
                     for position, originator_id, version, topic, state in curs.fetchall()
                 ]
+
+    def topics_up_to(self, stop: int) -> list[str]:
+        """Every topic of the events up to a position."""
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(self._topics_sql, (stop,))
+            return [topic for (topic,) in curs.fetchall()]
 
     def max_notification_id(self) -> int | None:
         """The highest position assigned so far."""

@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
 from tris.domain.proofs.chain import link_batch
 from tris.storage import idempotency, key_owners
 from tris.storage.hashes import INSERT_EVENT_HASH, SELECT_PREVIOUS_HASH
+from tris.storage.log_part import LogPart
 from tris.storage.schema import STALE_READ, TRIS_TABLES
 
 
@@ -22,6 +23,58 @@ class TrisSQLiteRecorder(SQLiteApplicationRecorder):
     # The highest position given to a save of this process (its transaction may still
     # roll back: a catch-up then reads the log, which is only slower).
     given_out = 0
+
+    def select_part(
+        self,
+        after: int,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        part: LogPart | None = None,
+    ) -> Sequence[Notification]:
+        """The library's `select_notifications` after a position, of one part of the log
+        only (`part`)."""
+        statement = f"SELECT rowid, * FROM {self.events_table_name} WHERE rowid>? "  # noqa: S608
+        params: list[Any] = [after]
+        if stop is not None:
+            statement += "AND rowid<=? "
+            params.append(stop)
+        if topics:
+            statement += f"AND topic IN ({','.join('?' * len(topics))}) "
+            params += list(topics)
+        if part is not None:
+            if part.topics:
+                # The originator's last byte: the last two of the 32 hex digits kept,
+                # compared as text (same width, lower case).
+                marks = ",".join("?" * len(part.topics))
+                chosen = f"(topic IN ({marks}) AND lower(substr(originator_id, -2)) < ?)"
+                params += [*part.topics, f"{part.below:02x}"]
+            else:
+                chosen = "0"  # `IN ()` is not SQLite's: with no topics nothing is chosen
+            statement += f"AND {chosen} " if part.inside else f"AND NOT {chosen} "
+        statement += "ORDER BY rowid LIMIT ?"
+        params.append(limit)
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(statement, params)
+            return [
+                Notification(
+                    id=row["rowid"],
+                    originator_id=self.convert_originator_id(row["originator_id"]),
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=row["state"],
+                )
+                for row in c.fetchall()
+            ]
+
+    def topics_up_to(self, stop: int) -> list[str]:
+        """Every topic of the events up to a position."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT DISTINCT topic FROM {self.events_table_name} WHERE rowid<=?",  # noqa: S608
+                (stop,),
+            )
+            return [row["topic"] for row in c.fetchall()]
 
     def construct_create_table_statements(self) -> list[str]:
         """The library's table plus TRIS's own."""

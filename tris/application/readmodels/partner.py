@@ -19,12 +19,11 @@ import os
 import pickle
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol, cast
-from uuid import UUID
 
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import resolve_topic
@@ -32,20 +31,21 @@ from eventsourcing.utils import resolve_topic
 from tris.application.readmodels.base import Projection, failing_as
 from tris.domain.agreement import Agreement
 from tris.storage.errors import ProjectionFailedError, StorageUnavailableError, is_unavailable
+from tris.storage.log_part import LogPart
 from tris.storage.stage import Stage
 
-# The partner takes these agreements: their id modulo PARTS among PARTNER_PARTS.
-PARTS = 9
-PARTNER_PARTS = frozenset({0, 1, 2, 3})
+# The partner takes the agreements whose id ends in a byte below this: 111 of 256, a little
+# less than half (ADR 27). The database reads each process its own part (`LogPart`).
+PARTNER_BELOW = 111
 
 
 class PartnerLog(Protocol):
     """What the partner needs of the event log: its pages, decoding, and closing."""
 
     def notifications(
-        self, after: int | None, limit: int, *, until: int | None = None
+        self, after: int | None, limit: int, *, until: int | None = None, part: LogPart | None
     ) -> Sequence[Notification]:
-        """Up to `limit` stored events after `after` (up to `until`), in order."""
+        """Up to `limit` stored events of `part` after `after` (up to `until`), in order."""
         ...
 
     def decode(self, stored: Notification) -> Any:
@@ -66,11 +66,10 @@ class PartnerRecipe:
     make_projections: Callable[[], Sequence[Projection]]
 
 
-def partnered(notification: Notification) -> bool:
-    """Whether the partner applies this event: an agreement's, of the partner's part."""
-    originator = notification.originator_id
-    number = originator.int if isinstance(originator, UUID) else UUID(originator).int
-    return number % PARTS in PARTNER_PARTS and _is_agreement_event(notification.topic)
+def agreement_topics(topics: Iterable[str]) -> tuple[str, ...]:
+    """The topics, of those given, of agreements' events (as stored: any name that
+    resolves to one)."""
+    return tuple(sorted(topic for topic in topics if _is_agreement_event(topic)))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -91,9 +90,15 @@ class Partner:
     in a file beside the stage.
     """
 
-    def __init__(self, recipe: PartnerRecipe, path: Path, until: int, page: int) -> None:
+    def __init__(
+        self, recipe: PartnerRecipe, path: Path, until: int, page: int, topics: tuple[str, ...]
+    ) -> None:
+        """Start the partner on the events of `topics` (the agreements') of its part."""
         self.path = path
         self.until = until
+        # The partner's part of the log up to `until`, and the rest (the first process's).
+        self.part = LogPart(topics, PARTNER_BELOW, inside=True)
+        self.rest = LogPart(topics, PARTNER_BELOW, inside=False)
         self._outcome = path.with_name(path.name + ".outcome")
         flags = ["-" + "O" * sys.flags.optimize] if sys.flags.optimize else []
         self._process = subprocess.Popen(  # noqa: S603 - this interpreter, this module
@@ -102,13 +107,15 @@ class Partner:
         )
         try:
             with cast(IO[bytes], self._process.stdin) as stdin:
-                pickle.dump((recipe, path, until, page, self._outcome, os.getpid()), stdin)
+                pickle.dump(
+                    (recipe, path, until, page, self.part, self._outcome, os.getpid()), stdin
+                )
         except BrokenPipeError:
             pass  # it ended at once: `wait` says so
 
     def wait(self) -> int:
-        """Wait until the partner has applied its events; return the position of the last
-        event it read (applied or not); raise what it failed with."""
+        """Wait until the partner has applied its events; return the position it read its
+        part of the log to; raise what it failed with."""
         code = self._process.wait()
         try:
             outcome = json.loads(self._outcome.read_text())
@@ -137,14 +144,14 @@ class Partner:
 def main() -> None:
     """The partner process: read the recipe, apply the partnered events up to `until` to
     the stage at `path`, write how it went."""
-    recipe, path, until, page, outcome_path, parent = pickle.load(sys.stdin.buffer)  # noqa: S301
+    recipe, path, until, page, part, outcome_path, parent = pickle.load(sys.stdin.buffer)  # noqa: S301
     outcome: list[Any]
     try:
         log = recipe.open_log()
         try:
             projections = list(recipe.make_projections())
             with Stage(projections, path) as stage:
-                last = _apply(log, projections, stage, until, page, parent)
+                last = _apply(log, projections, stage, until, page, part, parent)
         finally:
             log.close()
         outcome = ["done", last]
@@ -164,23 +171,24 @@ def _apply(
     stage: Stage,
     until: int,
     page: int,
+    part: LogPart,
     parent: int,
 ) -> int:
-    """Apply the partnered events up to `until`; return the position of the last event
-    read. The next page is read on a second thread while this one decodes and applies
-    the current one, as the first process does."""
+    """Apply the events of `part` up to `until`; return `until` once all are applied.
+    The next page is read on a second thread while this one decodes and applies the
+    current one, as the first process does."""
     after = 0
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tris-partner-read") as reader:
-        upcoming = reader.submit(log.notifications, after, page, until=until)
+        upcoming = reader.submit(log.notifications, after, page, until=until, part=part)
         while True:
             if os.getppid() != parent:  # the rebuild's process is gone: nobody will merge this
                 raise SystemExit(1)
             notifications = upcoming.result()
             if not notifications:
-                return after
+                return until
             after = notifications[-1].id
-            upcoming = reader.submit(log.notifications, after, page, until=until)
-            events = [(n, log.decode(n)) for n in notifications if partnered(n)]
+            upcoming = reader.submit(log.notifications, after, page, until=until, part=part)
+            events = [(n, log.decode(n)) for n in notifications]
             with stage.batch() as cur:
                 for projection in projections:
                     for notification, event in events:

@@ -26,7 +26,7 @@ from eventsourcing.persistence import Notification, Recording
 
 from tris.application.errors import ConcurrentUpdateError
 from tris.application.readmodels.base import Projection, failing_as
-from tris.application.readmodels.partner import Partner, PartnerRecipe, partnered
+from tris.application.readmodels.partner import Partner, PartnerRecipe, agreement_topics
 from tris.application.store import EventStore
 from tris.storage import tracking
 from tris.storage.cursors import Cursor
@@ -613,12 +613,15 @@ class ProjectionRunner:
         event_log = self.store.log
         partner = self._partner(stage, positions, head)
         until = None if partner is None else partner.until
+        # While the partner works, this process reads only the other part of the log.
+        mine = None if partner is None else partner.rest
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tris-rebuild-read") as reader:
             page = reader.submit(
                 event_log.notifications,
                 min(positions.values(), default=0),
                 self.rebuild_page,
                 until=until,
+                part=mine,
             )
             try:
                 while True:
@@ -626,8 +629,10 @@ class ProjectionRunner:
                     if not notifications and partner is not None:
                         # Up to its position: add what the partner applied, then go on
                         # alone; or, at the log's end, write both stages as they are.
-                        final = self._join(stage, partner, min(positions.values()), head)
-                        partner, until = None, None
+                        final = self._join(stage, partner, head)
+                        # Both parts are applied up to where the partner's ended.
+                        positions = {n: max(at, partner.until) for n, at in positions.items()}
+                        partner, until, mine = None, None, None
                         if final:  # later events: `catch_up`, after the rebuild
                             self._write_stage(stage, positions, finished=True)
                             return
@@ -641,12 +646,9 @@ class ProjectionRunner:
                             notifications[-1].id,
                             self.rebuild_page,
                             until=until,
+                            part=mine,
                         )
-                    events = [
-                        (n, event_log.decode(n))
-                        for n in notifications
-                        if partner is None or not partnered(n)
-                    ]
+                    events = [(n, event_log.decode(n)) for n in notifications]
                     try:
                         with stage.batch() as cur:
                             for projection in self.projections:
@@ -682,23 +684,26 @@ class ProjectionRunner:
         if self.partner is None or any(positions.values()) or head < self.rebuild_partner_events:
             return None
         until = min(head, self.rebuild_flush_events)
-        return Partner(self.partner, stage.partner_path(), until, self.rebuild_page)
+        topics = agreement_topics(self.store.log.topics_up_to(until))
+        return Partner(self.partner, stage.partner_path(), until, self.rebuild_page, topics)
 
-    def _join(self, stage: Stage, partner: Partner, read: int, head: int) -> bool:
-        """Wait for the partner, who must have read the log as far as this process (`read`),
-        and add its stage to this one's. True when its part ends at the log's `head` (as
-        it was when the rebuild began): its rows are then read from its own file when the
-        stage is written, and not copied into this one first."""
+    def _join(self, stage: Stage, partner: Partner, head: int) -> bool:
+        """Wait for the partner, who must have read its part of the log as far as this
+        process read the rest (`partner.until`), and add its stage to this one's. True
+        when its part ends at the log's `head` (as it was when the rebuild began): its rows
+        are then read from its own file when the stage is written, and not copied into
+        this one first."""
         try:
             reached = partner.wait()
         finally:
             partner.stop()
-        if reached != read:
+        if reached != partner.until:
             raise ProjectionFailedError(
                 "rebuild",
-                read,
+                partner.until,
                 "",
-                f"the partner process read the log to position {reached}, this one to {read}",
+                f"the partner process read the log to position {reached}, "
+                f"this one to {partner.until}",
             )
         final = partner.until >= head
         stage.merge(partner.path, self._partition_sums(), _add_decimals, copy_rows=not final)
