@@ -222,6 +222,27 @@ def _current(case: Any, role: str) -> httpx.Response | None:
     return response
 
 
+def _revisable(
+    case: Any, role: str, current: httpx.Response | None, rng: random.Random
+) -> httpx.Response | None:
+    """An agreement the caller may revise: the generated one while it is still a proposal,
+    else a fresh proposal of the caller's own.
+
+    Only a proposal can be revised. The fuzzer signs and withdraws the seeded agreements
+    at moments that vary between runs (two workers), so without this a completed revision
+    met a proposal in some runs and none in others.
+    """
+    if current is not None and current.json().get("status") == "proposed":
+        return current
+    content = _valid_content({}, PARTNERS[role]["party_id"], rng, rationale=False)
+    with _client(case) as client:
+        proposed = client.post("/v1/agreements", json=content)
+    if proposed.status_code != 201:
+        return None
+    case.path_parameters["agreement_id"] = proposed.json()["id"]
+    return proposed
+
+
 def _signed_body(case: Any, role: str, current: httpx.Response) -> dict[str, Any] | None:
     """A real signature of the latest revision by the caller's seeded key."""
     revision = current.json()["revision"]
@@ -280,6 +301,8 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
         )
     if label in CURRENT_VERSION_WRITES and rng.random() < ASSIST:
         current = _current(case, role)
+        if label == REVISE and isinstance(case.body, dict) and "rationale" in case.body:
+            current = _revisable(case, role, current, rng)
         if current is None:
             return
         _set_header(case, "If-Match", current.headers["ETag"])
