@@ -18,7 +18,10 @@ Loaded by the schemathesis command through `SCHEMATHESIS_HOOKS`; the seeded stat
   and signatures of an agreement the other partner is no party to carry its current ETag;
   half of those signatures are real Ed25519 signatures of the latest revision by the
   caller's seeded key; and half of the signing key registrations register a new key of the
-  caller's own party.
+  caller's own party. A completed revision whose agreement is no longer a proposal goes
+  to a fresh proposal of the caller's, and a completed write that carries a generated
+  Idempotency-Key gets one of its own (generated keys repeat across cases with other
+  bodies, which the API refuses by design).
 * Every answer is appended to the traffic file (operation, seeded role, status), from which
   the test checks that the seeded tokens were never refused and every operation got past
   authentication.
@@ -257,6 +260,12 @@ def _signed_body(case: Any, role: str, current: httpx.Response) -> dict[str, Any
     return {"revision": revision, "key_id": partner["key_id"], "signature": signature}
 
 
+def _body_key(label: str, case: Any) -> str:
+    """An Idempotency-Key that only this operation, path and body are sent with."""
+    material = json.dumps([label, case.path_parameters, case.body], sort_keys=True)
+    return "fuzz-" + hashlib.sha256(material.encode()).hexdigest()
+
+
 def _record(entry: dict[str, Any]) -> None:
     line = json.dumps(entry) + "\n"
     with _lock, TRAFFIC.open("a", encoding="utf-8") as output:
@@ -288,6 +297,7 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
     if role not in PARTNERS or not _is_positive(case):
         return
     rng = _rng(case)
+    completed = False
     if label == REGISTER_KEY and rng.random() < ASSIST:
         # A new key of the caller's own party, which the fuzzer may then revoke for real.
         key = Ed25519PrivateKey.from_private_bytes(rng.randbytes(32))
@@ -295,21 +305,26 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
         public_key, proof = key_registration(key, party_id)
         case.path_parameters["party_id"] = party_id
         case.body = {"public_key": public_key, "proof": proof}
+        completed = True
     if label in CONTENT_WRITES and isinstance(case.body, dict) and rng.random() < ASSIST:
         case.body = _valid_content(
             case.body, PARTNERS[role]["party_id"], rng, rationale=label != PROPOSE
         )
+        completed = True
     if label in CURRENT_VERSION_WRITES and rng.random() < ASSIST:
         current = _current(case, role)
-        if label == REVISE and isinstance(case.body, dict) and "rationale" in case.body:
+        if label == REVISE and completed:
             current = _revisable(case, role, current, rng)
-        if current is None:
-            return
-        _set_header(case, "If-Match", current.headers["ETag"])
-        if label == SIGN and rng.random() < ASSIST:
-            signed = _signed_body(case, role, current)
-            if signed is not None:
-                case.body = signed
+        if current is not None:
+            _set_header(case, "If-Match", current.headers["ETag"])
+            if label == SIGN and rng.random() < ASSIST:
+                signed = _signed_body(case, role, current)
+                if signed is not None:
+                    case.body = signed
+    if completed and _header(case, "Idempotency-Key") is not None:
+        # A generated key is a short string other cases send with other bodies (422 by
+        # design): a completed write gets a key of its own.
+        _set_header(case, "Idempotency-Key", _body_key(label, case))
 
 
 @schemathesis.hook
