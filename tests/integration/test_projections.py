@@ -10,7 +10,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -55,7 +56,7 @@ from tris.domain.values import ContentDraft, Sector, Terms
 from tris.storage import cursors, tracking
 from tris.storage.errors import ProjectionFailedError
 from tris.storage.eventlog import EventLog
-from tris.storage.log_part import LogPart
+from tris.storage.log_part import LogPart, Tally
 
 TODAY = date(2026, 6, 1)
 
@@ -1387,7 +1388,7 @@ def partnered_history(world: World) -> tuple[list[str], str]:
 
 def partner_part(log: EventLog) -> LogPart:
     """The part of the whole log a rebuild's partner takes."""
-    return LogPart(agreement_topics(log.topics_up_to(log.head())), PARTNER_BELOW, inside=True)
+    return LogPart(agreement_topics(log.tallies_up_to(log.head())), PARTNER_BELOW, inside=True)
 
 
 def test_the_database_splits_the_log_as_the_partner_rule_says(database_url: str) -> None:
@@ -1506,11 +1507,57 @@ def test_a_partner_that_read_another_stretch_of_the_log_fails_the_rebuild(
     runner = partnered_services.projections
     before = runner.digest()
     waited = Partner.wait
-    monkeypatch.setattr(Partner, "wait", lambda partner: waited(partner) - 1)
+    monkeypatch.setattr(
+        Partner, "wait", lambda partner: (waited(partner)[0] - 1, waited(partner)[1])
+    )
     with pytest.raises(ProjectionFailedError) as failed:
         runner.rebuild()
     assert "the partner process read the log to position" in str(failed.value)
     assert runner.digest() == before
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda t: Tally(t.events - 1, t.positions - 1), id="one event fewer"),
+        pytest.param(lambda t: Tally(t.events, t.positions + 1), id="another event"),
+    ],
+)
+def test_a_partner_that_applied_other_events_than_its_part_fails_the_rebuild(
+    partnered_services: Services,
+    monkeypatch: pytest.MonkeyPatch,
+    change: Callable[[Tally], Tally],
+) -> None:
+    runner = partnered_services.projections
+    before = runner.digest()
+    waited = Partner.wait
+
+    def reported(partner: Partner) -> tuple[int, Tally]:
+        reached, applied = waited(partner)
+        return reached, change(applied)
+
+    monkeypatch.setattr(Partner, "wait", reported)
+    with pytest.raises(ProjectionFailedError) as failed:
+        runner.rebuild()
+    assert "this process applied" in str(failed.value)
+    assert runner.digest() == before
+
+
+def test_the_log_counted_by_topic_adds_up_to_its_events(database_url: str) -> None:
+    services = open_services(database_url, projections="inline")
+    try:
+        partnered_history(make_world(services))
+        log = services.store.log
+        head = log.head()
+        tallies = log.tallies_up_to(head)
+        stored = [(n.id, n.originator_id, n.topic) for n in log.notifications(0, 100_000)]
+        assert sum(t.events for t in tallies.values()) == len(stored) == head
+        assert sum(t.positions for t in tallies.values()) == sum(p for p, _, _ in stored)
+        by_topic = Counter(topic for _, _, topic in stored)
+        assert {topic: t.events for topic, t in tallies.items()} == by_topic
+        assert log.tallies_up_to(head - 1) != tallies
+    finally:
+        services.close()
 
 
 def test_a_partner_that_cannot_start_fails_the_rebuild(

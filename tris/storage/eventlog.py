@@ -33,7 +33,7 @@ from tris.domain.party import Party
 from tris.storage.database import Database
 from tris.storage.idempotency import IdempotencyRecord
 from tris.storage.key_owners import KeyClaim
-from tris.storage.log_part import LogPart
+from tris.storage.log_part import LogPart, Tally
 from tris.storage.notify import PostgresHeadChannel
 from tris.storage.postgres import CONNECT_TIMEOUT, POOL_OVERFLOW, POOL_SIZE
 from tris.storage.postgres_parallel import ParallelPostgresRecorder
@@ -112,7 +112,7 @@ class _PartedRecorder(Protocol):
         part: LogPart | None = None,
     ) -> Sequence[Notification]: ...
 
-    def topics_up_to(self, stop: int) -> list[str]: ...
+    def tallies_up_to(self, stop: int) -> dict[str, Tally]: ...
 
 
 class EventLog:
@@ -172,9 +172,9 @@ class EventLog:
             start=after, limit=limit, stop=until, topics=topics, inclusive_of_start=False
         )
 
-    def topics_up_to(self, position: int) -> list[str]:
-        """Every topic of the stored events up to a position."""
-        return cast(_PartedRecorder, self.app.recorder).topics_up_to(position)
+    def tallies_up_to(self, position: int) -> dict[str, Tally]:
+        """The stored events up to a position, counted by topic (every topic there is)."""
+        return cast(_PartedRecorder, self.app.recorder).tallies_up_to(position)
 
     def decode(self, stored: StoredEvent) -> DomainEventProtocol[UUID]:
         """The domain event of a stored one, upcast to the current version. A TRIS error

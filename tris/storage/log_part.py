@@ -4,13 +4,30 @@ A rebuild's partner process applies the events of some agreements, the first pro
 everything else. Each reads only its own part, so neither fetches and skips the other's
 rows: the events of the given topics whose aggregate's id ends in a byte below `below`
 (`inside`), or every other event (not `inside`). Each recorder says it in its SQL;
-`holds` is the same rule in Python.
+`holds` is the same rule in Python. A `Tally` of each part (events and the sum of their
+positions) must add up to the log's: how the first process checks what the partner applied.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 from uuid import UUID
+
+
+class Tally(NamedTuple):
+    """A stretch of events counted: how many, and the sum of their positions."""
+
+    events: int = 0
+    positions: int = 0
+
+    def plus(self, other: Tally) -> Tally:
+        """Both stretches together."""
+        return Tally(self.events + other.events, self.positions + other.positions)
+
+    def counting(self, positions: list[int]) -> Tally:
+        """This tally and events at these positions."""
+        return Tally(self.events + len(positions), self.positions + sum(positions))
 
 
 @dataclass(frozen=True)

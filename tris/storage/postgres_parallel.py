@@ -36,7 +36,7 @@ from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from tris.storage import idempotency, key_owners
 from tris.storage.group_commit import GroupCommit, Write
-from tris.storage.log_part import LogPart
+from tris.storage.log_part import LogPart, Tally
 from tris.storage.postgres import TrisPostgresRecorder
 from tris.storage.schema import STALE_READ
 
@@ -127,7 +127,9 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
             "WHERE position > %s"
         ).format(**fmt)
         self._max_sql = SQL("SELECT MAX(position) AS m FROM {t}").format(**fmt)
-        self._topics_sql = SQL("SELECT DISTINCT topic FROM {t} WHERE position <= %s").format(**fmt)
+        self._tallies_sql = SQL(
+            "SELECT topic, COUNT(*), SUM(position) FROM {t} WHERE position <= %s GROUP BY topic"
+        ).format(**fmt)
         # A save in one statement (what Marten calls a quick append): nothing is written
         # when an aggregate the command only read has a later version (`stale`); a taken
         # version or idempotency key fails the whole statement.
@@ -443,11 +445,11 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                     for position, originator_id, version, topic, state in curs.fetchall()
                 ]
 
-    def topics_up_to(self, stop: int) -> list[str]:
-        """Every topic of the events up to a position."""
+    def tallies_up_to(self, stop: int) -> dict[str, Tally]:
+        """The events up to a position, counted by topic."""
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
-            curs.execute(self._topics_sql, (stop,))
-            return [topic for (topic,) in curs.fetchall()]
+            curs.execute(self._tallies_sql, (stop,))
+            return {topic: Tally(n, int(total)) for topic, n, total in curs.fetchall()}
 
     def max_notification_id(self) -> int | None:
         """The highest position assigned so far."""

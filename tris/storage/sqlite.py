@@ -13,7 +13,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from tris.domain.proofs.chain import link_batch
 from tris.storage import idempotency, key_owners
 from tris.storage.hashes import INSERT_EVENT_HASH, SELECT_PREVIOUS_HASH
-from tris.storage.log_part import LogPart
+from tris.storage.log_part import LogPart, Tally
 from tris.storage.schema import STALE_READ, TRIS_TABLES
 
 
@@ -67,14 +67,15 @@ class TrisSQLiteRecorder(SQLiteApplicationRecorder):
                 for row in c.fetchall()
             ]
 
-    def topics_up_to(self, stop: int) -> list[str]:
-        """Every topic of the events up to a position."""
+    def tallies_up_to(self, stop: int) -> dict[str, Tally]:
+        """The events up to a position, counted by topic."""
         with self.datastore.transaction(commit=False) as c:
             c.execute(
-                f"SELECT DISTINCT topic FROM {self.events_table_name} WHERE rowid<=?",  # noqa: S608
+                f"SELECT topic, COUNT(*) AS n, SUM(rowid) AS total "  # noqa: S608
+                f"FROM {self.events_table_name} WHERE rowid<=? GROUP BY topic",
                 (stop,),
             )
-            return [row["topic"] for row in c.fetchall()]
+            return {row["topic"]: Tally(row["n"], row["total"]) for row in c.fetchall()}
 
     def construct_create_table_statements(self) -> list[str]:
         """The library's table plus TRIS's own."""

@@ -19,7 +19,7 @@ import os
 import pickle
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +31,7 @@ from eventsourcing.utils import resolve_topic
 from tris.application.readmodels.base import Projection, failing_as
 from tris.domain.agreement import Agreement
 from tris.storage.errors import ProjectionFailedError, StorageUnavailableError, is_unavailable
-from tris.storage.log_part import LogPart
+from tris.storage.log_part import LogPart, Tally
 from tris.storage.stage import Stage
 
 # The partner takes the agreements whose id ends in a byte below this: 111 of 256, a little
@@ -91,11 +91,22 @@ class Partner:
     """
 
     def __init__(
-        self, recipe: PartnerRecipe, path: Path, until: int, page: int, topics: tuple[str, ...]
+        self,
+        recipe: PartnerRecipe,
+        path: Path,
+        until: int,
+        page: int,
+        tallies: Mapping[str, Tally],
     ) -> None:
-        """Start the partner on the events of `topics` (the agreements') of its part."""
+        """Start the partner on its part of the log up to `until`: of the topics there
+        (`tallies`, the events of each up to `until`), the agreements'."""
         self.path = path
         self.until = until
+        # The whole log up to `until`: both processes' parts must add up to it.
+        self.log_tally = Tally(0, 0)
+        for tally in tallies.values():
+            self.log_tally = self.log_tally.plus(tally)
+        topics = agreement_topics(tallies)
         # The partner's part of the log up to `until`, and the rest (the first process's).
         self.part = LogPart(topics, PARTNER_BELOW, inside=True)
         self.rest = LogPart(topics, PARTNER_BELOW, inside=False)
@@ -113,16 +124,16 @@ class Partner:
         except BrokenPipeError:
             pass  # it ended at once: `wait` says so
 
-    def wait(self) -> int:
+    def wait(self) -> tuple[int, Tally]:
         """Wait until the partner has applied its events; return the position it read its
-        part of the log to; raise what it failed with."""
+        part of the log to and the events it applied; raise what it failed with."""
         code = self._process.wait()
         try:
             outcome = json.loads(self._outcome.read_text())
         except (OSError, ValueError):
             outcome = ["ended"]
         if code == 0 and outcome[0] == "done":
-            return int(outcome[1])
+            return int(outcome[1]), Tally(int(outcome[2]), int(outcome[3]))
         if outcome[0] == "unavailable":
             raise StorageUnavailableError(outcome[1])
         if outcome[0] == "failed":
@@ -151,10 +162,10 @@ def main() -> None:
         try:
             projections = list(recipe.make_projections())
             with Stage(projections, path) as stage:
-                last = _apply(log, projections, stage, until, page, part, parent)
+                last, applied = _apply(log, projections, stage, until, page, part, parent)
         finally:
             log.close()
-        outcome = ["done", last]
+        outcome = ["done", last, applied.events, applied.positions]
     except ProjectionFailedError as error:
         outcome = ["failed", error.projection, error.position, error.event_type, error.cause]
     except Exception as error:
@@ -173,11 +184,12 @@ def _apply(
     page: int,
     part: LogPart,
     parent: int,
-) -> int:
-    """Apply the events of `part` up to `until`; return `until` once all are applied.
-    The next page is read on a second thread while this one decodes and applies the
-    current one, as the first process does."""
+) -> tuple[int, Tally]:
+    """Apply the events of `part` up to `until`; return `until` once all are applied, and
+    what was applied. The next page is read on a second thread while this one decodes and
+    applies the current one, as the first process does."""
     after = 0
+    applied = Tally()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tris-partner-read") as reader:
         upcoming = reader.submit(log.notifications, after, page, until=until, part=part)
         while True:
@@ -185,7 +197,7 @@ def _apply(
                 raise SystemExit(1)
             notifications = upcoming.result()
             if not notifications:
-                return until
+                return until, applied
             after = notifications[-1].id
             upcoming = reader.submit(log.notifications, after, page, until=until, part=part)
             events = [(n, log.decode(n)) for n in notifications]
@@ -195,6 +207,7 @@ def _apply(
                         with failing_as(projection, notification):
                             projection.apply(cur, notification.id, event)
                     projection.flush(cur)
+            applied = applied.counting([n.id for n in notifications])
 
 
 if __name__ == "__main__":

@@ -26,12 +26,13 @@ from eventsourcing.persistence import Notification, Recording
 
 from tris.application.errors import ConcurrentUpdateError
 from tris.application.readmodels.base import Projection, failing_as
-from tris.application.readmodels.partner import Partner, PartnerRecipe, agreement_topics
+from tris.application.readmodels.partner import Partner, PartnerRecipe
 from tris.application.store import EventStore
 from tris.storage import tracking
 from tris.storage.cursors import Cursor
 from tris.storage.database import Database
 from tris.storage.errors import ProjectionFailedError, is_unavailable
+from tris.storage.log_part import Tally
 from tris.storage.schema import schema_is_current
 from tris.storage.stage import Stage
 
@@ -615,6 +616,7 @@ class ProjectionRunner:
         until = None if partner is None else partner.until
         # While the partner works, this process reads only the other part of the log.
         mine = None if partner is None else partner.rest
+        applied = Tally()  # of this process's part, while the partner works
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tris-rebuild-read") as reader:
             page = reader.submit(
                 event_log.notifications,
@@ -629,7 +631,7 @@ class ProjectionRunner:
                     if not notifications and partner is not None:
                         # Up to its position: add what the partner applied, then go on
                         # alone; or, at the log's end, write both stages as they are.
-                        final = self._join(stage, partner, head)
+                        final = self._join(stage, partner, head, applied)
                         # Both parts are applied up to where the partner's ended.
                         positions = {n: max(at, partner.until) for n, at in positions.items()}
                         partner, until, mine = None, None, None
@@ -648,19 +650,9 @@ class ProjectionRunner:
                             until=until,
                             part=mine,
                         )
-                    events = [(n, event_log.decode(n)) for n in notifications]
-                    try:
-                        with stage.batch() as cur:
-                            for projection in self.projections:
-                                after = positions[projection.name]
-                                for notification, event in events:
-                                    if notification.id > after:
-                                        projection.apply(cur, notification.id, event)
-                                projection.flush(cur)
-                    except BaseException:
-                        for projection in self.projections:
-                            projection.forget_pending()
-                        raise
+                    self._apply_to_stage(stage, positions, notifications)
+                    if partner is not None:
+                        applied = applied.counting([n.id for n in notifications])
                     if notifications:
                         last = notifications[-1].id
                         positions = {name: max(at, last) for name, at in positions.items()}
@@ -678,23 +670,43 @@ class ProjectionRunner:
                 if partner is not None:
                     partner.stop()
 
+    def _apply_to_stage(
+        self, stage: Stage, positions: dict[str, int], notifications: Sequence[Notification]
+    ) -> None:
+        """Decode a page of the log and apply it to the stage in one transaction (each
+        projection the events after its position)."""
+        events = [(n, self.store.log.decode(n)) for n in notifications]
+        try:
+            with stage.batch() as cur:
+                for projection in self.projections:
+                    after = positions[projection.name]
+                    for notification, event in events:
+                        if notification.id > after:
+                            projection.apply(cur, notification.id, event)
+                    projection.flush(cur)
+        except BaseException:
+            for projection in self.projections:
+                projection.forget_pending()
+            raise
+
     def _partner(self, stage: Stage, positions: dict[str, int], head: int) -> Partner | None:
         """A partner process for a rebuild from the start of a long enough log (the
         events up to the first write to the store), or None."""
         if self.partner is None or any(positions.values()) or head < self.rebuild_partner_events:
             return None
         until = min(head, self.rebuild_flush_events)
-        topics = agreement_topics(self.store.log.topics_up_to(until))
-        return Partner(self.partner, stage.partner_path(), until, self.rebuild_page, topics)
+        tallies = self.store.log.tallies_up_to(until)
+        return Partner(self.partner, stage.partner_path(), until, self.rebuild_page, tallies)
 
-    def _join(self, stage: Stage, partner: Partner, head: int) -> bool:
+    def _join(self, stage: Stage, partner: Partner, head: int, applied: Tally) -> bool:
         """Wait for the partner, who must have read its part of the log as far as this
-        process read the rest (`partner.until`), and add its stage to this one's. True
-        when its part ends at the log's `head` (as it was when the rebuild began): its rows
-        are then read from its own file when the stage is written, and not copied into
-        this one first."""
+        process read the rest (`partner.until`), and add its stage to this one's. What
+        both applied (`applied` here) must be the log up to there, event for event (counted
+        by the database when the partner started). True when its part ends at the log's
+        `head` (as it was when the rebuild began): its rows are then read from its own
+        file when the stage is written, and not copied into this one first."""
         try:
-            reached = partner.wait()
+            reached, theirs = partner.wait()
         finally:
             partner.stop()
         if reached != partner.until:
@@ -704,6 +716,16 @@ class ProjectionRunner:
                 "",
                 f"the partner process read the log to position {reached}, "
                 f"this one to {partner.until}",
+            )
+        if applied.plus(theirs) != partner.log_tally:
+            raise ProjectionFailedError(
+                "rebuild",
+                partner.until,
+                "",
+                f"the log holds {partner.log_tally.events} events up to position "
+                f"{partner.until}; this process applied {applied.events} of them and the "
+                f"partner {theirs.events} (position sums {applied.positions} + "
+                f"{theirs.positions}, not {partner.log_tally.positions})",
             )
         final = partner.until >= head
         stage.merge(partner.path, self._partition_sums(), _add_decimals, copy_rows=not final)
