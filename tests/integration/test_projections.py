@@ -953,6 +953,33 @@ def test_a_batch_failing_at_its_end_is_reported_at_its_last_event(database_url: 
     services.close()
 
 
+class FailingAtPosition(AgreementsProjection):
+    """Cannot apply the event at one position."""
+
+    def __init__(self, position: int) -> None:
+        super().__init__()
+        self.failing_at = position
+
+    def apply(self, cur: Any, position: int, event: Any) -> None:
+        if position == self.failing_at:
+            raise ValueError("cannot apply this one")
+        super().apply(cur, position, event)
+
+
+def test_a_rebuild_reports_the_projection_and_event_it_failed_on(database_url: str) -> None:
+    services = open_services(database_url, projections="inline")
+    build_history(make_world(services))
+    before = services.projections.digest()
+    at = services.store.log.head() - 2
+    failing = ProjectionRunner(services.store, [FailingAtPosition(at)])
+    with pytest.raises(ProjectionFailedError) as failure:
+        failing.rebuild()
+    assert (failure.value.projection, failure.value.position) == ("agreements", at)
+    assert "ValueError: cannot apply this one" in failure.value.cause
+    assert services.projections.digest() == before
+    services.close()
+
+
 def test_a_statement_failing_on_a_commands_own_event_is_reported_at_that_event(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:

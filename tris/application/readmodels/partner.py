@@ -28,7 +28,7 @@ from typing import IO, Any, Protocol, cast
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import resolve_topic
 
-from tris.application.readmodels.base import Projection, failing_as
+from tris.application.readmodels.base import Applied, Projection, apply_batch
 from tris.domain.agreement import Agreement
 from tris.storage.errors import ProjectionFailedError, StorageUnavailableError, is_unavailable
 from tris.storage.log_part import LogPart, Tally
@@ -202,12 +202,13 @@ def _apply(
             upcoming = reader.submit(log.notifications, after, page, until=until, part=part)
             events = [(n, log.decode(n)) for n in notifications]
             with stage.batch() as cur:
-                for projection in projections:
-                    for notification, event in events:
-                        with failing_as(projection, notification):
-                            projection.apply(cur, notification.id, event)
-                    projection.flush(cur)
+                apply_batch(cur, projections, functools.partial(_every, events))
             applied = applied.counting([n.id for n in notifications])
+
+
+def _every(events: Applied, projection: Projection) -> Applied:
+    """The whole page, for every projection (the partner starts each from nothing)."""
+    return events
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from typing import Any
 from eventsourcing.persistence import Notification, Recording
 
 from tris.application.errors import ConcurrentUpdateError
-from tris.application.readmodels.base import Projection, failing_as
+from tris.application.readmodels.base import Applied, Projection, apply_batch
 from tris.application.readmodels.partner import Partner, PartnerRecipe
 from tris.application.store import EventStore
 from tris.storage import tracking
@@ -468,19 +468,7 @@ class ProjectionRunner:
         cur: Cursor, behind: list[Projection], todo: dict[str, list[tuple[Notification, Any]]]
     ) -> None:
         """Apply each projection its events, then what it kept back for the batch's end."""
-        try:
-            for projection in behind:
-                for notification, event in todo[projection.name]:
-                    with failing_as(projection, notification):
-                        projection.apply(cur, notification.id, event)
-                # What the batch kept back is written now: a failure here belongs to its
-                # last event as far as anyone can tell.
-                with failing_as(projection, notification):
-                    projection.flush(cur)
-        except BaseException:
-            for projection in behind:
-                projection.forget_pending()
-            raise
+        apply_batch(cur, behind, lambda projection: todo[projection.name])
 
     def run_forever(self, stop: threading.Event, *, interval: float = 0.05) -> None:
         """Poll the log and apply new events until `stop` is set (the worker loop)."""
@@ -676,18 +664,13 @@ class ProjectionRunner:
         """Decode a page of the log and apply it to the stage in one transaction (each
         projection the events after its position)."""
         events = [(n, self.store.log.decode(n)) for n in notifications]
-        try:
-            with stage.batch() as cur:
-                for projection in self.projections:
-                    after = positions[projection.name]
-                    for notification, event in events:
-                        if notification.id > after:
-                            projection.apply(cur, notification.id, event)
-                    projection.flush(cur)
-        except BaseException:
-            for projection in self.projections:
-                projection.forget_pending()
-            raise
+
+        def after_position(projection: Projection) -> Applied:
+            after = positions[projection.name]
+            return events if not after else [pair for pair in events if pair[0].id > after]
+
+        with stage.batch() as cur:
+            apply_batch(cur, self.projections, after_position)
 
     def _partner(self, stage: Stage, positions: dict[str, int], head: int) -> Partner | None:
         """A partner process for a rebuild from the start of a long enough log (the
