@@ -221,3 +221,30 @@ def test_the_list_filters_by_party_and_network_as_the_api_does(
     assert "Kiezküche" in members.text and "Netzwerk Mitte" in members.text
     profile = client.get(f"/parties/{trio.state.party_id}")
     assert f"/agreements?party={trio.state.party_id}" in profile.text
+
+
+@pytest.mark.parametrize(
+    "suffix", ["", "/revisions/1/certificate", "/events/1", "/compare?old=1&new=1"]
+)
+def test_an_agreements_page_loads_the_agreement_once(
+    client: TestClient,
+    services: Services,
+    agreements: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    suffix: str,
+) -> None:
+    log = services.store.log
+    loaded: list[Any] = []
+    load = log.load
+
+    def counted(aggregate_id: Any, version: int | None = None) -> Any:
+        loaded.append((aggregate_id, version))
+        return load(aggregate_id, version)
+
+    monkeypatch.setattr(log, "load", counted)
+    path = f"/agreements/{agreements['published']}{suffix}"
+    assert client.get(path).status_code == 200, path
+    assert [str(i) for i, _ in loaded].count(agreements["published"]) == 1, loaded
+    # The scope ends with the page: the next page loads the agreement afresh.
+    assert client.get(path).status_code == 200
+    assert [str(i) for i, _ in loaded].count(agreements["published"]) == 2

@@ -107,6 +107,7 @@ class EventStore:
         self._in_flight: set[tuple[str, str]] = set()
         self._in_flight_lock = threading.Lock()
         self._command = threading.local()  # what one command in this thread has loaded
+        self._read = threading.local()  # what one `reading` scope in this thread has loaded
         self.cache = AggregateCache(aggregate_cache_bytes)
         # Called after every save with the position of its last event and its events as
         # recorded (each with its position; none when the positions are not known yet).
@@ -178,23 +179,49 @@ class EventStore:
         except (ValueError, TypeError, AttributeError):
             raise missing from None
         borrowed: dict[UUID, Borrowed] | None = getattr(self._command, "borrowed", None)
-        if version is not None or borrowed is None:
+        read: dict[UUID, Any] | None = getattr(self._read, "loaded", None)
+        if version is not None:
             aggregate = self.log.load(aggregate_id, version)
-        elif aggregate_id in borrowed:  # loaded once per command
-            aggregate = borrowed[aggregate_id].aggregate
+        elif borrowed is not None:
+            aggregate = self._borrow(aggregate_id, borrowed)
+        elif read is not None:  # loaded once per `reading` scope
+            if aggregate_id not in read:
+                read[aggregate_id] = self.log.load(aggregate_id, None)
+            aggregate = read[aggregate_id]
         else:
-            kept = self.cache.take(aggregate_id) if self._command.cached else None
-            if kept is None:
-                aggregate, size = self.log.load_sized(aggregate_id)
-            else:
-                aggregate, size = kept
-            if aggregate is not None:
-                borrowed[aggregate_id] = Borrowed(
-                    aggregate, size, aggregate.version, cached=kept is not None
-                )
+            aggregate = self.log.load(aggregate_id, None)
         if aggregate is None or not isinstance(aggregate, kind):
             raise missing
         return aggregate
+
+    def _borrow(self, aggregate_id: UUID, borrowed: dict[UUID, Borrowed]) -> Any:
+        """The command's aggregate: loaded once per command, from the cache when kept."""
+        if aggregate_id in borrowed:
+            return borrowed[aggregate_id].aggregate
+        kept = self.cache.take(aggregate_id) if self._command.cached else None
+        if kept is None:
+            aggregate, size = self.log.load_sized(aggregate_id)
+        else:
+            aggregate, size = kept
+        if aggregate is not None:
+            borrowed[aggregate_id] = Borrowed(
+                aggregate, size, aggregate.version, cached=kept is not None
+            )
+        return aggregate
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """A scope in which each aggregate is loaded once, however often it is asked for
+        (a page that shows an agreement's view, revisions and history). Only for reads:
+        what it loads is never saved, cached or seen by a command."""
+        if getattr(self._read, "loaded", None) is not None:
+            yield  # already inside one
+            return
+        self._read.loaded = {}
+        try:
+            yield
+        finally:
+            self._read.loaded = None
 
     def events(self, aggregate_id: UUID) -> list[Any]:
         """All stored events of one aggregate, decoded, in version order."""

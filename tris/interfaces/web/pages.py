@@ -9,10 +9,11 @@ refreshes itself where scripts run.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Concatenate, ParamSpec
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -52,6 +53,22 @@ def guarded(page: Page, build: Callable[[], Response]) -> Response:
         if status == 404 or isinstance(error, AgreementNotFoundError):
             return page.render("error.html", 404, message=None)
         return page.render("error.html", status, message=str(error))
+
+
+P = ParamSpec("P")
+
+
+def reads_once(
+    build: Callable[Concatenate[Page, Services, P], Response],
+) -> Callable[Concatenate[Page, Services, P], Response]:
+    """A page that loads each aggregate once, however many parts of it show one (the
+    view, the revisions, the history, the verification of an agreement)."""
+
+    def once(page: Page, services: Services, /, *args: P.args, **kwargs: P.kwargs) -> Response:
+        with services.store.reading():
+            return build(page, services, *args, **kwargs)
+
+    return functools.update_wrapper(once, build)
 
 
 class Names:
@@ -167,6 +184,7 @@ def _signing_times(services: Services, agreement_id: str) -> dict[tuple[int, str
     return times
 
 
+@reads_once
 def record_page(page: Page, services: Services, agreement_id: str) -> Response:
     """The whole verified story of one agreement."""
     view = services.agreements.get(page.viewer, agreement_id)
@@ -212,6 +230,7 @@ def record(request: Request, agreement_id: str, services: ServicesDep) -> Respon
     return guarded(page, lambda: record_page(page, services, agreement_id))
 
 
+@reads_once
 def compare_page(
     page: Page, services: Services, agreement_id: str, old: int | None, new: int | None
 ) -> Response:
@@ -254,6 +273,7 @@ def fingerprint(public_key_b64: str) -> str:
     return " ".join(digest[i : i + 4] for i in range(0, len(digest), 4))
 
 
+@reads_once
 def certificate_page(page: Page, services: Services, agreement_id: str, number: int) -> Response:
     """A printable certificate: who signed revision `number`, with which key, when."""
     view = services.agreements.get(page.viewer, agreement_id)
@@ -290,6 +310,7 @@ def certificate(
     return guarded(page, lambda: certificate_page(page, services, agreement_id, number))
 
 
+@reads_once
 def event_page(page: Page, services: Services, agreement_id: str, version: int) -> Response:
     """One stored event as recorded: payload, hashes, position and its inclusion proof."""
     view = services.agreements.get(page.viewer, agreement_id)
