@@ -118,10 +118,11 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                 "END $$"
             ).format(l=locator, f=sequencer, **fmt)
         )
-        self._sequence_sql = SQL("SELECT {f}(%s, %s) AS numbered").format(f=sequencer)
-        self._locate_sql = SQL(
-            "SELECT o_id, o_version, o_position FROM {l}(%s, %s::uuid[])"
-        ).format(l=locator)
+        # The statements of every command are rendered once: psycopg renders a composed
+        # statement afresh on each execute (the save's: ~1 % of a command's CPU in py-spy).
+        self._sequence_sql = SQL("SELECT {f}(%s, %s) AS numbered").format(f=sequencer).as_bytes()
+        locate = SQL("SELECT o_id, o_version, o_position FROM {l}(%s, %s::uuid[])")
+        self._locate_sql = locate.format(l=locator).as_bytes()
         self._select_sql = SQL(
             "SELECT position, originator_id, originator_version, topic, state FROM {t} "
             "WHERE position > %s"
@@ -133,7 +134,7 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         # A save in one statement (what Marten calls a quick append): nothing is written
         # when an aggregate the command only read has a later version (`stale`); a taken
         # version or idempotency key fails the whole statement.
-        self._append_sql = SQL(
+        append = SQL(
             "WITH stale AS (SELECT 1 FROM {t} AS e "
             "JOIN unnest(%(read_ids)s::uuid[], %(read_versions)s::bigint[]) AS r(id, v) "
             "ON e.originator_id = r.id AND e.originator_version > r.v "
@@ -156,6 +157,7 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
             "WHERE %(token)s::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM stale)) "
             "SELECT EXISTS (SELECT 1 FROM stale) AS stale"
         ).format(type=Identifier(self.datastore.schema, self.stored_event_type_name), **fmt)
+        self._append_sql = append.as_bytes()
         self._sequenced_at = float("-inf")
         self.group = GroupCommit(self._commit_batch, self._settle_batch)
         # The highest position numbered when a save of this process was last given its
