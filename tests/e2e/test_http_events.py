@@ -9,8 +9,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 import uvicorn
@@ -261,6 +263,16 @@ def test_an_idle_live_tail_sends_heartbeats_until_the_next_event(
 ) -> None:
     monkeypatch.setattr(events_router, "HEARTBEAT_SECONDS", 0.05)
     monkeypatch.setattr(events_router, "POLL_SECONDS", 0.01)
+    # The stream's waits, seen: every wait follows a heartbeat check, so once its waits
+    # span twice the heartbeat interval, a heartbeat has been sent (however slowly the
+    # machine runs, unlike a fixed pause before the next event).
+    waits: list[float] = []
+
+    async def wait(seconds: float) -> None:
+        waits.append(time.monotonic())
+        await anyio.sleep(seconds)
+
+    monkeypatch.setattr(events_router, "anyio", SimpleNamespace(sleep=wait))
     head = EventStream(services.store).head()
     answers: list[httpx.Response] = []
     reader = threading.Thread(
@@ -269,7 +281,9 @@ def test_an_idle_live_tail_sends_heartbeats_until_the_next_event(
         )
     )
     reader.start()
-    time.sleep(0.5)
+    deadline = time.monotonic() + 30
+    while not (waits and waits[-1] - waits[0] >= 0.1) and time.monotonic() < deadline:
+        time.sleep(0.01)
     api.register_party("Spätkauf am Leopoldplatz", "business")
     reader.join(timeout=30)
     events, comments = parse_sse(answers[0].text)
