@@ -144,3 +144,24 @@ def test_a_control_character_in_the_path_is_not_found(api: Api, trio: Trio, path
     answer = method(path, headers=api.admin)
     assert answer.status_code == 404, answer.text
     assert answer.headers["content-type"] == PROBLEM
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/agreements?status=proposed&status=in_force",
+        "/v1/agreements?limit=1&min_position=&min_position=0",
+        "/v1/events?after=0&after=5",
+        "/v1/public/agreements?q=a&q=b",
+    ],
+)
+def test_a_query_parameter_given_twice_is_refused(api: Api, trio: Trio, path: str) -> None:
+    """Found by the fuzzer: `?min_position=&min_position=0.0` was answered for the last
+    value alone, 200."""
+    answer = api.client.get(path, headers=api.admin)
+    assert refused(answer).endswith("/repeated-query-parameter")
+    assert "given more than once" in answer.json()["detail"]
+    # Once each, the same parameters are answered.
+    base, query = path.split("?", maxsplit=1)
+    single = base + "?" + query.split("&", maxsplit=1)[0]
+    assert api.client.get(single, headers=api.admin).status_code == 200, single

@@ -27,6 +27,7 @@ another (`tris/interfaces/cli/errors.py`)::
     │   │       ├── MalformedHeaderError             400
     │   │       ├── ControlCharacterError            422 (in a query parameter)
     │   │       │   └── ControlCharacterPathError    404 (in the path: no such resource)
+    │   │       ├── RepeatedQueryParameterError      422 (a query parameter given twice)
     │   │       ├── PreconditionRequiredError        428
     │   │       ├── PayloadTooLargeError             413
     │   │       ├── RateLimitedError                 429

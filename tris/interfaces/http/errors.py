@@ -114,6 +114,13 @@ class ControlCharacterPathError(ControlCharacterError):
     title = "Not found"
 
 
+class RepeatedQueryParameterError(HTTPProblemError):
+    """A query parameter was given more than once: every parameter of TRIS takes one
+    value, and taking one of several silently would answer a question nobody asked."""
+
+    title = "Query parameter given more than once"
+
+
 class PreconditionRequiredError(HTTPProblemError):
     """A write to an existing agreement was sent without If-Match."""
 
@@ -188,6 +195,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     MalformedHeaderError: 400,
     ControlCharacterError: 422,
     ControlCharacterPathError: 404,
+    RepeatedQueryParameterError: 422,
     PreconditionRequiredError: 428,
     PayloadTooLargeError: 413,
     RateLimitedError: 429,

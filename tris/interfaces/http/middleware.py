@@ -14,6 +14,7 @@ from tris.interfaces.http.errors import (
     HTTPProblemError,
     MalformedHeaderError,
     PayloadTooLargeError,
+    RepeatedQueryParameterError,
     problem_bytes,
     status_for,
 )
@@ -24,10 +25,13 @@ _FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 class ControlCharacterMiddleware:
-    """Answers 422 when the path or a query parameter holds a control character.
+    """Answers 422 when the path or a query parameter holds a control character, or a
+    query parameter is given more than once.
 
     A NUL in `?q=` or in a path segment must not reach the database (PostgreSQL refuses it
-    in text, which would answer 500), and no id, filter or cursor of TRIS holds one.
+    in text, which would answer 500), and no id, filter or cursor of TRIS holds one. No
+    parameter of TRIS takes a list: `?status=a&status=b` would otherwise be answered for
+    the last value alone.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -46,6 +50,11 @@ class ControlCharacterMiddleware:
                 )
                 await _send_problem(send, scope, error)
                 return
+            repeated = _repeated_parameter(scope)
+            if repeated is not None:
+                detail = f"query parameter {repeated!r} is given more than once; give it once"
+                await _send_problem(send, scope, RepeatedQueryParameterError(detail))
+                return
         await self.app(scope, receive, send)
 
 
@@ -58,6 +67,17 @@ def _control_character_in(scope: Scope) -> str | None:
         if _FORBIDDEN.search(name) or _FORBIDDEN.search(value):
             shown = _FORBIDDEN.sub("?", name)[:40]
             return f"query parameter {shown!r}"
+    return None
+
+
+def _repeated_parameter(scope: Scope) -> str | None:
+    """The name of a query parameter given more than once, or None."""
+    query = bytes(scope.get("query_string", b"")).decode("latin-1")
+    seen: set[str] = set()
+    for name, _ in parse_qsl(query, keep_blank_values=True, errors="replace"):
+        if name in seen:
+            return name[:40]
+        seen.add(name)
     return None
 
 
