@@ -18,7 +18,7 @@ from tris.config import Settings, load_settings
 from tris.interfaces import web
 from tris.interfaces.http.deadline import RequestDeadlineMiddleware
 from tris.interfaces.http.errors import DATABASE_UNAVAILABLE_ERRORS, install_error_handlers
-from tris.interfaces.http.middleware import BodySizeLimitMiddleware, ControlCharacterMiddleware
+from tris.interfaces.http.middleware import BodySizeLimitMiddleware, URLCheckMiddleware
 from tris.interfaces.http.openapi import build_openapi
 from tris.interfaces.http.ratelimit import RateLimiter
 from tris.interfaces.http.routers import (
@@ -133,7 +133,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
         app.include_router(router)
     web.install(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(ControlCharacterMiddleware)
+    app.add_middleware(URLCheckMiddleware)
     app.add_middleware(RequestDeadlineMiddleware, seconds=settings.request_timeout)
 
     def openapi() -> dict[str, Any]:

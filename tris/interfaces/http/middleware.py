@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: the request body size limit, control characters in the URL."""
+"""Pure ASGI middleware: the request body size limit, the URL's characters and parameters."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from tris.interfaces.http.errors import (
 _FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
-class ControlCharacterMiddleware:
+class URLCheckMiddleware:
     """Answers 422 when the path or a query parameter holds a control character, or a
     query parameter is given more than once.
 
@@ -40,44 +40,37 @@ class ControlCharacterMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Refuse the request, or run the application."""
         if scope["type"] == "http":
-            where = _control_character_in(scope)
-            if where is not None:
-                detail = f"{where} holds a control character; none is allowed in the URL"
-                error = (
-                    ControlCharacterPathError(detail + ": no such resource")
-                    if where == "the path"
-                    else ControlCharacterError(detail)
-                )
+            error = _url_problem(scope)
+            if error is not None:
                 await _send_problem(send, scope, error)
-                return
-            repeated = _repeated_parameter(scope)
-            if repeated is not None:
-                detail = f"query parameter {repeated!r} is given more than once; give it once"
-                await _send_problem(send, scope, RepeatedQueryParameterError(detail))
                 return
         await self.app(scope, receive, send)
 
 
-def _control_character_in(scope: Scope) -> str | None:
-    """Where the URL holds a forbidden character: 'the path', 'query parameter x', or None."""
+def _url_problem(scope: Scope) -> HTTPProblemError | None:
+    """What is wrong with the request's URL, or None: a forbidden character in the path or
+    a query parameter (whichever parameter it is in), else a parameter given twice. The
+    query string is parsed once."""
     if _FORBIDDEN.search(str(scope.get("path", ""))):
-        return "the path"
+        return ControlCharacterPathError(
+            "the path holds a control character; none is allowed in the URL: no such resource"
+        )
     query = bytes(scope.get("query_string", b"")).decode("latin-1")
+    seen: set[str] = set()
+    repeated: str | None = None
     for name, value in parse_qsl(query, keep_blank_values=True, errors="replace"):
         if _FORBIDDEN.search(name) or _FORBIDDEN.search(value):
             shown = _FORBIDDEN.sub("?", name)[:40]
-            return f"query parameter {shown!r}"
-    return None
-
-
-def _repeated_parameter(scope: Scope) -> str | None:
-    """The name of a query parameter given more than once, or None."""
-    query = bytes(scope.get("query_string", b"")).decode("latin-1")
-    seen: set[str] = set()
-    for name, _ in parse_qsl(query, keep_blank_values=True, errors="replace"):
-        if name in seen:
-            return name[:40]
+            return ControlCharacterError(
+                f"query parameter {shown!r} holds a control character; none is allowed in the URL"
+            )
+        if repeated is None and name in seen:
+            repeated = name[:40]
         seen.add(name)
+    if repeated is not None:
+        return RepeatedQueryParameterError(
+            f"query parameter {repeated!r} is given more than once; give it once"
+        )
     return None
 
 
