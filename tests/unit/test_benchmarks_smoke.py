@@ -14,7 +14,7 @@ import pytest
 
 from benchmarks.cpu import tree_cpu_seconds
 from benchmarks.load import signing_payload
-from benchmarks.run import shape_for
+from benchmarks.run import parse, shape_for
 from benchmarks.stats import format_table, median, percentile, rate, ratio, write_results
 from tris.domain.signing import signing_payload as domain_signing_payload
 from tris.domain.values import Commitment, CommitmentKind, Content, Terms
@@ -55,6 +55,16 @@ def test_the_data_shape_gives_about_the_events_asked_for(agreements: int, events
     shape = shape_for(agreements, events)
     written = sum(1 if d < 0 else 5 + 2 * d for d in map(shape, range(agreements)))
     assert events - 6 < written <= events
+
+
+@pytest.mark.parametrize(
+    "argv, rebuilds",
+    [([], 3), (["--rounds", "5"], 5), (["--full"], 1), (["--full", "--rebuild-rounds", "2"], 2)],
+)
+def test_the_rebuild_is_measured_as_many_rounds_as_raw_decoding_unless_told(
+    argv: list[str], rebuilds: int
+) -> None:
+    assert parse(argv).rebuild_rounds == rebuilds
 
 
 def test_results_are_written_as_sorted_json(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ positions) must add up to the log's: how the first process checks what the partn
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 from uuid import UUID
@@ -20,6 +21,15 @@ class Tally(NamedTuple):
 
     events: int = 0
     positions: int = 0
+
+    @classmethod
+    def total(cls, tallies: Iterable[Tally]) -> Tally:
+        """All these stretches together."""
+        events = positions = 0
+        for tally in tallies:
+            events += tally.events
+            positions += tally.positions
+        return cls(events, positions)
 
     def plus(self, other: Tally) -> Tally:
         """Both stretches together."""

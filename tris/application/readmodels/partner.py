@@ -103,9 +103,7 @@ class Partner:
         self.path = path
         self.until = until
         # The whole log up to `until`: both processes' parts must add up to it.
-        self.log_tally = Tally(0, 0)
-        for tally in tallies.values():
-            self.log_tally = self.log_tally.plus(tally)
+        self.log_tally = Tally.total(tallies.values())
         topics = agreement_topics(tallies)
         # The partner's part of the log up to `until`, and the rest (the first process's).
         self.part = LogPart(topics, PARTNER_BELOW, inside=True)
