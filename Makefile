@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml
 
 ## The project's bytecode, written ahead (an editable install compiles nothing, and where
 ## PYTHONDONTWRITEBYTECODE is set every process compiled the sources anew: a rebuild's
-## partner process started ~1 s later for it). Stale files are ignored by Python.
+## partner process started ~1 s later for it, and so did every server and CLI process the
+## tests start). Python ignores a file whose source changed since.
 bytecode: $(STAMP)
 	$(BIN)/python -m compileall -q -o 0 -o 1 tris benchmarks
 
@@ -44,7 +45,7 @@ chromium-check:
 
 ## Lint, types and every test on SQLite and on a throwaway PostgreSQL, the web pages in
 ## Debian's Chromium (installed when missing).
-test: $(STAMP) postgres-check chromium-check lint types
+test: bytecode postgres-check chromium-check lint types
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: bytecode postgres-check
@@ -56,7 +57,7 @@ bench-full: bytecode postgres-check
 
 ## Hostile input alone: schemathesis (all phases, all checks, fixed seed, 200 cases per
 ## operation) against a served API on PostgreSQL; `make test` runs it too.
-fuzz: $(STAMP) postgres-check
+fuzz: bytecode postgres-check
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/fuzz
 
 ## Faults under load on PostgreSQL (kill -9, database restart); writes benchmarks/results/chaos.json.
