@@ -76,7 +76,7 @@ CLAIM_REFUSED = "TR001"
 # `first - 1` to `last` — or an error, which aborts the transaction with everything sent
 # after it, so that the read-model statements and COMMIT can go out in the same round
 # trip without waiting for the claim's answer.
-CLAIM_EXACTLY = """CREATE OR REPLACE FUNCTION tris_tracking_claim_exactly(
+CLAIM_EXACTLY = f"""CREATE OR REPLACE FUNCTION tris_tracking_claim_exactly(
     lock_key bigint, names text[], first_position bigint, last_position bigint)
 RETURNS void
 LANGUAGE plpgsql VOLATILE AS $$
@@ -89,10 +89,10 @@ BEGIN
         WHERE projection = ANY(names) AND position = first_position - 1;
     GET DIAGNOSTICS moved = ROW_COUNT;
     IF moved <> cardinality(names) THEN
-        RAISE EXCEPTION USING ERRCODE = 'TR001',
+        RAISE EXCEPTION USING ERRCODE = '{CLAIM_REFUSED}',
             MESSAGE = 'read models are not at position ' || (first_position - 1);
     END IF;
-END $$"""
+END $$"""  # noqa: S608 - a constant of this module
 
 BACKEND_STATEMENTS: dict[str, list[str]] = {
     "postgres": [BEGIN_BATCH, CLAIM_BATCH, CLAIM_EXACTLY],
