@@ -1,4 +1,4 @@
-"""The read model's memory of parsed revisions is bounded by bytes, not only by count."""
+"""The read models' memories of facts: bounded by count, the revisions' also by bytes."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from tris.application.readmodels.agreements.revisions import Revisions
+from tris.application.readmodels.base import Remembered
 from tris.domain.values import Content, Sector, Terms
 
 
@@ -97,3 +98,19 @@ def test_text_orjson_refuses_is_stored_as_json_all_the_same() -> None:
     assert first == second  # the same content, the same text, in any process
     assert json.loads(first)["title"] == "Kiez \udc80"
     assert Revisions().get(cur, "agreement", 1)[0] == written
+
+
+def test_remembered_facts_drop_the_least_recently_used_beyond_either_bound() -> None:
+    by_count: Remembered[str, int] = Remembered(limit=2)
+    for key, fact in (("a", 1), ("b", 2)):
+        by_count.put(key, fact)
+    assert by_count.get("a") == 1  # used: "b" is now the least recently used
+    by_count.put("c", 3)
+    assert (by_count.get("a"), by_count.get("b"), by_count.get("c")) == (1, None, 3)
+
+    by_bytes: Remembered[str, str] = Remembered(limit=100, max_bytes=10)
+    by_bytes.put("x", "first", 6)
+    by_bytes.put("x", "again", 6)  # the same key replaced, not counted twice
+    assert by_bytes.bytes == 6
+    by_bytes.put("y", "second", 6)
+    assert (by_bytes.get("x"), by_bytes.get("y"), by_bytes.bytes) == (None, "second", 6)

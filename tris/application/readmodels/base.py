@@ -18,27 +18,40 @@ V = TypeVar("V")
 
 class Remembered(Generic[K, V]):
     """Facts a projection wrote that never change afterwards (an agreement's order key,
-    a recorded delivery), kept so that a later batch need not read them back: in a
-    pipelined batch every read is a round trip. True in any process and after a rollback
-    (they come from events, which never change); the most recently used, at most `limit`."""
+    a recorded delivery, a revision's content), kept so that a later batch need not read
+    them back: in a pipelined batch every read is a round trip. True in any process and
+    after a rollback (they come from events, which never change); the most recently used,
+    at most `limit` of them and, when `max_bytes` is given, at most that many bytes as
+    each fact's size was given to `put`."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, max_bytes: int | None = None) -> None:
         self.limit = limit
-        self._facts: OrderedDict[K, V] = OrderedDict()
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._facts: OrderedDict[K, tuple[V, int]] = OrderedDict()
 
     def get(self, key: K) -> V | None:
         """The fact, or None when it is not remembered (read it from the table)."""
-        fact = self._facts.get(key)
-        if fact is not None:
-            self._facts.move_to_end(key)
-        return fact
-
-    def put(self, key: K, fact: V) -> None:
-        """Remember a fact, dropping the least recently used beyond the limit."""
-        self._facts[key] = fact
+        kept = self._facts.get(key)
+        if kept is None:
+            return None
         self._facts.move_to_end(key)
-        while len(self._facts) > self.limit:
-            self._facts.popitem(last=False)
+        return kept[0]
+
+    def put(self, key: K, fact: V, size: int = 0) -> None:
+        """Remember a fact (of `size` bytes), dropping the least recently used beyond the
+        bounds."""
+        previous = self._facts.pop(key, None)
+        if previous is not None:
+            self.bytes -= previous[1]
+        self._facts[key] = (fact, size)
+        self.bytes += size
+        while self._facts and (
+            len(self._facts) > self.limit
+            or (self.max_bytes is not None and self.bytes > self.max_bytes)
+        ):
+            _, (_, dropped) = self._facts.popitem(last=False)
+            self.bytes -= dropped
 
 
 class Projection(ABC):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
+from tris.application.readmodels.base import Remembered
 from tris.domain.values import Content
 from tris.storage.cursors import Cursor
 
@@ -36,9 +36,9 @@ class Revisions:
     """Writes `rm_revisions` and reads it back through a bounded memory of parsed revisions."""
 
     def __init__(self, max_bytes: int = REMEMBERED_BYTES) -> None:
-        self._remembered: OrderedDict[tuple[str, int], tuple[Revision, int]] = OrderedDict()
-        self.max_bytes = max_bytes
-        self.remembered_bytes = 0
+        self._remembered: Remembered[tuple[str, int], Revision] = Remembered(
+            REMEMBERED_REVISIONS, max_bytes
+        )
         # New revisions' rows, written together by `write_new` (before any read of the
         # table in the batch, and at its end).
         self._new: list[tuple[str, int, str, str]] = []
@@ -69,7 +69,7 @@ class Revisions:
         written by `write_new`."""
         plain = {p: s.value for p, s in sectors.items()}
         text = _json(content.to_dict())
-        self._remember(agreement_id, number, content, plain, len(text))
+        self._remembered.put((agreement_id, number), (content, plain), len(text))
         self._new.append((agreement_id, number, text, _json(plain)))
 
     def get(self, cur: Cursor, agreement_id: str, number: int) -> Revision:
@@ -80,8 +80,7 @@ class Revisions:
         """
         remembered = self._remembered.get((agreement_id, number))
         if remembered is not None:
-            self._remembered.move_to_end((agreement_id, number))
-            return remembered[0]
+            return remembered
         self.write_new(cur)
         cur.execute(
             "SELECT content, sectors FROM rm_revisions WHERE agreement_id=%s AND number=%s",
@@ -89,28 +88,13 @@ class Revisions:
         )
         row = cur.fetchone()
         content, sectors = Content.from_dict(json.loads(row[0])), json.loads(row[1])
-        self._remember(agreement_id, number, content, sectors, len(row[0]))
+        self._remembered.put((agreement_id, number), (content, sectors), len(row[0]))
         return content, sectors
 
-    def _remember(
-        self,
-        agreement_id: str,
-        number: int,
-        content: Content,
-        sectors: dict[str, str],
-        size: int,
-    ) -> None:
-        key = (agreement_id, number)
-        previous = self._remembered.pop(key, None)
-        if previous is not None:
-            self.remembered_bytes -= previous[1]
-        self._remembered[key] = ((content, sectors), size)
-        self.remembered_bytes += size
-        while self._remembered and (
-            len(self._remembered) > REMEMBERED_REVISIONS or self.remembered_bytes > self.max_bytes
-        ):
-            _, (_, dropped) = self._remembered.popitem(last=False)
-            self.remembered_bytes -= dropped
+    @property
+    def remembered_bytes(self) -> int:
+        """The bytes of content (as JSON) of the revisions remembered."""
+        return self._remembered.bytes
 
 
 def _json(value: Any) -> str:
