@@ -28,7 +28,7 @@ from typing import IO, Any, Protocol, cast
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import resolve_topic
 
-from tris.application.readmodels.base import Applied, Projection, apply_batch
+from tris.application.readmodels.base import Applied, Projection, apply_batch, bulk_collection
 from tris.domain.agreement import Agreement
 from tris.storage.errors import ProjectionFailedError, StorageUnavailableError, is_unavailable
 from tris.storage.log_part import LogPart, Tally
@@ -159,7 +159,7 @@ def main() -> None:
         log = recipe.open_log()
         try:
             projections = list(recipe.make_projections())
-            with Stage(projections, path) as stage:
+            with Stage(projections, path) as stage, bulk_collection():
                 last, applied = _apply(log, projections, stage, until, page, part, parent)
         finally:
             log.close()

@@ -25,7 +25,7 @@ from typing import Any
 from eventsourcing.persistence import Notification, Recording
 
 from tris.application.errors import ConcurrentUpdateError
-from tris.application.readmodels.base import Applied, Projection, apply_batch
+from tris.application.readmodels.base import Applied, Projection, apply_batch, bulk_collection
 from tris.application.readmodels.partner import Partner, PartnerRecipe
 from tris.application.store import EventStore
 from tris.storage import tracking
@@ -580,7 +580,8 @@ class ProjectionRunner:
                         stage.load(cur)
                         tracked = tracking.positions(cur)
                     positions = {name: tracked.get(name, 0) for name in positions}
-                self._build(stage, positions, progress)
+                with bulk_collection():
+                    self._build(stage, positions, progress)
         self.catch_up(progress)
         return REBUILD_STARTED in markers
 
