@@ -517,7 +517,7 @@ def test_serve_demo_welcomes_on_an_empty_database_and_loads_nothing_twice(
     assert second.exit_code == 0, second.output
     assert "tris admin create-token --role admin" in second.stdout
     assert "Admin token" not in second.stdout
-    assert [app for app, _ in started] == ["tris.interfaces.http.app:create_app"] * 2
+    assert [app for app, _ in started] == ["tris.interfaces.http.app:server_app"] * 2
     assert started[0][1] == {
         "factory": True,
         "host": "127.0.0.1",

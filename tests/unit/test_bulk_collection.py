@@ -1,4 +1,4 @@
-"""A rebuild's garbage collection: tuned while rebuilds run, the process's own settings after."""
+"""Garbage collection of a rebuild and of a server process, tuned for their work."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import gc
 import pytest
 
 from tris.application.readmodels.base import BULK_THRESHOLDS, bulk_collection
+from tris.interfaces.http.app import SERVING_THRESHOLDS, serving_collection
 
 
 def test_a_rebuild_collects_rarely_and_leaves_the_earlier_settings_behind() -> None:
@@ -30,3 +31,16 @@ def test_a_failing_rebuild_restores_the_settings_too() -> None:
         raise RuntimeError("the stage failed")
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == frozen
+
+
+def test_a_server_process_collects_rarely_once_it_has_started() -> None:
+    before, frozen = gc.get_threshold(), gc.get_freeze_count()
+    held = [object() for _ in range(10)]
+    try:
+        serving_collection()
+        assert gc.get_threshold() == SERVING_THRESHOLDS
+        assert gc.get_freeze_count() > frozen  # what it held at the start is left alone
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+    assert held

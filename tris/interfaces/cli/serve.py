@@ -18,7 +18,7 @@ from tris.interfaces.cli.context import (
     settings_from_environment,
 )
 
-APP_FACTORY = "tris.interfaces.http.app:create_app"
+APP_FACTORY = "tris.interfaces.http.app:server_app"
 GRACE_SECONDS = 5
 
 
