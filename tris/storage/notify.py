@@ -9,6 +9,8 @@ watcher reads the head instead.
 
 from __future__ import annotations
 
+import select
+import socket
 import threading
 from typing import Any
 
@@ -25,6 +27,9 @@ class PostgresHeadChannel:
     def __init__(self, parts: dict[str, str]) -> None:
         self._parts = parts
         self._conn: psycopg.Connection[Any] | None = None
+        # Announcements that arrived while this connection sent one of its own: psycopg
+        # keeps them aside, so the socket no longer shows them.
+        self._aside: int | None = None
         # Set while the connection listens: announcements sent from then on are heard.
         self.listening = threading.Event()
 
@@ -47,17 +52,22 @@ class PostgresHeadChannel:
 
     def announce(self, position: int) -> None:
         """Tell every listening process that the log reaches `position`."""
-        self._connection().execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(position)))
-
-    def wait(self, timeout: float) -> int | None:
-        """Wait up to `timeout` seconds for an announcement; the highest position heard
-        (None when nothing was announced)."""
-        heard: int | None = None
         conn = self._connection()
-        for note in conn.notifies(timeout=timeout, stop_after=1):
-            heard = _position(note.payload, heard)
-        for note in conn.notifies(timeout=0.0):  # whatever else has arrived meanwhile
-            heard = _position(note.payload, heard)
+        conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(position)))
+        self._aside = _received(conn, self._aside)
+
+    def wait(self, timeout: float, wake: socket.socket | None = None) -> int | None:
+        """Wait up to `timeout` seconds for an announcement, sleeping on the connection's
+        socket (and on `wake`, which ends the wait early); the highest position heard, None
+        when nothing was announced."""
+        conn = self._connection()
+        heard, self._aside = self._aside, None
+        if heard is not None:
+            return heard
+        sockets: list[Any] = [conn.fileno()] if wake is None else [conn.fileno(), wake]
+        readable, _, _ = select.select(sockets, [], [], timeout)
+        if conn.fileno() in readable:
+            heard = _received(conn, None)
         return heard
 
     def close(self) -> None:
@@ -66,6 +76,14 @@ class PostgresHeadChannel:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
+
+
+def _received(conn: psycopg.Connection[Any], heard: int | None) -> int | None:
+    """The highest position among the announcements the connection has received, without
+    waiting for more."""
+    for note in conn.notifies(timeout=0.0):
+        heard = _position(note.payload, heard)
+    return heard
 
 
 def _position(payload: str, heard: int | None) -> int | None:

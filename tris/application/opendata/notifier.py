@@ -7,15 +7,21 @@ A command committed in this process tells the watcher at once. On PostgreSQL the
 hears the other processes' commits through LISTEN/NOTIFY and announces its own (after they
 commit, never inside a write transaction: ADR 18), reading the head itself only every few
 seconds in case a notification was lost; on SQLite it reads the head every 0.2 s.
+
+On PostgreSQL the watcher sleeps until something happens: it waits on the LISTEN
+connection's socket and on a socket of its own that a commit of this process (or `stop`)
+writes one byte to. An idle process costs nothing; a busy one announces at most once per
+`ANNOUNCE_SECONDS`, each announcement covering every commit since the one before.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Protocol
 
 from tris.application.errors import StreamLimitError
@@ -23,8 +29,8 @@ from tris.application.errors import StreamLimitError
 log = logging.getLogger(__name__)
 
 WATCH_SECONDS = 0.2
-# With a channel: how long one wait for announcements lasts (so this process's own commits
-# are announced within it), and how often the head is read all the same.
+# With a channel: the least time between two announcements of this process's commits, and
+# how often the head is read all the same.
 ANNOUNCE_SECONDS = 0.05
 FALLBACK_SECONDS = 5.0
 
@@ -35,8 +41,9 @@ class HeadChannel(Protocol):
     def announce(self, position: int) -> None:
         """Tell the other processes the log reaches `position`."""
 
-    def wait(self, timeout: float) -> int | None:
-        """The highest position announced within `timeout` seconds, or None."""
+    def wait(self, timeout: float, wake: socket.socket | None = None) -> int | None:
+        """The highest position announced within `timeout` seconds, or None; returns early
+        (None) once `wake` is readable."""
 
     def close(self) -> None:
         """Release the channel's connection."""
@@ -61,23 +68,37 @@ class HeadWatcher:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # The watcher's alarm: written (one byte, once until the watcher reads it) on a commit
+        # of this process and on `stop`; read by the watcher beside the LISTEN connection.
+        self._alarm: tuple[socket.socket, socket.socket] | None = None
+        self._alarmed = False
 
     def start(self) -> None:
         """Start watching (idempotent)."""
         if self._thread is not None:
             return
         self._stop.clear()
+        if self.channel is not None:
+            ears, bell = socket.socketpair()
+            ears.setblocking(False)
+            bell.setblocking(False)
+            self._alarm, self._alarmed = (ears, bell), False
         self._thread = threading.Thread(target=self._run, name="tris-head-watcher", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         """Stop watching; `head` reads the database itself from then on."""
         self._stop.set()
+        self._ring(always=True)
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout=5)
         if self.channel is not None:
             self.channel.close()
+        with self._lock:
+            alarm, self._alarm = self._alarm, None
+        for end in alarm or ():
+            end.close()
 
     @property
     def watching(self) -> bool:
@@ -99,6 +120,25 @@ class HeadWatcher:
         with self._lock:
             self._own = max(self._own, position)
             self._head = max(self._head, position)
+        self._ring()
+
+    def _ring(self, always: bool = False) -> None:
+        """Wake the watcher: one byte until it has read it (commits coalesce)."""
+        with self._lock:
+            if self._alarm is None or (self._alarmed and not always):
+                return
+            self._alarmed = True
+            # A full buffer (OSError) holds bytes already: the watcher wakes all the same.
+            with suppress(OSError):
+                self._alarm[1].send(b"\0")
+
+    def _silence(self, ears: socket.socket) -> None:
+        """Read the alarm's bytes; commits from now on ring again."""
+        with self._lock:
+            self._alarmed = False
+        with suppress(OSError):  # raised once nothing more is there to read
+            while ears.recv(4096):
+                pass
 
     def _heard(self, position: int | None) -> None:
         if position is None:
@@ -121,18 +161,31 @@ class HeadWatcher:
             self._stop.wait(self.interval)
 
     def _listen(self, channel: HeadChannel) -> None:
-        announced, last_read = 0, float("-inf")
+        with self._lock:
+            alarm = self._alarm
+        if alarm is None:  # stopped before it started
+            return
+        ears = alarm[0]
+        wake: socket.socket | None
+        announced, last_read, last_announced = 0, float("-inf"), float("-inf")
         while not self._stop.is_set():
             try:
-                if time.monotonic() - last_read >= self.fallback:
+                now = time.monotonic()
+                if now - last_read >= self.fallback:
                     self._heard(self._read_head())
-                    last_read = time.monotonic()
+                    last_read = now = time.monotonic()
                 with self._lock:
                     own = self._own
-                if own > announced:
+                if own > announced and now - last_announced >= ANNOUNCE_SECONDS:
                     channel.announce(own)
-                    announced = own
-                self._heard(channel.wait(ANNOUNCE_SECONDS))
+                    announced, last_announced = own, now
+                timeout, wake = last_read + self.fallback - now, ears
+                if own > announced:  # announced too recently: the next one is due soon, and
+                    # covers the commits until then without waking for each of them
+                    timeout, wake = min(timeout, last_announced + ANNOUNCE_SECONDS - now), None
+                heard = channel.wait(max(timeout, 0.0), wake=wake)
+                self._silence(ears)
+                self._heard(heard)
             except Exception as error:  # an outage passes; the streams wait meanwhile
                 log.warning("head watcher: cannot hear the log's head: %s", error)
                 channel.close()
