@@ -6,8 +6,7 @@ import gc
 
 import pytest
 
-from tris.application.readmodels.base import BULK_THRESHOLDS, bulk_collection
-from tris.interfaces.http.app import SERVING_THRESHOLDS, serving_collection
+from tris.application.collection import THRESHOLDS, bulk_collection, serving_collection
 
 
 def test_a_rebuild_collects_rarely_and_leaves_the_earlier_settings_behind() -> None:
@@ -15,11 +14,11 @@ def test_a_rebuild_collects_rarely_and_leaves_the_earlier_settings_behind() -> N
     frozen = gc.get_freeze_count()
     held = [object() for _ in range(10)]  # objects the process held before
     with bulk_collection():
-        assert gc.get_threshold() == BULK_THRESHOLDS
+        assert gc.get_threshold() == THRESHOLDS
         assert gc.get_freeze_count() > frozen  # held out of every collection meanwhile
         with bulk_collection():  # a second rebuild in the same process
-            assert gc.get_threshold() == BULK_THRESHOLDS
-        assert gc.get_threshold() == BULK_THRESHOLDS  # the first still runs
+            assert gc.get_threshold() == THRESHOLDS
+        assert gc.get_threshold() == THRESHOLDS  # the first still runs
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == frozen
     assert held
@@ -38,7 +37,7 @@ def test_a_server_process_collects_rarely_once_it_has_started() -> None:
     held = [object() for _ in range(10)]
     try:
         serving_collection()
-        assert gc.get_threshold() == SERVING_THRESHOLDS
+        assert gc.get_threshold() == THRESHOLDS
         assert gc.get_freeze_count() > frozen  # what it held at the start is left alone
     finally:
         gc.unfreeze()

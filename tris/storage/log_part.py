@@ -33,7 +33,7 @@ class Tally(NamedTuple):
 
     def plus(self, other: Tally) -> Tally:
         """Both stretches together."""
-        return Tally(self.events + other.events, self.positions + other.positions)
+        return Tally.total((self, other))
 
     def counting(self, positions: list[int]) -> Tally:
         """This tally and events at these positions."""

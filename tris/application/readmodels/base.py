@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import gc
-import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from eventsourcing.persistence import Notification
 
 from tris.storage.cursors import Cursor
 from tris.storage.errors import ProjectionFailedError, is_unavailable
-
-# A rebuild's garbage collection (`bulk_collection`): the young generation collected every
-# this many allocations instead of 700, the older ones as usual after it.
-BULK_THRESHOLDS = (50_000, 20, 10)
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -136,46 +129,3 @@ def apply_batch(
             notification.topic.rpartition(".")[2] if notification is not None else "",
             f"{type(exc).__name__}: {exc}",
         ) from exc
-
-
-class _Collection:
-    """The process's garbage collection settings while rebuilds run in it."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.running = 0
-        self.before: tuple[int, int, int] = gc.get_threshold()
-
-    def enter(self) -> None:
-        with self.lock:
-            if self.running == 0:
-                self.before = gc.get_threshold()
-                gc.freeze()
-                gc.set_threshold(*BULK_THRESHOLDS)
-            self.running += 1
-
-    def leave(self) -> None:
-        with self.lock:
-            self.running -= 1
-            if self.running == 0:
-                gc.set_threshold(*self.before)
-                gc.unfreeze()
-
-
-_COLLECTION = _Collection()
-
-
-@contextmanager
-def bulk_collection() -> Iterator[None]:
-    """Garbage collection for a rebuild, a batch job that makes millions of short-lived
-    objects: the objects the process held before are frozen out of collections (a
-    server's heap is not walked again at every one), and the young generation is
-    collected every 50,000 allocations instead of every 700. Measured on the bench's log
-    (120,600 events): ~1,040 collections took 0.6-1.15 s of the first process's time,
-    4-5 took 0.06-0.16 s. Both settings are the process's: they hold until the last
-    rebuild running in it ends, then the earlier ones return."""
-    _COLLECTION.enter()
-    try:
-        yield
-    finally:
-        _COLLECTION.leave()

@@ -28,7 +28,8 @@ from typing import IO, Any, Protocol, cast
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import resolve_topic
 
-from tris.application.readmodels.base import Applied, Projection, apply_batch, bulk_collection
+from tris.application.collection import bulk_collection
+from tris.application.readmodels.base import Applied, Projection, apply_batch
 from tris.domain.agreement import Agreement
 from tris.storage.errors import ProjectionFailedError, StorageUnavailableError, is_unavailable
 from tris.storage.log_part import LogPart, Tally

@@ -24,8 +24,9 @@ from typing import Any
 
 from eventsourcing.persistence import Notification, Recording
 
+from tris.application.collection import bulk_collection
 from tris.application.errors import ConcurrentUpdateError
-from tris.application.readmodels.base import Applied, Projection, apply_batch, bulk_collection
+from tris.application.readmodels.base import Applied, Projection, apply_batch
 from tris.application.readmodels.partner import Partner, PartnerRecipe
 from tris.application.store import EventStore
 from tris.storage import tracking

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 
 import tris
+from tris.application.collection import serving_collection
 from tris.bootstrap import Services, build
 from tris.config import Settings, load_settings
 from tris.interfaces import web
@@ -67,10 +68,6 @@ ROUTERS = (
 STARTUP_WAIT_SECONDS = 300.0
 
 
-# A server process's garbage collection (`serving_collection`).
-SERVING_THRESHOLDS = (50_000, 20, 10)
-
-
 def build_when_reachable(settings: Settings, wait: float = STARTUP_WAIT_SECONDS) -> Services:
     """Build the services, waiting (up to `wait` seconds) for a database that is down.
 
@@ -92,30 +89,20 @@ def build_when_reachable(settings: Settings, wait: float = STARTUP_WAIT_SECONDS)
 
 
 def server_app() -> FastAPI:
-    """The application of a `tris serve` process (uvicorn's factory): `create_app()`, and
-    once it has started, its garbage collection tuned for serving (`serving_collection`)."""
-    app = create_app()
-    app.state.server_process = True
-    return app
+    """The application of a `tris serve` process (uvicorn's factory)."""
+    return create_app(serving=True)
 
 
-def serving_collection() -> None:
-    """Garbage collection for a server process, set once it has started: what it holds
-    then (modules, the services, their caches so far) is frozen out of collections, and
-    the young generation is collected every `SERVING_THRESHOLDS[0]` allocations instead
-    of 700. At 16 clients collections took ~5.5 % of a server process's CPU (~750 in
-    14 s, each walking whatever the process held). Cycles left by requests are still
-    collected, only in fewer, larger passes."""
-    gc.freeze()
-    gc.set_threshold(*SERVING_THRESHOLDS)
-
-
-def create_app(services: Services | None = None, settings: Settings | None = None) -> FastAPI:
+def create_app(
+    services: Services | None = None, settings: Settings | None = None, serving: bool = False
+) -> FastAPI:
     """Build the HTTP application.
 
     With `services` the caller owns them (and closes them). Without, settings come from
     the environment (unless given) and the services are built when the application starts
-    and closed when it stops, so that each server process has its own.
+    and closed when it stops, so that each server process has its own. `serving` is for
+    the application of a server process: once started, its garbage collection is tuned for
+    serving (`serving_collection`); elsewhere the interpreter's defaults stay.
     """
     if settings is None:
         settings = services.settings if services is not None else load_settings()
@@ -132,7 +119,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
         try:
             # A missing or unusable server key stops the start (ServerKeyError).
             services.start_background()
-            if app.state.server_process:
+            if serving:
                 serving_collection()
             yield
         finally:
@@ -151,7 +138,6 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     )
     app.state.settings = settings
     app.state.services = services
-    app.state.server_process = False
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.state.anonymous_limiter = RateLimiter(settings.anonymous_rate_limit_per_minute)
     install_error_handlers(app)
