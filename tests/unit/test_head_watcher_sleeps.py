@@ -146,3 +146,32 @@ def test_stopping_wakes_the_watcher(channel: Channel) -> None:
     assert not watcher.watching
     watcher.committed(9)  # after the stop: nothing to wake, no error
     assert channel.announced == []
+
+
+def test_commits_of_many_threads_are_all_announced_promptly(channel: Channel) -> None:
+    """Whatever the interleaving of commits and the watcher reading its alarm, the last
+    commit of each burst is announced at once, never only at the fallback read."""
+    watcher = HeadWatcher(lambda: 0, channel=channel, fallback=60)
+    watcher.start()
+    counter = iter(range(1, 1_000_000))
+    take = threading.Lock()
+    try:
+        until(lambda: channel.waits)
+
+        def commit_some() -> None:
+            for _ in range(25):
+                with take:
+                    position = next(counter)
+                watcher.committed(position)
+
+        for _ in range(20):
+            threads = [threading.Thread(target=commit_some) for _ in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            last = watcher.head()
+            until(lambda last=last: [p for _, p in channel.announced[-1:]] == [last], seconds=2.0)
+            assert channel.announced[-1][1] == last
+    finally:
+        watcher.stop()

@@ -70,8 +70,10 @@ class HeadWatcher:
         self._thread: threading.Thread | None = None
         # The watcher's alarm: written (one byte, once until the watcher reads it) on a commit
         # of this process and on `stop`; read by the watcher beside the LISTEN connection.
+        # (Its own lock: the commits' lock is never held across a system call.)
         self._alarm: tuple[socket.socket, socket.socket] | None = None
         self._alarmed = False
+        self._alarm_lock = threading.Lock()
 
     def start(self) -> None:
         """Start watching (idempotent)."""
@@ -82,7 +84,8 @@ class HeadWatcher:
             ears, bell = socket.socketpair()
             ears.setblocking(False)
             bell.setblocking(False)
-            self._alarm, self._alarmed = (ears, bell), False
+            with self._alarm_lock:
+                self._alarm, self._alarmed = (ears, bell), False
         self._thread = threading.Thread(target=self._run, name="tris-head-watcher", daemon=True)
         self._thread.start()
 
@@ -95,10 +98,10 @@ class HeadWatcher:
             thread.join(timeout=5)
         if self.channel is not None:
             self.channel.close()
-        with self._lock:
+        with self._alarm_lock:
             alarm, self._alarm = self._alarm, None
-        for end in alarm or ():
-            end.close()
+            for end in alarm or ():
+                end.close()
 
     @property
     def watching(self) -> bool:
@@ -120,11 +123,14 @@ class HeadWatcher:
         with self._lock:
             self._own = max(self._own, position)
             self._head = max(self._head, position)
-        self._ring()
+        if not self._alarmed:  # read without a lock: most commits find the alarm rung
+            self._ring()
 
     def _ring(self, always: bool = False) -> None:
-        """Wake the watcher: one byte until it has read it (commits coalesce)."""
-        with self._lock:
+        """Wake the watcher: one byte until it has read it (commits coalesce). A commit
+        that finds the alarm rung needs no byte of its own: its position was recorded
+        before it looked, and the watcher reads the positions after silencing the alarm."""
+        with self._alarm_lock:
             if self._alarm is None or (self._alarmed and not always):
                 return
             self._alarmed = True
@@ -133,12 +139,14 @@ class HeadWatcher:
                 self._alarm[1].send(b"\0")
 
     def _silence(self, ears: socket.socket) -> None:
-        """Read the alarm's bytes; commits from now on ring again."""
-        with self._lock:
-            self._alarmed = False
+        """Read the alarm's bytes, then let commits ring again (in this order: a byte
+        rung after the reading wakes the watcher once more, needlessly but harmlessly;
+        the other order could leave the alarm marked rung with no byte to wake it)."""
         with suppress(OSError):  # raised once nothing more is there to read
             while ears.recv(4096):
                 pass
+        with self._alarm_lock:
+            self._alarmed = False
 
     def _heard(self, position: int | None) -> None:
         if position is None:
@@ -161,7 +169,7 @@ class HeadWatcher:
             self._stop.wait(self.interval)
 
     def _listen(self, channel: HeadChannel) -> None:
-        with self._lock:
+        with self._alarm_lock:
             alarm = self._alarm
         if alarm is None:  # stopped before it started
             return
