@@ -3,6 +3,7 @@ LISTEN/NOTIFY instead of reading the head; on SQLite it reads the head five time
 
 from __future__ import annotations
 
+import resource
 import socket
 import threading
 import time
@@ -62,6 +63,7 @@ def test_a_channel_sleeps_on_its_socket_and_hears_what_arrived_while_it_spoke(
     _, parts = parse_database_url(postgres_cluster.create_database())
     ours, theirs = PostgresHeadChannel(parts), PostgresHeadChannel(parts)
     ears, bell = socket.socketpair()
+    timers: list[threading.Timer] = []
     try:
         assert ours.wait(0.0) is None  # listening from here on
         # Another process announces; then this one announces while that is on its way: the
@@ -74,18 +76,55 @@ def test_a_channel_sleeps_on_its_socket_and_hears_what_arrived_while_it_spoke(
         assert ours.wait(3.0, wake=ears) == 40
         assert time.monotonic() - started < 1.0
         # Nothing more announced: the wait sleeps until woken.
-        threading.Timer(0.2, lambda: bell.send(b"\0")).start()
+        timers.append(threading.Timer(0.2, lambda: bell.send(b"\0")))
+        timers[-1].start()
         started = time.monotonic()
         assert ours.wait(3.0, wake=ears) is None
         assert 0.15 < time.monotonic() - started < 1.5
         ears.recv(16)
         # An announcement wakes it at once.
-        threading.Timer(0.2, lambda: theirs.announce(41)).start()
+        timers.append(threading.Timer(0.2, lambda: theirs.announce(41)))
+        timers[-1].start()
         started = time.monotonic()
         assert ours.wait(3.0, wake=ears) == 41
         assert time.monotonic() - started < 1.5
     finally:
+        for timer in timers:
+            timer.join()
         ours.close()
         theirs.close()
         ears.close()
         bell.close()
+
+
+@pytest.mark.postgres
+def test_a_channel_waits_on_a_descriptor_past_a_thousand_and_twenty_four(
+    postgres_cluster: PostgresServer,
+) -> None:
+    """A busy server holds thousands of sockets; the LISTEN connection may be one of the
+    late ones, past what `select` can wait on."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if max(soft, hard) < 1200:
+        pytest.skip("this machine allows a process too few open files")
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1200, hard))
+    _, parts = parse_database_url(postgres_cluster.create_database())
+    held = [socket.socket() for _ in range(1030)]  # the server's many clients
+    ours, theirs = PostgresHeadChannel(parts), PostgresHeadChannel(parts)
+    ears, bell = socket.socketpair()
+    timers: list[threading.Timer] = []
+    try:
+        assert ours.wait(0.0, wake=ears) is None
+        assert ears.fileno() > 1024
+        timers.append(threading.Timer(0.2, lambda: theirs.announce(7)))
+        timers[-1].start()
+        assert ours.wait(3.0, wake=ears) == 7
+    finally:
+        for timer in timers:
+            timer.join()
+        for each in (*held, ears, bell):
+            each.close()
+        ours.close()
+        theirs.close()
+        if soft < 1200:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -64,9 +64,13 @@ class PostgresHeadChannel:
         heard, self._aside = self._aside, None
         if heard is not None:
             return heard
-        sockets: list[Any] = [conn.fileno()] if wake is None else [conn.fileno(), wake]
-        readable, _, _ = select.select(sockets, [], [], timeout)
-        if conn.fileno() in readable:
+        # poll, not select: a busy server's descriptors go past select's limit (1024).
+        poller = select.poll()
+        poller.register(conn.fileno(), select.POLLIN)
+        if wake is not None:
+            poller.register(wake.fileno(), select.POLLIN)
+        ready = poller.poll(timeout * 1000)
+        if any(fd == conn.fileno() for fd, _ in ready):  # readable, or closed by the server
             heard = _received(conn, None)
         return heard
 
