@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from itertools import pairwise
 
 import pytest
@@ -61,6 +62,18 @@ def until(condition: Callable[[], object], seconds: float = 5.0) -> None:
         time.sleep(0.005)
 
 
+@contextmanager
+def watching(channel: Channel, read_head: Callable[[], int] = lambda: 0) -> Iterator[HeadWatcher]:
+    """A started watcher (once it waits for the first time), stopped after the block."""
+    watcher = HeadWatcher(read_head, channel=channel, fallback=60)
+    watcher.start()
+    try:
+        until(lambda: channel.waits)
+        yield watcher
+    finally:
+        watcher.stop()
+
+
 def test_an_idle_watcher_sleeps_until_its_fallback_read(channel: Channel) -> None:
     reads: list[float] = []
 
@@ -68,62 +81,44 @@ def test_an_idle_watcher_sleeps_until_its_fallback_read(channel: Channel) -> Non
         reads.append(time.monotonic())
         return 7
 
-    watcher = HeadWatcher(read_head, channel=channel, fallback=60)
-    watcher.start()
-    try:
-        until(lambda: channel.waits)
+    with watching(channel, read_head) as watcher:
         time.sleep(0.5)  # ten slices of the old 50 ms wait
         assert len(channel.waits) == 1
         assert channel.waits[0] > 59
         assert len(reads) == 1
         assert watcher.head() == 7
         assert channel.announced == []
-    finally:
-        watcher.stop()
 
 
 def test_the_watcher_hears_another_process_at_once(channel: Channel) -> None:
-    watcher = HeadWatcher(lambda: 3, channel=channel, fallback=60)
-    watcher.start()
-    try:
-        until(lambda: channel.waits)
+    with watching(channel, lambda: 3) as watcher:
         channel.other(41)
         until(lambda: watcher.head() == 41, seconds=1.0)
         assert watcher.head() == 41
         channel.other(12)  # an older announcement never takes the head back
         until(lambda: len(channel.waits) >= 3, seconds=1.0)
         assert watcher.head() == 41
-    finally:
-        watcher.stop()
 
 
 def test_a_commit_of_this_process_wakes_the_watcher_to_announce_it(channel: Channel) -> None:
-    watcher = HeadWatcher(lambda: 0, channel=channel, fallback=60)
-    watcher.start()
-    try:
-        until(lambda: channel.waits)
+    with watching(channel) as watcher:
         committed_at = time.monotonic()
         watcher.committed(5)
         assert watcher.head() == 5  # known here at once
         until(lambda: channel.announced, seconds=1.0)
         assert [position for _, position in channel.announced] == [5]
         assert channel.announced[0][0] - committed_at < 0.5
-    finally:
-        watcher.stop()
 
 
 def test_a_burst_of_commits_is_announced_at_most_once_per_interval(channel: Channel) -> None:
-    watcher = HeadWatcher(lambda: 0, channel=channel, fallback=60)
-    watcher.start()
-    try:
-        until(lambda: channel.waits)
+    with watching(channel) as watcher:
         started = time.monotonic()
         position = 0
         while time.monotonic() - started < 0.4:
             position += 1
             watcher.committed(position)
             time.sleep(0.001)
-        until(lambda: channel.announced and channel.announced[-1][1] == position, seconds=1.0)
+        until(lambda: [p for _, p in channel.announced[-1:]] == [position], seconds=1.0)
         times = [at for at, _ in channel.announced]
         positions = [announced for _, announced in channel.announced]
         assert positions[-1] == position  # the last commit is announced too
@@ -132,31 +127,24 @@ def test_a_burst_of_commits_is_announced_at_most_once_per_interval(channel: Chan
         assert len(positions) <= 0.4 / ANNOUNCE_SECONDS + 2 < position
         # It woke for the announcements, not for every commit.
         assert len(channel.waits) < position / 4
-    finally:
-        watcher.stop()
 
 
 def test_stopping_wakes_the_watcher(channel: Channel) -> None:
-    watcher = HeadWatcher(lambda: 0, channel=channel, fallback=60)
-    watcher.start()
-    until(lambda: channel.waits)
-    started = time.monotonic()
-    watcher.stop()
-    assert time.monotonic() - started < 1.0
-    assert not watcher.watching
-    watcher.committed(9)  # after the stop: nothing to wake, no error
-    assert channel.announced == []
+    with watching(channel) as watcher:
+        started = time.monotonic()
+        watcher.stop()
+        assert time.monotonic() - started < 1.0
+        assert not watcher.watching
+        watcher.committed(9)  # after the stop: nothing to wake, no error
+        assert channel.announced == []
 
 
 def test_commits_of_many_threads_are_all_announced_promptly(channel: Channel) -> None:
     """Whatever the interleaving of commits and the watcher reading its alarm, the last
     commit of each burst is announced at once, never only at the fallback read."""
-    watcher = HeadWatcher(lambda: 0, channel=channel, fallback=60)
-    watcher.start()
     counter = iter(range(1, 1_000_000))
     take = threading.Lock()
-    try:
-        until(lambda: channel.waits)
+    with watching(channel) as watcher:
 
         def commit_some() -> None:
             for _ in range(25):
@@ -173,5 +161,3 @@ def test_commits_of_many_threads_are_all_announced_promptly(channel: Channel) ->
             last = watcher.head()
             until(lambda last=last: [p for _, p in channel.announced[-1:]] == [last], seconds=2.0)
             assert channel.announced[-1][1] == last
-    finally:
-        watcher.stop()
