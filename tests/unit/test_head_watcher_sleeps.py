@@ -163,3 +163,20 @@ def test_commits_of_many_threads_are_all_announced_promptly(channel: Channel) ->
             last = watcher.head()
             until(lambda last=last: [p for _, p in channel.announced[-1:]] == [last], seconds=2.0)
             assert channel.announced[-1][1] == last
+
+
+def test_a_watcher_without_a_channel_never_rings_on_a_commit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SQLite: the watcher reads the head itself; a commit costs no alarm (and no lock)."""
+    rung: list[bool] = []
+    watcher = HeadWatcher(lambda: 0, interval=60)
+    monkeypatch.setattr(watcher, "_ring", lambda always=False: rung.append(always))
+    watcher.start()
+    try:
+        watcher.committed(4)
+        assert watcher.head() == 4
+        assert rung == []
+    finally:
+        watcher.stop()
+    assert rung == [True]  # only the stop, which wakes whatever waits

@@ -123,7 +123,9 @@ class HeadWatcher:
         with self._lock:
             self._own = max(self._own, position)
             self._head = max(self._head, position)
-        if not self._alarmed:  # read without a lock: most commits find the alarm rung
+        # Without a channel (SQLite) there is nothing to announce and no alarm to ring;
+        # `_alarmed` is read without a lock: most commits find the alarm rung.
+        if self.channel is not None and not self._alarmed:
             self._ring()
 
     def _ring(self, always: bool = False) -> None:
