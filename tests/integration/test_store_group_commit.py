@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
+from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from tests.support.concurrency import joined
 from tests.support.integrity import integrity_settings
@@ -22,6 +23,7 @@ from tris.bootstrap import Services, build
 from tris.domain.values import Sector
 from tris.storage.group_commit import Write
 from tris.storage.postgres_parallel import ParallelPostgresRecorder
+from tris.storage.schema import STALE_READ
 
 
 def open_services(url: str, key: Path) -> Services:
@@ -182,3 +184,78 @@ def test_a_save_alone_learns_its_positions_in_its_own_round_trip(
         (created.body["id"], created.position)
     ]
     assert services.store.log.head() == created.position
+
+
+def stored(aggregate_id: UUID, version: int = 1) -> StoredEvent:
+    return StoredEvent(aggregate_id, version, "tests.batch:Noted", b'{"n":1}')
+
+
+def batch_of(*saves: tuple[list[StoredEvent], dict[str, Any]]) -> list[Write]:
+    return [
+        Write((events, kwargs), frozenset(e.originator_id for e in events))
+        for events, kwargs in saves
+    ]
+
+
+def commit_and_settle(recorder: ParallelPostgresRecorder, batch: list[Write]) -> None:
+    recorder._commit_batch(batch)
+    recorder._settle_batch([write for write in batch if write.error is None])
+
+
+def test_a_batch_is_written_in_one_pipelined_transaction_with_its_positions(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = recorder_of(services)
+    known = uuid4()
+    commit_and_settle(recorder, batch_of(([stored(known)], {})))
+
+    def not_one_by_one(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a save written on its own")
+
+    monkeypatch.setattr(recorder, "_write_one", not_one_by_one)
+    monkeypatch.setattr(recorder, "_write_alone", not_one_by_one)
+    monkeypatch.setattr(recorder, "_sequence_and_locate", not_one_by_one)
+    fresh = [uuid4() for _ in range(3)]
+    # The last save's command read `known` at version 0: it has moved since, so that save
+    # writes nothing and fails alone; the others commit and learn their positions from
+    # the sequencer's call that went out with them.
+    batch = batch_of(
+        ([stored(fresh[0])], {}),
+        ([stored(known, 2), stored(fresh[1])], {}),
+        ([stored(fresh[2])], {"read_versions": [(known, 0)]}),
+    )
+    commit_and_settle(recorder, batch)
+
+    assert [write.error is None for write in batch] == [True, True, False]
+    assert isinstance(batch[2].error, IntegrityError)
+    assert str(batch[2].error) == STALE_READ
+    log = {
+        (n.originator_id, n.originator_version): n.id
+        for n in recorder.select_notifications(None, 100)
+    }
+    assert sorted(log.values()) == [1, 2, 3, 4]
+    assert batch[0].result == [log[(fresh[0], 1)]]
+    assert batch[1].result == [log[(known, 2)], log[(fresh[1], 1)]]
+    assert (fresh[2], 1) not in log
+    assert recorder.select_events(fresh[2]) == []
+
+
+def test_a_save_the_database_refuses_fails_alone_and_the_rest_of_its_batch_commits(
+    services: Services,
+) -> None:
+    recorder = recorder_of(services)
+    known = uuid4()
+    commit_and_settle(recorder, batch_of(([stored(known)], {})))
+    fresh = [uuid4() for _ in range(2)]
+    # Version 1 of `known` is taken: the pipelined transaction fails, and the batch is
+    # written once more with a savepoint per save.
+    batch = batch_of(([stored(fresh[0])], {}), ([stored(known)], {}), ([stored(fresh[1])], {}))
+    commit_and_settle(recorder, batch)
+
+    assert [write.error is None for write in batch] == [True, False, True]
+    assert isinstance(batch[1].error, IntegrityError)
+    ids = [n.id for n in recorder.select_notifications(None, 100)]
+    assert ids == [1, 2, 3]
+    assert batch[0].result is not None and batch[2].result is not None
+    assert len(recorder.select_events(known)) == 1
+    assert all(len(recorder.select_events(i)) == 1 for i in fresh)

@@ -185,9 +185,10 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
     def _commit_batch(self, batch: list[Write]) -> None:
         """Write every save of the batch in one transaction.
 
-        Saves are seldom refused, so several are first written plainly; when one is
-        refused, that transaction is rolled back and the batch written again with a
-        savepoint per save, so the refused one fails alone and the others commit.
+        Saves are seldom refused, so several are first written together in one round
+        trip (`_write_batch`); when one is refused by the database, that transaction is
+        rolled back and the batch written again with a savepoint per save, so the
+        refused one fails alone and the others commit.
         """
         self.chain_heads.discard()
         try:
@@ -204,11 +205,9 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                         self._write_and_locate(conn, batch[0])
                     self._committed(batch)
                     return
-                if len(batch) > 1:
+                if len(batch) > 1 and not any(w.payload[1].get("key_claims") for w in batch):
                     try:
-                        with conn.transaction():
-                            for write in batch:
-                                self._write_one(conn, write)
+                        self._write_batch(conn, batch, locate=not self.group.waiting())
                     except psycopg.Error:
                         if conn.broken or conn.closed:
                             raise  # the transaction is gone: every save of the batch fails
@@ -224,6 +223,62 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
             raise IntegrityError(str(exc)) from exc
         finally:
             self.chain_heads.discard()
+
+    def _write_batch(
+        self, conn: psycopg.Connection[DictRow], batch: list[Write], *, locate: bool
+    ) -> None:
+        """Every save of a batch in one transaction and one round trip: BEGIN, each save's
+        statement and COMMIT go out together (pipeline mode) and, with `locate`, the
+        sequencer's call after them (ADR 30). A save whose command read an aggregate
+        that has moved since wrote nothing and is refused alone (its statement says so);
+        the others commit. A statement the database refuses (a version or key taken)
+        ends the whole transaction: the caller then writes the batch save by save.
+
+        Previous hashes the chain needs are read before, outside the transaction: a
+        committed hash never changes, and the save's statement refuses events that do
+        not follow a stored version."""
+        with conn.cursor() as reader:
+            prepared = [self._append_params(reader, write) for write in batch]
+        cursors = [conn.cursor() for _ in batch]
+        try:
+            with conn.cursor() as located:
+                began = time.monotonic()
+                with conn.pipeline():
+                    with conn.transaction():
+                        for curs, (params, _) in zip(cursors, prepared, strict=True):
+                            curs.execute(self._append_sql, params, prepare=True)
+                    if locate:
+                        ids = list({e.originator_id for w in batch for e in w.payload[0]})
+                        located.execute(self._locate_sql, (SEQUENCE_BATCH, ids), prepare=True)
+                written: list[Write] = []
+                for write, curs, (_, rows) in zip(batch, cursors, prepared, strict=True):
+                    answer = curs.fetchone()
+                    if answer is not None and answer["stale"]:
+                        write.error = IntegrityError(STALE_READ)
+                        write.extra["chain"] = []
+                    else:
+                        write.extra["chain"] = rows
+                        written.append(write)
+                if locate:
+                    self._locate_batch(located, written, began)
+        finally:
+            for curs in cursors:
+                curs.close()
+
+    def _locate_batch(
+        self, located: psycopg.Cursor[DictRow], batch: list[Write], began: float
+    ) -> None:
+        """Give each save its positions from the sequencer's call that went out with the
+        batch (none when some are not numbered yet: `_settle_batch` then asks again)."""
+        events = [e for write in batch for e in write.payload[0]]
+        positions = self._located(located, events, began)
+        if positions is None:
+            return
+        at = 0
+        for write in batch:
+            count = len(write.payload[0])
+            write.extra["positions"] = positions[at : at + count]
+            at += count
 
     def _write_alone(
         self, conn: psycopg.Connection[DictRow], write: Write, *, savepoint: bool

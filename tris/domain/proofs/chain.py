@@ -110,8 +110,8 @@ def link_batch(
 ) -> list[tuple[str, int, str, str]]:
     """Rows (aggregate id, version, hash, prev hash) chaining a batch of new stored events.
 
-    `previous(aggregate_id, version)` gives the recorded hash of that earlier version, read
-    inside the writing transaction; rows come sorted so concurrent writers lock them in
+    `previous(aggregate_id, version)` gives the recorded hash of that earlier version (a
+    committed hash never changes); rows come sorted so concurrent writers lock them in
     the same order.
     """
     last: dict[str, str] = {}
