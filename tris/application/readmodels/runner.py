@@ -314,10 +314,9 @@ class ProjectionRunner:
             if self.database.backend != "postgres":
                 return self._batch(None, self.positions())
             handed = self._handed_from(None)
-            if handed:
-                stepped = self._step_handed(handed)
-                if stepped is not None:
-                    return stepped
+            stepped = self._step_handed(handed) if handed else self._step_from_log()
+            if stepped is not None:
+                return stepped
             with self.database.transaction() as cur:
                 return self._batch(cur, tracking.begin_batch(cur, PROJECTION_LOCK))
         except ProjectionFailedError as failure:
@@ -374,7 +373,8 @@ class ProjectionRunner:
     def _step_optimistic(
         self, handed: list[tuple[Notification, Any]], names: list[str]
     ) -> tuple[int, int | None, int] | None:
-        """`_step_handed` when every projection is expected at the run's start: the claim
+        """A batch of `events` (handed over, or read from the log by `_step_from_log`)
+        when every projection is expected right before them: the claim
         (`tracking.claim_exactly`), the statements and COMMIT in one round trip. None
         when the projections stood elsewhere (the claim refused, nothing written) or the
         batch failed otherwise: the caller then claims as usual."""
@@ -393,6 +393,25 @@ class ProjectionRunner:
             return None
         self._forget_handed(last)
         return sum(len(items) for items in todo.values()), last, first - 1
+
+    def _step_from_log(self) -> tuple[int, int | None, int] | None:
+        """PostgreSQL, with nothing handed over (another process's events come next):
+        where the projections stand and the events after it, read without the batch lock,
+        then claimed optimistically with the statements and COMMIT in one round trip
+        (`_step_optimistic`). The lock is held while the database runs that one round
+        trip, not across reading the log and applying it in Python. None when the
+        projections stand at different positions or moved meanwhile: the caller then
+        takes the lock first, as before."""
+        names = sorted(p.name for p in self.projections)
+        positions = self.positions()
+        start = min((positions.get(name, 0) for name in names), default=0)
+        if any(positions.get(name, 0) != start for name in names):
+            return None
+        notifications = self.store.log.notifications(start, self.batch_size)
+        if not notifications:
+            return 0, None, start
+        events = [(n, self.store.log.decode(n)) for n in notifications]
+        return self._step_optimistic(events, names)
 
     def _plan(
         self, events: list[tuple[Notification, Any]], positions: dict[str, int]
