@@ -84,14 +84,17 @@ def measure(bench: Bench, database_url: str, plan: ApiPlan, log: Any = print) ->
     tris_port, naive_port = free_port(), free_port()
     tris_argv = [python(), "-O", "-m", "tris", "serve", "--port", str(tris_port),
                  "--workers", str(plan.workers)]  # fmt: skip
-    naive_argv = [python(), "-O", "-m", "uvicorn", "benchmarks.naive_peer:create_app",
-                  "--factory", "--host", "127.0.0.1", "--port", str(naive_port),
+    naive_argv = [python(), "-O", "-m", "benchmarks.naive_peer", "--port", str(naive_port),
                   "--workers", str(plan.workers)]  # fmt: skip
     naive_env = {**env, "NAIVE_DATABASE_URL": database_url}
     runs: dict[tuple[str, int], list[Any]] = {}
     with (
-        server_process(tris_argv, env, tris_port, bench.directory / "tris-serve.log") as tris,
-        server_process(naive_argv, naive_env, naive_port, bench.directory / "naive.log") as naive,
+        server_process(
+            tris_argv, env, tris_port, bench.directory / "tris-serve.log", plan.workers
+        ) as tris,
+        server_process(
+            naive_argv, naive_env, naive_port, bench.directory / "naive.log", plan.workers
+        ) as naive,
         _maybe_worker(bench, env, plan),
     ):
         database = postmaster_pid(bench.cluster.data_dir)

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from tests.support.postgres import ThrowawayPostgres
+from tests.support.server import LISTENING, tcp_sockets
 from tris.application.integrity.keys import write_new_key
 from tris.bootstrap import Services, build
 from tris.config import load_settings
@@ -80,15 +81,19 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def server_process(
-    argv: Sequence[str], env: dict[str, str], port: int, log_path: Path
+    argv: Sequence[str], env: dict[str, str], port: int, log_path: Path, processes: int = 1
 ) -> Iterator[tuple[str, int]]:
-    """Run a server process until it answers `GET /healthz` (its address and pid); stop it
-    (SIGINT) afterwards."""
+    """Run a server until it answers `GET /healthz` and each of its `processes` listens on
+    the port (its address and pid); stop it (SIGINT) afterwards. Each process accepts on
+    a socket of its own (ADR 33): a load started while one of them is still starting
+    would be served by the others alone."""
     log = log_path.open("w")
     process = subprocess.Popen(list(argv), env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_until_healthy(process, base_url, log_path)
+        if processes > 1:
+            wait_for_listeners(process, port, processes, log_path)
         yield base_url, process.pid
     finally:
         stop_process(process)
@@ -122,6 +127,20 @@ def wait_until_healthy(process: subprocess.Popen[bytes], base_url: str, log_path
         if time.monotonic() > deadline:
             raise RuntimeError(f"server did not answer: {log_path.read_text()[-3000:]}")
         time.sleep(0.2)
+
+
+def wait_for_listeners(
+    process: subprocess.Popen[bytes], port: int, count: int, log_path: Path
+) -> None:
+    """Block until `count` sockets listen on `port` (RuntimeError if the server dies or
+    they do not all come up in time)."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while len(tcp_sockets(port, LISTENING)) < count:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {log_path.read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{count} processes did not listen: {log_path.read_text()[-3000:]}")
+        time.sleep(0.1)
 
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:

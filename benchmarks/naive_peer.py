@@ -1,24 +1,30 @@
 """The naive peer: FastAPI wired straight to the stock library's `Application.save`.
 
 What a team gets by joining the two libraries directly: a sync endpoint builds one
-aggregate and saves it on PostgreSQL. Served by uvicorn like TRIS:
+aggregate and saves it on PostgreSQL. Served by uvicorn exactly as `tris serve` serves TRIS
+(the same supervisor, one socket a process: ADR 33), so that the benchmark compares the
+two designs, not two ways of spreading connections:
 
-    NAIVE_DATABASE_URL=postgresql://… uvicorn benchmarks.naive_peer:create_app --factory
+    NAIVE_DATABASE_URL=postgresql://… python -m benchmarks.naive_peer --port 8001 --workers 2
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
 from benchmarks.stock import Order, open_orders
+from tris.interfaces.cli.serve import serve_processes
 
 DATABASE_URL_ENV = "NAIVE_DATABASE_URL"
+HOST = "127.0.0.1"
 
 
 class OrderCreate(BaseModel):
@@ -52,3 +58,26 @@ def create_app() -> FastAPI:
         return {"id": str(order.id), "version": order.version}
 
     return app
+
+
+def main() -> None:
+    """Serve the naive peer on 127.0.0.1 with `--workers` processes, as `tris serve` does."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    config = uvicorn.Config(
+        "benchmarks.naive_peer:create_app",
+        factory=True,
+        host=HOST,
+        port=args.port,
+        workers=args.workers,
+    )
+    if args.workers > 1:
+        serve_processes(config, HOST, args.port)
+    else:
+        uvicorn.Server(config).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import pickle
 import socket
 import subprocess
 import sys
@@ -281,25 +282,57 @@ def test_several_api_processes_accept_connections_with_nagle_off() -> None:
         listener.close()
 
 
-def test_serve_with_several_workers_listens_on_its_own_socket(
+def test_serve_with_several_workers_gives_each_process_a_socket_of_its_own(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     key = tmp_path / "server-key.pem"
     write_new_key(key)
     monkeypatch.setenv("TRIS_SERVER_KEY_FILE", str(key))
-    started: list[dict[str, Any]] = []
-    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: started.append(kwargs))
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    seen: dict[str, Any] = {}
+
+    class Supervisor:
+        """Stands in for uvicorn's: what it is given, and the port while it runs."""
+
+        def __init__(self, config: Any, sockets: list[Any]) -> None:
+            seen["workers"] = config.workers
+            seen["sockets"] = sockets
+
+        def run(self) -> None:
+            # What a process gets when the share is sent to it: its own socket.
+            own = [pickle.loads(pickle.dumps(share)) for share in seen["sockets"]]
+            seen["options"] = [
+                (
+                    s.getsockname(),
+                    s.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT),
+                    s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY),
+                )
+                for s in own
+            ]
+            for s in own:
+                s.close()
+            with socket.socket() as other:
+                try:
+                    other.bind(("127.0.0.1", port))
+                except OSError:
+                    seen["reserved"] = True
+
+    monkeypatch.setattr("tris.interfaces.cli.serve.Multiprocess", Supervisor)
 
     result = invoke(
         "serve", "--workers", "2", "--port", str(port), database_url="postgresql://t@127.0.0.1:1/t"
     )
 
     assert result.exit_code == 0, result.stderr
-    [options] = started
-    assert "fd" in options and "host" not in options and options["workers"] == 2
+    assert seen["workers"] == 2
+    [(address, reuse_port, no_delay)] = seen["options"]
+    assert address == ("127.0.0.1", port) and reuse_port and no_delay
+    # Nobody else could take the port while the processes ran; it is free again after.
+    assert seen["reserved"]
+    with socket.socket() as after:
+        after.bind(("127.0.0.1", port))
 
 
 # -- read models ---------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -144,3 +145,37 @@ def stop(process: subprocess.Popen[bytes], sig: int, *, timeout: float) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=10)
+
+
+# States of a TCP socket in /proc/net/tcp.
+LISTENING = "0A"
+ESTABLISHED = "01"
+
+
+def tcp_sockets(port: int, state: str) -> set[str]:
+    """The inodes of this machine's TCP sockets on local `port` in `state` (Linux)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError), open(table) as lines:
+            next(lines, None)
+            for line in lines:
+                fields = line.split()
+                if fields[3] == state and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(fields[9])
+    return inodes
+
+
+def sockets_by_process(port: int, state: str) -> dict[int, int]:
+    """How many TCP sockets on local `port` in `state` each process holds (Linux)."""
+    inodes = tcp_sockets(port, state)
+    held: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in (entry / "fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith("socket:[") and target[8:-1] in inodes:
+                        held[int(entry.name)] = held.get(int(entry.name), 0) + 1
+    return held

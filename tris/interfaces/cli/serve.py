@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import socket
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 import uvicorn
+from uvicorn.supervisors.multiprocess import Multiprocess
 
 from tris.bootstrap import Services, check_server_key
 from tris.config import ConfigurationError, parse_database_url
@@ -58,27 +60,82 @@ def serve(
             else:
                 typer.echo(welcome_block(services, load_demo(services), base_url))
     typer.echo(f"Database: {describe_database(settings.database_url)}", err=True)
-    where: dict[str, Any] = {"host": host, "port": port}
-    listener = None  # held open for the processes uvicorn starts
-    if workers > 1 and not reload:
-        listener = listening_socket(host, port)
-        where = {"fd": listener.fileno()}
-    uvicorn.run(
-        APP_FACTORY,
-        factory=True,
-        workers=workers,
-        reload=reload,
+    options: dict[str, Any] = {
+        "factory": True,
+        "workers": workers,
+        "reload": reload,
         # On SIGTERM/SIGINT a process stops accepting and finishes the requests in flight,
         # which their deadline bounds.
-        timeout_graceful_shutdown=int(settings.request_timeout) + GRACE_SECONDS,
-        **where,
-    )
-    if listener is not None:
-        listener.close()
+        "timeout_graceful_shutdown": int(settings.request_timeout) + GRACE_SECONDS,
+        "host": host,
+        "port": port,
+    }
+    if workers > 1 and not reload:
+        serve_processes(uvicorn.Config(APP_FACTORY, **options), host, port)
+    else:
+        uvicorn.run(APP_FACTORY, **options)
+
+
+def serve_processes(config: uvicorn.Config, host: str, port: int) -> None:
+    """Run `config.workers` API processes, each accepting on a socket of its own.
+
+    They share the port (SO_REUSEPORT): the kernel spreads new connections over the
+    processes' sockets. On one shared socket, the process whose event loop woke first
+    took every connection that was waiting (its loop accepts until none is left), so a
+    client that opens its keep-alive connections together often had them all served by
+    one process while the other sat idle (ADR 33). uvicorn's supervisor still starts the
+    processes, replaces one that dies and stops them on SIGINT/SIGTERM; each process
+    opens its own socket as it starts (`PortShare`). The port is held, bound but not
+    listening, for as long as they run, and taken only when nobody else has it.
+    """
+    reserved = reserve_port(host, port)
+    try:
+        message = "Uvicorn running on http://%s:%d (Press CTRL+C to quit), one socket a process"
+        logging.getLogger("uvicorn.error").info(message, host, port)
+        shares = [cast(socket.socket, PortShare(host, port))]
+        Multiprocess(config, sockets=shares).run()
+    finally:
+        reserved.close()
+
+
+class PortShare:
+    """What the supervisor hands each API process instead of a socket: the process, as
+    it unpickles this, opens its own listening socket in the port's SO_REUSEPORT group."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+
+    def __reduce__(self) -> tuple[Any, tuple[str, int]]:
+        return listening_socket, (self.host, self.port)
+
+
+def reserve_port(host: str, port: int) -> socket.socket:
+    """The port, bound (not listening) in a SO_REUSEPORT group of this user's, after
+    checking that no other socket holds it: a second `tris serve` on the same port
+    stops with an error instead of sharing its connections."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        _bind(probe, host, port)
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    _bind(sock, host, port)
+    return sock
+
+
+def _bind(sock: socket.socket, host: str, port: int) -> None:
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
-    """The socket the API processes accept on, with Nagle's algorithm off.
+    """An API process's own socket in the port's SO_REUSEPORT group, with Nagle's
+    algorithm off.
 
     uvicorn with several workers leaves Nagle on for the connections they accept (its
     issue 3149): a response written in two parts then waits for the client's delayed
@@ -88,13 +145,9 @@ def listening_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.set_inheritable(True)
+    _bind(sock, host, port)
     return sock
 
 
