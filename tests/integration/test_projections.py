@@ -270,6 +270,64 @@ def claimed_in_one_round_trip(
     assert world.services.projections.digest() == live
 
 
+@pytest.mark.postgres
+def test_another_processs_events_are_claimed_before_the_lock_is_taken(
+    postgres_cluster: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With nothing handed over, a batch reads the positions and the log first and claims
+    the events with its statements and COMMIT in one round trip; it takes the batch lock
+    first (`begin_batch`) only when the read models moved in between."""
+    database_url = postgres_cluster.create_database(random_database_name())
+    services = open_services(database_url, projections="inline")
+    other = open_services(database_url, projections="worker", read_your_writes_timeout=0)
+    try:
+        world = make_world(services)
+        state, firm, assoc = trio(world)
+        runner = services.projections
+        steps: list[str] = []
+        others = threading.local()  # the other runner's steps are not counted
+        for name in ("begin_batch", "claim_exactly"):
+            step = getattr(tracking, name)
+
+            def counted(*args: Any, name: str = name, step: Any = step) -> Any:
+                if not getattr(others, "stepping", False):
+                    steps.append(name)
+                return step(*args)
+
+            monkeypatch.setattr(tracking, name, counted)
+        other.agreements.propose(state.ctx(), draft(state, firm, assoc, title="Nachbarschaft"))
+        assert runner.catch_up() > 0
+        assert steps == ["claim_exactly"]
+
+        # Another runner applies the events after this one read them: its claim is
+        # refused, nothing of it is written, and the locked batch finds nothing left.
+        other.agreements.propose(state.ctx(), draft(assoc, state, firm, title="Lesefest"))
+        read = runner.store.log.notifications
+
+        def read_then_overtaken(start: int, limit: int) -> Any:
+            notifications = read(start, limit)
+            others.stepping = True
+            try:
+                other.projections.catch_up()
+            finally:
+                others.stepping = False
+            return notifications
+
+        monkeypatch.setattr(runner.store.log, "notifications", read_then_overtaken)
+        steps.clear()
+        assert runner.catch_up() == 0
+        assert steps == ["claim_exactly", "begin_batch"]
+        monkeypatch.undo()
+        listed = services.queries.agreements(firm.principal, AgreementFilter())["items"]
+        assert [i["title"] for i in listed] == ["Lesefest", "Nachbarschaft"]
+        live = runner.digest()
+        runner.rebuild()
+        assert runner.digest() == live
+    finally:
+        other.close()
+        services.close()
+
+
 def test_handed_over_events_are_bounded_and_the_log_fills_what_was_dropped(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
