@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any, Protocol
+from contextlib import AbstractContextManager, contextmanager
+from types import TracebackType
+from typing import Any, Protocol, Self
 
 import psycopg
 from eventsourcing.postgres import PostgresDatastore
@@ -129,3 +131,70 @@ def sqlite_read(datastore: SQLiteDatastore) -> Iterator[Cursor]:
     """A SQLite cursor that reads without taking the write lock."""
     with datastore.transaction(commit=False) as c:
         yield SQLiteAdapter(c)
+
+
+class PipelinedTransaction:
+    """A transaction whose BEGIN, statements and COMMIT go out together in pipeline mode
+    on an autocommit connection, with one sync at the end: one round trip, unless the
+    block reads a result before its end (a read waits for what was sent before it).
+
+    psycopg's `transaction()` inside a pipeline syncs as it begins and twice as it ends
+    (nested pipelines): three or four round trips for one short transaction (measured:
+    0.75 ms against 0.40 ms for two inserts, COMMIT and a query). Use as a context
+    manager; `commit` sends COMMIT (else the block's end does), and statements sent
+    after it run on their own (autocommit). A failed statement leaves the transaction
+    open and aborted at the sync, an exception in the block leaves it open: either way it
+    is rolled back, then the error raised. `committed` says, once the block has ended,
+    whether COMMIT succeeded — also when a statement sent after it failed.
+    """
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+        self._closing: psycopg.Cursor[Any] | None = None
+        self._block: AbstractContextManager[Self] | None = None
+        self.committed = False
+
+    def __enter__(self) -> Self:
+        self._block = self._pipelined()
+        return self._block.__enter__()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        assert self._block is not None
+        return self._block.__exit__(exc_type, exc, tb)
+
+    def commit(self) -> None:
+        """Send COMMIT (its answer comes with the rest)."""
+        if self._closing is None:
+            self._closing = self._conn.cursor()
+            self._closing.execute(b"COMMIT")
+
+    @contextmanager
+    def _pipelined(self) -> Iterator[Self]:
+        try:
+            with self._conn.cursor() as opening, self._conn.pipeline():
+                opening.execute(b"BEGIN")
+                yield self
+                self.commit()
+            self.committed = True
+        except BaseException:
+            closing = self._closing
+            self.committed = closing is not None and closing.statusmessage == "COMMIT"
+            if not self.committed:
+                _roll_back(self._conn)
+            raise
+        finally:
+            if self._closing is not None:
+                self._closing.close()
+
+
+def _roll_back(conn: psycopg.Connection[Any]) -> None:
+    """End a transaction left open by a failure, without hiding the failure."""
+    if conn.closed or conn.broken:
+        return
+    with contextlib.suppress(psycopg.Error):
+        conn.rollback()

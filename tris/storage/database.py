@@ -18,7 +18,14 @@ from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 from psycopg.rows import tuple_row
 
-from tris.storage.cursors import Cursor, PostgresAdapter, SQLiteAdapter, postgres_read, sqlite_read
+from tris.storage.cursors import (
+    Cursor,
+    PipelinedTransaction,
+    PostgresAdapter,
+    SQLiteAdapter,
+    postgres_read,
+    sqlite_read,
+)
 
 
 class Database:
@@ -60,8 +67,7 @@ class Database:
         assert isinstance(self._datastore, PostgresDatastore)
         with (
             self._datastore.get_connection() as conn,
-            conn.pipeline(),
-            conn.transaction(),
+            PipelinedTransaction(conn),
             conn.cursor(row_factory=tuple_row) as curs,
         ):
             yield PostgresAdapter(curs)

@@ -35,6 +35,7 @@ from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from tris.storage import idempotency, key_owners
+from tris.storage.cursors import PipelinedTransaction
 from tris.storage.group_commit import GroupCommit, Write
 from tris.storage.log_part import LogPart, Tally
 from tris.storage.postgres import TrisPostgresRecorder
@@ -243,13 +244,10 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         try:
             with conn.cursor() as located:
                 began = time.monotonic()
-                with conn.pipeline():
-                    with conn.transaction():
-                        for curs, (params, _) in zip(cursors, prepared, strict=True):
-                            curs.execute(self._append_sql, params, prepare=True)
-                    if locate:
-                        ids = list({e.originator_id for w in batch for e in w.payload[0]})
-                        located.execute(self._locate_sql, (SEQUENCE_BATCH, ids), prepare=True)
+                ids = list({e.originator_id for w in batch for e in w.payload[0]})
+                params = [each for each, _ in prepared]
+                appends = list(zip(cursors, params, strict=True))
+                found = self._append_and_locate(conn, appends, located, ids if locate else None)
                 written: list[Write] = []
                 for write, curs, (_, rows) in zip(batch, cursors, prepared, strict=True):
                     answer = curs.fetchone()
@@ -259,7 +257,7 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                     else:
                         write.extra["chain"] = rows
                         written.append(write)
-                if locate:
+                if found:
                     self._locate_batch(located, written, began)
         finally:
             for curs in cursors:
@@ -330,13 +328,38 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         with conn.cursor() as curs, conn.cursor() as located:
             params, rows = self._append_params(curs, write)
             began = time.monotonic()
-            with conn.pipeline():
-                with conn.transaction():
-                    curs.execute(self._append_sql, params, prepare=True)
-                located.execute(self._locate_sql, (SEQUENCE_BATCH, ids), prepare=True)
+            found = self._append_and_locate(conn, [(curs, params)], located, ids)
             _refuse_stale(curs.fetchone())
             write.extra["chain"] = rows
-            write.extra["positions"] = self._located(located, stored_events, began)
+            if found:
+                write.extra["positions"] = self._located(located, stored_events, began)
+
+    def _append_and_locate(
+        self,
+        conn: psycopg.Connection[DictRow],
+        appends: list[tuple[psycopg.Cursor[DictRow], dict[str, Any]]],
+        located: psycopg.Cursor[DictRow],
+        ids: list[UUID] | None,
+    ) -> bool:
+        """BEGIN, each save's statement (on its own cursor), COMMIT and, unless `ids` is
+        None, the sequencer's call for those aggregates (on `located`), in one round trip
+        (`PipelinedTransaction`). Whether the call answered: when it failed after COMMIT
+        (its lock timed out, say), the saves stand and their positions are asked for
+        again when the batch is settled. A failure before COMMIT is raised."""
+        transaction = PipelinedTransaction(conn)
+        try:
+            with transaction:
+                for curs, params in appends:
+                    curs.execute(self._append_sql, params, prepare=True)
+                transaction.commit()
+                if ids is not None:
+                    located.execute(self._locate_sql, (SEQUENCE_BATCH, ids), prepare=True)
+        except psycopg.Error as exc:
+            if not transaction.committed:
+                raise
+            log.warning("the sequencer's call after a committed batch failed: %s", exc)
+            return False
+        return ids is not None
 
     def _append_params(
         self, curs: psycopg.Cursor[DictRow], write: Write
