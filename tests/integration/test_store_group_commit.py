@@ -259,3 +259,26 @@ def test_a_save_the_database_refuses_fails_alone_and_the_rest_of_its_batch_commi
     assert batch[0].result is not None and batch[2].result is not None
     assert len(recorder.select_events(known)) == 1
     assert all(len(recorder.select_events(i)) == 1 for i in fresh)
+
+
+@pytest.mark.parametrize("saves", [1, 3])
+def test_saves_stand_when_the_sequencers_call_after_their_commit_fails(
+    services: Services, monkeypatch: pytest.MonkeyPatch, saves: int
+) -> None:
+    recorder = recorder_of(services)
+    locate = recorder._locate_sql
+    # The call that goes out after COMMIT in the same round trip fails (its lock timed
+    # out, say): the saves committed, so they stand, and learn their positions when the
+    # batch is settled.
+    failing = b"SELECT NULL::uuid AS o_id, %s::bigint / 0 AS o_version, %s::uuid[] AS o_position"
+    monkeypatch.setattr(recorder, "_locate_sql", failing)
+    fresh = [uuid4() for _ in range(saves)]
+    batch = batch_of(*(([stored(i)], {}) for i in fresh))
+    recorder._commit_batch(batch)
+
+    assert [write.error for write in batch] == [None] * saves
+    assert all("positions" not in write.extra for write in batch)
+    monkeypatch.setattr(recorder, "_locate_sql", locate)
+    recorder._settle_batch(batch)
+    log = {n.originator_id: n.id for n in recorder.select_notifications(None, 100)}
+    assert [write.result for write in batch] == [[log[i]] for i in fresh]
