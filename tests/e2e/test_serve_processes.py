@@ -8,7 +8,6 @@ alone; with a socket a process the kernel spreads them.
 from __future__ import annotations
 
 import socket
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,10 @@ import pytest
 from tests.support.server import (
     ESTABLISHED,
     LISTENING,
+    run_tris,
     serve_command,
     served,
     sockets_by_process,
-    tris_env,
 )
 
 CONNECTIONS = 32
@@ -61,15 +60,7 @@ def test_each_api_process_accepts_on_its_own_socket(postgres_cluster: Any, tmp_p
                 connection.close()
 
         # The port is taken: a second server on it stops with one line instead of sharing.
-        second = subprocess.run(
-            serve_command(port, 2),
-            env=tris_env(url, tmp_path),
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        second = run_tris(url, tmp_path, *serve_command(port, 2)[3:])
         assert second.returncode == 2, second.stderr
         assert f"cannot listen on 127.0.0.1:{port}" in second.stderr
         assert "Traceback" not in second.stderr

@@ -51,10 +51,10 @@ def tris_env(database_url: str, directory: Path) -> dict[str, str]:
     }
 
 
-def create_admin_token(database_url: str, cwd: Path) -> str:
-    """An admin token made by `tris admin create-token`, as an operator would."""
-    done = subprocess.run(
-        [sys.executable, "-m", "tris", "admin", "create-token", "--role", "admin"],
+def run_tris(database_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`tris <args>` as its own process on this database, to its end (two minutes at most)."""
+    return subprocess.run(
+        [sys.executable, "-m", "tris", *args],
         capture_output=True,
         text=True,
         env=tris_env(database_url, cwd),
@@ -62,6 +62,11 @@ def create_admin_token(database_url: str, cwd: Path) -> str:
         timeout=120,
         check=False,
     )
+
+
+def create_admin_token(database_url: str, cwd: Path) -> str:
+    """An admin token made by `tris admin create-token`, as an operator would."""
+    done = run_tris(database_url, cwd, "admin", "create-token", "--role", "admin")
     assert done.returncode == 0, done.stderr
     token = done.stdout.strip()
     assert token.startswith("tris_") and "\n" not in token, done.stdout
