@@ -186,32 +186,22 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
     def _commit_batch(self, batch: list[Write]) -> None:
         """Write every save of the batch in one transaction.
 
-        Saves are seldom refused, so several are first written together in one round
-        trip (`_write_batch`); when one is refused by the database, that transaction is
-        rolled back and the batch written again with a savepoint per save, so the
-        refused one fails alone and the others commit.
+        Saves are seldom refused, so the batch is first written in one round trip
+        (`_write_batch`), with the sequencer's call unless saves wait behind it (the next
+        batch then need not wait for the call). When the database refuses a save, that
+        transaction is rolled back and a batch of several written again with a savepoint
+        per save, so the refused one fails alone and the others commit; saves that claim
+        keys are written that way at once.
         """
         self.chain_heads.discard()
         try:
             with self.datastore.get_connection() as conn:
-                if len(batch) == 1 and not batch[0].payload[1].get("key_claims"):
-                    # One save is one statement (`_append_sql`, after at most a read of a
-                    # previous hash). With nobody waiting it goes out with its BEGIN and
-                    # COMMIT and the sequencer's call, one round trip; with saves queued
-                    # behind it, alone in autocommit (durable when it returns), so that
-                    # the next batch need not wait for the sequencer's call.
-                    if self.group.waiting():
-                        self._write_one(conn, batch[0])
-                    else:
-                        self._write_and_locate(conn, batch[0])
-                    self._committed(batch)
-                    return
-                if len(batch) > 1 and not any(w.payload[1].get("key_claims") for w in batch):
+                if not any(write.payload[1].get("key_claims") for write in batch):
                     try:
                         self._write_batch(conn, batch, locate=not self.group.waiting())
                     except psycopg.Error:
-                        if conn.broken or conn.closed:
-                            raise  # the transaction is gone: every save of the batch fails
+                        if conn.broken or conn.closed or len(batch) == 1:
+                            raise  # the transaction is gone, or its one save refused
                         self.chain_heads.discard()
                     else:
                         self._committed(batch)
@@ -258,25 +248,16 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                         write.extra["chain"] = rows
                         written.append(write)
                 if found:
-                    self._locate_batch(located, written, began)
+                    # Positions for every save, or none when some are not numbered yet
+                    # (`_settle_batch` then asks again).
+                    events = [e for write in written for e in write.payload[0]]
+                    positions = self._located(located, events, began)
+                    if positions is not None:
+                        for write, own in zip(written, _per_save(written, positions), strict=True):
+                            write.extra["positions"] = own
         finally:
             for curs in cursors:
                 curs.close()
-
-    def _locate_batch(
-        self, located: psycopg.Cursor[DictRow], batch: list[Write], began: float
-    ) -> None:
-        """Give each save its positions from the sequencer's call that went out with the
-        batch (none when some are not numbered yet: `_settle_batch` then asks again)."""
-        events = [e for write in batch for e in write.payload[0]]
-        positions = self._located(located, events, began)
-        if positions is None:
-            return
-        at = 0
-        for write in batch:
-            count = len(write.payload[0])
-            write.extra["positions"] = positions[at : at + count]
-            at += count
 
     def _write_alone(
         self, conn: psycopg.Connection[DictRow], write: Write, *, savepoint: bool
@@ -314,25 +295,6 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
             curs.execute(self._append_sql, params, prepare=True)
             _refuse_stale(curs.fetchone())
         write.extra["chain"] = rows
-
-    def _write_and_locate(self, conn: psycopg.Connection[DictRow], write: Write) -> None:
-        """A save alone in its batch, and its events' positions: BEGIN, the save's
-        statement, COMMIT and the sequencer's call go out together (pipeline mode), one
-        round trip where there were two (ADR 30). Its transaction has ended when the
-        sequencer's call begins, so the call numbers its rows (unless an older
-        transaction elsewhere still runs: then `_settle_batch` waits for the positions as
-        before). A failing save skips the call: nothing after an error runs in a
-        pipeline until its end."""
-        stored_events = write.payload[0]
-        ids = list({e.originator_id for e in stored_events})
-        with conn.cursor() as curs, conn.cursor() as located:
-            params, rows = self._append_params(curs, write)
-            began = time.monotonic()
-            found = self._append_and_locate(conn, [(curs, params)], located, ids)
-            _refuse_stale(curs.fetchone())
-            write.extra["chain"] = rows
-            if found:
-                write.extra["positions"] = self._located(located, stored_events, began)
 
     def _append_and_locate(
         self,
@@ -407,11 +369,8 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         events = [e for write in batch for e in write.payload[0]]
         with self.datastore.get_connection() as conn:
             positions = self._sequence_and_locate(conn, events)
-        at = 0
-        for write in batch:
-            count = len(write.payload[0])
-            write.result = None if positions is None else positions[at : at + count]
-            at += count
+        for write, own in zip(batch, _per_save(batch, positions), strict=True):
+            write.result = own
 
     def _sequence_and_locate(
         self, conn: psycopg.Connection[DictRow], stored_events: Sequence[StoredEvent]
@@ -539,6 +498,18 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                 curs.execute(self._max_sql)
                 row = curs.fetchone()
         return None if row is None or row["m"] is None else int(row["m"])
+
+
+def _per_save(batch: list[Write], positions: list[int] | None) -> list[list[int] | None]:
+    """The positions of a batch's events (in its order), save by save; None for each
+    save when there are none."""
+    shares: list[list[int] | None] = []
+    at = 0
+    for write in batch:
+        count = len(write.payload[0])
+        shares.append(None if positions is None else positions[at : at + count])
+        at += count
+    return shares
 
 
 def _refuse_stale(answer: DictRow | None) -> None:

@@ -91,7 +91,7 @@ def serve_processes(config: uvicorn.Config, host: str, port: int) -> None:
     reserved = reserve_port(host, port)
     try:
         message = "Uvicorn running on http://%s:%d (Press CTRL+C to quit), one socket a process"
-        logging.getLogger("uvicorn.error").info(message, host, port)
+        logging.getLogger("uvicorn.error").info(message, _url_host(host), port)
         shares = [cast(socket.socket, PortShare(host, port))]
         Multiprocess(config, sockets=shares).run()
     finally:
@@ -114,14 +114,20 @@ def reserve_port(host: str, port: int) -> socket.socket:
     """The port, bound (not listening) in a SO_REUSEPORT group of this user's, after
     checking that no other socket holds it: a second `tris serve` on the same port
     stops with an error instead of sharing its connections."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    with _socket(host) as probe:
         _bind(probe, host, port)
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock = _socket(host, shared=True)
     _bind(sock, host, port)
+    return sock
+
+
+def _socket(host: str, *, shared: bool = False) -> socket.socket:
+    """A TCP socket for `host`'s address family that may bind a port in TIME_WAIT and,
+    when `shared`, join the port's SO_REUSEPORT group."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     return sock
 
 
@@ -142,10 +148,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
     ACK, about 40 ms on every keep-alive request. Accepted sockets inherit TCP_NODELAY
     from the listening socket, so it is set here, where the socket is made.
     """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock = _socket(host, shared=True)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     _bind(sock, host, port)
     return sock
