@@ -38,7 +38,7 @@ from tris.application.opendata.stream import EventStream
 from tris.application.readmodels.agreements import AgreementsProjection
 from tris.application.readmodels.catalogue import default_projections
 from tris.application.readmodels.partner import (
-    PARTNER_BELOW,
+    PARTNER_SHARE,
     Partner,
     PartnerRecipe,
     agreement_topics,
@@ -56,7 +56,7 @@ from tris.domain.values import ContentDraft, Sector, Terms
 from tris.storage import cursors, tracking
 from tris.storage.errors import ProjectionFailedError
 from tris.storage.eventlog import EventLog
-from tris.storage.log_part import LogPart, Tally
+from tris.storage.log_part import LogPart, Tally, bound_for_share
 
 TODAY = date(2026, 6, 1)
 
@@ -1471,9 +1471,15 @@ def partnered_history(world: World) -> tuple[list[str], str]:
     return ids, market_id
 
 
+# A byte bound that gives both processes some of the test histories' agreements (a
+# rebuild chooses its own, `bound_for_share`; the tests below pin this one).
+SPLIT = 111
+
+
 def partner_part(log: EventLog) -> LogPart:
-    """The part of the whole log a rebuild's partner takes."""
-    return LogPart(agreement_topics(log.tallies_up_to(log.head())), PARTNER_BELOW, inside=True)
+    """The part of the whole log a rebuild's partner takes with the bound `SPLIT`."""
+    topics = agreement_topics({topic for topic, _ in log.tallies_up_to(log.head())})
+    return LogPart(topics, SPLIT, inside=True)
 
 
 def test_the_database_splits_the_log_as_the_partner_rule_says(database_url: str) -> None:
@@ -1501,11 +1507,9 @@ def test_the_database_splits_the_log_as_the_partner_rule_says(database_url: str)
         taken = {n.originator_id for n in everything if n.id in set(theirs)}
         assert {str(i) for i in taken} < set(ids)
         assert any(str(n.originator_id) in ids for n in everything if n.id in set(mine))
-        assert (
-            LogPart((), PARTNER_BELOW, inside=True).holds(everything[0].originator_id, "x") is False
-        )
-        assert read(LogPart((), PARTNER_BELOW, inside=True), 50) == []
-        assert read(LogPart((), PARTNER_BELOW, inside=False), 50) == [n.id for n in everything]
+        assert LogPart((), SPLIT, inside=True).holds(everything[0].originator_id, "x") is False
+        assert read(LogPart((), SPLIT, inside=True), 50) == []
+        assert read(LogPart((), SPLIT, inside=False), 50) == [n.id for n in everything]
     finally:
         services.close()
 
@@ -1515,12 +1519,13 @@ def test_a_rebuild_with_a_partner_process_equals_one_without(database_url: str) 
     try:
         world = make_world(services)
         ids, market_id = partnered_history(world)
-        halves = {UUID(i).int & 0xFF < PARTNER_BELOW for i in ids}
+        halves = {UUID(i).int & 0xFF < SPLIT for i in ids}
         assert halves == {True, False}  # both processes have agreements to apply
         live = services.projections.digest()
         stats, market_stats = services.queries.stats(), services.queries.market_stats(market_id)
         runner = services.projections
         runner.rebuild_partner_events = 0
+        runner.rebuild_partner_bound = SPLIT
         # The partner's part ends just after the first proposal it takes: this process
         # then applies the rest of that agreement's life on top of the partner's rows.
         log = services.store.log
@@ -1628,7 +1633,7 @@ def test_a_partner_that_applied_other_events_than_its_part_fails_the_rebuild(
     assert runner.digest() == before
 
 
-def test_the_log_counted_by_topic_adds_up_to_its_events(database_url: str) -> None:
+def test_the_log_counted_by_topic_and_last_byte_adds_up_to_its_events(database_url: str) -> None:
     services = open_services(database_url, projections="inline")
     try:
         partnered_history(make_world(services))
@@ -1638,9 +1643,38 @@ def test_the_log_counted_by_topic_adds_up_to_its_events(database_url: str) -> No
         stored = [(n.id, n.originator_id, n.topic) for n in log.notifications(0, 100_000)]
         assert sum(t.events for t in tallies.values()) == len(stored) == head
         assert sum(t.positions for t in tallies.values()) == sum(p for p, _, _ in stored)
-        by_topic = Counter(topic for _, _, topic in stored)
-        assert {topic: t.events for topic, t in tallies.items()} == by_topic
+        by_key = Counter((topic, originator.int & 0xFF) for _, originator, topic in stored)
+        assert {key: t.events for key, t in tallies.items()} == by_key
+        assert len({byte for _, byte in tallies}) > 1
         assert log.tallies_up_to(head - 1) != tallies
+    finally:
+        services.close()
+
+
+def test_a_rebuild_gives_its_partner_the_bound_that_balances_the_work(
+    database_url: str,
+) -> None:
+    services = open_services(database_url, projections="inline")
+    try:
+        partnered_history(make_world(services))
+        live = services.projections.digest()
+        runner = services.projections
+        runner.rebuild_partner_events = 0
+        tallies = services.store.log.tallies_up_to(services.store.log.head())
+        topics = agreement_topics({topic for topic, _ in tallies})
+        parts: list[LogPart] = []
+        spawn = runner._partner
+
+        def started(*args: Any) -> Partner | None:
+            partner = spawn(*args)
+            assert partner is not None
+            parts.append(partner.part)
+            return partner
+
+        runner._partner = started  # type: ignore[method-assign]
+        runner.rebuild()
+        assert parts == [LogPart(topics, bound_for_share(tallies, topics, PARTNER_SHARE), True)]
+        assert runner.digest() == live
     finally:
         services.close()
 

@@ -112,7 +112,7 @@ class _PartedRecorder(Protocol):
         part: LogPart | None = None,
     ) -> Sequence[Notification]: ...
 
-    def tallies_up_to(self, stop: int) -> dict[str, Tally]: ...
+    def tallies_up_to(self, stop: int) -> dict[tuple[str, int], Tally]: ...
 
 
 class EventLog:
@@ -172,8 +172,9 @@ class EventLog:
             start=after, limit=limit, stop=until, topics=topics, inclusive_of_start=False
         )
 
-    def tallies_up_to(self, position: int) -> dict[str, Tally]:
-        """The stored events up to a position, counted by topic (every topic there is)."""
+    def tallies_up_to(self, position: int) -> dict[tuple[str, int], Tally]:
+        """The stored events up to a position, counted by topic (every topic there is)
+        and the last byte of their originator's id (what splits a rebuild, `LogPart`)."""
         return cast(_PartedRecorder, self.app.recorder).tallies_up_to(position)
 
     def decode(self, stored: StoredEvent) -> DomainEventProtocol[UUID]:

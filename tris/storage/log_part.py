@@ -10,7 +10,7 @@ positions) must add up to the log's: how the first process checks what the partn
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 from uuid import UUID
@@ -57,3 +57,25 @@ class LogPart:
         """Whether an event with this originator and topic belongs to this part."""
         chosen = topic in self.topics and originator_id.int & 0xFF < self.below
         return chosen == self.inside
+
+
+def bound_for_share(
+    tallies: Mapping[tuple[str, int], Tally], topics: Collection[str], share: float
+) -> int:
+    """The byte bound whose part (`inside`) holds the share of all the events counted
+    (`tallies`, by topic and last byte of the originator's id) closest to `share`: one
+    long-lived agreement or an uneven spread of ids moves the bound, not the balance."""
+    by_byte = [0] * 256
+    total = 0
+    for (topic, byte), tally in tallies.items():
+        total += tally.events
+        if topic in topics:
+            by_byte[byte] += tally.events
+    wanted = share * total
+    best, best_gap = 0, wanted
+    below = 0
+    for byte in range(255):
+        below += by_byte[byte]
+        if abs(below - wanted) < best_gap:
+            best, best_gap = byte + 1, abs(below - wanted)
+    return best

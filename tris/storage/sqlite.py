@@ -67,15 +67,20 @@ class TrisSQLiteRecorder(SQLiteApplicationRecorder):
                 for row in c.fetchall()
             ]
 
-    def tallies_up_to(self, stop: int) -> dict[str, Tally]:
-        """The events up to a position, counted by topic."""
+    def tallies_up_to(self, stop: int) -> dict[tuple[str, int], Tally]:
+        """The events up to a position, counted by topic and the last byte of their
+        originator's id (the last two of the 32 hex digits SQLite keeps)."""
         with self.datastore.transaction(commit=False) as c:
             c.execute(
-                f"SELECT topic, COUNT(*) AS n, SUM(rowid) AS total "  # noqa: S608
-                f"FROM {self.events_table_name} WHERE rowid<=? GROUP BY topic",
+                f"SELECT topic, lower(substr(originator_id, -2)) AS byte, COUNT(*) AS n, "  # noqa: S608
+                f"SUM(rowid) AS total FROM {self.events_table_name} WHERE rowid<=? "
+                "GROUP BY topic, byte",
                 (stop,),
             )
-            return {row["topic"]: Tally(row["n"], row["total"]) for row in c.fetchall()}
+            return {
+                (row["topic"], int(row["byte"], 16)): Tally(row["n"], row["total"])
+                for row in c.fetchall()
+            }
 
     def construct_create_table_statements(self) -> list[str]:
         """The library's table plus TRIS's own."""

@@ -88,6 +88,8 @@ class ProjectionRunner:
         # (ADR 27), when it knows how to start one.
         self.partner = partner
         self.rebuild_partner_events = REBUILD_PARTNER_EVENTS
+        # The partner's byte bound (`LogPart`); None: the one that balances the work.
+        self.rebuild_partner_bound: int | None = None
         self._lock = threading.Lock()
         self._changed = threading.Condition()
         # Leader and followers (`_catch_up_until`): batches finished so far, the position
@@ -700,7 +702,14 @@ class ProjectionRunner:
             return None
         until = min(head, self.rebuild_flush_events)
         tallies = self.store.log.tallies_up_to(until)
-        return Partner(self.partner, stage.partner_path(), until, self.rebuild_page, tallies)
+        return Partner(
+            self.partner,
+            stage.partner_path(),
+            until,
+            self.rebuild_page,
+            tallies,
+            self.rebuild_partner_bound,
+        )
 
     def _join(self, stage: Stage, partner: Partner, head: int, applied: Tally) -> bool:
         """Wait for the partner, who must have read its part of the log as far as this
