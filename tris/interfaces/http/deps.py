@@ -60,6 +60,12 @@ async def authenticate(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal:
     """The principal of the bearer token, within its rate limit."""
+    return await _principal(request, services, credentials)
+
+
+async def _principal(
+    request: Request, services: Services, credentials: HTTPAuthorizationCredentials | None
+) -> Principal:
     if credentials is None:
         limit_anonymous(request)
         raise AuthenticationRequiredError("send an API token as `Authorization: Bearer <token>`")
@@ -116,6 +122,16 @@ async def require_admin(principal: CurrentPrincipal) -> Principal:
 
 async def require_partner(principal: CurrentPrincipal) -> Principal:
     """A partner token (the only kind that acts on agreements), or PermissionDeniedError."""
+    return partner_only(principal)
+
+
+def anyone(principal: Principal) -> Principal:
+    """Any principal (the route decides what each may do)."""
+    return principal
+
+
+def partner_only(principal: Principal) -> Principal:
+    """A partner token (the only kind that acts on agreements), or PermissionDeniedError."""
     if principal.role is not Role.PARTNER:
         raise PermissionDeniedError(
             f"{principal.role.token_kind} cannot act on agreements; parties act "
@@ -148,17 +164,22 @@ def parse_if_match(value: str) -> int:
     return int(match.group(1))
 
 
-async def expected_version(
-    if_match: Annotated[
-        str | None,
-        Header(
-            alias="If-Match",
-            description="Required (428 without): the agreement version the change is based on, "
-            'from its ETag: `"3"`',
-        ),
-    ] = None,
-) -> int:
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="Required (428 without): the agreement version the change is based on, "
+        'from its ETag: `"3"`',
+    ),
+]
+
+
+async def expected_version(if_match: IfMatch = None) -> int:
     """The version the client expects (required on every write to an existing agreement)."""
+    return _expected(if_match)
+
+
+def _expected(if_match: str | None) -> int:
     if if_match is None:
         raise PreconditionRequiredError(
             'send If-Match: "<version>" with the ETag of the agreement you are changing'
@@ -225,19 +246,28 @@ def _refuse_unencodable(body: bytes, parsed: Any) -> None:
         ) from None
 
 
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="A unique key per intended change (1 to 255 visible ASCII characters); "
+        "a retry with the same key and body gets the first response and changes nothing",
+    ),
+]
+
+
 async def idempotency_request(
     request: Request,
     services: Annotated[Services, Depends(get_services)],
-    key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            description="A unique key per intended change (1 to 255 visible ASCII characters); "
-            "a retry with the same key and body gets the first response and changes nothing",
-        ),
-    ] = None,
+    key: IdempotencyKeyHeader = None,
 ) -> IdempotencyRequest | None:
     """The request's Idempotency-Key, fingerprint and success status, if a key was sent."""
+    return await _idempotency(request, services, key)
+
+
+async def _idempotency(
+    request: Request, services: Services, key: str | None
+) -> IdempotencyRequest | None:
     body = await request.body()
     parsed = await json_of(request, body)
     _refuse_unencodable(body, parsed)
@@ -263,27 +293,58 @@ IdempotencyKey = Annotated[IdempotencyRequest | None, Depends(idempotency_reques
 
 
 def command_context(
-    principal: Any, *, if_match: bool = False, idempotent: bool = True
+    admit: Callable[[Principal], Principal], *, if_match: bool = False, idempotent: bool = True
 ) -> Callable[..., Awaitable[CommandContext]]:
-    """The dependency that builds a command's context: who acts (as `principal` resolves
-    it), the version it expects (`if_match`: If-Match required) and its Idempotency-Key."""
+    """The dependency that builds a command's context: who acts (the token's principal, as
+    `admit` lets it through), the version it expects (`if_match`: If-Match required) and
+    its Idempotency-Key.
 
-    async def dependency(**given: Any) -> CommandContext:
-        return CommandContext(
-            given["principal"].actor,
-            expected_version=given.get("version"),
-            idempotency=given.get("idempotency"),
-        )
+    One dependency, not one per part: FastAPI's per-request cost grows with every
+    dependency in the tree (a cache key, a scope and a call each), and every command
+    pays it. The checks run in the order the parts were resolved in as dependencies of
+    their own: the token, then If-Match, then the body and Idempotency-Key.
+    """
 
-    wanted = [("principal", principal)]
-    if if_match:
-        wanted.append(("version", ExpectedVersion))
-    if idempotent:
-        wanted.append(("idempotency", IdempotencyKey))
+    wants_version = if_match
+
+    async def dependency(
+        request: Request,
+        credentials: HTTPAuthorizationCredentials | None,
+        if_match: str | None = None,
+        key: str | None = None,
+    ) -> CommandContext:
+        services = await get_services(request)
+        principal = admit(await _principal(request, services, credentials))
+        expected = _expected(if_match) if wants_version else None
+        idempotency = await _idempotency(request, services, key) if idempotent else None
+        return CommandContext(principal.actor, expected_version=expected, idempotency=idempotency)
+
     parameters = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation)
-        for name, annotation in wanted
+        inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request),
+        inspect.Parameter(
+            "credentials",
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            annotation=Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+        ),
     ]
+    if if_match:
+        parameters.append(
+            inspect.Parameter(
+                "if_match",
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                annotation=IfMatch,
+                default=None,
+            )
+        )
+    if idempotent:
+        parameters.append(
+            inspect.Parameter(
+                "key",
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                annotation=IdempotencyKeyHeader,
+                default=None,
+            )
+        )
     dependency.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         parameters, return_annotation=CommandContext
     )
@@ -291,14 +352,10 @@ def command_context(
 
 
 # Parties, keys, tokens: any principal the route admits, with an Idempotency-Key.
-Command = Annotated[CommandContext, Depends(command_context(CurrentPrincipal))]
+Command = Annotated[CommandContext, Depends(command_context(anyone))]
 # A partner's command that creates an agreement.
-PartnerCommand = Annotated[CommandContext, Depends(command_context(PartnerPrincipal))]
+PartnerCommand = Annotated[CommandContext, Depends(command_context(partner_only))]
 # A partner's command on an existing agreement: If-Match and Idempotency-Key.
-AgreementCommand = Annotated[
-    CommandContext, Depends(command_context(PartnerPrincipal, if_match=True))
-]
+AgreementCommand = Annotated[CommandContext, Depends(command_context(partner_only, if_match=True))]
 # A command that takes no Idempotency-Key (DELETE is idempotent by itself).
-PlainCommand = Annotated[
-    CommandContext, Depends(command_context(CurrentPrincipal, idempotent=False))
-]
+PlainCommand = Annotated[CommandContext, Depends(command_context(anyone, idempotent=False))]

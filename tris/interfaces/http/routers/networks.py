@@ -19,6 +19,7 @@ from tris.interfaces.http.deps import (
     Command,
     CurrentPrincipal,
     ServicesDep,
+    anyone,
     command_context,
 )
 from tris.interfaces.http.responses import (
@@ -53,9 +54,7 @@ PartyId = Annotated[str, Path(max_length=100, description="The party's id")]
 NetworkId = Annotated[str, Path(max_length=100, description="The network's id")]
 MembershipId = Annotated[str, Path(max_length=100, description="The membership's id")]
 # A change of an existing membership: If-Match (its version) and Idempotency-Key.
-MembershipChange = Annotated[
-    CommandContext, Depends(command_context(CurrentPrincipal, if_match=True))
-]
+MembershipChange = Annotated[CommandContext, Depends(command_context(anyone, if_match=True))]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Cursor = BoundedCursor
 
