@@ -115,6 +115,11 @@ Anonymous = Depends(limit_anonymous)
 
 async def require_admin(principal: CurrentPrincipal) -> Principal:
     """An admin token, or PermissionDeniedError."""
+    return admin_only(principal)
+
+
+def admin_only(principal: Principal) -> Principal:
+    """An admin token, or PermissionDeniedError."""
     if principal.role is not Role.ADMIN:
         raise PermissionDeniedError("only an admin token may do this")
     return principal

@@ -23,14 +23,14 @@ from tris.bootstrap import Services
 from tris.domain.errors import NotAnOrganiserError
 from tris.domain.market.posting import PostingSide
 from tris.interfaces.http.deps import (
-    AdminPrincipal,
     Anonymous,
     BoundedCursor,
     CurrentPrincipal,
     PartnerCommand,
-    PartnerPrincipal,
     ServicesDep,
+    admin_only,
     command_context,
+    partner_only,
 )
 from tris.interfaces.http.responses import (
     AGREEMENT_WRITE,
@@ -77,9 +77,9 @@ from tris.interfaces.http.schemas.markets import (
 router = APIRouter(tags=["markets"])
 public = APIRouter(prefix="/v1/public", tags=["public"], dependencies=[Anonymous])
 
-AdminCommand = Annotated[CommandContext, Depends(command_context(AdminPrincipal))]
+AdminCommand = Annotated[CommandContext, Depends(command_context(admin_only))]
 # An organiser's (or participant's) change of an existing market, offer or need.
-PartnerChange = Annotated[CommandContext, Depends(command_context(PartnerPrincipal, if_match=True))]
+PartnerChange = Annotated[CommandContext, Depends(command_context(partner_only, if_match=True))]
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 MarketId = Annotated[str, Path(max_length=100, description="The market's id")]
