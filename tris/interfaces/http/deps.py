@@ -324,32 +324,23 @@ def command_context(
         idempotency = await _idempotency(request, services, key) if idempotent else None
         return CommandContext(principal.actor, expected_version=expected, idempotency=idempotency)
 
-    parameters = [
-        inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request),
-        inspect.Parameter(
+    # What FastAPI resolves for it: the request, the bearer token, and the headers wanted.
+    wanted: list[tuple[str, Any, Any]] = [
+        ("request", Request, inspect.Parameter.empty),
+        (
             "credentials",
-            inspect.Parameter.POSITIONAL_OR_KEYWORD,
-            annotation=Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+            Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+            inspect.Parameter.empty,
         ),
     ]
     if if_match:
-        parameters.append(
-            inspect.Parameter(
-                "if_match",
-                inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                annotation=IfMatch,
-                default=None,
-            )
-        )
+        wanted.append(("if_match", IfMatch, None))
     if idempotent:
-        parameters.append(
-            inspect.Parameter(
-                "key",
-                inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                annotation=IdempotencyKeyHeader,
-                default=None,
-            )
-        )
+        wanted.append(("key", IdempotencyKeyHeader, None))
+    parameters = [
+        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=kind, default=d)
+        for name, kind, d in wanted
+    ]
     dependency.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         parameters, return_annotation=CommandContext
     )
