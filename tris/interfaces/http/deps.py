@@ -125,11 +125,6 @@ def admin_only(principal: Principal) -> Principal:
     return principal
 
 
-async def require_partner(principal: CurrentPrincipal) -> Principal:
-    """A partner token (the only kind that acts on agreements), or PermissionDeniedError."""
-    return partner_only(principal)
-
-
 def anyone(principal: Principal) -> Principal:
     """Any principal (the route decides what each may do)."""
     return principal
@@ -155,7 +150,6 @@ async def require_agreement_reader(principal: CurrentPrincipal) -> Principal:
 
 
 AdminPrincipal = Annotated[Principal, Depends(require_admin)]
-PartnerPrincipal = Annotated[Principal, Depends(require_partner)]
 AgreementReader = Annotated[Principal, Depends(require_agreement_reader)]
 
 
@@ -179,20 +173,13 @@ IfMatch = Annotated[
 ]
 
 
-async def expected_version(if_match: IfMatch = None) -> int:
+def expected_version(if_match: str | None) -> int:
     """The version the client expects (required on every write to an existing agreement)."""
-    return _expected(if_match)
-
-
-def _expected(if_match: str | None) -> int:
     if if_match is None:
         raise PreconditionRequiredError(
             'send If-Match: "<version>" with the ETag of the agreement you are changing'
         )
     return parse_if_match(if_match)
-
-
-ExpectedVersion = Annotated[int, Depends(expected_version)]
 
 
 # What the fingerprint key is derived for (HKDF info), from the server key.
@@ -320,7 +307,7 @@ def command_context(
     ) -> CommandContext:
         services = await get_services(request)
         principal = admit(await _principal(request, services, credentials))
-        expected = _expected(if_match) if wants_version else None
+        expected = expected_version(if_match) if wants_version else None
         idempotency = await _idempotency(request, services, key) if idempotent else None
         return CommandContext(principal.actor, expected_version=expected, idempotency=idempotency)
 
