@@ -235,14 +235,16 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         try:
             with conn.cursor() as located:
                 began = time.monotonic()
-                ids = list({e.originator_id for w in batch for e in w.payload[0]})
-                params = [each for each, _ in prepared]
-                appends = list(zip(cursors, params, strict=True))
-                found = self._append_and_locate(conn, appends, located, ids if locate else None)
+                ids = (
+                    list({e.originator_id for w in batch for e in w.payload[0]}) if locate else None
+                )
+                appends = [
+                    (curs, params) for curs, (params, _) in zip(cursors, prepared, strict=True)
+                ]
+                found = self._append_and_locate(conn, appends, located, ids)
                 written: list[Write] = []
                 for write, curs, (_, rows) in zip(batch, cursors, prepared, strict=True):
-                    answer = curs.fetchone()
-                    if answer is not None and answer["stale"]:
+                    if _stale(curs.fetchone()):
                         write.error = IntegrityError(STALE_READ)
                         write.extra["chain"] = []
                     else:
@@ -514,7 +516,12 @@ def _per_save(batch: list[Write], positions: list[int] | None) -> list[list[int]
     return shares
 
 
+def _stale(answer: DictRow | None) -> bool:
+    """Whether the save's statement wrote nothing because a read was stale."""
+    return answer is not None and bool(answer["stale"])
+
+
 def _refuse_stale(answer: DictRow | None) -> None:
     """Raise when the save's statement wrote nothing because a read was stale."""
-    if answer is not None and answer["stale"]:
+    if _stale(answer):
         raise psycopg.IntegrityError(STALE_READ)
