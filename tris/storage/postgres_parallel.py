@@ -90,6 +90,7 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                 "IF wait THEN PERFORM pg_advisory_xact_lock({lock}); "
                 "ELSIF NOT pg_try_advisory_xact_lock({lock}) THEN RETURN 0; "
                 "END IF; "
+                "PERFORM set_config('synchronous_commit', 'off', true); "
                 "WITH base AS (SELECT COALESCE(MAX(position), 0) AS m FROM {t}), "
                 "todo AS (SELECT notification_id, "
                 "row_number() OVER (ORDER BY tx_id, notification_id) AS n FROM {t} "
