@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -142,3 +144,52 @@ def test_a_numbering_lost_in_a_crash_comes_back_the_same(services: Services) -> 
     after = numbering()
     assert {i: after[i] for i in before} == before
     assert sorted(p for p in after.values() if p is not None) == list(range(1, len(after) + 1))
+
+
+def test_a_save_looks_up_the_aggregates_it_read_by_index_not_by_scanning_the_log(
+    services: Services,
+) -> None:
+    """The save's statement is prepared once per connection and kept; its plan is made
+    from the statistics of that moment. The check of the aggregates a command read must
+    look each one up by its key even in a plan made while the log was small: a plan that
+    scans the log grows with it on every save (it did: a hash join over the whole table)."""
+    world = make_world(services)
+    firm = world.add("Kiezbäckerei Schulz GmbH", Sector.BUSINESS)
+    assoc = world.add("Nachbarschaftshaus Moabit e.V.", Sector.CIVIL_SOCIETY)
+    services.agreements.propose(firm.ctx(), draft(firm, assoc))
+    recorder = services.store.log.app.recorder
+    assert isinstance(recorder, ParallelPostgresRecorder)
+    names: list[str] = []
+
+    def numbered(match: re.Match[bytes]) -> bytes:
+        name = match.group(1).decode()
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}".encode()
+
+    statement = re.sub(rb"%\((\w+)\)s", numbered, recorder._append_sql).decode()
+    values = {
+        "read_ids": "'{00000000-0000-0000-0000-000000000001}'",
+        "read_versions": "'{1}'",
+        "first_ids": "'{00000000-0000-0000-0000-000000000002}'",
+        "first_versions": "'{2}'",
+        "ids": "'{00000000-0000-0000-0000-000000000002}'",
+        "versions": "'{2}'",
+        "topics": "'{t}'",
+        "states": "'{}'",
+        "hash_ids": "'{}'",
+        "hash_versions": "'{}'",
+        "hashes": "'{}'",
+        "previous": "'{}'",
+    }
+    arguments = ", ".join(values.get(name, "NULL") for name in names)
+    with recorder.datastore.get_connection() as conn, conn.transaction():
+        conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        conn.execute(f"PREPARE append_checked AS {statement}")
+        row = conn.execute(f"EXPLAIN (FORMAT JSON) EXECUTE append_checked({arguments})").fetchone()
+        conn.execute("DEALLOCATE append_checked")
+    assert row is not None
+    plan = json.dumps(next(iter(row.values())))
+    scanned = re.findall(r'"Node Type": "Seq Scan"[^}]*?"Relation Name": "(\w+)"', plan)
+    assert recorder.events_table_name not in scanned
+    assert "Index Only Scan" in plan or "Index Scan" in plan

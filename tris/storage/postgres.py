@@ -85,9 +85,12 @@ class TrisPostgresRecorder(PostgresApplicationRecorder):
         super().__init__(datastore, **kwargs)
         self.chain_heads = ChainHeads()
         self.sql_create_statements.extend(SQL(s).format() for s in TRIS_TABLES)
+        # One index lookup per aggregate read (a join's plan, made while the table was
+        # small, scans it whole).
         self._stale_read_sql = SQL(
-            "SELECT 1 FROM {t} AS e JOIN unnest(%s::uuid[], %s::bigint[]) AS r(id, v) "
-            "ON e.originator_id = r.id AND e.originator_version > r.v LIMIT 1"
+            "SELECT 1 FROM unnest(%s::uuid[], %s::bigint[]) AS r(id, v) "
+            "WHERE (SELECT max(e.originator_version) FROM {t} AS e WHERE e.originator_id = r.id) "
+            "> r.v LIMIT 1"
         ).format(t=Identifier(self.datastore.schema, self.events_table_name))
 
     def _create_table(self, curs: psycopg.Cursor[DictRow]) -> None:
