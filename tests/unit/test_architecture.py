@@ -14,7 +14,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "tris"
 
-DOMAIN_MAY_IMPORT = ("eventsourcing.domain", "cryptography", "rfc8785", "tris.domain")
+DOMAIN_MAY_IMPORT = ("eventsourcing.domain", "cryptography", "rfc8785", "orjson", "tris.domain")
 APPLICATION_MUST_NOT_IMPORT = (
     "tris.interfaces",
     "tris.bootstrap",

@@ -8,6 +8,7 @@ import hashlib
 import json
 from typing import Any
 
+import orjson
 import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -31,12 +32,18 @@ def canonical_json(value: Any) -> bytes:
     if _plain(value):
         # For these values JCS is exactly sorted, compact JSON with non-ASCII text kept as
         # UTF-8: ASCII member names sort alike by code point and by UTF-16 unit, and the
-        # escapes of strings are the same. A lone surrogate cannot be encoded: JCS refuses it.
+        # escapes of strings are the same. orjson writes that form (a twentieth of the
+        # standard library's time: every event's hash and every signature pass here);
+        # what it refuses — nesting deeper than 255, a lone surrogate — goes on below.
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            pass
         text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         try:
             return text.encode("utf-8")
         except UnicodeEncodeError:
-            pass
+            pass  # a lone surrogate cannot be encoded: JCS refuses it
     return bytes(rfc8785.dumps(value))
 
 

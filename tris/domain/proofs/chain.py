@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
+import orjson
+
 from tris.domain.proofs.merkle import HASH_BYTES, leaf_hash
 from tris.domain.signing import canonical_json
 
@@ -30,10 +32,19 @@ def event_hash(aggregate_id: str, version: int, topic: str, state: bytes | str, 
         "aggregate_id": aggregate_id,
         "version": version,
         "topic": topic,
-        "state": json.loads(state),
+        "state": _parsed(state),
         "prev_hash": prev,
     }
     return hashlib.sha256(canonical_json(record)).hexdigest()
+
+
+def _parsed(state: bytes | str) -> Any:
+    """A stored state's JSON value (orjson's parser; the standard library's for what it
+    refuses, such as integers beyond 64 bits)."""
+    try:
+        return orjson.loads(state)
+    except orjson.JSONDecodeError:
+        return json.loads(state)
 
 
 def leaf_for(digest: str) -> str | None:
