@@ -14,7 +14,7 @@ import pytest
 
 from tests.support.concurrency import joined, run_in_threads
 from tests.support.late_writer import late_writer
-from tests.support.scenario import World, draft, make_world
+from tests.support.scenario import Member, World, draft, make_world
 from tris.application.readmodels.catalogue import default_projections
 from tris.application.readmodels.queries.agreements import AgreementFilter
 from tris.application.readmodels.runner import ProjectionRunner
@@ -40,16 +40,22 @@ def positions(services: Services) -> list[int]:
     return [n.id for n in recorder.select_notifications(start=None, limit=100_000)]
 
 
-def test_concurrent_writers_get_contiguous_positions(services: Services) -> None:
+def proposed_at_once(services: Services, writers: int, each: int) -> tuple[Member, Member]:
+    """`writers` threads proposing `each` agreements at the same time; the two parties."""
     world = make_world(services)
     firm = world.add("Kiezbäckerei Schulz GmbH", Sector.BUSINESS)
     assoc = world.add("Nachbarschaftshaus Moabit e.V.", Sector.CIVIL_SOCIETY)
 
     def write(n: int) -> None:
-        for i in range(5):
+        for i in range(each):
             services.agreements.propose(firm.ctx(), draft(firm, assoc, title=f"T{n}-{i}"))
 
-    assert run_in_threads(write, 8) == []
+    assert run_in_threads(write, writers) == []
+    return firm, assoc
+
+
+def test_concurrent_writers_get_contiguous_positions(services: Services) -> None:
+    proposed_at_once(services, writers=8, each=5)
     seen = positions(services)
     assert seen == list(range(1, len(seen) + 1))
 
@@ -108,15 +114,7 @@ def test_a_numbering_lost_in_a_crash_comes_back_the_same(services: Services) -> 
     """The sequencer commits without waiting for the disk (ADR 34): a crash may lose its
     last numbering, never the events. Numbered again, every event gets the position it had,
     also with events committed after it that were never numbered."""
-    world = make_world(services)
-    firm = world.add("Kiezbäckerei Schulz GmbH", Sector.BUSINESS)
-    assoc = world.add("Nachbarschaftshaus Moabit e.V.", Sector.CIVIL_SOCIETY)
-
-    def write(n: int) -> None:
-        for i in range(3):
-            services.agreements.propose(firm.ctx(), draft(firm, assoc, title=f"T{n}-{i}"))
-
-    assert run_in_threads(write, 4) == []
+    firm, assoc = proposed_at_once(services, writers=4, each=3)
     recorder = services.store.log.app.recorder
     assert isinstance(recorder, ParallelPostgresRecorder)
     table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
