@@ -186,6 +186,8 @@ class ProjectionRunner:
         instead of reading the log once more to find it empty.
         """
         if until is not None and progress is None:
+            if self._applied(until):
+                return 0
             self.hand_over(recorded)
             return self._catch_up_until(until)
         applied = 0
@@ -213,6 +215,8 @@ class ProjectionRunner:
             arrived = self._steps
             self._wanted = max(self._wanted, until)
         while True:
+            if self._applied(until):
+                return 0
             if self._lock.acquire(blocking=False):
                 applied = 0
                 try:
@@ -284,6 +288,14 @@ class ProjectionRunner:
             ):
                 return []
             return events
+
+    def _applied(self, until: int) -> bool:
+        """True when a batch of this process passed `until` already: another thread's
+        batch, which read the log after the command committed, applied its events, and a
+        step of its own would find nothing to do (two reads for nothing). Positions are
+        dense and numbered after commit, so a batch that passed `until` applied it."""
+        with self._changed:
+            return self._last_reached >= until
 
     def _passed(self, arrived: int, until: int) -> bool:
         """True when a batch finished since step `arrived` found `until` passed."""
@@ -561,7 +573,14 @@ class ProjectionRunner:
     def reset(self) -> None:
         """Empty every read model and rewind its tracking to the start of the log."""
         with self._lock, self.database.transaction() as cur:
+            self._forget_reached()
             self._rewind(cur)
+
+    def _forget_reached(self) -> None:
+        """The read models are about to move back (a rewind, a rebuild writing its stage):
+        no command may count on a batch passed before (`_applied`)."""
+        with self._changed:
+            self._last_reached = 0
 
     def _lock_batches(self, cur: Cursor) -> None:
         """PostgreSQL: hold off every read-model batch until this transaction ends."""
@@ -591,6 +610,7 @@ class ProjectionRunner:
         Returns True when it resumed a rebuild that an earlier run did not finish.
         """
         with self._lock:
+            self._forget_reached()
             with self.database.transaction() as cur:
                 markers = tracking.rebuild_markers(cur)
                 if REBUILD_STARTED not in markers:
