@@ -351,6 +351,19 @@ def test_handed_over_events_are_bounded_and_the_log_fills_what_was_dropped(
     assert runner.digest() == live
 
 
+def counted_steps(runner: ProjectionRunner, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that gets an entry for every read-model batch `runner` steps from now on."""
+    steps: list[int] = []
+    step = runner._step
+
+    def counted_step() -> Any:
+        steps.append(1)
+        return step()
+
+    monkeypatch.setattr(runner, "_step", counted_step)
+    return steps
+
+
 def test_commands_finishing_together_share_a_batch_and_each_sees_its_own_effect(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -367,15 +380,8 @@ def test_commands_finishing_together_share_a_batch_and_each_sees_its_own_effect(
             time.sleep(0.3)  # the other commands commit meanwhile and wait for this leader
         apply_events(*args)
 
-    steps: list[int] = []
-    step = runner._step
-
-    def counted_step() -> Any:
-        steps.append(1)
-        return step()
-
     monkeypatch.setattr(runner, "_apply_events", slow_first_batch)
-    monkeypatch.setattr(runner, "_step", counted_step)
+    steps = counted_steps(runner, monkeypatch)
     seen: dict[int, bool] = {}
 
     def propose_and_list(n: int) -> None:
@@ -409,14 +415,7 @@ def test_a_command_whose_events_a_batch_applied_already_runs_no_batch_of_its_own
     monkeypatch.undo()
     assert runner.catch_up() > 0
     assert first.position is not None
-    steps: list[int] = []
-    step = runner._step
-
-    def counted_step() -> Any:
-        steps.append(1)
-        return step()
-
-    monkeypatch.setattr(runner, "_step", counted_step)
+    steps = counted_steps(runner, monkeypatch)
     # The first command's catch-up, arriving late: its events are applied, nothing to do.
     assert runner.catch_up(until=first.position) == 0
     assert steps == []
