@@ -92,9 +92,8 @@ class ProjectionRunner:
         self.rebuild_partner_bound: int | None = None
         self._lock = threading.Lock()
         self._changed = threading.Condition()
-        # Leader and followers (`_catch_up_until`): batches finished so far, the position
-        # every projection had passed at the end of the latest, the highest one wanted.
-        self._steps = 0
+        # Leader and followers (`_catch_up_until`): the position every projection had
+        # passed at the end of the latest batch, the highest one wanted.
         self._last_reached = 0
         self._wanted = 0
         self._alive_checked = (0.0, False)
@@ -208,11 +207,11 @@ class ProjectionRunner:
 
         Commands that finish together in one process need one batch, not one each: the
         first takes the lock and applies everything committed so far, for everybody; the
-        others wait until a batch read after they arrived has passed their positions, or
-        until the leader stops, and then lead themselves.
+        others wait until a batch has passed their positions (a batch that passed a
+        position applied it: `_applied`), or until the leader stops, and then lead
+        themselves.
         """
         with self._changed:
-            arrived = self._steps
             self._wanted = max(self._wanted, until)
         while True:
             if self._applied(until):
@@ -235,10 +234,8 @@ class ProjectionRunner:
                 return applied
             with self._changed:
                 self._changed.wait_for(
-                    lambda: self._passed(arrived, until) or not self._lock.locked(), timeout=1.0
+                    lambda: self._last_reached >= until or not self._lock.locked(), timeout=1.0
                 )
-                if self._passed(arrived, until):
-                    return 0
 
     def hand_over(self, recorded: Sequence[Recording[Any]]) -> None:
         """Keep events this process saved (with their positions) for the next batch, which
@@ -297,10 +294,6 @@ class ProjectionRunner:
         with self._changed:
             return self._last_reached >= until
 
-    def _passed(self, arrived: int, until: int) -> bool:
-        """True when a batch finished since step `arrived` found `until` passed."""
-        return self._steps > arrived and self._last_reached >= until
-
     def _step_once(self) -> tuple[int, int | None]:
         """One `_step`, repeated when another worker won the race; tells the waiters."""
         while True:
@@ -309,7 +302,6 @@ class ProjectionRunner:
             except _LostRaceError:
                 continue
             with self._changed:
-                self._steps += 1
                 self._last_reached = max(start, reached or 0)
                 self._changed.notify_all()
             return applied, reached
