@@ -160,6 +160,7 @@ class Recorder:
     stop: float
     latencies: list[float] = field(default_factory=list)
     kinds: dict[str, int] = field(default_factory=dict)
+    by_kind: dict[str, list[float]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     completed_outside: int = 0
 
@@ -168,6 +169,7 @@ class Recorder:
         if self.start <= ended <= self.stop:
             self.latencies.append(ended - began)
             self.kinds[kind] = self.kinds.get(kind, 0) + 1
+            self.by_kind.setdefault(kind, []).append(ended - began)
         else:
             self.completed_outside += 1
 
@@ -356,6 +358,11 @@ async def run_clients(args: argparse.Namespace) -> dict[str, Any]:
         "p50_ms": percentile(lat_ms, 50) if lat_ms else None,
         "p99_ms": percentile(lat_ms, 99) if lat_ms else None,
         "by_kind": rec.kinds,
+        # Where the median lies: each kind of command's own p50.
+        "p50_ms_by_kind": {
+            kind: percentile([x * 1000 for x in values], 50)
+            for kind, values in sorted(rec.by_kind.items())
+        },
         "errors": len(rec.errors),
         "first_errors": rec.errors[:3],
         "load_cpu_share": cpu / wall if wall > 0 else None,
