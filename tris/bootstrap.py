@@ -9,8 +9,12 @@ and `Services.close` stops it and releases the database.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
 
 from tris.application.agreements import Agreements, Clock
 from tris.application.integrity.keys import key_path, load_server_key
@@ -30,6 +34,7 @@ from tris.application.store import EventStore
 from tris.application.tokens import REPLAY_PURPOSE, Tokens
 from tris.config import Settings, load_settings
 from tris.storage.eventlog import EventLog
+from tris.storage.follow_up import FollowUp
 from tris.storage.vault import WRAPPING_PURPOSE
 
 
@@ -101,6 +106,15 @@ def build(settings: Settings | None = None, *, today: Clock = date.today) -> Ser
     store.after_commit.append(
         lambda position, recorded: projections.after_commit(position, mode, timeout, recorded)
     )
+
+    def follow_up(first: int, events: Sequence[tuple[StoredEvent, Any]]) -> FollowUp | None:
+        """A batch's read-model rows in its save's round trip, when this process applies
+        its own events (not when it leaves them to a worker)."""
+        if mode == "worker" or (mode == "auto" and projections.workers_alive()):
+            return None
+        return projections.follow_up(first, events)
+
+    store.log.follow_saves_with(follow_up)
     integrity = Integrity(store, settings)
     # Each person's key is wrapped by a key derived from the server key (outside the
     # database); keys and inline data from before are moved under wrapped keys once.

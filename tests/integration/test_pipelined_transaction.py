@@ -104,3 +104,29 @@ def test_a_failure_after_commit_keeps_what_was_committed_and_says_so(
     assert transaction.committed
     assert conn.info.transaction_status == pq.TransactionStatus.IDLE
     assert rows(conn) == [1]
+
+
+def test_statements_after_commit_are_one_transaction_that_a_failure_undoes_whole(
+    conn: psycopg.Connection[Any],
+) -> None:
+    """What a save's follow-up relies on (ADR 35): after COMMIT, the statements up to the
+    sync form one transaction — a failure undoes the ones before it too, never what
+    COMMIT committed — and its rollback keeps the connection's prepared statements."""
+    conn.execute("CREATE TABLE numbered (n integer)")
+    insert = "INSERT INTO numbered VALUES (%s)"
+    for n in range(3):  # prepared by now (psycopg's threshold is 5 uses)
+        conn.execute(insert, (n,), prepare=True)
+    conn.execute("DELETE FROM numbered")
+    before = conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()
+    transaction = PipelinedTransaction(conn)
+    with pytest.raises(psycopg.errors.UniqueViolation), transaction:
+        conn.execute("INSERT INTO t VALUES (1)")
+        transaction.commit()
+        conn.execute(insert, (10,), prepare=True)  # like the sequencer's numbering
+        conn.execute("INSERT INTO t VALUES (1)")  # refused
+    assert transaction.committed
+    assert rows(conn) == [1]
+    assert conn.execute("SELECT count(*) FROM numbered").fetchone() == (0,)
+    assert conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone() == before
+    conn.execute(insert, (11,), prepare=True)  # still prepared: no DEALLOCATE ALL
+    assert conn.execute("SELECT n FROM numbered").fetchall() == [(11,)]

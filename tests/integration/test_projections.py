@@ -214,10 +214,19 @@ def test_a_command_after_the_last_applied_event_claims_its_batch_in_one_round_tr
         services.close()
 
 
+def without_follow_up(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands whose rows do not go out with their saves (ADR 35): their events are
+    applied after the commit, as when positions are not predicted."""
+    recorder = world.services.store.log.app.recorder
+    monkeypatch.setattr(recorder, "follow_up", None, raising=False)
+
+
 def claimed_in_one_round_trip(
     database_url: str, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The optimistic claim on PostgreSQL (ADR 30), and its refusal."""
+    """The optimistic claim on PostgreSQL (ADR 30), and its refusal: the catch-up after a
+    command, as when its rows do not go out with its save (ADR 35)."""
+    without_follow_up(world, monkeypatch)
     claims: list[str] = []
     for name in ("claim_exactly", "claim_batch"):
         claim = getattr(tracking, name)
@@ -335,6 +344,7 @@ def test_handed_over_events_are_bounded_and_the_log_fills_what_was_dropped(
     runner = world.services.projections
     monkeypatch.setattr("tris.application.readmodels.runner.HANDED_MAX", 3)
     # Commands whose catch-up does not run: their events pile up, handed over.
+    without_follow_up(world, monkeypatch)
     monkeypatch.setattr(runner, "_catch_up_until", lambda until: 0)
     titles = [f"Kiezprojekt {n}" for n in range(5)]
     for title in titles:
@@ -349,6 +359,138 @@ def test_handed_over_events_are_bounded_and_the_log_fills_what_was_dropped(
     live = runner.digest()
     runner.rebuild()
     assert runner.digest() == live
+
+
+def counted_calls(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[int]:
+    """A list that gets an entry for every call of `owner.name` from now on."""
+    calls: list[int] = []
+    original = getattr(owner, name)
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    return calls
+
+
+@pytest.mark.postgres
+def test_a_commands_rows_go_out_with_its_save_and_no_batch_follows(
+    postgres_cluster: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = open_services(
+        postgres_cluster.create_database(random_database_name()), projections="inline"
+    )
+    try:
+        world = make_world(services)
+        state, firm, assoc = trio(world)
+        agreements, runner = services.agreements, services.projections
+        first = agreements.propose(state.ctx(), draft(firm, assoc, state)).body["id"]
+        follow_ups = counted_calls(monkeypatch, tracking, "claim_ahead")
+        steps = counted_steps(runner, monkeypatch)
+        revised = agreements.revise(
+            firm.ctx(), first, draft(firm, assoc, state, title="Kiezgarten"), "Ort"
+        )
+        proposed = agreements.propose(firm.ctx(), draft(firm, assoc, state, title="Lesecafé"))
+        # Both commands' rows were claimed and written in their saves' round trips, at the
+        # positions their events got; no read-model batch ran after either commit.
+        assert follow_ups == [1, 1]
+        assert steps == []
+        assert runner.caught_up_to() == proposed.position == services.store.log.head()
+        assert revised.position == proposed.position - 1
+        listed = services.queries.agreements(firm.principal, AgreementFilter())["items"]
+        assert [i["title"] for i in listed] == ["Lesecafé", "Kiezgarten"]
+        live = runner.digest()
+        runner.rebuild()
+        assert runner.digest() == live
+    finally:
+        services.close()
+
+
+@pytest.mark.postgres
+def test_rows_written_ahead_at_positions_another_process_took_are_rolled_back_whole(
+    postgres_cluster: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database_url = postgres_cluster.create_database(random_database_name())
+    services = open_services(database_url, projections="inline")
+    try:
+        world = make_world(services)
+        state, firm, assoc = trio(world)
+        agreements, runner = services.agreements, services.projections
+        first = agreements.propose(state.ctx(), draft(firm, assoc, state)).body["id"]
+        # Another process writes and numbers an event: this process predicts the next
+        # position as its own, writes its rows for it, and the database refuses them.
+        other = open_services(database_url, projections="worker", read_your_writes_timeout=0)
+        try:
+            other.agreements.propose(state.ctx(), draft(state, firm, assoc, title="Nachbarn"))
+        finally:
+            other.close()
+        follow_ups = counted_calls(monkeypatch, tracking, "claim_ahead")
+        steps = counted_steps(runner, monkeypatch)
+        revised = agreements.revise(
+            firm.ctx(), first, draft(firm, assoc, state, title="Kiezgarten"), "Ort"
+        )
+        assert follow_ups == [1]  # written ahead ...
+        assert steps != []  # ... refused, and applied after the commit instead
+        # The refused transaction took the sequencer's numbering with it: the command's
+        # position is the one its event has in the log, right after the other's.
+        head = services.store.log.head()
+        assert revised.position == head
+        assert services.store.database.positions(UUID(first)) == {1: head - 2, 2: head}
+        listed = services.queries.agreements(firm.principal, AgreementFilter())["items"]
+        assert [i["title"] for i in listed] == ["Nachbarn", "Kiezgarten"]
+        # After a wrong guess the next command does not guess (its rows are written after
+        # its commit); its positions are where they would have been predicted, so the
+        # one after it writes its rows with its save again.
+        steps.clear()
+        agreements.revise(firm.ctx(), first, draft(firm, assoc, state, title="Kiezfest"), "Ort")
+        assert follow_ups == [1] and steps != []
+        steps.clear()
+        agreements.revise(firm.ctx(), first, draft(firm, assoc, state, title="Kiezmahl"), "Ort")
+        assert follow_ups == [1, 1] and steps == []
+        live = runner.digest()
+        runner.rebuild()
+        assert runner.digest() == live
+    finally:
+        services.close()
+
+
+@pytest.mark.postgres
+def test_what_was_kept_from_events_applied_ahead_is_forgotten_when_they_do_not_commit(
+    postgres_cluster: PostgresServer,
+) -> None:
+    services = open_services(
+        postgres_cluster.create_database(random_database_name()), projections="inline"
+    )
+    try:
+        kept_and_forgotten(make_world(services))
+    finally:
+        services.close()
+
+
+def kept_and_forgotten(world: World) -> None:
+    """Events applied ahead keep facts; settled as not committed, they are forgotten."""
+    state, firm, assoc = trio(world)
+    agreements, runner = world.services.agreements, world.services.projections
+    proposal = agreements.propose(state.ctx(), draft(firm, assoc, state))
+    agreement_id = proposal.body["id"]
+    log = world.services.store.log
+    stored = log.app.recorder.select_events(UUID(agreement_id))
+    events = [(e, log.app.mapper.to_domain_event(e)) for e in stored]
+    projection = next(p for p in runner.projections if isinstance(p, AgreementsProjection))
+    # The proposal's facts as if it were applied ahead at other positions (a save the
+    # database refused, or positions another process took): kept while it is applied ...
+    projection.listing.forget_seq(agreement_id)
+    follow_up = runner.follow_up(log.head() + 1, events)
+    assert follow_up is not None and follow_up.statements
+    assert projection.listing._seq.get(agreement_id) == log.head() + 1
+    # ... and forgotten when its statements did not commit: read back from the tables.
+    follow_up.settle(False)
+    assert projection.listing._seq.get(agreement_id) is None
+    assert projection.revisions._remembered.get((agreement_id, 1)) is None
+    assert runner.caught_up_to() == proposal.position  # nothing moved
+    with world.services.store.database.transaction() as cur:
+        assert projection.listing.seq(cur, agreement_id, 0) == proposal.position
 
 
 def counted_steps(runner: ProjectionRunner, monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -409,6 +551,7 @@ def test_a_command_whose_events_a_batch_applied_already_runs_no_batch_of_its_own
     runner = world.services.projections
     agreements = world.services.agreements
     # Commands whose catch-up does not run yet; then one batch applies all their events.
+    without_follow_up(world, monkeypatch)
     monkeypatch.setattr(runner, "_catch_up_until", lambda until: 0)
     first = agreements.propose(firm.ctx(), draft(firm, assoc, state, title="Kiezgarten"))
     agreements.propose(firm.ctx(), draft(firm, assoc, state, title="Lesepatenschaft"))

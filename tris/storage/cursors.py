@@ -16,6 +16,8 @@ from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
+from tris.storage.errors import StorageError
+
 
 class Cursor(Protocol):
     """The part of a DB-API cursor TRIS uses."""
@@ -104,6 +106,39 @@ class PostgresAdapter:
         with self._c.copy(statement) as copy:
             for row in rows:
                 copy.write_row(row)
+
+
+class _NeedsAnswerError(StorageError):
+    """A `RecordingCursor` was asked for an answer (a row, a count) or a COPY: the
+    statements depend on what the database holds, so they cannot be written down now and
+    sent later (the caller applies the events the usual way; never seen by a client)."""
+
+
+class RecordingCursor:
+    """A cursor that only writes down what it is given (statement and parameters), to be
+    sent later in one round trip with other statements; a read raises `_NeedsAnswerError`."""
+
+    def __init__(self) -> None:
+        self.statements: list[tuple[Any, tuple[Any, ...]]] = []
+
+    def execute(self, sql: Any, params: Sequence[Any] = (), /) -> Any:
+        self.statements.append((sql, tuple(params)))
+
+    def executemany(self, sql: Any, params: Iterable[Sequence[Any]], /) -> None:
+        self.statements.extend((sql, tuple(p)) for p in params)
+
+    @property
+    def rowcount(self) -> int:
+        raise _NeedsAnswerError("rowcount")
+
+    def fetchall(self) -> list[Any]:
+        raise _NeedsAnswerError("fetchall")
+
+    def fetchone(self) -> Any:
+        raise _NeedsAnswerError("fetchone")
+
+    def write_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        raise _NeedsAnswerError("COPY")  # no COPY in a pipeline
 
 
 @functools.lru_cache(maxsize=1024)

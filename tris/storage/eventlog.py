@@ -31,6 +31,7 @@ from tris.domain.market.market import Market
 from tris.domain.networks.membership import MembershipGraph
 from tris.domain.party import Party
 from tris.storage.database import Database
+from tris.storage.follow_up import FollowUpSource
 from tris.storage.idempotency import IdempotencyRecord
 from tris.storage.key_owners import KeyClaim
 from tris.storage.log_part import LogPart, Tally
@@ -154,6 +155,13 @@ class EventLog:
         positions (on SQLite: the highest position a save of this process took)."""
         return int(getattr(self.app.recorder, "given_out", 0))
 
+    def follow_saves_with(self, source: FollowUpSource) -> None:
+        """Let `source` give each batch of saves statements for the same round trip
+        (ADR 35; PostgreSQL only: SQLite's saves and read models share one writer)."""
+        recorder = self.app.recorder
+        if isinstance(recorder, ParallelPostgresRecorder):
+            recorder.follow_up = source
+
     def notifications(
         self,
         after: int | None,
@@ -237,8 +245,15 @@ class EventLog:
         another party a claimed key, or when an aggregate read at one of `read_versions`
         (and not saved) has a later version now.
         """
+        # The domain events go along (in the order they are stored) for a follow-up that
+        # writes their read-model rows in the save's round trip (ADR 35).
+        events = [e for a in aggregates for e in a.pending_events]
         return self.app.save(
-            *aggregates, idempotency=record, key_claims=key_claims, read_versions=read_versions
+            *aggregates,
+            idempotency=record,
+            key_claims=key_claims,
+            read_versions=read_versions,
+            saved_events=events,
         )
 
     def inline_contacts(self, page: int = 1000) -> Iterator[tuple[str, str]]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -36,10 +36,12 @@ from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from tris.storage import idempotency, key_owners
 from tris.storage.cursors import PipelinedTransaction
+from tris.storage.follow_up import POSITIONS_REFUSED, FollowUp, FollowUpSource
 from tris.storage.group_commit import GroupCommit, Write
 from tris.storage.log_part import LogPart, Tally
 from tris.storage.postgres import TrisPostgresRecorder
 from tris.storage.schema import STALE_READ
+from tris.storage.tracking import CLAIM_REFUSED
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +122,27 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                 "END $$"
             ).format(l=locator, f=sequencer, **fmt)
         )
+        # A save's follow-up begins with this check (ADR 35): the events are exactly at the
+        # positions predicted for them, else the follow-up's transaction is refused.
+        expect = Identifier(self.datastore.schema, f"{self.events_table_name}_expect")
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {x}(first_position bigint, ids uuid[], "
+                "versions bigint[]) RETURNS void LANGUAGE plpgsql STABLE AS $$ "
+                "BEGIN "
+                "IF EXISTS (SELECT 1 FROM unnest(ids, versions) WITH ORDINALITY AS x(id, v, k) "
+                "WHERE (SELECT e.position FROM {t} AS e "
+                "WHERE e.originator_id = x.id AND e.originator_version = x.v) "
+                "IS DISTINCT FROM first_position + x.k - 1) THEN "
+                "RAISE EXCEPTION USING ERRCODE = {code}, "
+                "MESSAGE = 'the events are not at the positions predicted'; "
+                "END IF; "
+                "END $$"
+            ).format(x=expect, code=Literal(POSITIONS_REFUSED), **fmt)
+        )
+        self._expect_sql = (
+            SQL("SELECT {x}(%s, %s::uuid[], %s::bigint[])").format(x=expect).as_bytes()
+        )
         # The statements of every command are rendered once: psycopg renders a composed
         # statement afresh on each execute (the save's: ~1 % of a command's CPU in py-spy).
         self._sequence_sql = SQL("SELECT {f}(%s, %s) AS numbered").format(f=sequencer).as_bytes()
@@ -173,6 +196,11 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         # positions (set before its command learns them): a catch-up that holds the
         # events of its own commands knows whether others lie beyond them.
         self.given_out = 0
+        # Where a batch's follow-up comes from (the read models, ADR 35), and whether the
+        # next batch's positions are predicted: only while the last one's were right (a
+        # process writing alone), so that wrong guesses do not cost work on every batch.
+        self.follow_up: FollowUpSource | None = None
+        self._predicting = True
 
     # ------------------------------------------------------------------ writing
 
@@ -228,10 +256,11 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
     ) -> None:
         """Every save of a batch in one transaction and one round trip: BEGIN, each save's
         statement and COMMIT go out together (pipeline mode) and, with `locate`, the
-        sequencer's call after them (ADR 30). A save whose command read an aggregate
-        that has moved since wrote nothing and is refused alone (its statement says so);
-        the others commit. A statement the database refuses (a version or key taken)
-        ends the whole transaction: the caller then writes the batch save by save.
+        sequencer's call after them (ADR 30), followed by the batch's read-model
+        statements when it has them (`_follow_up`, ADR 35). A save whose command read an
+        aggregate that has moved since wrote nothing and is refused alone (its statement
+        says so); the others commit. A statement the database refuses (a version or key
+        taken) ends the whole transaction: the caller then writes the batch save by save.
 
         Previous hashes the chain needs are read before, outside the transaction: a
         committed hash never changes, and the save's statement refuses events that do
@@ -239,6 +268,9 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         with conn.cursor() as reader:
             prepared = [self._append_params(reader, write) for write in batch]
         cursors = [conn.cursor() for _ in batch]
+        first = self.given_out + 1
+        built: list[FollowUp] = []
+        applied = False
         try:
             with conn.cursor() as located:
                 began = time.monotonic()
@@ -248,7 +280,9 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                 appends = [
                     (curs, params) for curs, (params, _) in zip(cursors, prepared, strict=True)
                 ]
-                found = self._append_and_locate(conn, appends, located, ids)
+                found, applied = self._append_and_locate(
+                    conn, appends, located, ids, lambda: self._follow_up(batch, first, built)
+                )
                 written: list[Write] = []
                 for write, curs, (_, rows) in zip(batch, cursors, prepared, strict=True):
                     if _stale(curs.fetchone()):
@@ -265,9 +299,94 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                     if positions is not None:
                         for write, own in zip(written, _per_save(written, positions), strict=True):
                             write.extra["positions"] = own
+                    # Predicted right, or would have been: the next batch's are predicted.
+                    self._predicting = positions is not None and positions[:1] == [first]
+                else:
+                    self._predicting = False
         finally:
             for curs in cursors:
                 curs.close()
+            for follow_up in built:
+                follow_up.settle(applied)
+
+    def _follow_up(
+        self, batch: list[Write], first: int, built: list[FollowUp]
+    ) -> list[tuple[Any, tuple[Any, ...]]]:
+        """The statements to send after the sequencer's call (ADR 35), built while the
+        database commits the batch: the check that the batch's events are at the
+        positions predicted for them (from `first` on), then the read models' claim and
+        statements. Nothing unless positions are being predicted (the last batch's were
+        right, so that a process that writes beside others does not build statements
+        in vain) and every save carries its domain events. The follow-up built is put
+        in `built`, to be settled once the round trip is over."""
+        if self.follow_up is None or not self._predicting:
+            return []
+        pairs: list[tuple[StoredEvent, Any]] = []
+        for write in batch:
+            stored, kwargs = write.payload
+            domain = kwargs.get("saved_events")
+            if domain is None or len(domain) != len(stored):
+                return []
+            pairs.extend(zip(stored, domain, strict=True))
+        follow_up = self.follow_up(first, pairs)
+        if follow_up is None:
+            return []
+        built.append(follow_up)
+        if not follow_up.statements:
+            return []
+        check = (
+            first,
+            [e.originator_id for e, _ in pairs],
+            [e.originator_version for e, _ in pairs],
+        )
+        return [(self._expect_sql, check), *follow_up.statements]
+
+    def _append_and_locate(
+        self,
+        conn: psycopg.Connection[DictRow],
+        appends: list[tuple[psycopg.Cursor[DictRow], dict[str, Any]]],
+        located: psycopg.Cursor[DictRow],
+        ids: list[UUID] | None,
+        follow_up: Callable[[], list[tuple[Any, tuple[Any, ...]]]],
+    ) -> tuple[bool, bool]:
+        """BEGIN, each save's statement (on its own cursor), COMMIT and, unless `ids` is
+        None, the sequencer's call for those aggregates (on `located`) and the statements
+        `follow_up` gives, in one round trip (`PipelinedTransaction`). Whether the call
+        answered, and whether the follow-up's statements committed.
+
+        The statements before the sync go out as they are executed: the follow-up is
+        built while the database commits the batch, and sent behind the sequencer's call,
+        with which it shares one transaction (no BEGIN: the statements up to a sync). When
+        the call or the follow-up fails after COMMIT, that transaction is rolled back at
+        the sync, numbering included; the saves stand and their positions are asked for
+        again when the batch is settled. A failure before COMMIT is raised."""
+        transaction = PipelinedTransaction(conn)
+        following = False
+        try:
+            with transaction, conn.cursor() as behind:
+                for curs, params in appends:
+                    curs.execute(self._append_sql, params, prepare=True)
+                transaction.commit()
+                if ids is None:
+                    return False, False
+                located.execute(self._locate_sql, (SEQUENCE_BATCH, ids), prepare=True)
+                try:
+                    statements = follow_up()
+                except Exception:
+                    log.exception("a batch's read-model statements could not be written down")
+                    statements = []
+                following = bool(statements)
+                for statement, values in statements:
+                    behind.execute(statement, values)
+        except psycopg.Error as exc:
+            if not transaction.committed:
+                raise
+            if not following:
+                log.warning("the sequencer's call after a committed batch failed: %s", exc)
+            elif getattr(exc, "sqlstate", None) not in (POSITIONS_REFUSED, CLAIM_REFUSED):
+                log.warning("a batch's read-model statements failed (%s); applied after it", exc)
+            return False, False
+        return True, following
 
     def _write_alone(
         self, conn: psycopg.Connection[DictRow], write: Write, *, savepoint: bool
@@ -305,33 +424,6 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
             curs.execute(self._append_sql, params, prepare=True)
             _refuse_stale(curs.fetchone())
         write.extra["chain"] = rows
-
-    def _append_and_locate(
-        self,
-        conn: psycopg.Connection[DictRow],
-        appends: list[tuple[psycopg.Cursor[DictRow], dict[str, Any]]],
-        located: psycopg.Cursor[DictRow],
-        ids: list[UUID] | None,
-    ) -> bool:
-        """BEGIN, each save's statement (on its own cursor), COMMIT and, unless `ids` is
-        None, the sequencer's call for those aggregates (on `located`), in one round trip
-        (`PipelinedTransaction`). Whether the call answered: when it failed after COMMIT
-        (its lock timed out, say), the saves stand and their positions are asked for
-        again when the batch is settled. A failure before COMMIT is raised."""
-        transaction = PipelinedTransaction(conn)
-        try:
-            with transaction:
-                for curs, params in appends:
-                    curs.execute(self._append_sql, params, prepare=True)
-                transaction.commit()
-                if ids is not None:
-                    located.execute(self._locate_sql, (SEQUENCE_BATCH, ids), prepare=True)
-        except psycopg.Error as exc:
-            if not transaction.committed:
-                raise
-            log.warning("the sequencer's call after a committed batch failed: %s", exc)
-            return False
-        return ids is not None
 
     def _append_params(
         self, curs: psycopg.Cursor[DictRow], write: Write

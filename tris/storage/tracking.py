@@ -94,8 +94,33 @@ BEGIN
     END IF;
 END $$"""  # noqa: S608 - a constant of this module
 
+# A save's follow-up (ADR 35): `CLAIM_EXACTLY` in the transaction of the sequencer's call,
+# which holds the sequencer's lock. So that other writers' numbering never waits behind a
+# batch of read models, the batch lock is only tried: when another batch holds it, the
+# claim is refused and the events are applied after the commit, as before.
+CLAIM_AHEAD = f"""CREATE OR REPLACE FUNCTION tris_tracking_claim_ahead(
+    lock_key bigint, names text[], first_position bigint, last_position bigint)
+RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    moved integer;
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    IF NOT pg_try_advisory_xact_lock(lock_key) THEN
+        RAISE EXCEPTION USING ERRCODE = '{CLAIM_REFUSED}',
+            MESSAGE = 'another batch of read models is being written';
+    END IF;
+    UPDATE tris_tracking SET position = last_position
+        WHERE projection = ANY(names) AND position = first_position - 1;
+    GET DIAGNOSTICS moved = ROW_COUNT;
+    IF moved <> cardinality(names) THEN
+        RAISE EXCEPTION USING ERRCODE = '{CLAIM_REFUSED}',
+            MESSAGE = 'read models are not at position ' || (first_position - 1);
+    END IF;
+END $$"""  # noqa: S608 - a constant of this module
+
 BACKEND_STATEMENTS: dict[str, list[str]] = {
-    "postgres": [BEGIN_BATCH, CLAIM_BATCH, CLAIM_EXACTLY],
+    "postgres": [BEGIN_BATCH, CLAIM_BATCH, CLAIM_EXACTLY, CLAIM_AHEAD],
     "sqlite": [],
 }
 
@@ -161,6 +186,12 @@ def claim_exactly(cur: Cursor, lock_key: int, names: list[str], first: int, last
     cur.execute(
         "SELECT tris_tracking_claim_exactly(%s, %s, %s, %s)", (lock_key, names, first, last)
     )
+
+
+def claim_ahead(cur: Cursor, lock_key: int, names: list[str], first: int, last: int) -> None:
+    """PostgreSQL, in a save's follow-up (ADR 35): `claim_exactly`, refused also when
+    another batch holds the batch lock (`CLAIM_AHEAD`)."""
+    cur.execute("SELECT tris_tracking_claim_ahead(%s, %s, %s, %s)", (lock_key, names, first, last))
 
 
 def refused_claim(error: BaseException) -> bool:

@@ -38,6 +38,12 @@ class Remembered(Generic[K, V]):
         self._facts.move_to_end(key)
         return kept[0]
 
+    def forget(self, key: K) -> None:
+        """Forget one fact (it is read back when needed)."""
+        kept = self._facts.pop(key, None)
+        if kept is not None:
+            self.bytes -= kept[1]
+
     def put(self, key: K, fact: V, size: int = 0) -> None:
         """Remember a fact (of `size` bytes), dropping the least recently used beyond the
         bounds."""
@@ -84,6 +90,13 @@ class Projection(ABC):
 
     def forget_pending(self) -> None:
         """Drop what `apply` kept back: the batch it belongs to did not commit."""
+        return
+
+    def forget_ahead(self, events: Sequence[Any]) -> None:
+        """Forget what was kept (`Remembered`) from `events`, applied ahead of their save
+        at the positions predicted for them, when their statements did not commit (ADR
+        35): the events may never be saved (their save refused) or be saved at other
+        positions. Facts from events in the log are true for good; these are not yet."""
         return
 
     def table_names(self) -> list[str]:

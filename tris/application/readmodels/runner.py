@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from eventsourcing.persistence import Notification, Recording
+from eventsourcing.persistence import Notification, Recording, StoredEvent
 
 from tris.application.collection import bulk_collection
 from tris.application.errors import ConcurrentUpdateError
@@ -30,9 +30,10 @@ from tris.application.readmodels.base import Applied, Projection, apply_batch
 from tris.application.readmodels.partner import Partner, PartnerRecipe
 from tris.application.store import EventStore
 from tris.storage import tracking
-from tris.storage.cursors import Cursor
+from tris.storage.cursors import Cursor, RecordingCursor
 from tris.storage.database import Database
 from tris.storage.errors import ProjectionFailedError, is_unavailable
+from tris.storage.follow_up import FollowUp
 from tris.storage.log_part import Tally
 from tris.storage.schema import schema_is_current
 from tris.storage.stage import Stage
@@ -257,6 +258,73 @@ class ProjectionRunner:
             if len(self._handed) > HANDED_MAX:
                 for position in sorted(self._handed)[: len(self._handed) - HANDED_MAX]:
                     del self._handed[position]
+
+    def follow_up(self, first: int, events: Sequence[tuple[StoredEvent, Any]]) -> FollowUp | None:
+        """PostgreSQL: the read-model statements of a batch of saves, written down for the
+        positions predicted for its events (`first` on), to go out in the saves' own round
+        trip (ADR 35): the claim (`tracking.claim_ahead`, every projection from
+        `first - 1`), then each projection's statements.
+
+        None when the projections did not stand right before `first` when this process
+        last looked (another process's events lie between), or another thread of this
+        process is applying a batch: the events are then applied after the commit, as
+        before. No statements when a projection needs an answer from the database to
+        write its rows (`_NeedsAnswerError`). The lock taken here is released by `settle`,
+        which the recorder calls once the round trip is over.
+        """
+        if self.database.backend != "postgres" or not events:
+            return None
+        with self._changed:
+            if self._last_reached != first - 1:
+                return None
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            last = first + len(events) - 1
+            handed = [
+                (
+                    Notification(
+                        id=first + i,
+                        originator_id=stored.originator_id,
+                        originator_version=stored.originator_version,
+                        topic=stored.topic,
+                        state=stored.state,
+                    ),
+                    event,
+                )
+                for i, (stored, event) in enumerate(events)
+            ]
+            names = sorted(p.name for p in self.projections)
+            todo, behind = self._plan(handed, dict.fromkeys(names, first - 1))
+            recording = RecordingCursor()
+            tracking.claim_ahead(recording, PROJECTION_LOCK, names, first, last)
+            try:
+                self._apply_events(recording, behind, todo)
+                statements = recording.statements
+            except ProjectionFailedError:
+                # A projection needs an answer (or fails: the batch after the commit
+                # reports it where operators look).
+                statements = []
+        except BaseException:
+            self._lock.release()
+            raise
+
+        def settle(applied: bool) -> None:
+            try:
+                if not applied:
+                    # Facts kept from positions that may turn out otherwise.
+                    ahead = [event for _, event in events]
+                    for projection in self.projections:
+                        projection.forget_ahead(ahead)
+                    return
+                self._forget_handed(last)
+                with self._changed:
+                    self._last_reached = max(self._last_reached, last)
+                    self._changed.notify_all()
+            finally:
+                self._lock.release()
+
+        return FollowUp(statements, settle)
 
     def _take_handed(self, start: int) -> list[tuple[Notification, Any]]:
         """The handed-over events right after `start` (`_handed_from`); those at or before

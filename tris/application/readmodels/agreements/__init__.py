@@ -8,7 +8,7 @@ dispatches each event to them. No personal data enters any of these tables.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tris.application.readmodels.agreements import commitments, listing, revisions, search
@@ -110,6 +110,19 @@ class AgreementsProjection(Projection):
         self._new = set()
         self.listing.forget_new()
         self.revisions.forget_new()
+
+    def forget_ahead(self, events: Sequence[Any]) -> None:
+        """What was kept from events applied ahead: an agreement's `seq` (its proposal's
+        position), a revision's content, a recorded delivery."""
+        for event in events:
+            agreement_id = str(event.originator_id)
+            if isinstance(event, Agreement.Proposed):
+                self.listing.forget_seq(agreement_id)
+                self.revisions.forget(agreement_id, 1)
+            elif isinstance(event, Agreement.Revised | Agreement.AmendmentProposed):
+                self.revisions.forget(agreement_id, event.revision)
+            elif isinstance(event, Agreement.FulfilmentRecorded):
+                self.commitments.forget_delivery(agreement_id, event.fulfilment_id)
 
     # ----------------------------------------------------------------- one per event
 

@@ -151,6 +151,10 @@ class Commitments:
             ),
         )
 
+    def forget_delivery(self, agreement_id: str, fulfilment_id: str) -> None:
+        """Forget a remembered delivery (it is read back when needed)."""
+        self._deliveries.forget((agreement_id, fulfilment_id))
+
     def confirmed(self, cur: Cursor, agreement_id: str, fulfilment_id: str) -> None:
         """A delivery confirmed: it counts towards its commitment and the month's totals."""
         delivery = self._deliveries.get((agreement_id, fulfilment_id))

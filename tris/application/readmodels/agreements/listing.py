@@ -79,6 +79,10 @@ class Listing:
         # Each agreement's `seq` (the position of its proposal) never changes.
         self._seq: Remembered[str, int] = Remembered(REMEMBERED_AGREEMENTS)
 
+    def forget_seq(self, agreement_id: str) -> None:
+        """Forget an agreement's remembered `seq` (it is read back when needed)."""
+        self._seq.forget(agreement_id)
+
     def write_new(self, cur: Cursor) -> None:
         """Write the rows of the agreements proposed since the last call."""
         if self._new_agreements:

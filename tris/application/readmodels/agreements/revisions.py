@@ -72,6 +72,10 @@ class Revisions:
         self._remembered.put((agreement_id, number), (content, plain), len(text))
         self._new.append((agreement_id, number, text, _json(plain)))
 
+    def forget(self, agreement_id: str, number: int) -> None:
+        """Forget a remembered revision (it is read back when needed)."""
+        self._remembered.forget((agreement_id, number))
+
     def get(self, cur: Cursor, agreement_id: str, number: int) -> Revision:
         """A revision's content and sectors: remembered, else read from `rm_revisions`.
 
