@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from psycopg import pq
 
-from tris.storage.cursors import PipelinedTransaction
+from tris.storage.cursors import PipelinedTransaction, implicit_transaction
 
 pytestmark = pytest.mark.postgres
 
@@ -130,3 +130,56 @@ def test_statements_after_commit_are_one_transaction_that_a_failure_undoes_whole
     assert conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone() == before
     conn.execute(insert, (11,), prepare=True)  # still prepared: no DEALLOCATE ALL
     assert conn.execute("SELECT n FROM numbered").fetchall() == [(11,)]
+
+
+def prepared_statements(conn: psycopg.Connection[Any]) -> int:
+    return int(conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()[0])
+
+
+def test_an_implicit_transaction_commits_at_the_sync_in_one_round_trip(
+    conn: psycopg.Connection[Any],
+) -> None:
+    counted = conn.cursor()
+
+    def work() -> None:
+        with implicit_transaction(conn):
+            conn.execute("INSERT INTO t VALUES (1)")
+            counted.execute("SELECT txid_current()")
+            conn.execute("INSERT INTO t VALUES (2)")
+            conn.execute("SELECT txid_current()")
+
+    assert syncs(conn, work) == 1
+    assert rows(conn) == [1, 2]
+    assert conn.info.transaction_status == pq.TransactionStatus.IDLE
+
+
+def test_a_failure_undoes_an_implicit_transaction_and_keeps_the_prepared_statements(
+    conn: psycopg.Connection[Any],
+) -> None:
+    insert = "INSERT INTO t VALUES (%s)"
+    conn.execute(insert, (0,), prepare=True)
+    before = prepared_statements(conn)
+    with pytest.raises(psycopg.errors.UniqueViolation), implicit_transaction(conn):
+        conn.execute(insert, (1,), prepare=True)
+        conn.execute(insert, (2,), prepare=True)
+        conn.execute(insert, (1,), prepare=True)  # refused: the whole transaction with it
+        conn.execute(insert, (3,), prepare=True)
+    assert rows(conn) == [0]
+    assert prepared_statements(conn) == before  # no ROLLBACK, no DEALLOCATE ALL
+    conn.execute(insert, (4,), prepare=True)
+    assert rows(conn) == [0, 4]
+
+
+def test_an_exception_in_an_implicit_transaction_commits_nothing_of_it(
+    conn: psycopg.Connection[Any],
+) -> None:
+    class StopError(Exception):
+        pass
+
+    with pytest.raises(StopError), implicit_transaction(conn):
+        conn.execute("INSERT INTO t VALUES (1)")
+        conn.execute("SELECT n FROM t").fetchall()  # a read in between: no sync
+        conn.execute("INSERT INTO t VALUES (2)")
+        raise StopError
+    assert rows(conn) == []
+    assert conn.info.transaction_status == pq.TransactionStatus.IDLE

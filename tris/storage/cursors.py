@@ -168,6 +168,29 @@ def sqlite_read(datastore: SQLiteDatastore) -> Iterator[Cursor]:
         yield SQLiteAdapter(c)
 
 
+@contextmanager
+def implicit_transaction(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """Statements in pipeline mode on an autocommit connection, without BEGIN or COMMIT:
+    those up to the pipeline's sync are one transaction (the extended protocol's implicit
+    transaction), committed at the sync and rolled back whole when one of them fails.
+
+    Unlike `PipelinedTransaction`, a failure needs no ROLLBACK statement afterwards — and
+    psycopg forgets every prepared statement of a connection that rolls back (and has the
+    server deallocate them), which at a refused optimistic claim of the read models (ADR
+    30) made every statement of the next batches be parsed and planned again. An
+    exception raised in the block itself sends ROLLBACK before the sync: nothing of the
+    block commits.
+    """
+    with conn.pipeline(), conn.cursor() as closing:
+        try:
+            yield
+        except BaseException:
+            if not (conn.closed or conn.broken):
+                with contextlib.suppress(psycopg.Error):
+                    closing.execute(b"ROLLBACK")
+            raise
+
+
 class PipelinedTransaction:
     """A transaction whose BEGIN, statements and COMMIT go out together in pipeline mode
     on an autocommit connection, with one sync at the end: one round trip, unless the

@@ -20,9 +20,9 @@ from psycopg.rows import tuple_row
 
 from tris.storage.cursors import (
     Cursor,
-    PipelinedTransaction,
     PostgresAdapter,
     SQLiteAdapter,
+    implicit_transaction,
     postgres_read,
     sqlite_read,
 )
@@ -61,13 +61,14 @@ class Database:
     @contextmanager
     def pipelined(self) -> Iterator[Cursor]:
         """PostgreSQL: a transaction whose statements go out without waiting for each
-        other's answers (pipeline mode): BEGIN rides with the first statement and COMMIT
-        with the last; reading a result waits for what was sent before it. An error
-        surfaces at the next read or at the end, not at the statement that caused it."""
+        other's answers (pipeline mode), committed at the pipeline's sync
+        (`implicit_transaction`); reading a result waits for what was sent before it. An
+        error surfaces at the next read or at the end, not at the statement that caused
+        it, and leaves nothing of the transaction behind."""
         assert isinstance(self._datastore, PostgresDatastore)
         with (
             self._datastore.get_connection() as conn,
-            PipelinedTransaction(conn),
+            implicit_transaction(conn),
             conn.cursor(row_factory=tuple_row) as curs,
         ):
             yield PostgresAdapter(curs)
