@@ -109,8 +109,10 @@ def build(settings: Settings | None = None, *, today: Clock = date.today) -> Ser
 
     def follow_up(first: int, events: Sequence[tuple[StoredEvent, Any]]) -> FollowUp | None:
         """A batch's read-model rows in its save's round trip, when this process applies
-        its own events (not when it leaves them to a worker)."""
-        if mode == "worker" or (mode == "auto" and projections.workers_alive()):
+        its own events (not when it leaves them to a worker). Built while the save's
+        transaction holds the sequencer's lock: nothing here may wait for the database
+        (whether a worker is alive is what the process found last)."""
+        if mode == "worker" or (mode == "auto" and projections.workers_seen_alive()):
             return None
         return projections.follow_up(first, events)
 

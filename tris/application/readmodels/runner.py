@@ -584,6 +584,11 @@ class ProjectionRunner:
         with self.database.transaction() as cur:
             tracking.heartbeat(cur, worker_id)
 
+    def workers_seen_alive(self) -> bool:
+        """What `workers_alive` found last, without asking the database (for a caller that
+        must not wait for a connection: a save's follow-up, ADR 35)."""
+        return self._alive_checked[1]
+
     def workers_alive(self) -> bool:
         """True when some worker sent a heartbeat recently (checked at most once a second)."""
         checked_at, alive = self._alive_checked
