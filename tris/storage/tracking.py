@@ -72,52 +72,49 @@ END $$"""
 
 # The SQLSTATE with which `tris_tracking_claim_exactly` refuses (a class of our own).
 CLAIM_REFUSED = "TR001"
+
+
+def _claim_function(name: str, take_lock: str) -> str:
+    """A claim of the events at `first_position`…`last_position` for projections all
+    standing at `first_position - 1`, under the batch lock as `take_lock` takes it, or an
+    error (`CLAIM_REFUSED`)."""
+    return f"""CREATE OR REPLACE FUNCTION {name}(
+    lock_key bigint, names text[], first_position bigint, last_position bigint)
+RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    moved integer;
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    {take_lock}
+    UPDATE tris_tracking SET position = last_position
+        WHERE projection = ANY(names) AND position = first_position - 1;
+    GET DIAGNOSTICS moved = ROW_COUNT;
+    IF moved <> cardinality(names) THEN
+        RAISE EXCEPTION USING ERRCODE = '{CLAIM_REFUSED}',
+            MESSAGE = 'read models are not at position ' || (first_position - 1);
+    END IF;
+END $$"""  # noqa: S608 - built from constants of this module
+
+
 # The optimistic claim (ADR 30): the batch lock, then every projection moved from exactly
 # `first - 1` to `last` — or an error, which aborts the transaction with everything sent
 # after it, so that the read-model statements and COMMIT can go out in the same round
 # trip without waiting for the claim's answer.
-CLAIM_EXACTLY = f"""CREATE OR REPLACE FUNCTION tris_tracking_claim_exactly(
-    lock_key bigint, names text[], first_position bigint, last_position bigint)
-RETURNS void
-LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-    moved integer;
-BEGIN
-    PERFORM set_config('synchronous_commit', 'off', true);
-    PERFORM pg_advisory_xact_lock(lock_key);
-    UPDATE tris_tracking SET position = last_position
-        WHERE projection = ANY(names) AND position = first_position - 1;
-    GET DIAGNOSTICS moved = ROW_COUNT;
-    IF moved <> cardinality(names) THEN
-        RAISE EXCEPTION USING ERRCODE = '{CLAIM_REFUSED}',
-            MESSAGE = 'read models are not at position ' || (first_position - 1);
-    END IF;
-END $$"""  # noqa: S608 - a constant of this module
-
-# A save's follow-up (ADR 35): `CLAIM_EXACTLY` in the transaction of the sequencer's call,
+CLAIM_EXACTLY = _claim_function(
+    "tris_tracking_claim_exactly", "PERFORM pg_advisory_xact_lock(lock_key);"
+)
+# A save's follow-up (ADR 35): the same claim in the transaction of the sequencer's call,
 # which holds the sequencer's lock. So that other writers' numbering never waits behind a
 # batch of read models, the batch lock is only tried: when another batch holds it, the
 # claim is refused and the events are applied after the commit, as before.
-CLAIM_AHEAD = f"""CREATE OR REPLACE FUNCTION tris_tracking_claim_ahead(
-    lock_key bigint, names text[], first_position bigint, last_position bigint)
-RETURNS void
-LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-    moved integer;
-BEGIN
-    PERFORM set_config('synchronous_commit', 'off', true);
-    IF NOT pg_try_advisory_xact_lock(lock_key) THEN
-        RAISE EXCEPTION USING ERRCODE = '{CLAIM_REFUSED}',
-            MESSAGE = 'another batch of read models is being written';
-    END IF;
-    UPDATE tris_tracking SET position = last_position
-        WHERE projection = ANY(names) AND position = first_position - 1;
-    GET DIAGNOSTICS moved = ROW_COUNT;
-    IF moved <> cardinality(names) THEN
-        RAISE EXCEPTION USING ERRCODE = '{CLAIM_REFUSED}',
-            MESSAGE = 'read models are not at position ' || (first_position - 1);
-    END IF;
-END $$"""  # noqa: S608 - a constant of this module
+CLAIM_AHEAD = _claim_function(
+    "tris_tracking_claim_ahead",
+    "IF NOT pg_try_advisory_xact_lock(lock_key) THEN\n"
+    f"        RAISE EXCEPTION USING ERRCODE = '{CLAIM_REFUSED}',\n"
+    "            MESSAGE = 'another batch of read models is being written';\n"
+    "    END IF;",
+)
 
 BACKEND_STATEMENTS: dict[str, list[str]] = {
     "postgres": [BEGIN_BATCH, CLAIM_BATCH, CLAIM_EXACTLY, CLAIM_AHEAD],
