@@ -409,6 +409,45 @@ def test_a_commands_rows_go_out_with_its_save_and_no_batch_follows(
 
 
 @pytest.mark.postgres
+def test_a_conclusion_and_a_confirmation_add_to_the_totals_without_reading_them_back(
+    postgres_cluster: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = open_services(
+        postgres_cluster.create_database(random_database_name()), projections="inline"
+    )
+    try:
+        world = make_world(services)
+        state, firm, assoc = trio(world)
+        agreements, runner = services.agreements, services.projections
+        agreement_id = agreements.propose(state.ctx(), draft(firm, assoc, state)).body["id"]
+        view = agreements.get(world.admin, agreement_id)
+        for member in (firm, assoc, state):  # the last signature concludes it
+            world.sign(member, agreement_id, view["revision"])
+        steps = counted_steps(runner, monkeypatch)
+        fulfilment = agreements.record_fulfilment(
+            firm.ctx(), agreement_id, "C1", "2.5", TODAY, "Gekocht"
+        ).body["id"]
+        agreements.confirm_fulfilment(assoc.ctx(), agreement_id, fulfilment)
+        # The totals and the confirmed quantity are added to in SQL (no read back), so the
+        # rows went out with the saves: no batch after the commits.
+        assert steps == []
+        with services.store.database.read() as cur:
+            cur.execute(
+                "SELECT month, committed, fulfilled FROM rm_commitment_totals "
+                "WHERE kind = 'time' AND unit = 'hours'"
+            )
+            totals = {
+                month: (committed, fulfilled) for month, committed, fulfilled in cur.fetchall()
+            }
+        delivered = TODAY.isoformat()[:7]  # the delivery's month; the conclusion's is today's
+        assert sum(Decimal(committed) for committed, _ in totals.values()) == 10
+        assert totals[delivered][1] == "2.5"
+        assert_a_rebuild_changes_nothing(runner)
+    finally:
+        services.close()
+
+
+@pytest.mark.postgres
 def test_rows_written_ahead_at_positions_another_process_took_are_rolled_back_whole(
     postgres_cluster: PostgresServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1405,6 +1444,11 @@ ACTIONS = st.lists(
 )
 
 
+# Quantities whose sums PostgreSQL adds as `numeric` and a rebuild as `Decimal` (both must
+# write the same text): scales that differ, the smallest and the largest allowed.
+QUANTITIES = ("10", "2.5", "1.50", "0.000001", "0.10", "9999999999999999.999999")
+
+
 def open_market(world: World, members: list[Member]) -> str:
     """A market organised and notarised by the first member, brokered by the second, with
     every member taking part; open."""
@@ -1486,17 +1530,15 @@ def test_read_models_equal_a_rebuild_after_random_commands(
             try:
                 if action == "propose" or target is None:
                     others = [m for m in members if m is not actor]
-                    ids.append(
-                        agreements.propose(actor.ctx(), draft(actor, picks.choice(others))).body[
-                            "id"
-                        ]
-                    )
+                    content = draft(actor, picks.choice(others), quantity=picks.choice(QUANTITIES))
+                    ids.append(agreements.propose(actor.ctx(), content).body["id"])
                 elif action == "revise":
                     view = agreements.get(world.admin, target)
                     parties = [m for m in members if m.party_id in view["content"]["parties"]]
-                    agreements.revise(
-                        actor.ctx(), target, draft(*parties, title="Überarbeitet"), "Anpassung"
+                    content = draft(
+                        *parties, title="Überarbeitet", quantity=picks.choice(QUANTITIES)
                     )
+                    agreements.revise(actor.ctx(), target, content, "Anpassung")
                 elif action == "sign":
                     view = agreements.get(world.admin, target)
                     for member in members:
@@ -1510,7 +1552,7 @@ def test_read_models_equal_a_rebuild_after_random_commands(
                         if m.party_id == view["content"]["commitments"][0]["debtor"]
                     )
                     f = agreements.record_fulfilment(
-                        debtor.ctx(), target, "C1", "3", TODAY, "x"
+                        debtor.ctx(), target, "C1", picks.choice(QUANTITIES), TODAY, "x"
                     ).body
                     fulfilments.append((target, f["id"]))
                 elif action in ("confirm", "dispute") and fulfilments:
@@ -1529,7 +1571,10 @@ def test_read_models_equal_a_rebuild_after_random_commands(
                     view = agreements.get(world.admin, target)
                     parties = [m for m in members if m.party_id in view["content"]["parties"]]
                     agreements.propose_amendment(
-                        actor.ctx(), target, draft(*parties, quantity="20"), "Mehr Stunden"
+                        actor.ctx(),
+                        target,
+                        draft(*parties, quantity=picks.choice(QUANTITIES)),
+                        "Mehr Stunden",
                     )
                 elif action == "post":
                     side = picks.choice((PostingSide.OFFER, PostingSide.NEED))

@@ -22,6 +22,11 @@ from tris.storage.errors import StorageError
 class Cursor(Protocol):
     """The part of a DB-API cursor TRIS uses."""
 
+    # Whether the database adds decimal strings exactly (PostgreSQL's `numeric`): a read
+    # model may then add to a stored sum in SQL instead of reading it back (SQLite's
+    # arithmetic is binary floating point: its sums are added in Python).
+    exact_sums: bool
+
     def execute(self, sql: Any, params: Sequence[Any] = ..., /) -> Any:
         """Run one statement."""
 
@@ -44,6 +49,8 @@ class Cursor(Protocol):
 
 class SQLiteAdapter:
     """Presents a SQLite cursor with `%s` placeholders and tuple rows."""
+
+    exact_sums = False
 
     def __init__(self, cursor: SQLiteCursor | sqlite3.Cursor) -> None:
         self._c = cursor
@@ -78,6 +85,8 @@ class SQLiteAdapter:
 
 class PostgresAdapter:
     """Presents a psycopg dict-row cursor with tuple rows."""
+
+    exact_sums = True
 
     def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
         self._c = cursor
@@ -117,6 +126,8 @@ class _NeedsAnswerError(StorageError):
 class RecordingCursor:
     """A cursor that only writes down what it is given (statement and parameters), to be
     sent later in one round trip with other statements; a read raises `_NeedsAnswerError`."""
+
+    exact_sums = True  # its statements go to PostgreSQL
 
     def __init__(self) -> None:
         self.statements: list[tuple[Any, tuple[Any, ...]]] = []

@@ -1,7 +1,13 @@
 """Commitments of the revision in force, their fulfilments, and the totals by kind and unit.
 
-Quantities stay decimal strings in every table and are summed with `Decimal` in Python,
-never as SQL floats.
+Quantities stay decimal strings in every table and are never summed as SQL floats: with
+`Decimal` in Python after reading the stored value back, or, where the database adds
+decimals exactly (PostgreSQL's `numeric`, `Cursor.exact_sums`), in the statement that
+writes the sum — no read in between, so a batch's statements can go out without waiting
+for answers (ADR 35). Both give the same text for TRIS's quantities (plain decimals of at
+most 16 integer digits and 6 places: added, `Decimal` and `numeric` keep the larger
+scale and write no exponent); the read models' digest against a rebuild, which adds in
+Python, checks it.
 """
 
 from __future__ import annotations
@@ -171,6 +177,20 @@ class Commitments:
             "UPDATE rm_fulfilments SET status=%s WHERE agreement_id=%s AND fulfilment_id=%s",
             ("confirmed", agreement_id, fulfilment_id),
         )
+        if cur.exact_sums:
+            # The commitment's confirmed quantity and the month's total, added in SQL.
+            cur.execute(
+                _CONFIRM_EXACTLY,
+                (
+                    quantity_text,
+                    quantity_text,
+                    agreement_id,
+                    commitment_id,
+                    str(delivered_on)[:7],
+                    str(quantity),
+                ),
+            )
+            return
         cur.execute(
             "SELECT quantity, confirmed, kind, unit FROM rm_commitments "
             "WHERE agreement_id=%s AND commitment_id=%s",
@@ -195,6 +215,31 @@ class Commitments:
         )
 
 
+# Where the database adds exactly (`Cursor.exact_sums`): a month's totals added to, and a
+# confirmed delivery added to its commitment and to its month's fulfilled total (nothing
+# when the commitment is not in force any more, as in Python).
+_ADD_TOTAL_EXACTLY = (
+    "INSERT INTO rm_commitment_totals (kind, unit, month, committed, fulfilled) "
+    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (kind, unit, month) DO UPDATE SET "
+    "committed = (rm_commitment_totals.committed::numeric "
+    "+ EXCLUDED.committed::numeric)::text, "
+    "fulfilled = (rm_commitment_totals.fulfilled::numeric "
+    "+ EXCLUDED.fulfilled::numeric)::text"
+)
+_CONFIRM_EXACTLY = (
+    "WITH c AS (UPDATE rm_commitments SET "
+    "confirmed = (confirmed::numeric + %s::numeric)::text, "
+    "fulfilled = confirmed::numeric + %s::numeric >= quantity::numeric, "
+    "started = true "
+    "WHERE agreement_id = %s AND commitment_id = %s RETURNING kind, unit) "
+    "INSERT INTO rm_commitment_totals (kind, unit, month, committed, fulfilled) "
+    "SELECT kind, unit, %s, '0', %s FROM c "
+    "ON CONFLICT (kind, unit, month) DO UPDATE SET "
+    "fulfilled = (rm_commitment_totals.fulfilled::numeric "
+    "+ EXCLUDED.fulfilled::numeric)::text"
+)
+
+
 def _add_total(
     cur: Cursor,
     kind: str,
@@ -204,6 +249,9 @@ def _add_total(
     committed: Decimal = Decimal(0),
     fulfilled: Decimal = Decimal(0),
 ) -> None:
+    if cur.exact_sums:
+        cur.execute(_ADD_TOTAL_EXACTLY, (kind, unit, month, str(committed), str(fulfilled)))
+        return
     cur.execute(
         "SELECT committed, fulfilled FROM rm_commitment_totals "
         "WHERE kind=%s AND unit=%s AND month=%s",
