@@ -198,9 +198,10 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         self.given_out = 0
         # Where a batch's follow-up comes from (the read models, ADR 35), and whether the
         # next batch's positions are predicted: only while the last one's were right (a
-        # process writing alone), so that wrong guesses do not cost work on every batch.
+        # process writing alone), so that wrong guesses do not cost work on every batch;
+        # not before a first batch has shown where the log's head is.
         self.follow_up: FollowUpSource | None = None
-        self._predicting = True
+        self._predicting = False
 
     # ------------------------------------------------------------------ writing
 
@@ -301,7 +302,8 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                             write.extra["positions"] = own
                     # Predicted right, or would have been: the next batch's are predicted.
                     self._predicting = positions is not None and positions[:1] == [first]
-                else:
+                elif locate:
+                    # The call or the follow-up failed (a wrong guess among the causes).
                     self._predicting = False
         finally:
             for curs in cursors:

@@ -312,7 +312,7 @@ class ProjectionRunner:
         def settle(applied: bool) -> None:
             try:
                 if not applied:
-                    # Facts kept from positions that may turn out otherwise.
+                    # Facts kept from events that may never be saved, or not there.
                     ahead = [event for _, event in events]
                     for projection in self.projections:
                         projection.forget_ahead(ahead)
