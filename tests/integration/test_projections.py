@@ -377,133 +377,119 @@ def counted_calls(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> lis
     return calls
 
 
-@pytest.mark.postgres
-def test_a_commands_rows_go_out_with_its_save_and_no_batch_follows(
-    postgres_cluster: PostgresServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def pg_world(postgres_cluster: PostgresServer) -> Iterator[World]:
+    """A store on a database of its own that applies its read models inline."""
     services = open_services(
         postgres_cluster.create_database(random_database_name()), projections="inline"
     )
-    try:
-        world = make_world(services)
-        state, firm, assoc = trio(world)
-        agreements, runner = services.agreements, services.projections
-        first = agreements.propose(state.ctx(), draft(firm, assoc, state)).body["id"]
-        follow_ups = counted_calls(monkeypatch, tracking, "claim_ahead")
-        steps = counted_steps(runner, monkeypatch)
-        revised = agreements.revise(
-            firm.ctx(), first, draft(firm, assoc, state, title="Kiezgarten"), "Ort"
-        )
-        proposed = agreements.propose(firm.ctx(), draft(firm, assoc, state, title="Lesecafé"))
-        # Both commands' rows were claimed and written in their saves' round trips, at the
-        # positions their events got; no read-model batch ran after either commit.
-        assert follow_ups == [1, 1]
-        assert steps == []
-        assert runner.caught_up_to() == proposed.position == services.store.log.head()
-        assert revised.position == proposed.position - 1
-        listed = services.queries.agreements(firm.principal, AgreementFilter())["items"]
-        assert [i["title"] for i in listed] == ["Lesecafé", "Kiezgarten"]
-        assert_a_rebuild_changes_nothing(runner)
-    finally:
-        services.close()
+    yield make_world(services)
+    services.close()
+
+
+@pytest.mark.postgres
+def test_a_commands_rows_go_out_with_its_save_and_no_batch_follows(
+    pg_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world, services = pg_world, pg_world.services
+    state, firm, assoc = trio(world)
+    agreements, runner = services.agreements, services.projections
+    first = agreements.propose(state.ctx(), draft(firm, assoc, state)).body["id"]
+    follow_ups = counted_calls(monkeypatch, tracking, "claim_ahead")
+    steps = counted_steps(runner, monkeypatch)
+    revised = agreements.revise(
+        firm.ctx(), first, draft(firm, assoc, state, title="Kiezgarten"), "Ort"
+    )
+    proposed = agreements.propose(firm.ctx(), draft(firm, assoc, state, title="Lesecafé"))
+    # Both commands' rows were claimed and written in their saves' round trips, at the
+    # positions their events got; no read-model batch ran after either commit.
+    assert follow_ups == [1, 1]
+    assert steps == []
+    assert runner.caught_up_to() == proposed.position == services.store.log.head()
+    assert revised.position == proposed.position - 1
+    listed = services.queries.agreements(firm.principal, AgreementFilter())["items"]
+    assert [i["title"] for i in listed] == ["Lesecafé", "Kiezgarten"]
+    assert_a_rebuild_changes_nothing(runner)
 
 
 @pytest.mark.postgres
 def test_a_conclusion_and_a_confirmation_add_to_the_totals_without_reading_them_back(
-    postgres_cluster: PostgresServer, monkeypatch: pytest.MonkeyPatch
+    pg_world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    services = open_services(
-        postgres_cluster.create_database(random_database_name()), projections="inline"
-    )
-    try:
-        world = make_world(services)
-        state, firm, assoc = trio(world)
-        agreements, runner = services.agreements, services.projections
-        agreement_id = agreements.propose(state.ctx(), draft(firm, assoc, state)).body["id"]
-        view = agreements.get(world.admin, agreement_id)
-        for member in (firm, assoc, state):  # the last signature concludes it
-            world.sign(member, agreement_id, view["revision"])
-        steps = counted_steps(runner, monkeypatch)
-        fulfilment = agreements.record_fulfilment(
-            firm.ctx(), agreement_id, "C1", "2.5", TODAY, "Gekocht"
-        ).body["id"]
-        agreements.confirm_fulfilment(assoc.ctx(), agreement_id, fulfilment)
-        # The totals and the confirmed quantity are added to in SQL (no read back), so the
-        # rows went out with the saves: no batch after the commits.
-        assert steps == []
-        with services.store.database.read() as cur:
-            cur.execute(
-                "SELECT month, committed, fulfilled FROM rm_commitment_totals "
-                "WHERE kind = 'time' AND unit = 'hours'"
-            )
-            totals = {
-                month: (committed, fulfilled) for month, committed, fulfilled in cur.fetchall()
-            }
-        delivered = TODAY.isoformat()[:7]  # the delivery's month; the conclusion's is today's
-        assert sum(Decimal(committed) for committed, _ in totals.values()) == 10
-        assert totals[delivered][1] == "2.5"
-        assert_a_rebuild_changes_nothing(runner)
-    finally:
-        services.close()
+    world, services = pg_world, pg_world.services
+    state, firm, assoc = trio(world)
+    agreements, runner = services.agreements, services.projections
+    agreement_id = agreements.propose(state.ctx(), draft(firm, assoc, state)).body["id"]
+    view = agreements.get(world.admin, agreement_id)
+    for member in (firm, assoc, state):  # the last signature concludes it
+        world.sign(member, agreement_id, view["revision"])
+    steps = counted_steps(runner, monkeypatch)
+    fulfilment = agreements.record_fulfilment(
+        firm.ctx(), agreement_id, "C1", "2.5", TODAY, "Gekocht"
+    ).body["id"]
+    agreements.confirm_fulfilment(assoc.ctx(), agreement_id, fulfilment)
+    # The totals and the confirmed quantity are added to in SQL (no read back), so the
+    # rows went out with the saves: no batch after the commits.
+    assert steps == []
+    with services.store.database.read() as cur:
+        cur.execute(
+            "SELECT month, committed, fulfilled FROM rm_commitment_totals "
+            "WHERE kind = 'time' AND unit = 'hours'"
+        )
+        totals = {month: (committed, fulfilled) for month, committed, fulfilled in cur.fetchall()}
+    delivered = TODAY.isoformat()[:7]  # the delivery's month; the conclusion's is today's
+    assert sum(Decimal(committed) for committed, _ in totals.values()) == 10
+    assert totals[delivered][1] == "2.5"
+    assert_a_rebuild_changes_nothing(runner)
 
 
 @pytest.mark.postgres
 def test_rows_written_ahead_at_positions_another_process_took_are_rolled_back_whole(
-    postgres_cluster: PostgresServer, monkeypatch: pytest.MonkeyPatch
+    pg_world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    database_url = postgres_cluster.create_database(random_database_name())
-    services = open_services(database_url, projections="inline")
+    world, services = pg_world, pg_world.services
+    database_url = services.settings.database_url
+    state, firm, assoc = trio(world)
+    agreements, runner = services.agreements, services.projections
+    first = agreements.propose(state.ctx(), draft(firm, assoc, state)).body["id"]
+    # Another process writes and numbers an event: this process predicts the next
+    # position as its own, writes its rows for it, and the database refuses them.
+    other = open_services(database_url, projections="worker", read_your_writes_timeout=0)
     try:
-        world = make_world(services)
-        state, firm, assoc = trio(world)
-        agreements, runner = services.agreements, services.projections
-        first = agreements.propose(state.ctx(), draft(firm, assoc, state)).body["id"]
-        # Another process writes and numbers an event: this process predicts the next
-        # position as its own, writes its rows for it, and the database refuses them.
-        other = open_services(database_url, projections="worker", read_your_writes_timeout=0)
-        try:
-            other.agreements.propose(state.ctx(), draft(state, firm, assoc, title="Nachbarn"))
-        finally:
-            other.close()
-        follow_ups = counted_calls(monkeypatch, tracking, "claim_ahead")
-        steps = counted_steps(runner, monkeypatch)
-        revised = agreements.revise(
-            firm.ctx(), first, draft(firm, assoc, state, title="Kiezgarten"), "Ort"
-        )
-        assert follow_ups == [1]  # written ahead ...
-        assert steps != []  # ... refused, and applied after the commit instead
-        # The refused transaction took the sequencer's numbering with it: the command's
-        # position is the one its event has in the log, right after the other's.
-        head = services.store.log.head()
-        assert revised.position == head
-        assert services.store.database.positions(UUID(first)) == {1: head - 2, 2: head}
-        listed = services.queries.agreements(firm.principal, AgreementFilter())["items"]
-        assert [i["title"] for i in listed] == ["Nachbarn", "Kiezgarten"]
-        # After a wrong guess the next command does not guess (its rows are written after
-        # its commit); its positions are where they would have been predicted, so the
-        # one after it writes its rows with its save again.
-        steps.clear()
-        agreements.revise(firm.ctx(), first, draft(firm, assoc, state, title="Kiezfest"), "Ort")
-        assert follow_ups == [1] and steps != []
-        steps.clear()
-        agreements.revise(firm.ctx(), first, draft(firm, assoc, state, title="Kiezmahl"), "Ort")
-        assert follow_ups == [1, 1] and steps == []
-        assert_a_rebuild_changes_nothing(runner)
+        other.agreements.propose(state.ctx(), draft(state, firm, assoc, title="Nachbarn"))
     finally:
-        services.close()
+        other.close()
+    follow_ups = counted_calls(monkeypatch, tracking, "claim_ahead")
+    steps = counted_steps(runner, monkeypatch)
+    revised = agreements.revise(
+        firm.ctx(), first, draft(firm, assoc, state, title="Kiezgarten"), "Ort"
+    )
+    assert follow_ups == [1]  # written ahead ...
+    assert steps != []  # ... refused, and applied after the commit instead
+    # The refused transaction took the sequencer's numbering with it: the command's
+    # position is the one its event has in the log, right after the other's.
+    head = services.store.log.head()
+    assert revised.position == head
+    assert services.store.database.positions(UUID(first)) == {1: head - 2, 2: head}
+    listed = services.queries.agreements(firm.principal, AgreementFilter())["items"]
+    assert [i["title"] for i in listed] == ["Nachbarn", "Kiezgarten"]
+    # After a wrong guess the next command does not guess (its rows are written after
+    # its commit); its positions are where they would have been predicted, so the
+    # one after it writes its rows with its save again.
+    steps.clear()
+    agreements.revise(firm.ctx(), first, draft(firm, assoc, state, title="Kiezfest"), "Ort")
+    assert follow_ups == [1] and steps != []
+    steps.clear()
+    agreements.revise(firm.ctx(), first, draft(firm, assoc, state, title="Kiezmahl"), "Ort")
+    assert follow_ups == [1, 1] and steps == []
+    assert_a_rebuild_changes_nothing(runner)
 
 
 @pytest.mark.postgres
 def test_what_was_kept_from_events_applied_ahead_is_forgotten_when_they_do_not_commit(
-    postgres_cluster: PostgresServer,
+    pg_world: World,
 ) -> None:
-    services = open_services(
-        postgres_cluster.create_database(random_database_name()), projections="inline"
-    )
-    try:
-        kept_and_forgotten(make_world(services))
-    finally:
-        services.close()
+    kept_and_forgotten(pg_world)
 
 
 def kept_and_forgotten(world: World) -> None:
