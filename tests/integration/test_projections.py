@@ -56,6 +56,7 @@ from tris.domain.values import ContentDraft, Sector, Terms
 from tris.storage import cursors, tracking
 from tris.storage.errors import ProjectionFailedError
 from tris.storage.eventlog import EventLog
+from tris.storage.follow_up import FollowUp
 from tris.storage.log_part import LogPart, Tally, bound_for_share
 
 TODAY = date(2026, 6, 1)
@@ -482,6 +483,36 @@ def test_rows_written_ahead_at_positions_another_process_took_are_rolled_back_wh
     steps.clear()
     agreements.revise(firm.ctx(), first, draft(firm, assoc, state, title="Kiezmahl"), "Ort")
     assert follow_ups == [1, 1] and steps == []
+    assert_a_rebuild_changes_nothing(runner)
+
+
+@pytest.mark.postgres
+def test_rows_written_ahead_that_cannot_be_sent_leave_nothing_behind(
+    pg_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world, services = pg_world, pg_world.services
+    state, firm, assoc = trio(world)
+    agreements, runner = services.agreements, services.projections
+    first = agreements.propose(state.ctx(), draft(firm, assoc, state)).body["id"]
+    follow_up = runner.follow_up
+
+    def with_a_value_psycopg_refuses(*args: Any) -> FollowUp | None:
+        built = follow_up(*args)
+        assert built is not None and built.statements
+        # The claim goes out, then a value refused before it reaches the database.
+        claim, *rows = built.statements
+        return FollowUp([claim, ("SELECT %s", (object(),)), *rows], built.settle)
+
+    monkeypatch.setattr(runner, "follow_up", with_a_value_psycopg_refuses)
+    revised = agreements.revise(
+        firm.ctx(), first, draft(firm, assoc, state, title="Kiezgarten"), "Ort"
+    )
+    # The command stands, at its event's position; what went out of its rows (the claim)
+    # did not commit: they were applied after it.
+    assert revised.position == services.store.log.head()
+    listed = services.queries.agreements(firm.principal, AgreementFilter())["items"]
+    assert [i["title"] for i in listed] == ["Kiezgarten"]
+    assert runner.caught_up_to() == revised.position
     assert_a_rebuild_changes_nothing(runner)
 
 

@@ -22,6 +22,7 @@ The cost: one long-running transaction anywhere holds new positions back until i
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -378,9 +379,17 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                     log.exception("a batch's read-model statements could not be written down")
                     statements = []
                 following = bool(statements)
-                for statement, values in statements:
-                    behind.execute(statement, values)
-        except psycopg.Error as exc:
+                try:
+                    for statement, values in statements:
+                        behind.execute(statement, values)
+                except BaseException:
+                    # Refused before it reached the database (a value psycopg cannot
+                    # send, say): what went out of the follow-up must not commit at the
+                    # sync, the numbering neither.
+                    with contextlib.suppress(psycopg.Error):
+                        behind.execute(b"ROLLBACK")
+                    raise
+        except Exception as exc:
             if not transaction.committed:
                 raise
             if not following:
