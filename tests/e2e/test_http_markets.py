@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -302,7 +303,24 @@ def test_markets_are_listed_filtered_and_public(api: Api, bazaar: Bazaar) -> Non
     assert api.client.get("/v1/markets").status_code == 401
 
 
-def test_the_moderators_screen_streams_the_running_totals(api: Api, bazaar: Bazaar) -> None:
+def test_the_moderators_screen_streams_the_running_totals(
+    api: Api, bazaar: Bazaar, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Where the stream asks how far the read models are: a database read, never on the
+    # event loop (which would stall every other request of the process meanwhile).
+    on_the_loop: list[bool] = []
+    caught_up_to = services.projections.caught_up_to
+
+    def watched() -> int:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            on_the_loop.append(False)
+        else:
+            on_the_loop.append(True)
+        return caught_up_to()
+
+    monkeypatch.setattr(services.projections, "caught_up_to", watched)
     bazaar.open()
     with api.client.stream(
         "GET", f"{bazaar.path}/stats/live", headers=api.admin, timeout=10
@@ -313,6 +331,7 @@ def test_the_moderators_screen_streams_the_running_totals(api: Api, bazaar: Baza
         assert first["offers"] == 0
         bazaar.posted(bazaar.company, "offers")
         assert _next_stats(lines)["offers"] == 1
+    assert on_the_loop and not any(on_the_loop)
 
 
 def _next_stats(lines: Any) -> dict[str, Any]:

@@ -488,12 +488,13 @@ async def _live_stats(
         last, sent_at = first, time.monotonic()
         yield _stats_event(first)
         closing_at = sent_at + max_seconds
-        seen = services.projections.caught_up_to()
+        # A database read: off the event loop, as every read of the stream.
+        seen = await run_in_threadpool(services.projections.caught_up_to)
         while time.monotonic() < closing_at:
             await anyio.sleep(POLL_SECONDS)
             if await request.is_disconnected() or not await run_in_threadpool(check.valid):
                 return
-            now = services.projections.caught_up_to()
+            now = await run_in_threadpool(services.projections.caught_up_to)
             if now != seen:
                 seen = now
                 stats = await run_in_threadpool(services.queries.market_stats, market_id)
