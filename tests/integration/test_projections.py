@@ -388,14 +388,20 @@ def pg_world(postgres_cluster: PostgresServer) -> Iterator[World]:
     services.close()
 
 
+def first_proposal(world: World) -> tuple[Services, Member, Member, Member, str]:
+    """The world's services and trio, and an agreement the state body proposed: the
+    process's first command, after which it predicts positions."""
+    state, firm, assoc = trio(world)
+    proposal = world.services.agreements.propose(state.ctx(), draft(firm, assoc, state))
+    return world.services, state, firm, assoc, proposal.body["id"]
+
+
 @pytest.mark.postgres
 def test_a_commands_rows_go_out_with_its_save_and_no_batch_follows(
     pg_world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    world, services = pg_world, pg_world.services
-    state, firm, assoc = trio(world)
+    services, state, firm, assoc, first = first_proposal(pg_world)
     agreements, runner = services.agreements, services.projections
-    first = agreements.propose(state.ctx(), draft(firm, assoc, state)).body["id"]
     follow_ups = counted_calls(monkeypatch, tracking, "claim_ahead")
     steps = counted_steps(runner, monkeypatch)
     revised = agreements.revise(
@@ -417,13 +423,11 @@ def test_a_commands_rows_go_out_with_its_save_and_no_batch_follows(
 def test_a_conclusion_and_a_confirmation_add_to_the_totals_without_reading_them_back(
     pg_world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    world, services = pg_world, pg_world.services
-    state, firm, assoc = trio(world)
+    services, state, firm, assoc, agreement_id = first_proposal(pg_world)
     agreements, runner = services.agreements, services.projections
-    agreement_id = agreements.propose(state.ctx(), draft(firm, assoc, state)).body["id"]
-    view = agreements.get(world.admin, agreement_id)
+    view = agreements.get(pg_world.admin, agreement_id)
     for member in (firm, assoc, state):  # the last signature concludes it
-        world.sign(member, agreement_id, view["revision"])
+        pg_world.sign(member, agreement_id, view["revision"])
     steps = counted_steps(runner, monkeypatch)
     fulfilment = agreements.record_fulfilment(
         firm.ctx(), agreement_id, "C1", "2.5", TODAY, "Gekocht"
@@ -448,11 +452,9 @@ def test_a_conclusion_and_a_confirmation_add_to_the_totals_without_reading_them_
 def test_rows_written_ahead_at_positions_another_process_took_are_rolled_back_whole(
     pg_world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    world, services = pg_world, pg_world.services
-    database_url = services.settings.database_url
-    state, firm, assoc = trio(world)
+    services, state, firm, assoc, first = first_proposal(pg_world)
     agreements, runner = services.agreements, services.projections
-    first = agreements.propose(state.ctx(), draft(firm, assoc, state)).body["id"]
+    database_url = services.settings.database_url
     # Another process writes and numbers an event: this process predicts the next
     # position as its own, writes its rows for it, and the database refuses them.
     other = open_services(database_url, projections="worker", read_your_writes_timeout=0)
@@ -490,10 +492,8 @@ def test_rows_written_ahead_at_positions_another_process_took_are_rolled_back_wh
 def test_rows_written_ahead_that_cannot_be_sent_leave_nothing_behind(
     pg_world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    world, services = pg_world, pg_world.services
-    state, firm, assoc = trio(world)
+    services, state, firm, assoc, first = first_proposal(pg_world)
     agreements, runner = services.agreements, services.projections
-    first = agreements.propose(state.ctx(), draft(firm, assoc, state)).body["id"]
     follow_up = runner.follow_up
 
     def with_a_value_psycopg_refuses(*args: Any) -> FollowUp | None:
