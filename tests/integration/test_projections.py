@@ -550,15 +550,7 @@ def kept_and_forgotten(world: World) -> None:
 
 def counted_steps(runner: ProjectionRunner, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """A list that gets an entry for every read-model batch `runner` steps from now on."""
-    steps: list[int] = []
-    step = runner._step
-
-    def counted_step() -> Any:
-        steps.append(1)
-        return step()
-
-    monkeypatch.setattr(runner, "_step", counted_step)
-    return steps
+    return counted_calls(monkeypatch, runner, "_step")
 
 
 def test_commands_finishing_together_share_a_batch_and_each_sees_its_own_effect(
