@@ -1779,6 +1779,71 @@ def test_a_rebuild_with_a_partner_process_equals_one_without(database_url: str) 
         services.close()
 
 
+@pytest.mark.parametrize("held_bytes", [0, 1 << 30])
+def test_a_rebuild_holds_new_agreements_rows_until_they_change_or_it_writes(
+    database_url: str, held_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rebuild keeps the rows of the agreements its pages propose in memory, across
+    pages, and hands them to its write beside the stage (ADR 36): an agreement's next
+    event finds its rows written first, a write before the log's end puts them in the
+    stage, and beyond the bound every batch writes them. The read models equal the live
+    ones whatever the pages, and afterwards commands write their rows as before."""
+    services = open_services(database_url, projections="inline")
+    try:
+        world = make_world(services)
+        _, market_id = partnered_history(world)
+        # Proposed, then only signed: an event that changes nothing but its version and time.
+        state, firm, assoc = trio(world)
+        signed = services.agreements.propose(firm.ctx(), draft(firm, assoc, state)).body["id"]
+        world.sign(assoc, signed, 1)
+        live, stats = services.projections.digest(), services.queries.stats()
+        market_stats = services.queries.market_stats(market_id)
+        runner = services.projections
+        projection = next(p for p in runner.projections if isinstance(p, AgreementsProjection))
+        projection.held_bytes = held_bytes
+        taken: list[int] = []
+        take = projection.take_held
+
+        def take_counted() -> dict[str, list[tuple[Any, ...]]]:
+            held = take()
+            taken.append(sum(len(rows) for rows in held.values()))
+            return held
+
+        monkeypatch.setattr(projection, "take_held", take_counted)
+        # Interrupted after a write just after the first proposal, a rebuild resumes from
+        # what that wrote: the rows held then must be in it.
+        log = services.store.log
+        proposal = next(n for n in log.notifications(0, 10_000) if n.topic.endswith("Proposed"))
+        runner.rebuild_page, runner.rebuild_flush_events = 1, proposal.id
+        seen: list[int] = []
+
+        def interrupt_after_a_write(position: int, head: int) -> None:
+            seen.append(position)
+            if position > proposal.id:
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            runner.rebuild(progress=interrupt_after_a_write)
+        assert runner.rebuild() is True
+        assert runner.digest() == live
+        for page, flush in ((2, 5), (3, 10_000)):
+            runner.rebuild_page, runner.rebuild_flush_events = page, flush
+            runner.rebuild()
+            assert runner.digest() == live
+            assert services.queries.stats() == stats
+            assert services.queries.market_stats(market_id) == market_stats
+        # The market's deal is proposed and left alone: held to the end.
+        assert taken[-1] > 0 if held_bytes else taken[-1] == 0
+        assert not projection.holding
+        title = "Nach dem Neuaufbau"
+        services.agreements.propose(firm.ctx(), draft(firm, assoc, state, title=title))
+        listed = services.queries.agreements(firm.principal, AgreementFilter())["items"]
+        assert title in [item["title"] for item in listed]
+        assert_a_rebuild_changes_nothing(runner)
+    finally:
+        services.close()
+
+
 @pytest.fixture
 def partnered_services(database_url: str) -> Iterator[Services]:
     """Services with a history whose rebuilds, however short, take a partner process."""

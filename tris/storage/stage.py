@@ -16,7 +16,10 @@ commits, then the new ones.
 
 A rebuild's partner process (ADR 27) keeps a stage of its own, which `merge` adds to the
 first process's before anything is written (or, for a stage that takes no more events,
-reads beside it when it is written)."""
+reads beside it when it is written).
+
+Rows a projection kept in memory instead of writing them here (new agreements nothing
+changed since, ADR 36) are handed to `write` and copied after the stage's own."""
 
 from __future__ import annotations
 
@@ -76,6 +79,8 @@ class Stage:
         self._partner: tuple[Path, frozenset[str]] | None = None
         # Taken by a thread while it reads rows from SQLite (`_rows`).
         self._reading = threading.Lock()
+        # Rows of a `write` that are not in the stage, by table (ADR 36).
+        self._held: dict[str, Sequence[tuple[Any, ...]]] = {}
         # Nothing here needs to survive a crash: the store keeps what was written to it.
         self._conn = sqlite3.connect(self._path, isolation_level=None)
         for pragma in ("journal_mode=OFF", "synchronous=OFF", "temp_store=MEMORY"):
@@ -195,22 +200,28 @@ class Stage:
         target: Cursor,
         backend: str = "sqlite",
         helper: Callable[[], AbstractContextManager[Cursor]] | None = None,
+        held: Mapping[str, Sequence[tuple[Any, ...]]] | None = None,
     ) -> int:
-        """Replace the store's read-model rows with the stage's; return the rows written.
+        """Replace the store's read-model rows with the stage's and those `held` beside it
+        (rows kept in memory instead of the stage, by table, in its column order); return
+        the rows written.
 
         On PostgreSQL, `helper` opens a transaction on a second connection: half of the
         fresh tables are filled and indexed there, beside the other half here.
         """
-        if backend == "postgres":
-            return self._swap(target, helper)
-        written = 0
-        for table, columns in self.columns.items():
-            target.execute(f"DELETE FROM {table}")  # noqa: S608 - our own DDL
-            rows = self._rows(self._conn, table, columns)
-            counted = _Counted(rows)
-            target.write_rows(table, columns, counted)
-            written += counted.count
-        return written
+        self._held = dict(held or {})
+        try:
+            if backend == "postgres":
+                return self._swap(target, helper)
+            written = 0
+            for table, columns in self.columns.items():
+                target.execute(f"DELETE FROM {table}")  # noqa: S608 - our own DDL
+                counted = _Counted(self._rows(self._conn, table, columns))
+                target.write_rows(table, columns, counted)
+                written += counted.count
+            return written
+        finally:
+            self._held = {}
 
     def _swap(
         self, target: Cursor, helper: Callable[[], AbstractContextManager[Cursor]] | None
@@ -261,6 +272,7 @@ class Stage:
         work = {}
         for table, table_indexes in indexes.items():
             rows = sum(row[0] for row in self._conn.execute(self._select(table, "COUNT(*)")))
+            rows += len(self._held.get(table, ()))
             weight = 2 + sum(4 if "gin" in d.lower() else 1 for _, d in table_indexes)
             work[table] = rows * weight
         lanes: tuple[list[str], list[str]] = ([], [])
@@ -326,7 +338,8 @@ class Stage:
     def _rows(
         self, conn: sqlite3.Connection, table: str, columns: list[str]
     ) -> Iterator[tuple[Any, ...]]:
-        """A table's rows, read a chunk at a time by one thread of this process at a time.
+        """A table's rows, read a chunk at a time by one thread of this process at a time,
+        then those of the table held beside the stage.
 
         Two threads reading SQLite at once (the two connections of `_swap`) run several
         times slower than one after the other: SQLite's allocator takes one lock for the
@@ -339,8 +352,9 @@ class Stage:
             with self._reading:
                 rows = cursor.fetchmany(READ_CHUNK_ROWS)
             if not rows:
-                return
+                break
             yield from rows
+        yield from self._held.get(table, ())
 
     def _select(self, table: str, what: str) -> str:
         """A table's rows: this stage's, and those left in a partner's file (`merge`)."""

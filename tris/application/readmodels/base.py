@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Container, Hashable, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from eventsourcing.persistence import Notification
@@ -60,6 +60,36 @@ class Remembered(Generic[K, V]):
             self.bytes -= dropped
 
 
+class NewRows:
+    """Rows of new entities (an agreement's) not written yet, by entity, in arrival order."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, list[tuple[Any, ...]]] = {}
+
+    def add(self, key: str, row: tuple[Any, ...]) -> None:
+        """Keep a row of the entity `key`."""
+        self._rows.setdefault(key, []).append(row)
+
+    def take(
+        self, keys: Collection[str] | None = None, keep: Container[str] = ()
+    ) -> list[tuple[Any, ...]]:
+        """The rows of `keys` (of every entity when None) except those of `keep`; they
+        are no longer kept."""
+        if keys is None and not keep:
+            rows = [row for kept in self._rows.values() for row in kept]
+            self._rows = {}
+            return rows
+        chosen = keys if keys is not None else [k for k in self._rows if k not in keep]
+        rows = []
+        for key in chosen:
+            rows += self._rows.pop(key, ())
+        return rows
+
+    def clear(self) -> None:
+        """Keep nothing (the batch that added them did not commit)."""
+        self._rows = {}
+
+
 class Projection(ABC):
     """A read model: its tables, how each event changes them, and how to empty them."""
 
@@ -77,6 +107,11 @@ class Projection(ABC):
     # of the agreements' events (ADR 27); its rows are added to the first process's here,
     # and must be distinct from them in every other table.
     partition_sums: Mapping[str, Sequence[str]] = {}
+    # Set by a rebuild while it applies the log to its stage (ADR 36): a projection may
+    # then keep the rows of new entities in memory across batches, up to a bound, as long
+    # as nothing reads or changes them, and hand them to the write (`take_held`) instead
+    # of the stage.
+    holding: bool = False
 
     @abstractmethod
     def apply(self, cur: Cursor, position: int, event: Any) -> None:
@@ -98,6 +133,15 @@ class Projection(ABC):
         35): the events may never be saved (their save refused) or be saved at other
         positions. Facts from events in the log are true for good; these are not yet."""
         return
+
+    def write_held(self, cur: Cursor) -> None:
+        """Write the rows kept in memory (`holding`) where the others went."""
+        return
+
+    def take_held(self) -> dict[str, list[tuple[Any, ...]]]:
+        """The rows kept in memory (`holding`), by table, each in the table's column
+        order; they are no longer kept."""
+        return {}
 
     def table_names(self) -> list[str]:
         """Names of the tables this projection owns (parsed from its DDL)."""

@@ -40,7 +40,7 @@ from tris.storage.stage import Stage
 # less than half: on the bench's log the partner idled ~1 s at 0.40, and kept the first
 # process waiting 0.2-0.9 s at 0.46, 0.5-0.9 s at 0.50. The database reads each process
 # its own part.
-PARTNER_SHARE = 0.44
+PARTNER_SHARE = 0.41
 
 
 class PartnerLog(Protocol):

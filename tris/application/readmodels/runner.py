@@ -705,6 +705,22 @@ class ProjectionRunner:
         start of a long log, a partner process applies half the agreements' events up to
         the first write meanwhile, and its stage is added to this one (ADR 27).
         """
+        for projection in self.projections:
+            projection.holding = True
+        try:
+            self._build_holding(stage, positions, progress)
+        finally:
+            for projection in self.projections:
+                projection.holding = False
+                projection.forget_pending()  # nothing, unless the rebuild failed
+
+    def _build_holding(
+        self,
+        stage: Stage,
+        positions: dict[str, int],
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        """`_build`, while the projections hold new rows in memory."""
         head = self.head()
         unwritten = 0
         event_log = self.store.log
@@ -843,11 +859,19 @@ class ProjectionRunner:
         worker that applied events meanwhile loses its next compare-and-set and applies
         them again on top of the stage's state.
         """
+        held: dict[str, list[tuple[Any, ...]]] = {}
+        if finished:  # rows held in memory go to the store without the stage (ADR 36)
+            for projection in self.projections:
+                held.update(projection.take_held())
+        else:  # the stage must have them for its later writes
+            with stage.batch() as staged:
+                for projection in self.projections:
+                    projection.write_held(staged)
         with self.database.transaction() as cur:
             self._lock_batches(cur)
             for projection in sorted(self.projections, key=lambda p: p.name):
                 tracking.move(cur, projection.name, positions[projection.name])
-            stage.write(cur, self.database.backend, self.database.transaction)
+            stage.write(cur, self.database.backend, self.database.transaction, held)
             if finished:
                 tracking.finish_rebuild(cur)
             else:

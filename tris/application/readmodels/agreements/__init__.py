@@ -8,7 +8,7 @@ dispatches each event to them. No personal data enters any of these tables.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from tris.application.readmodels.agreements import commitments, listing, revisions, search
@@ -18,6 +18,11 @@ from tris.domain.values import SectorMix
 from tris.storage.cursors import Cursor
 
 Handler = Callable[[Cursor, str, int, Any], None]
+
+# While a rebuild holds new agreements' rows in memory (`holding`): at most about this
+# many bytes of their text (content as JSON, title, purpose, search text); beyond, they
+# are written to the stage as in any batch.
+HELD_BYTES = 128 * 1024 * 1024
 
 
 class AgreementsProjection(Projection):
@@ -53,10 +58,15 @@ class AgreementsProjection(Projection):
         self.listing = listing.Listing(self.revisions)
         self.commitments = commitments.Commitments(self.revisions)
         self._touched: dict[str, tuple[int, str]] = {}
-        # Agreements proposed in this batch whose rows are not written yet: their rows
-        # (agreement, parties, revision) go in one statement per table, written before
-        # any other event of theirs is applied, and at the batch's end.
-        self._new: set[str] = set()
+        # Agreements proposed whose rows are not written yet: their rows (agreement,
+        # parties, revision) go in one statement per table, written before any other
+        # event of theirs is applied, and at the batch's end; while a rebuild holds them
+        # (`holding`, ADR 36), not at the batch's end but by its write, unless another
+        # event of theirs came first or they outgrow `held_bytes`. By agreement, the
+        # bytes of its text.
+        self._new: dict[str, int] = {}
+        self.held_bytes = HELD_BYTES
+        self._holding_bytes = 0
         self._handlers: dict[type[Any], Handler] = {
             Agreement.Proposed: self._proposed,
             Agreement.ProposedAtMarket: self._proposed,
@@ -82,32 +92,52 @@ class AgreementsProjection(Projection):
         if handler is not None:
             if isinstance(event, Agreement.Proposed):
                 handler(cur, agreement_id, position, event)
-                self._new.add(agreement_id)
                 return  # the new row carries the event's version and time already
             if agreement_id in self._new:
-                self._write_new(cur)
+                self._write_new(cur, (agreement_id,) if self.holding else None)
             handler(cur, agreement_id, position, event)
         # Every event moves the row's version and time: written once per agreement and
         # batch (`flush`), the batch's last event's.
         self._touched[agreement_id] = (event.originator_version, _when(event))
 
     def flush(self, cur: Cursor) -> None:
-        """Write the new agreements, then each agreement's version and time, as its
-        batch's last event left them."""
-        self._write_new(cur)
+        """Write the new agreements (unless held), then each agreement's version and time,
+        as its batch's last event left them."""
+        if self.holding and self._holding_bytes <= self.held_bytes:
+            # Held rows whose version and time change below are written first (an event
+            # with no handler, a signature say, changes nothing else of them).
+            self._write_new(cur, [a for a in self._touched if a in self._new])
+            self.revisions.write_new(cur, keep=self._new)  # of agreements not new
+        else:
+            self._write_new(cur)
         if self._touched:
             self.listing.touched(cur, self._touched)
             self._touched = {}
 
-    def _write_new(self, cur: Cursor) -> None:
-        self.listing.write_new(cur)
-        self.revisions.write_new(cur)
-        self._new = set()
+    def _write_new(self, cur: Cursor, agreements: Collection[str] | None = None) -> None:
+        """Write the new agreements' rows: of `agreements`, or all."""
+        self.listing.write_new(cur, agreements)
+        self.revisions.write_new(cur, agreements)
+        for agreement_id in list(self._new) if agreements is None else agreements:
+            self._holding_bytes -= self._new.pop(agreement_id, 0)
+
+    def write_held(self, cur: Cursor) -> None:
+        """Write the rows held in memory."""
+        self._write_new(cur)
+
+    def take_held(self) -> dict[str, list[tuple[Any, ...]]]:
+        """The held agreements' rows, by table."""
+        held = list(self._new)
+        taken = {**self.listing.take_new(held), "rm_revisions": self.revisions.take_new(held)}
+        self._new = {}
+        self._holding_bytes = 0
+        return taken
 
     def forget_pending(self) -> None:
-        """The batch rolled back: nothing of it is written."""
+        """The batch rolled back: nothing of it is written (nor anything held)."""
         self._touched = {}
-        self._new = set()
+        self._new = {}
+        self._holding_bytes = 0
         self.listing.forget_new()
         self.revisions.forget_new()
 
@@ -138,8 +168,11 @@ class AgreementsProjection(Projection):
             event.originator_version,
             _when(event),
         )
-        self.revisions.add(cur, agreement_id, 1, event.content, event.party_sectors)
+        size = self.revisions.add(cur, agreement_id, 1, event.content, event.party_sectors)
         self.listing.governing(cur, agreement_id, position, (1,), first=True)
+        # Its row repeats the title and purpose and their search text: about as much again.
+        self._new[agreement_id] = 2 * size
+        self._holding_bytes += 2 * size
 
     def _revised(self, cur: Cursor, agreement_id: str, position: int, event: Any) -> None:
         self.revisions.add(cur, agreement_id, event.revision, event.content, event.party_sectors)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from tris.application.readmodels.agreements.revisions import Revisions
 from tris.application.readmodels.agreements.search import search_text
-from tris.application.readmodels.base import Remembered
+from tris.application.readmodels.base import NewRows, Remembered
 from tris.domain.values import Content, Sector, SectorMix
 from tris.storage.cursors import Cursor
 
@@ -74,8 +74,8 @@ class Listing:
         self.revisions = revisions
         # New agreements' rows and their parties' rows, written together (`write_new`)
         # before anything else reads or changes them in the batch, or at its end.
-        self._new_agreements: list[tuple[Any, ...]] = []
-        self._new_parties: list[tuple[Any, ...]] = []
+        self._new_agreements = NewRows()
+        self._new_parties = NewRows()
         # Each agreement's `seq` (the position of its proposal) never changes.
         self._seq: Remembered[str, int] = Remembered(REMEMBERED_AGREEMENTS)
 
@@ -83,24 +83,36 @@ class Listing:
         """Forget an agreement's remembered `seq` (it is read back when needed)."""
         self._seq.forget(agreement_id)
 
-    def write_new(self, cur: Cursor) -> None:
-        """Write the rows of the agreements proposed since the last call."""
-        if self._new_agreements:
+    def write_new(self, cur: Cursor, agreements: Collection[str] | None = None) -> None:
+        """Write the rows of the agreements proposed since they were last written (of
+        `agreements`, or all when None)."""
+        rows = self._new_agreements.take(agreements)
+        if rows:
             cur.executemany(
                 "INSERT INTO rm_agreements (agreement_id, seq, title, purpose, search_text, "
                 "status, sector_mix, proposer, version, revision, in_force_revision, "
                 "created_at, updated_at, concluded_month) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, %s, %s, NULL)",
-                self._new_agreements,
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                rows,
             )
-            self._new_agreements = []
-        if self._new_parties:
-            self._upsert_parties(cur, self._new_parties)
-            self._new_parties = []
+        parties = self._new_parties.take(agreements)
+        if parties:
+            self._upsert_parties(cur, parties)
+
+    def take_new(self, agreements: Collection[str]) -> dict[str, list[tuple[Any, ...]]]:
+        """The new rows of `agreements` by table, in each table's column order, not to be
+        written here (a rebuild's write takes them)."""
+        # As the upsert leaves them: one row per agreement and party, the last one's.
+        parties = {row[:2]: row[:5] for row in self._new_parties.take(agreements)}
+        return {
+            "rm_agreements": self._new_agreements.take(agreements),
+            "rm_agreement_parties": list(parties.values()),
+        }
 
     def forget_new(self) -> None:
         """The batch rolled back: nothing of it is written."""
-        self._new_agreements, self._new_parties = [], []
+        self._new_agreements.clear()
+        self._new_parties.clear()
 
     def proposed(
         self,
@@ -115,7 +127,8 @@ class Listing:
     ) -> None:
         """A new agreement, proposed at revision 1 (its row is written by `write_new`)."""
         self._seq.put(agreement_id, position)
-        self._new_agreements.append(
+        self._new_agreements.add(
+            agreement_id,
             (
                 agreement_id,
                 position,
@@ -127,9 +140,11 @@ class Listing:
                 proposer,
                 version,
                 1,
+                None,  # in force: no revision yet
                 when,
                 when,
-            )
+                None,  # concluded: not yet
+            ),
         )
 
     def revised(
@@ -237,7 +252,8 @@ class Listing:
                 for party_id in content.parties
             ]
         if first:
-            self._new_parties += rows
+            for row in rows:
+                self._new_parties.add(agreement_id, row)
         else:
             self._upsert_parties(cur, rows)
 

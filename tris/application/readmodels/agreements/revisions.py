@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Container, Mapping
 from typing import Any
 
 import orjson
 
-from tris.application.readmodels.base import Remembered
+from tris.application.readmodels.base import NewRows, Remembered
 from tris.domain.values import Content
 from tris.storage.cursors import Cursor
 
@@ -39,23 +39,31 @@ class Revisions:
         self._remembered: Remembered[tuple[str, int], Revision] = Remembered(
             REMEMBERED_REVISIONS, max_bytes
         )
-        # New revisions' rows, written together by `write_new` (before any read of the
-        # table in the batch, and at its end).
-        self._new: list[tuple[str, int, str, str]] = []
+        # New revisions' rows by agreement, written together by `write_new` (before any
+        # read of the table in the batch, and at its end).
+        self._new = NewRows()
 
-    def write_new(self, cur: Cursor) -> None:
-        """Write the revisions added since the last call."""
-        if self._new:
+    def write_new(
+        self, cur: Cursor, agreements: Collection[str] | None = None, keep: Container[str] = ()
+    ) -> None:
+        """Write the revisions added since they were last written: of `agreements` (all
+        when None), except those of `keep`."""
+        rows = self._new.take(agreements, keep)
+        if rows:
             cur.executemany(
                 "INSERT INTO rm_revisions (agreement_id, number, content, sectors) "
                 "VALUES (%s, %s, %s, %s)",
-                self._new,
+                rows,
             )
-            self._new = []
+
+    def take_new(self, agreements: Collection[str]) -> list[tuple[str, int, str, str]]:
+        """The new rows of `agreements`, in the table's column order, not to be written
+        here (a rebuild's write takes them)."""
+        return self._new.take(agreements)
 
     def forget_new(self) -> None:
         """The batch rolled back: nothing of it is written."""
-        self._new = []
+        self._new.clear()
 
     def add(
         self,
@@ -64,13 +72,14 @@ class Revisions:
         number: int,
         content: Content,
         sectors: Mapping[str, Any],
-    ) -> None:
+    ) -> int:
         """Keep a new revision (its sectors by party, as Sector values); its row is
-        written by `write_new`."""
+        written by `write_new`. Returns the size of its content as JSON."""
         plain = {p: s.value for p, s in sectors.items()}
         text = _json(content.to_dict())
         self._remembered.put((agreement_id, number), (content, plain), len(text))
-        self._new.append((agreement_id, number, text, _json(plain)))
+        self._new.add(agreement_id, (agreement_id, number, text, _json(plain)))
+        return len(text)
 
     def forget(self, agreement_id: str, number: int) -> None:
         """Forget a remembered revision (it is read back when needed)."""
@@ -85,7 +94,7 @@ class Revisions:
         remembered = self._remembered.get((agreement_id, number))
         if remembered is not None:
             return remembered
-        self.write_new(cur)
+        self.write_new(cur, (agreement_id,))
         cur.execute(
             "SELECT content, sectors FROM rm_revisions WHERE agreement_id=%s AND number=%s",
             (agreement_id, number),
