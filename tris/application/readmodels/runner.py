@@ -16,8 +16,9 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -687,10 +688,23 @@ class ProjectionRunner:
                         stage.load(cur)
                         tracked = tracking.positions(cur)
                     positions = {name: tracked.get(name, 0) for name in positions}
-                with bulk_collection():
+                with bulk_collection(), self._holding():
                     self._build(stage, positions, progress)
         self.catch_up(progress)
         return REBUILD_STARTED in markers
+
+    @contextmanager
+    def _holding(self) -> Iterator[None]:
+        """The projections may hold new rows in memory beside the stage (ADR 36); what
+        they hold when it ends is dropped (nothing, unless the rebuild failed)."""
+        for projection in self.projections:
+            projection.holding = True
+        try:
+            yield
+        finally:
+            for projection in self.projections:
+                projection.holding = False
+                projection.forget_pending()
 
     def _build(
         self,
@@ -705,22 +719,6 @@ class ProjectionRunner:
         start of a long log, a partner process applies half the agreements' events up to
         the first write meanwhile, and its stage is added to this one (ADR 27).
         """
-        for projection in self.projections:
-            projection.holding = True
-        try:
-            self._build_holding(stage, positions, progress)
-        finally:
-            for projection in self.projections:
-                projection.holding = False
-                projection.forget_pending()  # nothing, unless the rebuild failed
-
-    def _build_holding(
-        self,
-        stage: Stage,
-        positions: dict[str, int],
-        progress: Callable[[int, int], None] | None,
-    ) -> None:
-        """`_build`, while the projections hold new rows in memory."""
         head = self.head()
         unwritten = 0
         event_log = self.store.log
