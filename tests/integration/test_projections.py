@@ -1815,10 +1815,8 @@ def test_a_rebuild_holds_new_agreements_rows_until_they_change_or_it_writes(
         log = services.store.log
         proposal = next(n for n in log.notifications(0, 10_000) if n.topic.endswith("Proposed"))
         runner.rebuild_page, runner.rebuild_flush_events = 1, proposal.id
-        seen: list[int] = []
 
         def interrupt_after_a_write(position: int, head: int) -> None:
-            seen.append(position)
             if position > proposal.id:
                 raise KeyboardInterrupt
 

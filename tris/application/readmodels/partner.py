@@ -37,9 +37,9 @@ from tris.storage.stage import Stage
 
 # The partner's share of the events up to its end: the agreements whose id ends in a byte
 # below a bound chosen for it (ADR 27). Both processes finish about together at a little
-# less than half: on the bench's log the partner idled ~1 s at 0.40, and kept the first
-# process waiting 0.2-0.9 s at 0.46, 0.5-0.9 s at 0.50. The database reads each process
-# its own part.
+# less than half: on the bench's log, with the first process holding new agreements' rows
+# in memory (ADR 36), it waited 0.1-0.7 s for the partner at 0.44 and 0-0.3 s at 0.41;
+# at 0.38 the partner waited. The database reads each process its own part.
 PARTNER_SHARE = 0.41
 
 
