@@ -2038,3 +2038,25 @@ def test_a_rebuild_leaves_the_planner_statistics_of_what_it_wrote(
         )
     # A table never analysed (nor vacuumed) says -1.
     assert analysed == {"rm_agreements": 1, "rm_agreement_parties": 2, "rm_parties": 2}
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_rebuild_writes_its_rows_frozen(world: World, database_url: str) -> None:
+    """Rows copied into the fresh tables are frozen and all-visible (`COPY … FREEZE`): no
+    autovacuum rewrites every page of them afterwards, which was also what a rebuild's
+    swap could wait a second for per table (an autovacuum is cancelled only after the
+    deadlock timeout)."""
+    a, b = world.add("Werkstatt", Sector.CIVIL_SOCIETY), world.add("Amt", Sector.STATE)
+    for _ in range(40):
+        world.services.agreements.propose(a.ctx(), draft(a, b))
+    world.services.projections.rebuild()
+    tables = ["rm_agreements", "rm_agreement_parties", "rm_revisions", "rm_parties"]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        pages = conn.execute(
+            "SELECT relname, relpages, relallvisible FROM pg_class WHERE relname = ANY(%s)",
+            (tables,),
+        ).fetchall()
+    assert sorted(name for name, _, _ in pages) == sorted(tables)
+    for name, total, visible in pages:
+        assert total > 0, name
+        assert visible == total, f"{name}: {visible} of {total} pages all-visible"

@@ -43,8 +43,19 @@ class Cursor(Protocol):
     def rowcount(self) -> int:
         """Rows changed by the last statement."""
 
-    def write_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-        """Insert many rows into a table at once (COPY on PostgreSQL)."""
+    def write_rows(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        *,
+        fresh: bool = False,
+    ) -> None:
+        """Insert many rows into a table at once (COPY on PostgreSQL).
+
+        `fresh`: the table was created in this transaction, so PostgreSQL may write the
+        rows frozen (`COPY … FREEZE`): no later vacuum or first read rewrites their pages.
+        """
 
 
 class SQLiteAdapter:
@@ -74,7 +85,14 @@ class SQLiteAdapter:
         row = self._c.fetchone()
         return None if row is None else tuple(row)
 
-    def write_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    def write_rows(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        *,
+        fresh: bool = False,
+    ) -> None:
         raw: Any = getattr(self._c, "sqlite_cursor", self._c)
         marks = ", ".join("?" for _ in columns)
         raw.executemany(
@@ -108,9 +126,18 @@ class PostgresAdapter:
         row = self._c.fetchone()
         return None if row is None else _as_tuple(row)
 
-    def write_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-        statement = SQL("COPY {} ({}) FROM STDIN").format(
-            Identifier(table), SQL(", ").join(Identifier(c) for c in columns)
+    def write_rows(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        *,
+        fresh: bool = False,
+    ) -> None:
+        statement = SQL("COPY {} ({}) FROM STDIN{}").format(
+            Identifier(table),
+            SQL(", ").join(Identifier(c) for c in columns),
+            SQL(" WITH (FREEZE)" if fresh else ""),
         )
         with self._c.copy(statement) as copy:
             for row in rows:
@@ -148,7 +175,14 @@ class RecordingCursor:
     def fetchone(self) -> Any:
         raise _NeedsAnswerError("fetchone")
 
-    def write_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    def write_rows(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        *,
+        fresh: bool = False,
+    ) -> None:
         raise _NeedsAnswerError("COPY")  # no COPY in a pipeline
 
 

@@ -320,7 +320,7 @@ class Stage:
             create, key = _fresh_table(ddl[table], table)
             target.execute(create)
             counted = _Counted(self._rows(conn, table, self.columns[table]))
-            target.write_rows(fresh, self.columns[table], counted)
+            target.write_rows(fresh, self.columns[table], counted, fresh=True)
             written += counted.count
             if key is not None:
                 # Named as PostgreSQL names a table's own (the swap renames it back).
