@@ -240,6 +240,40 @@ def test_a_batch_is_written_in_one_pipelined_transaction_with_its_positions(
     assert recorder.select_events(fresh[2]) == []
 
 
+@pytest.mark.parametrize("alone", [False, True])
+def test_a_save_learns_its_own_positions_not_its_aggregates_whole_history(
+    services: Services, monkeypatch: pytest.MonkeyPatch, alone: bool
+) -> None:
+    """The sequencer's call looks up the batch's events by aggregate and version: what it
+    answers does not grow with the history of a long-lived aggregate (a network's
+    membership graph, an agreement with thousands of fulfilments)."""
+    recorder = recorder_of(services)
+    long_lived = uuid4()
+    for version in range(1, 41):
+        commit_and_settle(recorder, batch_of(([stored(long_lived, version)], {})))
+    answered: list[int] = []
+    located = recorder._located
+
+    def counted(curs: Any, events: Any, began: float) -> Any:
+        answered.append(curs.rowcount)
+        return located(curs, events, began)
+
+    monkeypatch.setattr(recorder, "_located", counted)
+    batch = batch_of(([stored(long_lived, 41), stored(long_lived, 42)], {}))
+    if alone:  # positions not brought by the save's round trip: asked when it is settled
+        recorder._commit_batch(batch)
+        for write in batch:
+            write.extra.pop("positions", None)
+        recorder._settle_batch(batch)
+    else:
+        commit_and_settle(recorder, batch)
+
+    log = {n.originator_version: n.id for n in recorder.select_notifications(None, 100)}
+    assert batch[0].result == [log[41], log[42]]
+    # Its two events and the row with the highest position numbered so far.
+    assert answered[-1] == 3
+
+
 def test_a_save_the_database_refuses_fails_alone_and_the_rest_of_its_batch_commits(
     services: Services,
 ) -> None:
@@ -270,7 +304,10 @@ def test_saves_stand_when_the_sequencers_call_after_their_commit_fails(
     # The call that goes out after COMMIT in the same round trip fails (its lock timed
     # out, say): the saves committed, so they stand, and learn their positions when the
     # batch is settled.
-    failing = b"SELECT NULL::uuid AS o_id, %s::bigint / 0 AS o_version, %s::uuid[] AS o_position"
+    failing = (
+        b"SELECT NULL::uuid AS o_id, %s::bigint / 0 AS o_version, %s::uuid[] AS o_position, "
+        b"%s::bigint[] AS o_versions"
+    )
     monkeypatch.setattr(recorder, "_locate_sql", failing)
     fresh = [uuid4() for _ in range(saves)]
     batch = batch_of(*(([stored(i)], {}) for i in fresh))

@@ -107,18 +107,22 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
             ).format(f=sequencer, lock=Literal(SEQUENCER_LOCK), **fmt)
         )
         # A writer's call: the numbering (waiting for the lock), then the positions of its
-        # own aggregates' rows and, in a row without an aggregate, the highest position
-        # numbered so far, in the same round trip.
+        # own events, looked up by key (aggregate and version: not every event of their
+        # aggregates, which grows with each one's history) and, in a row without an
+        # aggregate, the highest position numbered so far, in the same round trip. (Its
+        # first form, without versions, stays for processes of the version before.)
         locator = Identifier(self.datastore.schema, f"{self.events_table_name}_sequence_locate")
         self.sql_create_statements.append(
             SQL(
-                "CREATE OR REPLACE FUNCTION {l}(batch integer, ids uuid[]) "
+                "CREATE OR REPLACE FUNCTION {l}(batch integer, ids uuid[], versions bigint[]) "
                 "RETURNS TABLE (o_id uuid, o_version bigint, o_position bigint) "
                 "LANGUAGE plpgsql VOLATILE AS $$ "
                 "BEGIN "
                 "PERFORM {f}(true, batch); "
                 "RETURN QUERY SELECT e.originator_id, e.originator_version::bigint, e.position "
-                "FROM {t} AS e WHERE e.originator_id = ANY(ids) AND e.position IS NOT NULL "
+                "FROM unnest(ids, versions) AS x(id, v) JOIN {t} AS e "
+                "ON e.originator_id = x.id AND e.originator_version = x.v "
+                "WHERE e.position IS NOT NULL "
                 "UNION ALL SELECT NULL::uuid, NULL::bigint, MAX(e.position) FROM {t} AS e; "
                 "END $$"
             ).format(l=locator, f=sequencer, **fmt)
@@ -147,7 +151,7 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         # The statements of every command are rendered once: psycopg renders a composed
         # statement afresh on each execute (the save's: ~1 % of a command's CPU in py-spy).
         self._sequence_sql = SQL("SELECT {f}(%s, %s) AS numbered").format(f=sequencer).as_bytes()
-        locate = SQL("SELECT o_id, o_version, o_position FROM {l}(%s, %s::uuid[])")
+        locate = SQL("SELECT o_id, o_version, o_position FROM {l}(%s, %s::uuid[], %s::bigint[])")
         self._locate_sql = locate.format(l=locator).as_bytes()
         self._select_sql = SQL(
             "SELECT position, originator_id, originator_version, topic, state FROM {t} "
@@ -276,14 +280,12 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         try:
             with conn.cursor() as located:
                 began = time.monotonic()
-                ids = (
-                    list({e.originator_id for w in batch for e in w.payload[0]}) if locate else None
-                )
+                keys = _keys([e for w in batch for e in w.payload[0]]) if locate else None
                 appends = [
                     (curs, params) for curs, (params, _) in zip(cursors, prepared, strict=True)
                 ]
                 found, applied = self._append_and_locate(
-                    conn, appends, located, ids, lambda: self._follow_up(batch, first, built)
+                    conn, appends, located, keys, lambda: self._follow_up(batch, first, built)
                 )
                 written: list[Write] = []
                 for write, curs, (_, rows) in zip(batch, cursors, prepared, strict=True):
@@ -349,11 +351,11 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         conn: psycopg.Connection[DictRow],
         appends: list[tuple[psycopg.Cursor[DictRow], dict[str, Any]]],
         located: psycopg.Cursor[DictRow],
-        ids: list[UUID] | None,
+        keys: tuple[list[Any], list[int]] | None,
         follow_up: Callable[[], list[tuple[Any, tuple[Any, ...]]]],
     ) -> tuple[bool, bool]:
-        """BEGIN, each save's statement (on its own cursor), COMMIT and, unless `ids` is
-        None, the sequencer's call for those aggregates (on `located`) and the statements
+        """BEGIN, each save's statement (on its own cursor), COMMIT and, unless `keys` is
+        None, the sequencer's call for those events (on `located`) and the statements
         `follow_up` gives, in one round trip (`PipelinedTransaction`). Whether the call
         answered, and whether the follow-up's statements committed.
 
@@ -370,9 +372,9 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                 for curs, params in appends:
                     curs.execute(self._append_sql, params, prepare=True)
                 transaction.commit()
-                if ids is None:
+                if keys is None:
                     return False, False
-                located.execute(self._locate_sql, (SEQUENCE_BATCH, ids), prepare=True)
+                located.execute(self._locate_sql, (SEQUENCE_BATCH, *keys), prepare=True)
                 try:
                     statements = follow_up()
                 except Exception:
@@ -487,13 +489,13 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
     def _sequence_and_locate(
         self, conn: psycopg.Connection[DictRow], stored_events: Sequence[StoredEvent]
     ) -> list[int] | None:
-        ids = list({e.originator_id for e in stored_events})
+        keys = _keys(stored_events)
         deadline = time.monotonic() + POSITION_WAIT_SECONDS
         pause = 0.001
         while True:
             began = time.monotonic()
             with conn.cursor() as curs:  # autocommit: numbered and committed when it returns
-                curs.execute(self._locate_sql, (SEQUENCE_BATCH, ids), prepare=True)
+                curs.execute(self._locate_sql, (SEQUENCE_BATCH, *keys), prepare=True)
                 positions = self._located(curs, stored_events, began)
             if positions is not None:
                 return positions
@@ -611,6 +613,14 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                 curs.execute(self._max_sql)
                 row = curs.fetchone()
         return None if row is None or row["m"] is None else int(row["m"])
+
+
+def _keys(stored_events: Sequence[StoredEvent]) -> tuple[list[Any], list[int]]:
+    """The events' keys for the sequencer's call: aggregates and versions, aligned."""
+    return (
+        [e.originator_id for e in stored_events],
+        [e.originator_version for e in stored_events],
+    )
 
 
 def _per_save(batch: list[Write], positions: list[int] | None) -> list[list[int] | None]:
