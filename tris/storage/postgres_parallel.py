@@ -119,10 +119,12 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                 "LANGUAGE plpgsql VOLATILE AS $$ "
                 "BEGIN "
                 "PERFORM {f}(true, batch); "
-                "RETURN QUERY SELECT e.originator_id, e.originator_version::bigint, e.position "
-                "FROM unnest(ids, versions) AS x(id, v) JOIN {t} AS e "
-                "ON e.originator_id = x.id AND e.originator_version = x.v "
-                "WHERE e.position IS NOT NULL "
+                # One index lookup per event, as a subquery: a join may be planned as a
+                # scan of the whole log (a plan is kept from when the log was small).
+                "RETURN QUERY SELECT k.id, k.v, k.p FROM (SELECT x.id, x.v, "
+                "(SELECT e.position FROM {t} AS e "
+                "WHERE e.originator_id = x.id AND e.originator_version = x.v) AS p "
+                "FROM unnest(ids, versions) AS x(id, v)) AS k WHERE k.p IS NOT NULL "
                 "UNION ALL SELECT NULL::uuid, NULL::bigint, MAX(e.position) FROM {t} AS e; "
                 "END $$"
             ).format(l=locator, f=sequencer, **fmt)
