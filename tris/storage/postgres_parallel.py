@@ -36,6 +36,7 @@ from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from tris.storage import idempotency, key_owners
+from tris.storage.arrays import BigintArray, ByteaArray, TextArray, UuidArray
 from tris.storage.cursors import PipelinedTransaction
 from tris.storage.follow_up import POSITIONS_REFUSED, FollowUp, FollowUpSource
 from tris.storage.group_commit import GroupCommit, Write
@@ -343,8 +344,8 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
             return []
         check = (
             first,
-            [e.originator_id for e, _ in pairs],
-            [e.originator_version for e, _ in pairs],
+            UuidArray(e.originator_id for e, _ in pairs),
+            BigintArray(e.originator_version for e, _ in pairs),
         )
         return [(self._expect_sql, check), *follow_up.statements]
 
@@ -454,18 +455,18 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         for e in stored_events:
             first.setdefault(e.originator_id, e.originator_version)
         params = {
-            "read_ids": [i for i, _ in reads],
-            "read_versions": [v for _, v in reads],
-            "first_ids": list(first),
-            "first_versions": list(first.values()),
-            "ids": [e.originator_id for e in stored_events],
-            "versions": [e.originator_version for e in stored_events],
-            "topics": [e.topic for e in stored_events],
-            "states": [e.state for e in stored_events],
-            "hash_ids": [r[0] for r in rows],
-            "hash_versions": [r[1] for r in rows],
-            "hashes": [r[2] for r in rows],
-            "previous": [r[3] for r in rows],
+            "read_ids": UuidArray(i for i, _ in reads),
+            "read_versions": BigintArray(v for _, v in reads),
+            "first_ids": UuidArray(first),
+            "first_versions": BigintArray(first.values()),
+            "ids": UuidArray(e.originator_id for e in stored_events),
+            "versions": BigintArray(e.originator_version for e in stored_events),
+            "topics": TextArray(e.topic for e in stored_events),
+            "states": ByteaArray(e.state for e in stored_events),
+            "hash_ids": TextArray(r[0] for r in rows),
+            "hash_versions": BigintArray(r[1] for r in rows),
+            "hashes": TextArray(r[2] for r in rows),
+            "previous": TextArray(r[3] for r in rows),
             "token": kept[0],
             "key": kept[1],
             "fingerprint": kept[2],
@@ -620,8 +621,8 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
 def _keys(stored_events: Sequence[StoredEvent]) -> tuple[list[Any], list[int]]:
     """The events' keys for the sequencer's call: aggregates and versions, aligned."""
     return (
-        [e.originator_id for e in stored_events],
-        [e.originator_version for e in stored_events],
+        UuidArray(e.originator_id for e in stored_events),
+        BigintArray(e.originator_version for e in stored_events),
     )
 
 
