@@ -120,13 +120,19 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                 "LANGUAGE plpgsql VOLATILE AS $$ "
                 "BEGIN "
                 "PERFORM {f}(true, batch); "
-                # One index lookup per event, as a subquery: a join may be planned as a
-                # scan of the whole log (a plan is kept from when the log was small).
-                "RETURN QUERY SELECT k.id, k.v, k.p FROM (SELECT x.id, x.v, "
-                "(SELECT e.position FROM {t} AS e "
-                "WHERE e.originator_id = x.id AND e.originator_version = x.v) AS p "
-                "FROM unnest(ids, versions) AS x(id, v)) AS k WHERE k.p IS NOT NULL "
-                "UNION ALL SELECT NULL::uuid, NULL::bigint, MAX(e.position) FROM {t} AS e; "
+                # One index lookup per event, each a statement of its own: a join may be
+                # planned as a scan of the whole log (a plan kept from when the log was
+                # small), and one query over the arrays was planned afresh on every call
+                # (~0.08 ms of the database's time a call, more than the numbering).
+                "FOR i IN 1 .. coalesce(array_length(ids, 1), 0) LOOP "
+                "o_id := ids[i]; o_version := versions[i]; "
+                "SELECT e.position INTO o_position FROM {t} AS e "
+                "WHERE e.originator_id = o_id AND e.originator_version = o_version; "
+                "IF o_position IS NOT NULL THEN RETURN NEXT; END IF; "
+                "END LOOP; "
+                "o_id := NULL; o_version := NULL; "
+                "SELECT MAX(e.position) INTO o_position FROM {t} AS e; "
+                "RETURN NEXT; "
                 "END $$"
             ).format(l=locator, f=sequencer, **fmt)
         )
@@ -137,14 +143,16 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
             SQL(
                 "CREATE OR REPLACE FUNCTION {x}(first_position bigint, ids uuid[], "
                 "versions bigint[]) RETURNS void LANGUAGE plpgsql STABLE AS $$ "
+                "DECLARE found bigint; "
                 "BEGIN "
-                "IF EXISTS (SELECT 1 FROM unnest(ids, versions) WITH ORDINALITY AS x(id, v, k) "
-                "WHERE (SELECT e.position FROM {t} AS e "
-                "WHERE e.originator_id = x.id AND e.originator_version = x.v) "
-                "IS DISTINCT FROM first_position + x.k - 1) THEN "
+                "FOR i IN 1 .. coalesce(array_length(ids, 1), 0) LOOP "
+                "SELECT e.position INTO found FROM {t} AS e "
+                "WHERE e.originator_id = ids[i] AND e.originator_version = versions[i]; "
+                "IF found IS DISTINCT FROM first_position + i - 1 THEN "
                 "RAISE EXCEPTION USING ERRCODE = {code}, "
                 "MESSAGE = 'the events are not at the positions predicted'; "
                 "END IF; "
+                "END LOOP; "
                 "END $$"
             ).format(x=expect, code=Literal(POSITIONS_REFUSED), **fmt)
         )
