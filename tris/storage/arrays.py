@@ -10,7 +10,7 @@ Plain lists are still dumped as psycopg dumps them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from uuid import UUID
 
@@ -69,41 +69,24 @@ def _hex(value: bytes | None) -> str:
 
 
 class _ArrayDumper(Dumper):
+    """An array's text form in one piece, each element written by `element`."""
+
     format = Format.TEXT
-
-
-class UuidArrayDumper(_ArrayDumper):
-    oid = postgres.types["uuid"].array_oid
+    element: Callable[[Any], str]
 
     def dump(self, obj: Any) -> bytes:
-        return _literal(map(_uuid, obj))
+        return _literal(map(self.element, obj))
 
 
-class BigintArrayDumper(_ArrayDumper):
-    oid = postgres.types["int8"].array_oid
-
-    def dump(self, obj: Any) -> bytes:
-        return _literal(map(_number, obj))
-
-
-class TextArrayDumper(_ArrayDumper):
-    oid = postgres.types["text"].array_oid
-
-    def dump(self, obj: Any) -> bytes:
-        return _literal(map(_quoted, obj))
-
-
-class ByteaArrayDumper(_ArrayDumper):
-    oid = postgres.types["bytea"].array_oid
-
-    def dump(self, obj: Any) -> bytes:
-        return _literal(map(_hex, obj))
-
-
-for _kind, _dumper in (
-    (UuidArray, UuidArrayDumper),
-    (BigintArray, BigintArrayDumper),
-    (TextArray, TextArrayDumper),
-    (ByteaArray, ByteaArrayDumper),
+for _kind, _type, _element in (
+    (UuidArray, "uuid", _uuid),
+    (BigintArray, "int8", _number),
+    (TextArray, "text", _quoted),
+    (ByteaArray, "bytea", _hex),
 ):
+    _dumper = type(
+        f"{_kind.__name__}Dumper",
+        (_ArrayDumper,),
+        {"oid": postgres.types[_type].array_oid, "element": staticmethod(_element)},
+    )
     psycopg.adapters.register_dumper(_kind, _dumper)
