@@ -3,7 +3,6 @@ command that loses its version in that transaction fails alone."""
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Iterator
 from datetime import date
@@ -11,7 +10,6 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
-import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
@@ -23,7 +21,6 @@ from tris.application.integrity.keys import write_new_key
 from tris.application.readmodels.queries.agreements import AgreementFilter
 from tris.bootstrap import Services, build
 from tris.domain.values import Sector
-from tris.storage.cursors import PipelinedTransaction
 from tris.storage.group_commit import Write
 from tris.storage.postgres_parallel import ParallelPostgresRecorder
 from tris.storage.schema import STALE_READ
@@ -322,32 +319,3 @@ def test_saves_stand_when_the_sequencers_call_after_their_commit_fails(
     recorder._settle_batch(batch)
     log = {n.originator_id: n.id for n in recorder.select_notifications(None, 100)}
     assert [write.result for write in batch] == [[log[i]] for i in fresh]
-
-
-def test_a_statement_a_failed_pipeline_skipped_runs_again_later(services: Services) -> None:
-    """A statement that a failure ahead of it in a pipeline kept from running is not taken
-    for prepared on a connection as the store opens them: it runs again afterwards.
-    (psycopg, preparing a statement at its n-th run, took it for prepared without
-    checking that the server had skipped it, and every later run on that connection
-    failed with "prepared statement … does not exist".)"""
-    pool = recorder_of(services).datastore.pool
-    with psycopg.connect(pool.conninfo, **pool.kwargs) as conn:
-        conn.autocommit = True
-        conn.execute("CREATE TEMPORARY TABLE probe (n integer)")
-        for attempt in range(12):
-            divisor = 1 if attempt == 0 else 0  # the first run succeeds, the others fail
-            with (
-                contextlib.suppress(psycopg.errors.DivisionByZero),
-                PipelinedTransaction(conn) as transaction,
-                conn.cursor() as behind,
-            ):
-                conn.execute("INSERT INTO probe VALUES (%s)", (attempt,))
-                transaction.commit()
-                behind.execute("SELECT 1 / %s", (divisor,))
-                behind.execute("UPDATE probe SET n = n + 100 WHERE n = %s", (attempt,))
-        conn.execute("UPDATE probe SET n = n + 100 WHERE n = %s", (1,))
-        assert [r["n"] for r in conn.execute("SELECT n FROM probe ORDER BY n")] == [
-            *range(2, 12),
-            100,
-            101,
-        ]
