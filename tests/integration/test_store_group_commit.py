@@ -3,6 +3,7 @@ command that loses its version in that transaction fails alone."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from datetime import date
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
+import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
@@ -21,6 +23,8 @@ from tris.application.integrity.keys import write_new_key
 from tris.application.readmodels.queries.agreements import AgreementFilter
 from tris.bootstrap import Services, build
 from tris.domain.values import Sector
+from tris.storage.cursors import PipelinedTransaction, implicit_transaction
+from tris.storage.follow_up import FollowUp
 from tris.storage.group_commit import Write
 from tris.storage.postgres_parallel import ParallelPostgresRecorder
 from tris.storage.schema import STALE_READ
@@ -319,3 +323,82 @@ def test_saves_stand_when_the_sequencers_call_after_their_commit_fails(
     recorder._settle_batch(batch)
     log = {n.originator_id: n.id for n in recorder.select_notifications(None, 100)}
     assert [write.result for write in batch] == [[log[i]] for i in fresh]
+
+
+def store_connection(services: Services) -> psycopg.Connection[Any]:
+    """A connection opened as the store's pool opens them, in autocommit mode."""
+    pool = recorder_of(services).datastore.pool
+    conn = psycopg.connect(pool.conninfo, **pool.kwargs)
+    conn.autocommit = True
+    conn.execute("CREATE TEMPORARY TABLE probe (n integer)")
+    return conn
+
+
+def probed(conn: psycopg.Connection[Any]) -> list[int]:
+    return [row["n"] for row in conn.execute("SELECT n FROM probe ORDER BY n")]
+
+
+def test_a_statement_a_failed_pipeline_skipped_runs_again_later(services: Services) -> None:
+    """A statement that a failure ahead of it in a pipeline kept from running is not taken
+    for prepared: it runs again afterwards. (psycopg, preparing a statement at its n-th
+    run, took it for prepared without checking that the server had skipped it, and every
+    later run on that connection failed with "prepared statement … does not exist".)"""
+    with store_connection(services) as conn:
+        for attempt in range(12):
+            divisor = 1 if attempt == 0 else 0  # the first run succeeds, the others fail
+            with (
+                contextlib.suppress(psycopg.errors.DivisionByZero),
+                PipelinedTransaction(conn) as transaction,
+                conn.cursor() as behind,
+            ):
+                conn.execute("INSERT INTO probe VALUES (%s)", (attempt,))
+                transaction.commit()
+                behind.execute("SELECT 1 / %s", (divisor,))
+                behind.execute("UPDATE probe SET n = n + 100 WHERE n = %s", (attempt,))
+        conn.execute("UPDATE probe SET n = n + 100 WHERE n = %s", (1,))
+        assert probed(conn) == [*range(2, 12), 100, 101]
+
+
+@pytest.mark.parametrize("prepare", [None, True])
+def test_statements_after_a_block_rolled_back_in_a_pipeline_run_again(
+    services: Services, prepare: bool | None
+) -> None:
+    """A block that raises in a pipeline is rolled back by a ROLLBACK sent before the
+    sync; the statements the connection runs next, new to it or prepared before, run
+    again and again. (psycopg deallocated every prepared statement at the end of the
+    statement after such a ROLLBACK — once that statement had been prepared: its later
+    runs failed with "prepared statement … does not exist".)"""
+    with store_connection(services) as conn:
+        conn.execute("INSERT INTO probe VALUES (%s)", (0,), prepare=prepare)
+        with contextlib.suppress(ZeroDivisionError), implicit_transaction(conn):
+            conn.execute("INSERT INTO probe VALUES (%s)", (-1,), prepare=prepare)
+            raise ZeroDivisionError
+        for n in range(1, 4):
+            conn.execute("INSERT INTO probe VALUES (%s)", (n,), prepare=prepare)
+            conn.execute("UPDATE probe SET n = n + 10 WHERE n = %s", (n,), prepare=prepare)
+        assert probed(conn) == [0, 11, 12, 13]
+
+
+def test_batches_after_a_follow_up_refused_before_sending_commit(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A follow-up statement psycopg refuses to send (a value it cannot adapt) is rolled
+    back with the numbering after the batch's COMMIT; the batches after it, on the same
+    connections, still commit and learn their positions."""
+    recorder = recorder_of(services)
+    refused: list[bool] = []
+
+    def unsendable(first: int, pairs: Any) -> FollowUp:
+        return FollowUp([("SELECT %s::integer", (object(),))], refused.append)
+
+    monkeypatch.setattr(recorder, "follow_up", unsendable)
+    saved: list[UUID] = []
+    for _ in range(12):
+        fresh = uuid4()
+        batch = batch_of(([stored(fresh)], {"saved_events": [None]}))
+        commit_and_settle(recorder, batch)
+        assert batch[0].error is None
+        saved.append(fresh)
+    assert refused and not any(refused)  # sent after right predictions, never committed
+    log = [n.originator_id for n in recorder.select_notifications(None, 100)]
+    assert log == saved

@@ -226,14 +226,36 @@ def implicit_transaction(conn: psycopg.Connection[Any]) -> Iterator[None]:
     exception raised in the block itself sends ROLLBACK before the sync: nothing of the
     block commits.
     """
-    with conn.pipeline(), conn.cursor() as closing:
-        try:
-            yield
-        except BaseException:
-            if not (conn.closed or conn.broken):
-                with contextlib.suppress(psycopg.Error):
-                    closing.execute(b"ROLLBACK")
-            raise
+    rolled_back = False
+    try:
+        with conn.pipeline(), conn.cursor() as closing:
+            try:
+                yield
+            except BaseException:
+                if not (conn.closed or conn.broken):
+                    with contextlib.suppress(psycopg.Error):
+                        closing.execute(b"ROLLBACK")
+                        rolled_back = True
+                raise
+    finally:
+        if rolled_back:
+            forget_prepared(conn)
+
+
+def forget_prepared(conn: psycopg.Connection[Any]) -> None:
+    """Have psycopg deallocate now what a ROLLBACK sent in a pipeline made it forget.
+
+    psycopg forgets a connection's prepared statements when a ROLLBACK's answer arrives
+    (at the pipeline's sync), and has the server deallocate them at the end of the
+    connection's next statement — after that statement was itself prepared (the store
+    prepares every statement at its first run, `PREPARE_THRESHOLD`), under a name the
+    deallocation then drops: every later run of it on that connection would fail
+    ("prepared statement … does not exist"). One statement never prepared runs the
+    deallocation at once. Call it after the pipeline has ended.
+    """
+    if not (conn.closed or conn.broken):
+        with contextlib.suppress(psycopg.Error):
+            conn.execute(b"SELECT 1", prepare=False)
 
 
 class PipelinedTransaction:

@@ -34,6 +34,15 @@ SESSION_OPTIONS = "-c statement_timeout=30s -c lock_timeout=10s"
 # A pool gives up a failing reconnection after this long; the next request starts a fresh
 # one at once, so a restarted database is used again within a request, not after a backoff.
 RECONNECT_TIMEOUT = 2.0
+# Every statement is prepared the first time a connection runs it (psycopg's default
+# prepares it at its sixth run). psycopg takes a statement that reaches its threshold for
+# prepared without checking that the server created it: when that statement comes after
+# a failed one in a pipeline (a refused claim of the read models, a wrong guess of
+# positions), the server skips it, psycopg still takes it for prepared, and every later
+# run of it on that connection fails ("prepared statement _pg3_N does not exist") until a
+# ROLLBACK makes psycopg forget them all. A statement prepared at its first run is
+# checked. (A ROLLBACK sent in a pipeline needs `cursors.forget_prepared` after it.)
+PREPARE_THRESHOLD = 0
 
 
 def closed_by_server(conn: psycopg.Connection[Any]) -> bool:
@@ -78,6 +87,7 @@ class TrisPostgresRecorder(PostgresApplicationRecorder):
         pool = datastore.pool
         if isinstance(pool.kwargs, dict):
             pool.kwargs["options"] = SESSION_OPTIONS
+            pool.kwargs["prepare_threshold"] = PREPARE_THRESHOLD
         pool.reconnect_timeout = RECONNECT_TIMEOUT
         # The pool's check on every check-out, without a round trip (ADR 7): the library's
         # pre-ping costs an empty query each time, about a quarter of a command's statements.

@@ -37,7 +37,7 @@ from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from tris.storage import idempotency, key_owners
 from tris.storage.arrays import BigintArray, ByteaArray, TextArray, UuidArray
-from tris.storage.cursors import PipelinedTransaction
+from tris.storage.cursors import PipelinedTransaction, forget_prepared
 from tris.storage.follow_up import POSITIONS_REFUSED, FollowUp, FollowUpSource
 from tris.storage.group_commit import GroupCommit, Write
 from tris.storage.log_part import LogPart, Tally
@@ -350,11 +350,7 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         built.append(follow_up)
         if not follow_up.statements:
             return []
-        check = (
-            first,
-            UuidArray(e.originator_id for e, _ in pairs),
-            BigintArray(e.originator_version for e, _ in pairs),
-        )
+        check = (first, *_keys([e for e, _ in pairs]))
         return [(self._expect_sql, check), *follow_up.statements]
 
     def _append_and_locate(
@@ -377,7 +373,7 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         the sync, numbering included; the saves stand and their positions are asked for
         again when the batch is settled. A failure before COMMIT is raised."""
         transaction = PipelinedTransaction(conn)
-        following = False
+        following = rolled_back = False
         try:
             with transaction, conn.cursor() as behind:
                 for curs, params in appends:
@@ -401,8 +397,11 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                     # sync, the numbering neither.
                     with contextlib.suppress(psycopg.Error):
                         behind.execute(b"ROLLBACK")
+                        rolled_back = True
                     raise
         except Exception as exc:
+            if rolled_back:
+                forget_prepared(conn)
             if not transaction.committed:
                 raise
             if not following:
