@@ -41,7 +41,7 @@ class ApiPlan:
     duration: float = 8.0
     projections: str = "auto"
     projection_worker: bool = False
-    library_seconds: float = 4.0
+    library_seconds: float = 4.0  # 0: the library's saves are not measured
 
 
 def write_members(path: Path, members: list[Member], count: int) -> None:
@@ -77,8 +77,10 @@ def measure(bench: Bench, database_url: str, plan: ApiPlan, log: Any = print) ->
     members_file = bench.directory / "members.json"
     write_members(members_file, members, 16)
 
-    library = [saves_per_second(database_url, plan.library_seconds) for _ in range(plan.rounds)]
-    log(f"  library save: {[round(r['per_s']) for r in library]} /s")
+    library = []
+    if plan.library_seconds > 0:
+        library = [saves_per_second(database_url, plan.library_seconds) for _ in range(plan.rounds)]
+        log(f"  library save: {[round(r['per_s']) for r in library]} /s")
 
     env = bench.env(database_url, TRIS_PROJECTIONS=plan.projections)
     tris_port, naive_port = free_port(), free_port()
@@ -115,6 +117,7 @@ def measure(bench: Bench, database_url: str, plan: ApiPlan, log: Any = print) ->
                     runs.setdefault((scenario, concurrency), []).append(result)
                     log(
                         f"  round {round_number + 1} {scenario:5} c={concurrency:<2} "
+                        f"workers={plan.workers} "
                         f"{result['per_s']:7.0f}/s  p50 {result['p50_ms']:.1f} ms  "
                         f"p99 {result['p99_ms']:.1f} ms  cpu/command {result['cpu_ms']:.2f} ms "
                         f"(server {result['server_cpu_ms']:.2f}, db {result['db_cpu_ms']:.2f}, "
@@ -137,7 +140,9 @@ def summarise(
 ) -> dict[str, Any]:
     """Medians over rounds, under the keys of the results file."""
     top = max(plan.concurrencies)
-    out: dict[str, Any] = {"library_save_per_s": median(r["per_s"] for r in library)}
+    out: dict[str, Any] = {}
+    if library:
+        out["library_save_per_s"] = median(r["per_s"] for r in library)
     for (scenario, concurrency), results in runs.items():
         prefix = "api" if scenario == "tris" else "naive_peer"
         out[f"{prefix}_commands_per_s_c{concurrency}"] = median(r["per_s"] for r in results)

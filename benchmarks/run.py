@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -204,6 +205,18 @@ def measure(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
             projection_worker=args.projection_worker,
         )
         out.update(api.measure(bench, url, plan, log=log))
+    if args.workers != 1:
+        with phase("HTTP commands again, both servers as one process each, 16 clients"):
+            # Reported beside the targets (which are stated at `--workers`): on a small
+            # machine that also runs PostgreSQL, how one API process of each compares.
+            one = api.measure(
+                bench,
+                url,
+                replace(plan, workers=1, concurrencies=(16,), library_seconds=0),
+                log=log,
+            )
+            for key in ONE_PROCESS:
+                out[f"one_process_{key}"] = one[key]
 
     services = bench.services(url)
     try:
@@ -333,6 +346,19 @@ def _stderr(job: commands.Job) -> str:
     return logs[-1].read_text()[-2000:] if logs else ""
 
 
+# What the run with one API process of each reports (`one_process_…`).
+ONE_PROCESS = (
+    "api_commands_per_s_c16",
+    "naive_peer_commands_per_s_c16",
+    "api_p50_ms_c16",
+    "naive_peer_p50_ms_c16",
+    "api_cpu_ms_per_command_c16",
+    "api_server_cpu_ms_per_command_c16",
+    "api_db_cpu_ms_per_command_c16",
+    "naive_peer_cpu_ms_per_command_c16",
+)
+
+
 def derive(out: dict[str, Any]) -> None:
     """The ratios the targets are stated in."""
     out["api_vs_library"] = ratio(out["api_commands_per_s"], out["library_save_per_s"])
@@ -341,6 +367,11 @@ def derive(out: dict[str, Any]) -> None:
     out["load_10000_vs_10"] = ratio(out["load_ms_10000"], out["load_ms_10"])
     out["api_p50_c1_vs_naive"] = ratio(out["api_p50_ms_c1"], out["naive_peer_p50_ms_c1"])
     out["query_vs_raw"] = ratio(out["query_p99_ms"], out["raw_query_p99_ms"])
+    if "one_process_api_commands_per_s_c16" in out:
+        out["one_process_api_vs_naive"] = ratio(
+            out["one_process_api_commands_per_s_c16"],
+            out["one_process_naive_peer_commands_per_s_c16"],
+        )
     out["membership_vs_raw"] = ratio(out["membership_p99_ms"], out["raw_membership_p99_ms"])
     targets = {}
     for key, comparison, bound, _ in TARGETS:
@@ -369,6 +400,11 @@ TABLE: list[tuple[str, str]] = [
     ("api_load_cpu_ms_per_command_c16", "  of which the load generator"),
     ("naive_peer_cpu_ms_per_command", "the same for the naive peer (target <= 3 for TRIS)"),
     ("api_vs_library", "target >= 1.0"),
+    ("one_process_api_commands_per_s_c16", "tris serve --workers 1, 16 clients"),
+    ("one_process_naive_peer_commands_per_s_c16", "naive peer, --workers 1, 16 clients"),
+    ("one_process_api_vs_naive", "the same ratio with one process each (reported)"),
+    ("one_process_api_cpu_ms_per_command_c16", "CPU ms per command, tris serve --workers 1"),
+    ("one_process_naive_peer_cpu_ms_per_command_c16", "the same for the naive peer"),
     ("write_path_library_t1_per_s", "library recorder (table lock), 1 thread, saves/s"),
     ("write_path_library_t16_per_s", "library recorder (table lock), 16 threads, saves/s"),
     ("write_path_tris_t1_per_s", "TRIS recorder (sequencer + hash row), 1 thread, saves/s"),
