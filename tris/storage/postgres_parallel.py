@@ -626,7 +626,8 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
 
 
 def _keys(stored_events: Sequence[StoredEvent]) -> tuple[list[Any], list[int]]:
-    """The events' keys for the sequencer's call: aggregates and versions, aligned."""
+    """The events' keys for the sequencer's call and the follow-up's check of predicted
+    positions: aggregates and versions, aligned."""
     return (
         UuidArray(e.originator_id for e in stored_events),
         BigintArray(e.originator_version for e in stored_events),
