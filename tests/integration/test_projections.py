@@ -110,6 +110,42 @@ def test_a_command_is_visible_in_the_list_on_the_next_request(world: World) -> N
     assert {p["sector"] for p in items[0]["parties"]} == {"state", "business", "civil_society"}
 
 
+def test_a_page_lists_each_agreements_current_parties_in_party_id_order(world: World) -> None:
+    state, firm, assoc = trio(world)
+    other = world.add("Stadtteilbibliothek Tiergarten", Sector.STATE, region="Berlin-Mitte")
+    agreements = world.services.agreements
+    first = agreements.propose(state.ctx(), draft(state, firm, assoc)).body["id"]
+    # A revision drops the state's party: it stays in the read model, but not current.
+    agreements.revise(firm.ctx(), first, draft(firm, assoc, title="Kiezgarten"), "ohne Amt")
+    second = agreements.propose(other.ctx(), draft(other, firm, title="Lesepaten")).body["id"]
+    third = agreements.propose(assoc.ctx(), draft(assoc, state, other, title="Nachbarn")).body["id"]
+    governing = {first: (firm, assoc), second: (other, firm), third: (assoc, state, other)}
+    expected = {
+        agreement: [
+            {"party_id": m.party_id, "sector": m.sector.value}
+            for m in sorted(members, key=lambda m: m.party_id)
+        ]
+        for agreement, members in governing.items()
+    }
+    pages = [
+        (world.admin, AgreementFilter(), [third, second, first]),
+        (firm.principal, AgreementFilter(party=firm.party_id), [second, first]),
+        (state.principal, AgreementFilter(party=state.party_id), [third]),
+        (world.admin, AgreementFilter(sector=Sector.STATE.value), [third, second]),
+        (world.admin, AgreementFilter(q="Lesepaten"), [second]),
+    ]
+    for viewer, filters, ids in pages:
+        items = world.services.queries.agreements(viewer, filters, limit=2)["items"]
+        assert [i["id"] for i in items] == ids[:2], filters
+        assert {i["id"]: i["parties"] for i in items} == {i: expected[i] for i in ids[:2]}
+    # The next page goes on where the first ended, its parties too.
+    page = world.services.queries.agreements(world.admin, AgreementFilter(), limit=2)
+    rest = world.services.queries.agreements(
+        world.admin, AgreementFilter(), limit=2, cursor=page["next_cursor"]
+    )
+    assert [(i["id"], i["parties"]) for i in rest["items"]] == [(first, expected[first])]
+
+
 def test_a_command_applies_its_own_events_without_reading_them_back(
     database_url: str, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -92,14 +92,18 @@ class AgreementQueries(ReadModelQueries):
     ) -> dict[str, Any]:
         """A page of agreements, newest first, with an opaque cursor for the next page."""
         sql, params = self.agreements_statement(viewer, filters, limit=limit, cursor=cursor)
+        postgres = self.database.backend == "postgres"
         with self.database.read() as cur:
             if filters.region is not None and not self._region_known(cur, filters.region):
                 # No party there: no agreement either, and no scan of them all to tell.
                 return {"items": [], "next_cursor": None}
-            cur.execute(sql, params)
+            cur.execute(with_parties(sql) if postgres else sql, params)
             rows = cur.fetchall()
             page, more = rows[:limit], len(rows) > limit
-            parties = self._parties_of(cur, [r[0] for r in page])
+            if postgres:
+                parties = {r[0]: parties_of_row(r[11]) for r in page}
+            else:
+                parties = self._parties_of(cur, [r[0] for r in page])
         items = [
             {
                 "id": r[0],
@@ -240,6 +244,25 @@ class AgreementQueries(ReadModelQueries):
 
     def _parties_of(self, cur: Cursor, agreement_ids: list[str]) -> dict[str, list[Any]]:
         return current_parties(self.database.backend, cur, agreement_ids)
+
+
+def with_parties(page_sql: str) -> str:
+    """PostgreSQL: a page's statement that also brings each agreement's governing parties
+    (a twelfth column, `party_id sector` texts), so that a page is one round trip instead
+    of two. Its rows stay newest first: the page's order key is the agreement's `seq` in
+    every source a page is driven from (its cursor relies on that too)."""
+    return (
+        "SELECT p.*, ARRAY(SELECT pp.party_id || ' ' || pp.sector "  # noqa: S608
+        "FROM rm_agreement_parties pp WHERE pp.agreement_id = p.agreement_id "
+        f"AND pp.is_current) FROM ({page_sql}) AS p ORDER BY p.seq DESC"
+    )
+
+
+def parties_of_row(pairs: list[str]) -> list[dict[str, str]]:
+    """The parties `with_parties` brought, in party id order, as the answers list them (a
+    sector holds no space: the last one ends the party id)."""
+    split = sorted(pair.rpartition(" ")[::2] for pair in pairs)
+    return [{"party_id": party_id, "sector": sector} for party_id, sector in split]
 
 
 def current_parties(backend: str, cur: Cursor, agreement_ids: list[str]) -> dict[str, list[Any]]:
