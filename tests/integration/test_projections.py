@@ -1139,6 +1139,51 @@ def test_a_rebuild_replaces_fresh_tables_an_earlier_attempt_left(
     services.close()
 
 
+@pytest.mark.postgres
+def test_a_rebuild_lane_held_up_by_one_table_leaves_the_others_to_the_other_lane(
+    postgres_cluster: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fresh tables are filled on two connections; which table takes longest is only
+    # guessed, so a lane takes the next table when it is done, not a half fixed up front.
+    services = open_services(
+        postgres_cluster.create_database(random_database_name()), projections="inline"
+    )
+    world = make_world(services)
+    build_history(world)
+    before = services.projections.digest()
+    written: list[tuple[str, str]] = []
+    write_rows = cursors.PostgresAdapter.write_rows
+
+    def slow_first(self: cursors.PostgresAdapter, table: str, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            written.append((threading.current_thread().name, table))
+            first = len(written) == 1
+        if first:
+            time.sleep(3)
+        return write_rows(self, table, *args, **kwargs)
+
+    lock = threading.Lock()
+    monkeypatch.setattr(cursors.PostgresAdapter, "write_rows", slow_first)
+    services.projections.rebuild()
+    monkeypatch.undo()
+    assert services.projections.digest() == before
+    lanes = {lane for lane, _ in written}
+    assert len(lanes) == 2
+    tables = [table for _, table in written]
+    assert len(tables) == len(set(tables)) == len(schema_tables(services))
+    held_up, first_table = written[0]
+    assert [table for lane, table in written if lane == held_up] == [first_table]
+    services.close()
+
+
+def schema_tables(services: Services) -> set[str]:
+    return {
+        table
+        for projection in services.projections.projections
+        for table in projection.table_names()
+    }
+
+
 def test_a_store_from_before_the_search_index_gets_it_at_start(database_url: str) -> None:
     services = open_services(database_url, projections="inline")
     world = make_world(services)
