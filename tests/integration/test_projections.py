@@ -1176,6 +1176,40 @@ def test_a_rebuild_lane_held_up_by_one_table_leaves_the_others_to_the_other_lane
     services.close()
 
 
+@pytest.mark.postgres
+def test_a_rebuild_lane_that_fails_stops_the_other_and_the_read_models_stay(
+    postgres_cluster: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = open_services(
+        postgres_cluster.create_database(random_database_name()), projections="inline"
+    )
+    world = make_world(services)
+    build_history(world)
+    before = services.projections.digest()
+    attempted: list[str] = []
+    write_rows = cursors.PostgresAdapter.write_rows
+
+    def failing_first(self: cursors.PostgresAdapter, table: str, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            attempted.append(table)
+            first = len(attempted) == 1
+        if first:
+            raise psycopg.OperationalError("the connection was lost")
+        return write_rows(self, table, *args, **kwargs)
+
+    lock = threading.Lock()
+    monkeypatch.setattr(cursors.PostgresAdapter, "write_rows", failing_first)
+    with pytest.raises(Exception, match="the connection was lost"):
+        services.projections.rebuild()
+    monkeypatch.undo()
+    # The other lane finished the table it had begun, if any, and took no other.
+    assert 1 <= len(attempted) <= 2
+    assert services.projections.digest() == before
+    services.projections.rebuild()  # the next attempt replaces what this one left
+    assert services.projections.digest() == before
+    services.close()
+
+
 def schema_tables(services: Services) -> set[str]:
     return {
         table

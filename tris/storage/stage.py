@@ -65,6 +65,11 @@ class _Turns:
                 table = self._tables.pop()
             yield table
 
+    def close(self) -> None:
+        """Hand out no more tables (a lane failed: the rebuild's attempt is lost)."""
+        with self._lock:
+            self._tables.clear()
+
 
 class StagedTables(Protocol):
     """What a stage needs of a read model: the DDL of its tables and their names."""
@@ -328,25 +333,29 @@ class Stage:
         # trigram index several times faster to build (this transaction only).
         target.execute("SET LOCAL maintenance_work_mem = '256MB'")
         written = 0
-        for table in tables:
-            fresh = table + FRESH
-            target.execute(f"DROP TABLE IF EXISTS {fresh}")
-            create, key = _fresh_table(ddl[table], table)
-            target.execute(create)
-            counted = _Counted(self._rows(conn, table, self.columns[table]))
-            target.write_rows(fresh, self.columns[table], counted, fresh=True)
-            written += counted.count
-            if key is not None:
-                # Named as PostgreSQL names a table's own (the swap renames it back).
-                target.execute(
-                    f"ALTER TABLE {fresh} ADD CONSTRAINT {fresh}_pkey PRIMARY KEY ({key})"
-                )
-            for name, definition in indexes[table]:
-                target.execute(f"CREATE INDEX {name}{FRESH} ON {fresh} {definition}")
-            # The planner's statistics, which follow the table through the swap: without
-            # them it takes a filter that matches most rows for a rare one and reads them
-            # all instead of walking an index for one page.
-            target.execute(f"ANALYZE {fresh}")
+        try:
+            for table in tables:
+                fresh = table + FRESH
+                target.execute(f"DROP TABLE IF EXISTS {fresh}")
+                create, key = _fresh_table(ddl[table], table)
+                target.execute(create)
+                counted = _Counted(self._rows(conn, table, self.columns[table]))
+                target.write_rows(fresh, self.columns[table], counted, fresh=True)
+                written += counted.count
+                if key is not None:
+                    # Named as PostgreSQL names a table's own (the swap renames it back).
+                    target.execute(
+                        f"ALTER TABLE {fresh} ADD CONSTRAINT {fresh}_pkey PRIMARY KEY ({key})"
+                    )
+                for name, definition in indexes[table]:
+                    target.execute(f"CREATE INDEX {name}{FRESH} ON {fresh} {definition}")
+                # The planner's statistics, which follow the table through the swap: without
+                # them it takes a filter that matches most rows for a rare one and reads them
+                # all instead of walking an index for one page.
+                target.execute(f"ANALYZE {fresh}")
+        except BaseException:
+            tables.close()  # the other lane stops after its table
+            raise
         return written
 
     def _rows(
