@@ -1139,66 +1139,68 @@ def test_a_rebuild_replaces_fresh_tables_an_earlier_attempt_left(
     services.close()
 
 
-@pytest.mark.postgres
-def test_a_rebuild_lane_held_up_by_one_table_leaves_the_others_to_the_other_lane(
-    postgres_cluster: PostgresServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The fresh tables are filled on two connections; which table takes longest is only
-    # guessed, so a lane takes the next table when it is done, not a half fixed up front.
+@pytest.fixture
+def history_on_postgres(postgres_cluster: PostgresServer) -> Iterator[Services]:
+    """Services on a fresh PostgreSQL database holding `build_history`'s events."""
     services = open_services(
         postgres_cluster.create_database(random_database_name()), projections="inline"
     )
-    world = make_world(services)
-    build_history(world)
-    before = services.projections.digest()
-    written: list[tuple[str, str]] = []
+    build_history(make_world(services))
+    yield services
+    services.close()
+
+
+def lanes_writing(
+    monkeypatch: pytest.MonkeyPatch, first: Callable[[], None]
+) -> list[tuple[str, str]]:
+    """(thread, table) of every fresh table the rebuild's lanes begin to fill, in order;
+    the first one runs `first` before its rows go out."""
+    begun: list[tuple[str, str]] = []
+    lock = threading.Lock()
     write_rows = cursors.PostgresAdapter.write_rows
 
-    def slow_first(self: cursors.PostgresAdapter, table: str, *args: Any, **kwargs: Any) -> Any:
+    def recorded(self: cursors.PostgresAdapter, table: str, *args: Any, **kwargs: Any) -> Any:
         with lock:
-            written.append((threading.current_thread().name, table))
-            first = len(written) == 1
-        if first:
-            time.sleep(3)
+            begun.append((threading.current_thread().name, table))
+            is_first = len(begun) == 1
+        if is_first:
+            first()
         return write_rows(self, table, *args, **kwargs)
 
-    lock = threading.Lock()
-    monkeypatch.setattr(cursors.PostgresAdapter, "write_rows", slow_first)
+    monkeypatch.setattr(cursors.PostgresAdapter, "write_rows", recorded)
+    return begun
+
+
+@pytest.mark.postgres
+def test_a_rebuild_lane_held_up_by_one_table_leaves_the_others_to_the_other_lane(
+    history_on_postgres: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fresh tables are filled on two connections; which table takes longest is only
+    # guessed, so a lane takes the next table when it is done, not a half fixed up front.
+    services = history_on_postgres
+    before = services.projections.digest()
+    written = lanes_writing(monkeypatch, lambda: time.sleep(3))
     services.projections.rebuild()
     monkeypatch.undo()
     assert services.projections.digest() == before
-    lanes = {lane for lane, _ in written}
-    assert len(lanes) == 2
+    assert len({lane for lane, _ in written}) == 2
     tables = [table for _, table in written]
     assert len(tables) == len(set(tables)) == len(schema_tables(services))
     held_up, first_table = written[0]
     assert [table for lane, table in written if lane == held_up] == [first_table]
-    services.close()
 
 
 @pytest.mark.postgres
 def test_a_rebuild_lane_that_fails_stops_the_other_and_the_read_models_stay(
-    postgres_cluster: PostgresServer, monkeypatch: pytest.MonkeyPatch
+    history_on_postgres: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    services = open_services(
-        postgres_cluster.create_database(random_database_name()), projections="inline"
-    )
-    world = make_world(services)
-    build_history(world)
+    services = history_on_postgres
     before = services.projections.digest()
-    attempted: list[str] = []
-    write_rows = cursors.PostgresAdapter.write_rows
 
-    def failing_first(self: cursors.PostgresAdapter, table: str, *args: Any, **kwargs: Any) -> Any:
-        with lock:
-            attempted.append(table)
-            first = len(attempted) == 1
-        if first:
-            raise psycopg.OperationalError("the connection was lost")
-        return write_rows(self, table, *args, **kwargs)
+    def lost() -> None:
+        raise psycopg.OperationalError("the connection was lost")
 
-    lock = threading.Lock()
-    monkeypatch.setattr(cursors.PostgresAdapter, "write_rows", failing_first)
+    attempted = lanes_writing(monkeypatch, lost)
     with pytest.raises(Exception, match="the connection was lost"):
         services.projections.rebuild()
     monkeypatch.undo()
@@ -1207,7 +1209,6 @@ def test_a_rebuild_lane_that_fails_stops_the_other_and_the_read_models_stay(
     assert services.projections.digest() == before
     services.projections.rebuild()  # the next attempt replaces what this one left
     assert services.projections.digest() == before
-    services.close()
 
 
 def schema_tables(services: Services) -> set[str]:
