@@ -6,6 +6,7 @@ import json
 import os
 import pickle
 import shutil
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -58,6 +59,7 @@ from tris.storage.errors import ProjectionFailedError
 from tris.storage.eventlog import EventLog
 from tris.storage.follow_up import FollowUp
 from tris.storage.log_part import LogPart, Tally, bound_for_share
+from tris.storage.stage import Stage
 
 TODAY = date(2026, 6, 1)
 
@@ -1208,6 +1210,25 @@ def test_a_rebuild_lane_that_fails_stops_the_other_and_the_read_models_stay(
     assert 1 <= len(attempted) <= 2
     assert services.projections.digest() == before
     services.projections.rebuild()  # the next attempt replaces what this one left
+    assert services.projections.digest() == before
+
+
+@pytest.mark.postgres
+def test_a_rebuild_lane_that_cannot_begin_stops_the_other(
+    history_on_postgres: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = history_on_postgres
+    before = services.projections.digest()
+    attempted = lanes_writing(monkeypatch, lambda: None)
+
+    def unopenable(self: Stage) -> sqlite3.Connection:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(Stage, "_connect", unopenable)
+    with pytest.raises(Exception, match="unable to open database file"):
+        services.projections.rebuild()
+    monkeypatch.undo()
+    assert len(attempted) <= 1  # the first lane's table, if it had begun one
     assert services.projections.digest() == before
 
 

@@ -312,12 +312,16 @@ class Stage:
         this thread's own."""
         if helper is None:
             return 0
-        conn = self._connect()
         try:
-            with helper() as cur:
-                return self._fill(cur, conn, tables, ddl, indexes)
-        finally:
-            conn.close()
+            conn = self._connect()
+            try:
+                with helper() as cur:
+                    return self._fill(cur, conn, tables, ddl, indexes)
+            finally:
+                conn.close()
+        except BaseException:
+            tables.close()  # also when its transaction could not begin or commit
+            raise
 
     def _fill(
         self,
