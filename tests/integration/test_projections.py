@@ -1153,10 +1153,10 @@ def history_on_postgres(postgres_cluster: PostgresServer) -> Iterator[Services]:
 
 
 def lanes_writing(
-    monkeypatch: pytest.MonkeyPatch, first: Callable[[], None]
+    monkeypatch: pytest.MonkeyPatch, first: Callable[[list[tuple[str, str]]], None]
 ) -> list[tuple[str, str]]:
     """(thread, table) of every fresh table the rebuild's lanes begin to fill, in order;
-    the first one runs `first` before its rows go out."""
+    the first one runs `first` (given that list) before its rows go out."""
     begun: list[tuple[str, str]] = []
     lock = threading.Lock()
     write_rows = cursors.PostgresAdapter.write_rows
@@ -1166,7 +1166,7 @@ def lanes_writing(
             begun.append((threading.current_thread().name, table))
             is_first = len(begun) == 1
         if is_first:
-            first()
+            first(begun)
         return write_rows(self, table, *args, **kwargs)
 
     monkeypatch.setattr(cursors.PostgresAdapter, "write_rows", recorded)
@@ -1181,13 +1181,21 @@ def test_a_rebuild_lane_held_up_by_one_table_leaves_the_others_to_the_other_lane
     # guessed, so a lane takes the next table when it is done, not a half fixed up front.
     services = history_on_postgres
     before = services.projections.digest()
-    written = lanes_writing(monkeypatch, lambda: time.sleep(3))
+    tables_in_all = len(schema_tables(services))
+
+    def hold(begun: list[tuple[str, str]]) -> None:
+        # Until the other lane has begun every other table (fixed halves never do).
+        deadline = time.monotonic() + 20
+        while len(begun) < tables_in_all and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    written = lanes_writing(monkeypatch, hold)
     services.projections.rebuild()
     monkeypatch.undo()
     assert services.projections.digest() == before
     assert len({lane for lane, _ in written}) == 2
     tables = [table for _, table in written]
-    assert len(tables) == len(set(tables)) == len(schema_tables(services))
+    assert len(tables) == len(set(tables)) == tables_in_all
     held_up, first_table = written[0]
     assert [table for lane, table in written if lane == held_up] == [first_table]
 
@@ -1199,7 +1207,7 @@ def test_a_rebuild_lane_that_fails_stops_the_other_and_the_read_models_stay(
     services = history_on_postgres
     before = services.projections.digest()
 
-    def lost() -> None:
+    def lost(_: object) -> None:
         raise psycopg.OperationalError("the connection was lost")
 
     attempted = lanes_writing(monkeypatch, lost)
@@ -1219,7 +1227,7 @@ def test_a_rebuild_lane_that_cannot_begin_stops_the_other(
 ) -> None:
     services = history_on_postgres
     before = services.projections.digest()
-    attempted = lanes_writing(monkeypatch, lambda: None)
+    attempted = lanes_writing(monkeypatch, lambda _: None)
 
     def unopenable(self: Stage) -> sqlite3.Connection:
         raise sqlite3.OperationalError("unable to open database file")
