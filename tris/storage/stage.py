@@ -275,7 +275,11 @@ class Stage:
         turns = _Turns(self._by_work(indexes) if helper is not None else list(tables))
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tris-rebuild-write") as pool:
             helped = pool.submit(self._fill_apart, helper, turns, tables, indexes)
-            written = self._fill(target, self._conn, turns, tables, indexes)
+            try:
+                written = self._fill(target, self._conn, turns, tables, indexes)
+            except BaseException:
+                turns.close()  # the helper's lane stops after its table
+                raise
             written += helped.result()
         # No process may create or change the schema meanwhile (it runs DDL on these names).
         serialise_schema_changes(target, "postgres")
@@ -320,7 +324,7 @@ class Stage:
             finally:
                 conn.close()
         except BaseException:
-            tables.close()  # also when its transaction could not begin or commit
+            tables.close()  # the first lane stops after its table
             raise
 
     def _fill(
@@ -337,29 +341,25 @@ class Stage:
         # trigram index several times faster to build (this transaction only).
         target.execute("SET LOCAL maintenance_work_mem = '256MB'")
         written = 0
-        try:
-            for table in tables:
-                fresh = table + FRESH
-                target.execute(f"DROP TABLE IF EXISTS {fresh}")
-                create, key = _fresh_table(ddl[table], table)
-                target.execute(create)
-                counted = _Counted(self._rows(conn, table, self.columns[table]))
-                target.write_rows(fresh, self.columns[table], counted, fresh=True)
-                written += counted.count
-                if key is not None:
-                    # Named as PostgreSQL names a table's own (the swap renames it back).
-                    target.execute(
-                        f"ALTER TABLE {fresh} ADD CONSTRAINT {fresh}_pkey PRIMARY KEY ({key})"
-                    )
-                for name, definition in indexes[table]:
-                    target.execute(f"CREATE INDEX {name}{FRESH} ON {fresh} {definition}")
-                # The planner's statistics, which follow the table through the swap: without
-                # them it takes a filter that matches most rows for a rare one and reads them
-                # all instead of walking an index for one page.
-                target.execute(f"ANALYZE {fresh}")
-        except BaseException:
-            tables.close()  # the other lane stops after its table
-            raise
+        for table in tables:
+            fresh = table + FRESH
+            target.execute(f"DROP TABLE IF EXISTS {fresh}")
+            create, key = _fresh_table(ddl[table], table)
+            target.execute(create)
+            counted = _Counted(self._rows(conn, table, self.columns[table]))
+            target.write_rows(fresh, self.columns[table], counted, fresh=True)
+            written += counted.count
+            if key is not None:
+                # Named as PostgreSQL names a table's own (the swap renames it back).
+                target.execute(
+                    f"ALTER TABLE {fresh} ADD CONSTRAINT {fresh}_pkey PRIMARY KEY ({key})"
+                )
+            for name, definition in indexes[table]:
+                target.execute(f"CREATE INDEX {name}{FRESH} ON {fresh} {definition}")
+            # The planner's statistics, which follow the table through the swap: without
+            # them it takes a filter that matches most rows for a rare one and reads them
+            # all instead of walking an index for one page.
+            target.execute(f"ANALYZE {fresh}")
         return written
 
     def _rows(
