@@ -137,3 +137,48 @@ def test_an_unknown_or_revoked_token_is_never_trusted_without_a_lookup(services:
     assert services.tokens.trusted("tris_" + "x" * 43) is None
     assert services.tokens.authenticate("tris_" + "x" * 43) is None
     assert services.tokens.trusted("tris_" + "x" * 43) is None
+
+
+def test_a_token_looked_up_once_is_read_again_only_after_a_revocation_anywhere(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tokens_module, "TRUSTED_SECONDS", 0.2)
+    here, elsewhere = services.tokens, Tokens(services.store.database)  # two processes
+    kept, revoked = here.issue(Role.PARTNER, str(uuid.uuid4())), here.issue(Role.AUDITOR)
+    reads: list[str] = []
+    active = here.rows.active
+
+    def counted(token_hash: str) -> tuple[str, str, str | None, int] | None:
+        reads.append(token_hash)
+        return active(token_hash)
+
+    monkeypatch.setattr(here.rows, "active", counted)
+    principal = here.authenticate(kept.token)
+    assert principal is not None
+    assert len(reads) == 1
+
+    time.sleep(0.3)  # past the second: the process asks whether anything was revoked
+    assert here.trusted(kept.token) is None
+    assert here.authenticate(kept.token) == principal
+    assert len(reads) == 1  # nothing was: the token is not read again
+    assert here.trusted(kept.token) == principal
+
+    elsewhere.revoke(revoked.token_id)
+    time.sleep(0.3)
+    assert here.authenticate(kept.token) == principal
+    assert len(reads) == 2  # a revocation anywhere: each token is read once more
+    assert here.authenticate(revoked.token) is None
+
+
+def test_only_a_revocation_that_revokes_is_counted(services: Services) -> None:
+    rows = services.tokens.rows
+    issued = services.tokens.issue(Role.RESEARCHER)
+    before = rows.revocations()
+
+    services.tokens.revoke(issued.token_id)
+    assert rows.revocations() == before + 1
+
+    services.tokens.revoke(issued.token_id)  # a retried revocation changes nothing
+    with pytest.raises(TokenNotFoundError):
+        services.tokens.revoke("0" * 16)
+    assert rows.revocations() == before + 1

@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import secrets
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -33,8 +35,10 @@ from tris.storage.tokens import TokenRow, TokenRows
 TokenPage = tuple[list[dict[str, Any]], str | None]
 
 TOKEN_PREFIX = "tris_"  # noqa: S105 - a prefix, not a secret
-# How long a process trusts a token it looked up (ADR 14): a revocation made by another
-# process takes effect there within this time; in the revoking process at once.
+# How long a process goes without asking how many revocations were made (ADR 14, amended):
+# a revocation made by another process takes effect there within this time; in the
+# revoking process at once. A token looked up once is then trusted without a read for as
+# long as no revocation was made after it was read.
 TRUSTED_SECONDS = 1.0
 CACHED_TOKENS = 10_000
 # An unknown token is answered from memory for this long: a client retrying a wrong token,
@@ -85,7 +89,12 @@ class Tokens:
         self.rows = TokenRows(database, idempotency)
         self.cursors = cursors or CursorCodec()
         self._replay_key = replay_key
-        self._trusted: dict[str, tuple[float, Principal]] = {}
+        # Tokens looked up: secret hash -> (revocations made when it was read, principal).
+        self._trusted: dict[str, tuple[int, Principal]] = {}
+        # The most revocations seen, and when (monotonic) the check that saw the latest
+        # began: every revocation committed before then is counted.
+        self._seen: tuple[int, float] = (0, -math.inf)
+        self._seen_lock = threading.Lock()
         self._unknown: dict[str, float] = {}  # digests of unknown tokens, until when
 
     def issue(
@@ -175,6 +184,8 @@ class Tokens:
         """The principal of an unrevoked token, or None."""
         if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
             return None
+        if time.monotonic() - self._seen[1] > TRUSTED_SECONDS:
+            self._count_revocations()
         known = self.trusted(secret)
         if known is not None:
             return known
@@ -188,21 +199,37 @@ class Tokens:
                 self._unknown.clear()
             self._unknown[digest] = time.monotonic() + UNKNOWN_SECONDS
             return None
-        principal = Principal(token_id=row[0], role=Role(row[1]), party_id=row[2])
+        token_id, role, party_id, revocations = row
+        principal = Principal(token_id=token_id, role=Role(role), party_id=party_id)
         if len(self._trusted) >= CACHED_TOKENS:
             self._trusted.clear()
-        self._trusted[digest] = (time.monotonic() + TRUSTED_SECONDS, principal)
+        self._trusted[digest] = (revocations, principal)
         return principal
 
     def trusted(self, secret: str) -> Principal | None:
-        """The principal of a token this process looked up less than a second ago, if any.
+        """The principal of a token this process looked up, if no revocation was made since
+        it was read as far as the last second's check knows (ADR 14, amended).
 
-        No database read: the HTTP layer answers such requests without a thread hop.
+        No database read: the HTTP layer answers such requests without a thread hop. A
+        revocation anywhere makes each process read each of its tokens once more.
         """
         entry = self._trusted.get(_hash(secret))
-        if entry is None or entry[0] < time.monotonic():
+        revocations, checked = self._seen
+        if entry is None or entry[0] < revocations:
+            return None
+        if time.monotonic() - checked > TRUSTED_SECONDS:
             return None
         return entry[1]
+
+    def _count_revocations(self) -> None:
+        """Ask how many revocations were made (one read for every token of the process;
+        one thread asks, those arriving meanwhile wait for its answer)."""
+        with self._seen_lock:
+            if time.monotonic() - self._seen[1] <= TRUSTED_SECONDS:
+                return
+            began = time.monotonic()
+            revocations = self.rows.revocations()
+            self._seen = (max(self._seen[0], revocations), began)
 
     def is_active(self, token_id: str) -> bool:
         """True while the token is not revoked (a database read: streams ask once a second)."""

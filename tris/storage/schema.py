@@ -14,7 +14,7 @@ from tris.storage.cursors import Cursor
 
 TRIS_TABLES = [
     idempotency.TABLE,
-    tokens.TABLE,
+    *tokens.TABLES,
     hashes.TABLE,
     *merkle_log.TABLES,
     *key_owners.TABLES,

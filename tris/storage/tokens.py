@@ -16,6 +16,21 @@ TABLE = """CREATE TABLE IF NOT EXISTS tris_tokens (
         created_at TEXT NOT NULL,
         revoked_at TEXT)"""
 
+# How many revocations were ever made: one row, counted up in each revocation's own
+# transaction. A process that read the count in the same statement as a token trusts the
+# token for as long as the count it sees now is no higher (ADR 14, amended).
+REVOCATIONS_TABLE = """CREATE TABLE IF NOT EXISTS tris_token_revocations (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        revoked BIGINT NOT NULL)"""
+TABLES = [TABLE, REVOCATIONS_TABLE]
+# No row yet: no revocation was counted (tokens revoked before the count began are found
+# revoked by every lookup).
+_REVOCATIONS = "COALESCE((SELECT revoked FROM tris_token_revocations WHERE id = 1), 0)"
+_COUNT_REVOCATION = (
+    "INSERT INTO tris_token_revocations (id, revoked) VALUES (1, 1) "
+    "ON CONFLICT (id) DO UPDATE SET revoked = tris_token_revocations.revoked + 1"
+)
+
 _INSERT = (
     "INSERT INTO tris_tokens (token_id, token_hash, role, party_id, label, created_at) "
     "VALUES (%s, %s, %s, %s, %s, CURRENT_TIMESTAMP)"
@@ -53,16 +68,25 @@ class TokenRows:
             if record is not None:
                 self.idempotency.save(record, cur)
 
-    def active(self, token_hash: str) -> tuple[str, str, str | None] | None:
-        """(token id, role, party id) of the unrevoked token with this secret hash."""
+    def active(self, token_hash: str) -> tuple[str, str, str | None, int] | None:
+        """(token id, role, party id, revocations) of the unrevoked token with this secret
+        hash: `revocations` is how many revocations had been made when it was read (one
+        statement, one snapshot)."""
         with self.database.read() as cur:
             cur.execute(
-                "SELECT token_id, role, party_id FROM tris_tokens "
+                f"SELECT token_id, role, party_id, {_REVOCATIONS} FROM tris_tokens "  # noqa: S608
                 "WHERE token_hash=%s AND revoked_at IS NULL",
                 (token_hash,),
             )
             row = cur.fetchone()
-        return None if row is None else (str(row[0]), str(row[1]), row[2])
+        return None if row is None else (str(row[0]), str(row[1]), row[2], int(row[3]))
+
+    def revocations(self) -> int:
+        """How many revocations have been made so far (it only ever grows)."""
+        with self.database.read() as cur:
+            cur.execute(f"SELECT {_REVOCATIONS}")
+            row = cur.fetchone()
+        return int(row[0])
 
     def is_active(self, token_id: str) -> bool:
         """True when a token with this id exists and is not revoked."""
@@ -81,6 +105,7 @@ class TokenRows:
                 (token_id,),
             )
             if cur.rowcount != 0:
+                cur.execute(_COUNT_REVOCATION)
                 return True
             cur.execute("SELECT 1 FROM tris_tokens WHERE token_id=%s", (token_id,))
             return cur.fetchone() is not None
