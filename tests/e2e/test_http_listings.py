@@ -178,3 +178,49 @@ def test_min_position_the_read_models_have_not_reached_answers_503(
             assert created.json()["id"] in ids(caught_up)
     finally:
         lagging.close()
+
+
+def test_a_listing_says_the_position_its_own_rows_were_read_at(
+    api: Api, trio: Trio, database_url: str
+) -> None:
+    first = api.propose(trio.business, content(trio.business, trio.civil, trio.state))
+    before = int(first.headers["X-TRIS-Position"])
+    # Another API process on the same database, in worker mode, with no worker running:
+    # its read models stay where they are until one passes by.
+    lagging = build_services(database_url, projections="worker", read_your_writes_timeout=0)
+    try:
+        with TestClient(create_app(lagging)) as client:
+            second = client.post(
+                "/v1/agreements",
+                json=content(trio.business, trio.civil),
+                headers=trio.business.headers(),
+            )
+            assert second.status_code == 201
+            after = int(second.headers["X-TRIS-Position"])
+            assert after > before
+            # All, a party's, a text found nowhere, a region unknown (the last two: empty).
+            sources = [
+                {},
+                {"party": trio.civil.party_id},
+                {"q": "nirgendwo"},
+                {"region": "Atlantis"},
+            ]
+
+            def listed() -> list[tuple[int, list[str]]]:
+                answers = []
+                for params in sources:
+                    answer = client.get("/v1/agreements", params=params, headers=api.admin)
+                    assert answer.status_code == 200, answer.text
+                    answers.append((int(answer.headers["X-TRIS-Position"]), ids(answer)))
+                return answers
+
+            lagging_answers = listed()
+            assert lagging_answers[0] == (before, [first.json()["id"]])
+            assert lagging_answers[1] == (before, [first.json()["id"]])
+            assert lagging_answers[2:] == [(before, []), (before, [])]  # empty pages too
+
+            lagging.projections.catch_up()  # a worker passes by
+            both = [second.json()["id"], first.json()["id"]]
+            assert listed() == [(after, both), (after, both), (after, []), (after, [])]
+    finally:
+        lagging.close()

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -166,9 +166,11 @@ class ProjectionRunner:
                 if failure[0] > positions.get(name, 0)
             }
 
-    def caught_up_to(self) -> int:
-        """The lowest position every projection has passed."""
-        positions = self.positions()
+    def caught_up_to(self, positions: Mapping[str, int] | None = None) -> int:
+        """The lowest position every projection has passed (of `positions` when given, each
+        projection's tracked position as read with a page; read now otherwise)."""
+        if positions is None:
+            positions = self.positions()
         return min((positions.get(p.name, 0) for p in self.projections), default=0)
 
     # ----------------------------------------------------------------- running

@@ -17,6 +17,7 @@ from tris.application.readmodels.queries.paging import (
 )
 from tris.domain.errors import InvalidInputError
 from tris.domain.values import Sector, SectorMix
+from tris.storage import tracking
 from tris.storage.cursors import Cursor
 
 STATUSES = ("proposed", "in_force", "completed", "terminated", "withdrawn")
@@ -89,19 +90,33 @@ class AgreementQueries(ReadModelQueries):
         *,
         limit: int = 50,
         cursor: str | None = None,
+        tracked: dict[str, int] | None = None,
     ) -> dict[str, Any]:
-        """A page of agreements, newest first, with an opaque cursor for the next page."""
+        """A page of agreements, newest first, with an opaque cursor for the next page.
+
+        `tracked`, when given, is filled with each projection's tracked position as the
+        page was read: the page holds every event up to them and none after (on PostgreSQL
+        from the page's own statement, on SQLite read first in the same transaction).
+        """
         sql, params = self.agreements_statement(viewer, filters, limit=limit, cursor=cursor)
         postgres = self.database.backend == "postgres"
         with self.database.read() as cur:
+            if tracked is not None and (not postgres or filters.region is not None):
+                # Read first: the answer holds at least what they say (a region unknown
+                # answers without the page's statement).
+                tracked.update(tracking.positions(cur))
             if filters.region is not None and not self._region_known(cur, filters.region):
                 # No party there: no agreement either, and no scan of them all to tell.
                 return {"items": [], "next_cursor": None}
             cur.execute(with_parties(sql) if postgres else sql, params)
             rows = cur.fetchall()
+            if postgres:
+                if tracked is not None:
+                    tracked.update(tracked_of_row(rows[0][TRACKED_COLUMN]))
+                rows = [r for r in rows if r[0] is not None]  # an empty page: one empty row
             page, more = rows[:limit], len(rows) > limit
             if postgres:
-                parties = {r[0]: parties_of_row(r[11]) for r in page}
+                parties = {r[0]: parties_of_row(r[PARTIES_COLUMN]) for r in page}
             else:
                 parties = self._parties_of(cur, [r[0] for r in page])
         items = [
@@ -246,16 +261,32 @@ class AgreementQueries(ReadModelQueries):
         return current_parties(self.database.backend, cur, agreement_ids)
 
 
+# The columns `with_parties` adds after the page's eleven.
+PARTIES_COLUMN = 11
+TRACKED_COLUMN = 12
+
+
 def with_parties(page_sql: str) -> str:
     """PostgreSQL: a page's statement that also brings each agreement's governing parties
-    (a twelfth column, `party_id sector` texts), so that a page is one round trip instead
-    of two. Its rows stay newest first: the page's order key is the agreement's `seq` in
-    every source a page is driven from (its cursor relies on that too)."""
+    (a twelfth column, `party_id sector` texts) and every projection's tracked position
+    (a thirteenth, `projection position` texts, the same on each row), so that a page is
+    one round trip instead of three and its position is the one its rows were read at (one
+    statement, one snapshot). Its rows stay newest first: the page's order key is the
+    agreement's `seq` in every source a page is driven from (its cursor relies on that
+    too). An empty page is one row of nulls beside the positions."""
     return (
         "SELECT p.*, ARRAY(SELECT pp.party_id || ' ' || pp.sector "  # noqa: S608
         "FROM rm_agreement_parties pp WHERE pp.agreement_id = p.agreement_id "
-        f"AND pp.is_current) FROM ({page_sql}) AS p ORDER BY p.seq DESC"
+        "AND pp.is_current), t.tracked "
+        "FROM (SELECT ARRAY(SELECT projection || ' ' || position FROM tris_tracking) "
+        f"AS tracked) AS t LEFT JOIN ({page_sql}) AS p ON TRUE ORDER BY p.seq DESC"
     )
+
+
+def tracked_of_row(pairs: list[str]) -> dict[str, int]:
+    """The tracked positions `with_parties` brought, by projection."""
+    split = (pair.rpartition(" ") for pair in pairs)
+    return {projection: int(position) for projection, _, position in split}
 
 
 def parties_of_row(pairs: list[str]) -> list[dict[str, str]]:

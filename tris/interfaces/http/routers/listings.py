@@ -46,6 +46,13 @@ NetworkDay = Annotated[
 
 def consistent(services: Services, response: Response, min_position: int | None) -> None:
     """Wait (bounded) until the read models passed `min_position`; say where they are."""
+    reached(services, min_position)
+    response.headers[POSITION_HEADER] = str(services.projections.caught_up_to())
+
+
+def reached(services: Services, min_position: int | None) -> None:
+    """Wait (bounded) until the read models passed `min_position` (422 beyond the log,
+    503 when they lag too long)."""
     timeout = services.settings.read_your_writes_timeout
     if min_position is not None and min_position > services.projections.head():
         raise InvalidInputError(
@@ -57,7 +64,6 @@ def consistent(services: Services, response: Response, min_position: int | None)
             f"the read models have not reached position {min_position} yet; retry shortly",
             retry_after=1,
         )
-    response.headers[POSITION_HEADER] = str(services.projections.caught_up_to())
 
 
 @router.get(
@@ -86,7 +92,7 @@ def list_agreements(
 ) -> Any:
     """Agreements newest first; partners see only their own party's agreements. `network`:
     only agreements with a party that is a member of it (through member networks too)."""
-    consistent(services, response, min_position)
+    reached(services, min_position)
     filters = AgreementFilter(
         party=party,
         sector=sector,
@@ -97,7 +103,11 @@ def list_agreements(
         network=network,
         network_as_of=as_of,
     )
-    page = services.queries.agreements(principal, filters, limit=limit, cursor=cursor)
+    tracked: dict[str, int] = {}  # where the read models were as the page was read
+    page = services.queries.agreements(
+        principal, filters, limit=limit, cursor=cursor, tracked=tracked
+    )
+    response.headers[POSITION_HEADER] = str(services.projections.caught_up_to(tracked))
     return read_model_answer(response, page)
 
 
