@@ -1894,6 +1894,17 @@ def test_a_rebuild_with_a_partner_process_equals_one_without(database_url: str) 
         ids, market_id = partnered_history(world)
         halves = {UUID(i).int & 0xFF < SPLIT for i in ids}
         assert halves == {True, False}  # both processes have agreements to apply
+        # Proposals left alone in both halves: each process holds their rows in memory to
+        # the end (ADR 36), and the first writes the partner's beside its own.
+        state, firm, assoc = trio(world)
+        alone: list[str] = []
+        for _ in range(64):
+            alone.append(
+                services.agreements.propose(firm.ctx(), draft(firm, assoc, state)).body["id"]
+            )
+            if {UUID(i).int & 0xFF < SPLIT for i in alone} == {True, False}:
+                break
+        assert {UUID(i).int & 0xFF < SPLIT for i in alone} == {True, False}
         live = services.projections.digest()
         stats, market_stats = services.queries.stats(), services.queries.market_stats(market_id)
         runner = services.projections
