@@ -39,6 +39,7 @@ from tris.application.opendata.stream import EventStream
 from tris.application.readmodels.agreements import AgreementsProjection
 from tris.application.readmodels.catalogue import default_projections
 from tris.application.readmodels.partner import (
+    CODE,
     PARTNER_SHARE,
     Partner,
     PartnerRecipe,
@@ -2165,15 +2166,43 @@ def test_a_partner_whose_rebuild_has_ended_stops_without_an_outcome(
         )
         gone = int(printed.stdout)
         part = partner_part(services.store.log)
-        ended = run_partner((recipe, tmp_path / "partner.db", 100, 2, part, outcome, gone))
+        handed = (recipe, tmp_path / "partner.db", 100, 2, part, outcome)
+        ended = run_partner((*handed, gone, CODE))
         assert ended.returncode == 1, ended.stderr
         assert not outcome.exists()
         # Named as its parent, the same partner applies its events and says so.
-        done = run_partner((recipe, tmp_path / "partner.db", 100, 2, part, outcome, os.getpid()))
+        done = run_partner((*handed, os.getpid(), CODE))
         assert done.returncode == 0, done.stderr
         assert json.loads(outcome.read_text())[0] == "done"
+        # A rebuild that runs TRIS from elsewhere is refused: that code may apply the
+        # events otherwise, and nothing would tell.
+        refused = run_partner((*handed, os.getpid(), "/elsewhere/tris"))
+        assert refused.returncode == 1, refused.stderr
+        failure = json.loads(outcome.read_text())
+        assert failure[0] == "failed"
+        assert f"runs TRIS from {CODE}, the rebuild's process from /elsewhere/tris" in failure[-1]
     finally:
         services.close()
+
+
+def test_a_partner_runs_its_rebuilds_code_not_a_tris_in_the_working_directory(
+    partnered_services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`python -m` puts the working directory first on the module search path: a partner
+    started there would import another TRIS, whose rows may silently differ."""
+    decoy = tmp_path / "tris"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text('raise ImportError("not the TRIS of the rebuild")\n')
+    monkeypatch.chdir(tmp_path)
+    runner = partnered_services.projections
+    live = runner.digest()
+    started: list[int] = []
+    spawn = runner._partner
+    monkeypatch.setattr(runner, "_partner", lambda *a: started.append(1) or spawn(*a))
+    runner.reset()
+    runner.rebuild()
+    assert started
+    assert runner.digest() == live
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)

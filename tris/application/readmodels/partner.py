@@ -41,6 +41,8 @@ from tris.storage.stage import Stage
 # in memory (ADR 36), it waited 0.1-0.7 s for the partner at 0.44 and 0-0.3 s at 0.41;
 # at 0.38 the partner waited. The database reads each process its own part.
 PARTNER_SHARE = 0.41
+# Where this process's TRIS comes from: a partner must run the same (`main` checks).
+CODE = str(Path(__file__).resolve().parents[2])
 
 
 class PartnerLog(Protocol):
@@ -119,15 +121,17 @@ class Partner:
         self.rest = LogPart(topics, below, inside=False)
         self._outcome = path.with_name(path.name + ".outcome")
         flags = ["-" + "O" * sys.flags.optimize] if sys.flags.optimize else []
+        # `-P`: the working directory is not put first on the module search path, which
+        # is this process's instead: the partner runs the very code this process runs.
         self._process = subprocess.Popen(  # noqa: S603 - this interpreter, this module
-            [sys.executable, *flags, "-m", __name__],
+            [sys.executable, *flags, "-P", "-m", __name__],
             stdin=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
         )
+        handed = (recipe, path, until, page, self.part, self._outcome, os.getpid(), CODE)
         try:
             with cast(IO[bytes], self._process.stdin) as stdin:
-                pickle.dump(
-                    (recipe, path, until, page, self.part, self._outcome, os.getpid()), stdin
-                )
+                pickle.dump(handed, stdin)
         except BrokenPipeError:
             pass  # it ended at once: `wait` says so
 
@@ -162,9 +166,18 @@ class Partner:
 def main() -> None:
     """The partner process: read the recipe, apply the partnered events up to `until` to
     the stage at `path`, write how it went."""
-    recipe, path, until, page, part, outcome_path, parent = pickle.load(sys.stdin.buffer)  # noqa: S301
+    recipe, path, until, page, part, outcome_path, parent, code = pickle.load(sys.stdin.buffer)  # noqa: S301
     outcome: list[Any]
     try:
+        if code != CODE:
+            # Another TRIS applies events otherwise: its rows would differ from this
+            # version's without any count telling (the events it applied are the same).
+            raise ProjectionFailedError(
+                "rebuild",
+                0,
+                "",
+                f"the partner process runs TRIS from {CODE}, the rebuild's process from {code}",
+            )
         log = recipe.open_log()
         try:
             projections = list(recipe.make_projections())
