@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.support.http import Api, Trio, build_services, content
+from tris.bootstrap import Services
 from tris.interfaces.http.app import create_app
 from tris.interfaces.http.schemas.listings import AgreementList, PartyCommitmentList, StatsView
 
@@ -150,77 +154,65 @@ def test_min_position_beyond_the_log_is_refused(api: Api, trio: Trio) -> None:
     assert "beyond the end" in response.json()["detail"]
 
 
-def test_min_position_the_read_models_have_not_reached_answers_503(
-    api: Api, trio: Trio, database_url: str
-) -> None:
-    # Another API process on the same database, in worker mode, with no worker running.
-    lagging = build_services(database_url, projections="worker", read_your_writes_timeout=0)
+@pytest.fixture
+def lagging(database_url: str) -> Iterator[tuple[Services, TestClient]]:
+    """Another API process on the same database, in worker mode, with no worker running:
+    its read models stay where they are until one passes by (`projections.catch_up`)."""
+    services = build_services(database_url, projections="worker", read_your_writes_timeout=0)
     try:
-        with TestClient(create_app(lagging)) as client:
-            created = client.post(
-                "/v1/agreements",
-                json=content(trio.business, trio.civil),
-                headers=trio.business.headers(),
-            )
-            assert created.status_code == 201  # the write stands though the read models lag
-            position = created.headers["X-TRIS-Position"]
-            behind = client.get(
-                "/v1/agreements", params={"min_position": position}, headers=api.admin
-            )
-            assert behind.status_code == 503
-            assert int(behind.headers["Retry-After"]) >= 1
-            assert behind.headers["content-type"].startswith("application/problem+json")
-            lagging.projections.catch_up()  # a worker passes by
-            caught_up = client.get(
-                "/v1/agreements", params={"min_position": position}, headers=api.admin
-            )
-            assert caught_up.status_code == 200
-            assert created.json()["id"] in ids(caught_up)
+        with TestClient(create_app(services)) as client:
+            yield services, client
     finally:
-        lagging.close()
+        services.close()
+
+
+def test_min_position_the_read_models_have_not_reached_answers_503(
+    api: Api, trio: Trio, lagging: tuple[Services, TestClient]
+) -> None:
+    services, client = lagging
+    created = client.post(
+        "/v1/agreements", json=content(trio.business, trio.civil), headers=trio.business.headers()
+    )
+    assert created.status_code == 201  # the write stands though the read models lag
+    position = created.headers["X-TRIS-Position"]
+    behind = client.get("/v1/agreements", params={"min_position": position}, headers=api.admin)
+    assert behind.status_code == 503
+    assert int(behind.headers["Retry-After"]) >= 1
+    assert behind.headers["content-type"].startswith("application/problem+json")
+    services.projections.catch_up()  # a worker passes by
+    caught_up = client.get("/v1/agreements", params={"min_position": position}, headers=api.admin)
+    assert caught_up.status_code == 200
+    assert created.json()["id"] in ids(caught_up)
 
 
 def test_a_listing_says_the_position_its_own_rows_were_read_at(
-    api: Api, trio: Trio, database_url: str
+    api: Api, trio: Trio, lagging: tuple[Services, TestClient]
 ) -> None:
     first = api.propose(trio.business, content(trio.business, trio.civil, trio.state))
     before = int(first.headers["X-TRIS-Position"])
-    # Another API process on the same database, in worker mode, with no worker running:
-    # its read models stay where they are until one passes by.
-    lagging = build_services(database_url, projections="worker", read_your_writes_timeout=0)
-    try:
-        with TestClient(create_app(lagging)) as client:
-            second = client.post(
-                "/v1/agreements",
-                json=content(trio.business, trio.civil),
-                headers=trio.business.headers(),
-            )
-            assert second.status_code == 201
-            after = int(second.headers["X-TRIS-Position"])
-            assert after > before
-            # All, a party's, a text found nowhere, a region unknown (the last two: empty).
-            sources = [
-                {},
-                {"party": trio.civil.party_id},
-                {"q": "nirgendwo"},
-                {"region": "Atlantis"},
-            ]
+    services, client = lagging
+    second = client.post(
+        "/v1/agreements", json=content(trio.business, trio.civil), headers=trio.business.headers()
+    )
+    assert second.status_code == 201
+    after = int(second.headers["X-TRIS-Position"])
+    assert after > before
+    # All, a party's, a text found nowhere, a region unknown (the last two: empty).
+    sources = [{}, {"party": trio.civil.party_id}, {"q": "nirgendwo"}, {"region": "Atlantis"}]
 
-            def listed() -> list[tuple[int, list[str]]]:
-                answers = []
-                for params in sources:
-                    answer = client.get("/v1/agreements", params=params, headers=api.admin)
-                    assert answer.status_code == 200, answer.text
-                    answers.append((int(answer.headers["X-TRIS-Position"]), ids(answer)))
-                return answers
+    def listed() -> list[tuple[int, list[str]]]:
+        answers = []
+        for params in sources:
+            answer = client.get("/v1/agreements", params=params, headers=api.admin)
+            assert answer.status_code == 200, answer.text
+            answers.append((int(answer.headers["X-TRIS-Position"]), ids(answer)))
+        return answers
 
-            lagging_answers = listed()
-            assert lagging_answers[0] == (before, [first.json()["id"]])
-            assert lagging_answers[1] == (before, [first.json()["id"]])
-            assert lagging_answers[2:] == [(before, []), (before, [])]  # empty pages too
+    lagging_answers = listed()
+    assert lagging_answers[0] == (before, [first.json()["id"]])
+    assert lagging_answers[1] == (before, [first.json()["id"]])
+    assert lagging_answers[2:] == [(before, []), (before, [])]  # empty pages too
 
-            lagging.projections.catch_up()  # a worker passes by
-            both = [second.json()["id"], first.json()["id"]]
-            assert listed() == [(after, both), (after, both), (after, []), (after, [])]
-    finally:
-        lagging.close()
+    services.projections.catch_up()  # a worker passes by
+    both = [second.json()["id"], first.json()["id"]]
+    assert listed() == [(after, both), (after, both), (after, []), (after, [])]
