@@ -30,7 +30,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, closing
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -317,12 +317,8 @@ class Stage:
         if helper is None:
             return 0
         try:
-            conn = self._connect()
-            try:
-                with helper() as cur:
-                    return self._fill(cur, conn, tables, ddl, indexes)
-            finally:
-                conn.close()
+            with closing(self._connect()) as conn, helper() as cur:
+                return self._fill(cur, conn, tables, ddl, indexes)
         except BaseException:
             tables.close()  # the first lane stops after its table
             raise
