@@ -222,14 +222,18 @@ class Tokens:
         return entry[1]
 
     def _count_revocations(self) -> None:
-        """Ask how many revocations were made (one read for every token of the process;
-        one thread asks, those arriving meanwhile wait for its answer)."""
+        """Ask how many revocations were made (one read for every token of the process).
+
+        Not under a lock: while the database is down each read waits for a connection on
+        its own, and a lock would line the waits up one after another (requests then
+        missed their deadline instead of answering 503 when their own wait ended). What
+        is seen is kept under the lock: the highest count with the latest start, both
+        only ever growing (every revocation before a check's start is in its count)."""
+        began = time.monotonic()
+        revocations = self.rows.revocations()
         with self._seen_lock:
-            if time.monotonic() - self._seen[1] <= TRUSTED_SECONDS:
-                return
-            began = time.monotonic()
-            revocations = self.rows.revocations()
-            self._seen = (max(self._seen[0], revocations), began)
+            seen, checked = self._seen
+            self._seen = (max(seen, revocations), max(checked, began))
 
     def is_active(self, token_id: str) -> bool:
         """True while the token is not revoked (a database read: streams ask once a second)."""
