@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import psycopg
 import pytest
@@ -12,6 +16,7 @@ from psycopg_pool import PoolTimeout
 
 from tests.support.http import Api, Trio, bearer, build_services, content
 from tris.application.access import Role
+from tris.bootstrap import Services
 from tris.interfaces.http.app import create_app
 from tris.interfaces.http.ratelimit import RateLimiter
 
@@ -32,6 +37,32 @@ def test_the_health_probe_needs_no_token(client: TestClient) -> None:
     assert response.json() == {"status": "ok", "database": "ok", "failing_read_models": []}
 
 
+def test_a_request_held_in_its_route_leaves_the_server_answering_others(
+    client: TestClient, services: Services, admin_token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A route that waits (here: for the test; in life: for the database) waits on a thread
+    # of its own, not on the event loop every request shares.
+    entered, release = threading.Event(), threading.Event()
+    read = services.agreements.get
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        assert release.wait(10)
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(services.agreements, "get", held)
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(
+            client.get, f"/v1/agreements/{uuid.uuid4()}", headers=bearer(admin_token)
+        )
+        assert entered.wait(10)
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/v1/tokens", headers=bearer(admin_token)).status_code == 200
+        assert not slow.done()
+        release.set()
+        assert slow.result(timeout=10).status_code == 404
+
+
 def test_openapi_and_docs_are_served(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert "/v1/agreements/{agreement_id}/signatures" in spec["paths"]
@@ -43,6 +74,11 @@ def test_openapi_and_docs_are_served(client: TestClient) -> None:
     propose = spec["paths"]["/v1/agreements"]["post"]
     assert "Location" in propose["responses"]["201"]["headers"]
     assert client.get("/docs").status_code == 200
+    # Every group of operations is described, agreements first.
+    used = {tag for item in spec["paths"].values() for op in item.values() for tag in op["tags"]}
+    described = [tag["name"] for tag in spec["tags"] if tag["description"]]
+    assert described[0] == "agreements"
+    assert set(described) == used
 
 
 def test_every_operation_documents_its_problems_and_an_unavailable_database(

@@ -43,16 +43,19 @@ from tris.interfaces.http.routers import (
 
 log = logging.getLogger(__name__)
 
+# Routes are matched in this order, one route after another (~1.5 µs each; no two routes
+# answer the same method and path): the most frequent requests' routes come first — the
+# listings, then the agreements' commands (signatures and revisions, then fulfilments).
 ROUTERS = (
     health.router,
     listings.router,
+    revisions.router,
+    fulfilments.router,
+    agreements.router,
+    amendments.router,
     parties.router,
     signing_keys.router,
     tokens.router,
-    agreements.router,
-    revisions.router,
-    amendments.router,
-    fulfilments.router,
     integrity.router,
     events.router,
     persons.router,
@@ -63,6 +66,27 @@ ROUTERS = (
     public.router,
     ocds.public,
 )
+
+# The order the documentation presents the operations in (their routes' order above is
+# the order they are matched in).
+TAGS = [
+    {"name": "agreements", "description": "Propose, read and decide on agreements."},
+    {"name": "revisions", "description": "Revise a proposal, sign a revision, compare two."},
+    {"name": "amendments", "description": "Amend an agreement in force."},
+    {"name": "fulfilments", "description": "Record and confirm what was delivered."},
+    {"name": "read models", "description": "Listings, commitments and figures."},
+    {"name": "parties", "description": "The registry of parties."},
+    {"name": "signing keys", "description": "The keys parties sign with."},
+    {"name": "networks", "description": "Networks of parties and their memberships."},
+    {"name": "markets", "description": "The Marktplatz: markets, offers, needs and deals."},
+    {"name": "event stream", "description": "The open event stream, for replay."},
+    {"name": "integrity", "description": "Signed checkpoints and proofs of the log."},
+    {"name": "open contracting", "description": "Agreements as OCDS releases."},
+    {"name": "public", "description": "What the parties chose to publish."},
+    {"name": "personal data", "description": "Contact persons, kept apart."},
+    {"name": "tokens", "description": "API tokens (operators)."},
+    {"name": "health", "description": "Liveness and the database's state."},
+]
 
 
 STARTUP_WAIT_SECONDS = 300.0
@@ -133,6 +157,7 @@ def create_app(
         version=getattr(tris, "__version__", "0.1.0"),
         lifespan=lifespan,
         openapi_url="/openapi.json",
+        openapi_tags=TAGS,
         docs_url=None,  # served by the portal from the app's own files (no CDN)
         redoc_url=None,
     )

@@ -36,6 +36,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         version=app.version,
         description=DESCRIPTION,
         routes=app.routes,
+        tags=app.openapi_tags,
     )
     for path_item in schema.get("paths", {}).values():
         for operation in path_item.values():

@@ -11,6 +11,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from tris.interfaces.http.routing import OffLoopRoute
 from tris.interfaces.web import audit, pages
 
 STATIC = Path(__file__).parent / "static"
@@ -18,7 +19,7 @@ SWAGGER = "/static/swagger-ui"
 # Swagger UI 5 (it reads OpenAPI 3.1) as the fastapi-offline package ships it.
 SWAGGER_FILES = Path(fastapi_offline.__file__).parent / "static"
 
-docs = APIRouter(include_in_schema=False)
+docs = APIRouter(include_in_schema=False, route_class=OffLoopRoute)
 
 
 @docs.get("/docs", response_class=HTMLResponse)

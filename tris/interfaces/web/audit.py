@@ -25,12 +25,13 @@ from tris.bootstrap import Services
 from tris.interfaces.http.deps import Anonymous, ServicesDep
 from tris.interfaces.http.errors import RateLimitedError
 from tris.interfaces.http.ratelimit import RateLimiter
+from tris.interfaces.http.routing import OffLoopRoute
 from tris.interfaces.web import pages
 from tris.interfaces.web.i18n import translations
 from tris.interfaces.web.render import Page
 from tris.interfaces.web.sessions import COOKIE, LIFETIME, PRE_COOKIE, Session, Sessions
 
-router = APIRouter(prefix="/audit", include_in_schema=False)
+router = APIRouter(prefix="/audit", include_in_schema=False, route_class=OffLoopRoute)
 
 SESSION_PURPOSE = b"tris-portal-sessions/1"
 MAX_FORM_BYTES = 4096

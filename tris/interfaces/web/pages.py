@@ -33,11 +33,12 @@ from tris.domain.errors import (
 from tris.domain.proofs.record import CONTENT_EVENTS
 from tris.interfaces.http.deps import Anonymous, ServicesDep
 from tris.interfaces.http.errors import status_for
+from tris.interfaces.http.routing import OffLoopRoute
 from tris.interfaces.web import charts
 from tris.interfaces.web.render import Page
 
 # Public pages are charged to the client's address, as the public API is.
-router = APIRouter(include_in_schema=False, dependencies=[Anonymous])
+router = APIRouter(include_in_schema=False, dependencies=[Anonymous], route_class=OffLoopRoute)
 
 PAGE_SIZE = 25
 # The events that write a new revision, in the order they number them.

@@ -25,6 +25,7 @@ from tris.interfaces.http.responses import (
     etag,
     respond,
 )
+from tris.interfaces.http.routing import OffLoopRoute
 from tris.interfaces.http.schemas.agreements import (
     AgreementCreate,
     AgreementView,
@@ -33,7 +34,7 @@ from tris.interfaces.http.schemas.agreements import (
 )
 from tris.interfaces.http.schemas.common import IsoMoment
 
-router = APIRouter(prefix="/v1/agreements", tags=["agreements"])
+router = APIRouter(prefix="/v1/agreements", tags=["agreements"], route_class=OffLoopRoute)
 
 
 @router.post(

@@ -14,9 +14,12 @@ from tris.interfaces.http.responses import (
     documented,
     respond,
 )
+from tris.interfaces.http.routing import OffLoopRoute
 from tris.interfaces.http.schemas.agreements import AgreementView, AmendmentCreate, ReasonCreate
 
-router = APIRouter(prefix="/v1/agreements/{agreement_id}/amendments", tags=["amendments"])
+router = APIRouter(
+    prefix="/v1/agreements/{agreement_id}/amendments", tags=["amendments"], route_class=OffLoopRoute
+)
 
 
 @router.post(

@@ -23,6 +23,7 @@ from tris.domain.errors import PermissionDeniedError
 from tris.interfaces.http.deps import CurrentPrincipal, ServicesDep
 from tris.interfaces.http.errors import MalformedHeaderError, RateLimitedError
 from tris.interfaces.http.responses import problems
+from tris.interfaces.http.routing import OffLoopRoute
 from tris.interfaces.http.schemas.events import EventPage
 
 NDJSON = "application/x-ndjson"
@@ -43,7 +44,7 @@ SSE_EVENT_SCHEMA = {
     },
 }
 
-router = APIRouter(prefix="/v1/events", tags=["event stream"])
+router = APIRouter(prefix="/v1/events", tags=["event stream"], route_class=OffLoopRoute)
 
 
 def require_stream_reader(principal: CurrentPrincipal) -> Principal:

@@ -14,6 +14,7 @@ from tris.interfaces.http.responses import (
     documented,
     respond,
 )
+from tris.interfaces.http.routing import OffLoopRoute
 from tris.interfaces.http.schemas.agreements import (
     AgreementView,
     ConfirmationCreate,
@@ -22,7 +23,9 @@ from tris.interfaces.http.schemas.agreements import (
     RecordedFulfilmentView,
 )
 
-router = APIRouter(prefix="/v1/agreements/{agreement_id}", tags=["fulfilments"])
+router = APIRouter(
+    prefix="/v1/agreements/{agreement_id}", tags=["fulfilments"], route_class=OffLoopRoute
+)
 
 
 @router.post(

@@ -7,9 +7,10 @@ import logging
 from fastapi import APIRouter
 
 from tris.interfaces.http.deps import ServicesDep
+from tris.interfaces.http.routing import OffLoopRoute
 from tris.interfaces.http.schemas.common import HealthView, ReadModelFailureView
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=OffLoopRoute)
 log = logging.getLogger(__name__)
 
 

@@ -25,6 +25,7 @@ from tris.interfaces.http.responses import (
     problems,
     respond,
 )
+from tris.interfaces.http.routing import OffLoopRoute
 from tris.interfaces.http.schemas.integrity import (
     CheckpointView,
     ConsistencyProofView,
@@ -33,7 +34,7 @@ from tris.interfaces.http.schemas.integrity import (
     VerificationView,
 )
 
-router = APIRouter(prefix="/v1", tags=["integrity"])
+router = APIRouter(prefix="/v1", tags=["integrity"], route_class=OffLoopRoute)
 
 TreeSize = Annotated[int, Query(ge=0, le=2**62, description="A tree size (number of leaves)")]
 

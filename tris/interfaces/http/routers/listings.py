@@ -18,10 +18,11 @@ from tris.interfaces.http.responses import (
     documented,
     read_model_answer,
 )
+from tris.interfaces.http.routing import OffLoopRoute
 from tris.interfaces.http.schemas.common import IsoDay
 from tris.interfaces.http.schemas.listings import AgreementList, PartyCommitmentList, StatsView
 
-router = APIRouter(tags=["read models"])
+router = APIRouter(tags=["read models"], route_class=OffLoopRoute)
 
 MinPosition = Annotated[
     int | None,

@@ -55,6 +55,7 @@ from tris.interfaces.http.routers.events import (
     may_open_stream,
 )
 from tris.interfaces.http.routers.listings import MinPosition, consistent
+from tris.interfaces.http.routing import OffLoopRoute
 from tris.interfaces.http.schemas.agreements import AgreementView
 from tris.interfaces.http.schemas.common import IsoDay
 from tris.interfaces.http.schemas.markets import (
@@ -74,8 +75,10 @@ from tris.interfaces.http.schemas.markets import (
     PostingWithdrawal,
 )
 
-router = APIRouter(tags=["markets"])
-public = APIRouter(prefix="/v1/public", tags=["public"], dependencies=[Anonymous])
+router = APIRouter(tags=["markets"], route_class=OffLoopRoute)
+public = APIRouter(
+    prefix="/v1/public", tags=["public"], dependencies=[Anonymous], route_class=OffLoopRoute
+)
 
 AdminCommand = Annotated[CommandContext, Depends(command_context(admin_only))]
 # An organiser's (or participant's) change of an existing market, offer or need.

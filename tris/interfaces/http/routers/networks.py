@@ -36,6 +36,7 @@ from tris.interfaces.http.responses import (
     respond,
 )
 from tris.interfaces.http.routers.listings import MinPosition, consistent
+from tris.interfaces.http.routing import OffLoopRoute
 from tris.interfaces.http.schemas.common import IsoDay, IsoMoment
 from tris.interfaces.http.schemas.networks import (
     MemberList,
@@ -48,7 +49,7 @@ from tris.interfaces.http.schemas.networks import (
     NetworkList,
 )
 
-router = APIRouter(prefix="/v1/parties", tags=["networks"])
+router = APIRouter(prefix="/v1/parties", tags=["networks"], route_class=OffLoopRoute)
 
 PartyId = Annotated[str, Path(max_length=100, description="The party's id")]
 NetworkId = Annotated[str, Path(max_length=100, description="The network's id")]

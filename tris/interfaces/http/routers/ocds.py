@@ -10,9 +10,12 @@ from fastapi import APIRouter, Path, Request
 from tris.application.access import PUBLIC
 from tris.interfaces.http.deps import AgreementReader, Anonymous, ServicesDep
 from tris.interfaces.http.responses import READ, problems
+from tris.interfaces.http.routing import OffLoopRoute
 
-router = APIRouter(tags=["open contracting"])
-public = APIRouter(prefix="/v1/public", tags=["public"], dependencies=[Anonymous])
+router = APIRouter(tags=["open contracting"], route_class=OffLoopRoute)
+public = APIRouter(
+    prefix="/v1/public", tags=["public"], dependencies=[Anonymous], route_class=OffLoopRoute
+)
 
 OCDS_PACKAGE = {
     "description": "An OCDS 1.1.5 package (valid against the official schema)",

@@ -16,9 +16,10 @@ from tris.interfaces.http.responses import (
     problems,
     respond,
 )
+from tris.interfaces.http.routing import OffLoopRoute
 from tris.interfaces.http.schemas.parties import PartyCreate, PartyList, PartyView
 
-router = APIRouter(prefix="/v1/parties", tags=["parties"])
+router = APIRouter(prefix="/v1/parties", tags=["parties"], route_class=OffLoopRoute)
 
 MAX_PAGE = 500
 

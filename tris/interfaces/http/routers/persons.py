@@ -8,9 +8,10 @@ from fastapi import APIRouter, Response
 
 from tris.interfaces.http.deps import AdminPrincipal, PlainCommand, ServicesDep
 from tris.interfaces.http.responses import POSITION_DOC, documented, respond
+from tris.interfaces.http.routing import OffLoopRoute
 from tris.interfaces.http.schemas.persons import PersonalDataErasure
 
-router = APIRouter(prefix="/v1/persons", tags=["personal data"])
+router = APIRouter(prefix="/v1/persons", tags=["personal data"], route_class=OffLoopRoute)
 
 
 @router.delete(

@@ -21,9 +21,12 @@ from tris.interfaces.http.responses import POSITION_DOC, documented, problems, r
 from tris.interfaces.http.routers import agreements, integrity, listings, networks, ocds, parties
 from tris.interfaces.http.routers import revisions as revision_routes
 from tris.interfaces.http.routers.listings import MinPosition, Network, NetworkDay, consistent
+from tris.interfaces.http.routing import OffLoopRoute
 from tris.interfaces.http.schemas.listings import StatsView
 
-router = APIRouter(prefix="/v1/public", tags=["public"], dependencies=[Anonymous])
+router = APIRouter(
+    prefix="/v1/public", tags=["public"], dependencies=[Anonymous], route_class=OffLoopRoute
+)
 
 UNPUBLISHED = "Published agreements only: anything else answers 404, as if it did not exist."
 

@@ -18,6 +18,7 @@ from tris.interfaces.http.responses import (
     problems,
     respond,
 )
+from tris.interfaces.http.routing import OffLoopRoute
 from tris.interfaces.http.schemas.agreements import (
     AgreementView,
     DiffView,
@@ -27,7 +28,9 @@ from tris.interfaces.http.schemas.agreements import (
     SignatureCreate,
 )
 
-router = APIRouter(prefix="/v1/agreements/{agreement_id}", tags=["revisions"])
+router = APIRouter(
+    prefix="/v1/agreements/{agreement_id}", tags=["revisions"], route_class=OffLoopRoute
+)
 
 RevisionNumber = Annotated[int, Path(ge=1, description="Revision number, from 1")]
 

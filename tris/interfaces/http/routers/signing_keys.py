@@ -8,9 +8,12 @@ from fastapi import APIRouter, Response
 
 from tris.interfaces.http.deps import Command, PlainCommand, ServicesDep
 from tris.interfaces.http.responses import COMMAND_DOC, POSITION_DOC, WRITE, documented, respond
+from tris.interfaces.http.routing import OffLoopRoute
 from tris.interfaces.http.schemas.parties import SigningKeyCreate, SigningKeyRegistration
 
-router = APIRouter(prefix="/v1/parties/{party_id}/signing-keys", tags=["signing keys"])
+router = APIRouter(
+    prefix="/v1/parties/{party_id}/signing-keys", tags=["signing keys"], route_class=OffLoopRoute
+)
 
 
 @router.post(

@@ -23,6 +23,7 @@ from tris.interfaces.http.responses import (
     documented,
     problems,
 )
+from tris.interfaces.http.routing import OffLoopRoute
 from tris.interfaces.http.schemas.tokens import (
     IssuedTokenView,
     PartnerTokenCreate,
@@ -30,7 +31,7 @@ from tris.interfaces.http.schemas.tokens import (
     TokenList,
 )
 
-router = APIRouter(tags=["tokens"])
+router = APIRouter(tags=["tokens"], route_class=OffLoopRoute)
 
 MAX_PAGE = 500
 
