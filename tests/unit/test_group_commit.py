@@ -82,24 +82,6 @@ def test_saves_arriving_while_a_batch_commits_share_the_next_one() -> None:
     assert (group.batches, group.saves) == (2, 9)
 
 
-def test_a_committing_batch_knows_whether_saves_wait_behind_it() -> None:
-    engine = Engine()
-    group = GroupCommit(engine.commit, engine.settle)
-    seen: list[bool] = []
-    commit = engine.commit
-
-    def committing(batch: list[Write]) -> None:
-        commit(batch)  # the first batch is held until the second save is queued
-        seen.append(group.waiting())
-
-    group._commit = committing
-    outcomes = submit_all(group, engine, [("s0", frozenset({"a"})), ("s1", frozenset({"b"}))])
-    assert outcomes == {"s0": "s0 saved", "s1": "s1 saved"}
-    # The first batch had a save queued behind it (it hands the lead on before its
-    # positions are looked up); the second had none.
-    assert seen == [True, False]
-
-
 def test_two_saves_of_one_aggregate_never_share_a_batch() -> None:
     engine = Engine()
     group = GroupCommit(engine.commit, engine.settle)

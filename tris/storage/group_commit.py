@@ -90,12 +90,6 @@ class GroupCommit:
             raise write.error
         return write.result
 
-    def waiting(self) -> bool:
-        """Whether saves are queued behind the batch being committed (a leader then hands
-        the lead on as soon as it has committed, and looks up positions after)."""
-        with self._lock:
-            return bool(self._queue)
-
     def _take(self) -> list[Write]:
         """The next batch: queued saves in arrival order, one per aggregate, at most
         `max_batch`; the rest stay queued (called under the lock)."""

@@ -240,8 +240,8 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         """Write every save of the batch in one transaction.
 
         Saves are seldom refused, so the batch is first written in one round trip
-        (`_write_batch`), with the sequencer's call unless saves wait behind it (the next
-        batch then need not wait for the call). When the database refuses a save, that
+        (`_write_batch`), with the sequencer's call and the read models' rows (also when
+        saves wait behind it: measured, ADR 35). When the database refuses a save, that
         transaction is rolled back and a batch of several written again with a savepoint
         per save, so the refused one fails alone and the others commit; saves that claim
         keys are written that way at once.
@@ -251,7 +251,7 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
             with self.datastore.get_connection() as conn:
                 if not any(write.payload[1].get("key_claims") for write in batch):
                     try:
-                        self._write_batch(conn, batch, locate=not self.group.waiting())
+                        self._write_batch(conn, batch)
                     except psycopg.Error:
                         if conn.broken or conn.closed or len(batch) == 1:
                             raise  # the transaction is gone, or its one save refused
@@ -268,11 +268,9 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         finally:
             self.chain_heads.discard()
 
-    def _write_batch(
-        self, conn: psycopg.Connection[DictRow], batch: list[Write], *, locate: bool
-    ) -> None:
+    def _write_batch(self, conn: psycopg.Connection[DictRow], batch: list[Write]) -> None:
         """Every save of a batch in one transaction and one round trip: BEGIN, each save's
-        statement and COMMIT go out together (pipeline mode) and, with `locate`, the
+        statement and COMMIT go out together (pipeline mode), the
         sequencer's call after them (ADR 30), followed by the batch's read-model
         statements when it has them (`_follow_up`, ADR 35). A save whose command read an
         aggregate that has moved since wrote nothing and is refused alone (its statement
@@ -291,7 +289,7 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         try:
             with conn.cursor() as located:
                 began = time.monotonic()
-                keys = _keys([e for w in batch for e in w.payload[0]]) if locate else None
+                keys = _keys([e for w in batch for e in w.payload[0]])
                 appends = [
                     (curs, params) for curs, (params, _) in zip(cursors, prepared, strict=True)
                 ]
@@ -316,7 +314,7 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                             write.extra["positions"] = own
                     # Predicted right, or would have been: the next batch's are predicted.
                     self._predicting = positions is not None and positions[:1] == [first]
-                elif locate:
+                else:
                     # The call or the follow-up failed (a wrong guess among the causes).
                     self._predicting = False
         finally:
@@ -358,11 +356,11 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         conn: psycopg.Connection[DictRow],
         appends: list[tuple[psycopg.Cursor[DictRow], dict[str, Any]]],
         located: psycopg.Cursor[DictRow],
-        keys: tuple[list[Any], list[int]] | None,
+        keys: tuple[list[Any], list[int]],
         follow_up: Callable[[], list[tuple[Any, tuple[Any, ...]]]],
     ) -> tuple[bool, bool]:
-        """BEGIN, each save's statement (on its own cursor), COMMIT and, unless `keys` is
-        None, the sequencer's call for those events (on `located`) and the statements
+        """BEGIN, each save's statement (on its own cursor), COMMIT, the sequencer's call
+        for those events (on `located`) and the statements
         `follow_up` gives, in one round trip (`PipelinedTransaction`). Whether the call
         answered, and whether the follow-up's statements committed.
 
@@ -379,8 +377,6 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                 for curs, params in appends:
                     curs.execute(self._append_sql, params, prepare=True)
                 transaction.commit()
-                if keys is None:
-                    return False, False
                 located.execute(self._locate_sql, (SEQUENCE_BATCH, *keys), prepare=True)
                 try:
                     statements = follow_up()
