@@ -117,6 +117,18 @@ def build(settings: Settings | None = None, *, today: Clock = date.today) -> Ser
         return projections.follow_up(first, events)
 
     store.log.follow_saves_with(follow_up)
+    if settings.writer_dir is not None:
+        shared = store.log.share_writer(settings.writer_dir)
+        if shared is not None:
+
+            def after_forwarded(position: int) -> bool:
+                """In the writer: another process's save is durable; make the read
+                models hold it as that process would have, and say whether they do."""
+                projections.after_commit(position, mode, timeout)
+                return projections.holds(position)
+
+            shared.after_forwarded = after_forwarded
+            shared.held_elsewhere = projections.held_elsewhere
     integrity = Integrity(store, settings)
     # Each person's key is wrapped by a key derived from the server key (outside the
     # database); keys and inline data from before are moved under wrapped keys once.

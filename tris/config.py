@@ -13,6 +13,10 @@ from tris.domain.errors import TrisError
 DEFAULT_DATABASE_URL = "sqlite:///./tris.db"
 
 
+# Set by `tris serve --workers N` for its API processes (`Settings.writer_dir`, ADR 38).
+WRITER_DIR_ENV = "TRIS_WRITER_DIR"
+
+
 class Settings(BaseSettings):
     """Validated configuration of one TRIS process."""
 
@@ -75,6 +79,11 @@ class Settings(BaseSettings):
         description="inline: each command updates the read models itself; worker: "
         "`tris worker` processes do and commands wait for them; auto: wait for workers "
         "while one is alive, else update inline",
+    )
+    writer_dir: str | None = Field(
+        default=None,
+        description="A private directory the API processes of one server share: the "
+        "first to save writes for all (ADR 38; set by `tris serve --workers N`)",
     )
     read_your_writes_timeout: float = Field(default=5.0, ge=0, le=60)
     request_timeout: float = Field(

@@ -49,6 +49,7 @@ another (`tris/interfaces/cli/errors.py`)::
     │       └── PartialExportError           an export after position 0 cannot seed a store
     ├── StorageError                         the database failed us (tris.storage.errors)
     │   ├── StorageUnavailableError          unreachable or unusable (503, exit 1)
+    │   │   └── WriterGoneError              the API processes' writer went away (ADR 38)
     │   ├── ProjectionFailedError            a read model cannot apply an event (503, exit 1)
     │   ├── PersonalDataErasedError          an erased person's data cannot be kept again (409)
     │   └── PersonalDataKeyError             a person's key does not unwrap (503, exit 1)

@@ -38,6 +38,13 @@ class StorageUnavailableError(StorageError):
     title = "Storage unavailable"
 
 
+class WriterGoneError(StorageUnavailableError):
+    """The process that writes for a server's API processes (ADR 38) could not be reached,
+    or went away before it answered a save (which may or may not have committed)."""
+
+    title = "Storage unavailable"
+
+
 class ProjectionFailedError(StorageError):
     """A read model could not apply an event (not a passing outage): it stays behind it, and
     `tris projections status` and `/healthz` say so until the cause is fixed."""

@@ -41,6 +41,7 @@ from tris.storage.postgres_parallel import ParallelPostgresRecorder
 from tris.storage.sqlite import TrisSQLiteRecorder
 from tris.storage.transcodings import TupleKeepingTranscoder, register_transcodings
 from tris.storage.vault import PersonalDataVault, SealedContact, inline_contacts
+from tris.storage.writer import SharedWriter
 
 
 def create_private_file(path: str) -> None:
@@ -137,7 +138,10 @@ class EventLog:
         self.app.sealed_contacts.vault = self.vault
 
     def close(self) -> None:
-        """Release connections."""
+        """Release connections (and the writer's lock, ADR 38)."""
+        recorder = self.app.recorder
+        if isinstance(recorder, ParallelPostgresRecorder) and recorder.shared is not None:
+            recorder.shared.close()
         self.app.close()
 
     def head_channel(self) -> PostgresHeadChannel | None:
@@ -161,6 +165,15 @@ class EventLog:
         recorder = self.app.recorder
         if isinstance(recorder, ParallelPostgresRecorder):
             recorder.follow_up = source
+
+    def share_writer(self, directory: str) -> SharedWriter | None:
+        """Save through one writer among the processes that share `directory` (ADR 38;
+        PostgreSQL only: SQLite is served by one process)."""
+        recorder = self.app.recorder
+        if not isinstance(recorder, ParallelPostgresRecorder):
+            return None
+        recorder.shared = SharedWriter(directory, recorder.group.submit)
+        return recorder.shared
 
     def notifications(
         self,

@@ -44,6 +44,7 @@ from tris.storage.log_part import LogPart, Tally
 from tris.storage.postgres import TrisPostgresRecorder
 from tris.storage.schema import STALE_READ
 from tris.storage.tracking import CLAIM_REFUSED
+from tris.storage.writer import SharedWriter
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +219,8 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         # not before a first batch has shown where the log's head is.
         self.follow_up: FollowUpSource | None = None
         self._predicting = False
+        # The writer this process's saves go through when it serves beside others (ADR 38).
+        self.shared: SharedWriter | None = None
 
     # ------------------------------------------------------------------ writing
 
@@ -229,11 +232,13 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
 
         Raises the library's IntegrityError when this save's own checks failed (a version
         another writer took, a key another party claimed); the batch's other saves stand.
+        With a shared writer (ADR 38) the batch is the writer process's.
         """
         if not stored_events:
             return None
         keys = frozenset(e.originator_id for e in stored_events)
-        positions: Sequence[int] | None = self.group.submit((stored_events, kwargs), keys)
+        submit = self.group.submit if self.shared is None else self.shared.submit
+        positions: Sequence[int] | None = submit((stored_events, kwargs), keys)
         return positions
 
     def _commit_batch(self, batch: list[Write]) -> None:

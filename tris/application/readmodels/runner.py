@@ -623,6 +623,20 @@ class ProjectionRunner:
         except Exception:  # the events are safe; a worker or the next command catches up
             log.exception("read models: catch-up after a command failed")
 
+    def holds(self, position: int) -> bool:
+        """Whether a batch of this process passed `position` (without asking the database)."""
+        return self._applied(position)
+
+    def held_elsewhere(self, position: int) -> None:
+        """The writer process (ADR 38) answered that its read models hold every event up
+        to `position`: a command of this process that it saved need not catch up itself.
+        What projections keep in memory stays true (`Remembered`: facts that never
+        change), as after any batch another process applied."""
+        with self._changed:
+            if position > self._last_reached:
+                self._last_reached = position
+                self._changed.notify_all()
+
     def wait_for(self, position: int | None, timeout: float) -> bool:
         """Block until every projection passed `position`, at most `timeout` seconds."""
         if position is None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import tempfile
 from typing import Annotated, Any, cast
 
 import typer
@@ -11,7 +13,7 @@ import uvicorn
 from uvicorn.supervisors.multiprocess import Multiprocess
 
 from tris.bootstrap import Services, check_server_key
-from tris.config import ConfigurationError, parse_database_url
+from tris.config import WRITER_DIR_ENV, ConfigurationError, parse_database_url
 from tris.demo import DemoData, demo_data_exists, load_demo
 from tris.interfaces.cli.context import (
     cli_reader,
@@ -71,7 +73,11 @@ def serve(
         "port": port,
     }
     if workers > 1 and not reload:
-        serve_processes(uvicorn.Config(APP_FACTORY, **options), host, port)
+        # One of the processes writes for all (ADR 38): they find it in a directory
+        # of this server's own, which they inherit through the environment.
+        with tempfile.TemporaryDirectory(prefix="tris-writer-") as directory:
+            os.environ[WRITER_DIR_ENV] = directory
+            serve_processes(uvicorn.Config(APP_FACTORY, **options), host, port)
     else:
         uvicorn.run(APP_FACTORY, **options)
 
