@@ -19,6 +19,7 @@ from tris.application.access import Role
 from tris.bootstrap import Services
 from tris.interfaces.http.app import create_app
 from tris.interfaces.http.ratelimit import RateLimiter
+from tris.storage.errors import WriterGoneError
 
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "instance"}
 
@@ -339,8 +340,9 @@ def test_an_unexpected_failure_answers_500_without_a_traceback(api: Api) -> None
         psycopg.errors.LockNotAvailable("canceling statement due to lock timeout"),
         OperationalError("canceling statement due to statement timeout"),
         PoolTimeout("couldn't get a connection after 10.00 sec"),
+        WriterGoneError("the writer process went away during the save"),
     ],
-    ids=["statement-timeout", "lock-timeout", "library-timeout", "pool-exhausted"],
+    ids=["statement-timeout", "lock-timeout", "library-timeout", "pool-exhausted", "writer-gone"],
 )
 def test_a_database_timeout_answers_503_with_retry_after(api: Api, error: Exception) -> None:
     app = api.client.app

@@ -389,7 +389,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TrisError, handle_known_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_error)
-    for unavailable in DATABASE_UNAVAILABLE_ERRORS:
+    # A storage error that means "not now" (the writer of ADR 38 gone, say) is answered as
+    # the database's own are: 503 with Retry-After, not as a server-side failure.
+    for unavailable in (*DATABASE_UNAVAILABLE_ERRORS, StorageUnavailableError):
         app.add_exception_handler(unavailable, handle_database_unavailable)
     for refused in DATA_ERRORS:
         app.add_exception_handler(refused, handle_data_error)
