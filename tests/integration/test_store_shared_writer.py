@@ -12,6 +12,7 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
+from eventsourcing.persistence import OperationalError
 
 from tests.support.http import build_services
 from tests.support.scenario import Member, draft, make_world
@@ -19,6 +20,7 @@ from tris.application.errors import VersionMismatchError
 from tris.application.readmodels.queries.agreements import AgreementFilter
 from tris.application.store import CommandContext, IdempotencyRequest
 from tris.bootstrap import Services
+from tris.demo import load_demo
 from tris.domain.values import Sector
 from tris.storage.errors import WriterGoneError
 from tris.storage.postgres_parallel import ParallelPostgresRecorder
@@ -93,6 +95,23 @@ def test_processes_sharing_a_writer_each_see_their_own_writes(
         assert recorder_of(second).group.batches == 0
         assert writer_of(second).forwarded == 4
         assert writer_of(first).served == 4
+
+
+def test_every_kind_of_command_is_saved_through_the_writer(
+    on_postgres: None, pair: tuple[Services, Services]
+) -> None:
+    # The demo plays parties, keys, agreements, amendments, fulfilments, markets and
+    # networks: every event type the domain has goes through the socket and back.
+    first, second = pair
+    two_parties(first)  # the first process saves first: it is the writer
+    load_demo(second)
+    assert writer_of(second).forwarded > 50 and recorder_of(second).group.batches == 0
+    positions = [n.id for n in first.store.log.notifications(None, 100_000)]
+    assert positions == list(range(1, len(positions) + 1))
+    assert first.projections.digest() == second.projections.digest()
+    first.integrity.issue_checkpoint()
+    report = first.integrity.audit()
+    assert report.ok, report.findings
 
 
 def test_a_forwarded_save_gets_its_own_refusal_and_its_own_replay(
@@ -172,3 +191,27 @@ def test_a_save_whose_writer_goes_away_fails_as_unavailable_and_saves_nothing(
         server.close()
         lock.close()
         services.close()
+
+
+def test_an_error_the_writer_cannot_send_back_reaches_the_saver_as_unavailable(
+    on_postgres: None, pair: tuple[Services, Services], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = pair
+    firm, assoc = two_parties(first)
+    writer = writer_of(first)
+
+    class UnsendableError(Exception):
+        """Holds a lock: it does not pickle."""
+
+        def __init__(self) -> None:
+            super().__init__("a failure deep in the writer")
+            self.lock = threading.Lock()
+
+    def failing(payload: object, keys: object) -> object:
+        raise UnsendableError
+
+    monkeypatch.setattr(writer, "_submit", failing)
+    with pytest.raises(OperationalError, match="UnsendableError: a failure deep in the writer"):
+        second.agreements.propose(firm.ctx(), draft(firm, assoc, title="Nie"))
+    monkeypatch.undo()
+    assert second.agreements.propose(firm.ctx(), draft(firm, assoc, title="Doch")).status == 201
