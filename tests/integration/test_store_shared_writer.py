@@ -20,6 +20,7 @@ from tris.application.errors import VersionMismatchError
 from tris.application.readmodels.queries.agreements import AgreementFilter
 from tris.application.store import CommandContext, IdempotencyRequest
 from tris.bootstrap import Services
+from tris.config import ConfigurationError
 from tris.demo import load_demo
 from tris.domain.values import Sector
 from tris.storage.errors import WriterGoneError
@@ -215,3 +216,16 @@ def test_an_error_the_writer_cannot_send_back_reaches_the_saver_as_unavailable(
         second.agreements.propose(firm.ctx(), draft(firm, assoc, title="Nie"))
     monkeypatch.undo()
     assert second.agreements.propose(firm.ctx(), draft(firm, assoc, title="Doch")).status == 201
+
+
+def test_a_writer_directory_other_users_could_open_is_refused(
+    on_postgres: None, database_url: str, tmp_path: Path
+) -> None:
+    # Whoever reaches the socket exchanges pickles with the processes: it must be private.
+    directory = tmp_path / "open"
+    directory.mkdir()
+    directory.chmod(0o755)
+    with pytest.raises(ConfigurationError, match="open to other users"):
+        build_services(database_url, writer_dir=str(directory))
+    with pytest.raises(ConfigurationError, match="unusable"):
+        build_services(database_url, writer_dir=str(tmp_path / "missing"))

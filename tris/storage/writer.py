@@ -23,6 +23,7 @@ import os
 import pickle
 import select
 import socket
+import stat
 import struct
 import threading
 import time
@@ -32,6 +33,7 @@ from typing import IO, Any
 
 from eventsourcing.persistence import OperationalError
 
+from tris.config import ConfigurationError
 from tris.storage.errors import WriterGoneError
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,7 @@ class SharedWriter:
 
     def __init__(self, directory: str | Path, submit: Submit) -> None:
         self.directory = Path(directory)
+        _require_private(self.directory)
         self._submit = submit
         # Called in the writer for each forwarded save once it is durable, with its last
         # position: it makes the read models hold it (as the command's own process would
@@ -228,6 +231,24 @@ class SharedWriter:
         if lock_file is not None:
             lock_file.close()
         self._drop_connection()
+
+
+def _require_private(directory: Path) -> None:
+    """Refuse a directory another user could open: whoever can reach the socket sends
+    pickles to the writer, or answers the others' saves with its own."""
+    try:
+        status = directory.stat()
+    except OSError as error:
+        raise ConfigurationError(
+            f"the writer's directory {directory} is unusable: {error}"
+        ) from None
+    if not stat.S_ISDIR(status.st_mode) or status.st_uid != os.getuid():
+        raise ConfigurationError(f"the writer's directory {directory} is not this user's own")
+    if status.st_mode & 0o077:
+        raise ConfigurationError(
+            f"the writer's directory {directory} is open to other users (mode "
+            f"{stat.S_IMODE(status.st_mode):o}); it must be 700"
+        )
 
 
 def _portable(error: Exception) -> Exception:
