@@ -7,6 +7,7 @@ import json
 import os
 import pickle
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -301,6 +302,9 @@ def test_serve_with_several_workers_gives_each_process_a_socket_of_its_own(
             seen["sockets"] = sockets
 
         def run(self) -> None:
+            # The processes find their shared writer in a private directory (ADR 38).
+            directory = Path(os.environ["TRIS_WRITER_DIR"])
+            seen["writer_dir"] = (directory, stat.S_IMODE(directory.stat().st_mode))
             # What a process gets when the share is sent to it: its own socket.
             own = [pickle.loads(pickle.dumps(share)) for share in seen["sockets"]]
             seen["options"] = [
@@ -327,6 +331,10 @@ def test_serve_with_several_workers_gives_each_process_a_socket_of_its_own(
 
     assert result.exit_code == 0, result.stderr
     assert seen["workers"] == 2
+    directory, mode = seen["writer_dir"]
+    assert mode == 0o700
+    # Gone with the server, and not left behind for what this process does next.
+    assert not directory.exists() and "TRIS_WRITER_DIR" not in os.environ
     [(address, reuse_port, no_delay)] = seen["options"]
     assert address == ("127.0.0.1", port) and reuse_port and no_delay
     # Nobody else could take the port while the processes ran; it is free again after.

@@ -75,9 +75,17 @@ def serve(
     if workers > 1 and not reload:
         # One of the processes writes for all (ADR 38): they find it in a directory
         # of this server's own, which they inherit through the environment.
+        # (Set only while they run: `serve` may be called in a process that goes on.)
+        before = os.environ.get(WRITER_DIR_ENV)
         with tempfile.TemporaryDirectory(prefix="tris-writer-") as directory:
             os.environ[WRITER_DIR_ENV] = directory
-            serve_processes(uvicorn.Config(APP_FACTORY, **options), host, port)
+            try:
+                serve_processes(uvicorn.Config(APP_FACTORY, **options), host, port)
+            finally:
+                if before is None:
+                    os.environ.pop(WRITER_DIR_ENV, None)
+                else:
+                    os.environ[WRITER_DIR_ENV] = before
     else:
         uvicorn.run(APP_FACTORY, **options)
 
