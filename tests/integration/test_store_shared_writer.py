@@ -229,3 +229,7 @@ def test_a_writer_directory_other_users_could_open_is_refused(
         build_services(database_url, writer_dir=str(directory))
     with pytest.raises(ConfigurationError, match="unusable"):
         build_services(database_url, writer_dir=str(tmp_path / "missing"))
+    deep = tmp_path / ("w" * 120)
+    deep.mkdir(mode=0o700)
+    with pytest.raises(ConfigurationError, match="too long a path"):
+        build_services(database_url, writer_dir=str(deep))

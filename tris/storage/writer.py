@@ -45,6 +45,9 @@ FIND_WRITER_SECONDS = 2.0
 # shorter; a writer that hangs this long is taken for gone).
 ANSWER_SECONDS = 60.0
 
+# A Unix socket's path holds at most 107 bytes (Linux's sun_path, with its final NUL).
+SOCKET_PATH_MAX = 108
+
 Submit = Callable[[Any, frozenset[Hashable]], Any]
 
 
@@ -155,8 +158,13 @@ class SharedWriter:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()  # a dead writer's
             server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            server.bind(str(path))
-            server.listen(128)
+            try:
+                server.bind(str(path))
+                server.listen(128)
+            except OSError:
+                server.close()
+                lock_file.close()  # not the writer after all: the lock is free again
+                raise
             self._lock_file, self._server = lock_file, server
         log.info("process %d writes for the server's processes", os.getpid())
         threading.Thread(target=self._accept, args=(server,), daemon=True).start()
@@ -244,6 +252,10 @@ def _require_private(directory: Path) -> None:
         ) from None
     if not stat.S_ISDIR(status.st_mode) or status.st_uid != os.getuid():
         raise ConfigurationError(f"the writer's directory {directory} is not this user's own")
+    if len(os.fsencode(directory / "writer.sock")) >= SOCKET_PATH_MAX:
+        raise ConfigurationError(
+            f"the writer's directory {directory} is too long a path for a Unix socket"
+        )
     if status.st_mode & 0o077:
         raise ConfigurationError(
             f"the writer's directory {directory} is open to other users (mode "
