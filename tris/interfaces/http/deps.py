@@ -51,6 +51,9 @@ async def get_services(request: Request) -> Services:
     return cast(Services, services)
 
 
+# The routes' lean path resolves it from the request alone (ADR 39).
+get_services.from_request = get_services  # type: ignore[attr-defined]
+
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
@@ -331,6 +334,19 @@ def command_context(
     dependency.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         parameters, return_annotation=CommandContext
     )
+
+    async def from_request(request: Request) -> CommandContext:
+        """The same context, its parts read from the request as FastAPI reads them for the
+        dependency's parameters (the routes' lean path, ADR 39)."""
+        headers = request.headers
+        return await dependency(
+            request,
+            await bearer_scheme(request),
+            headers.get("if-match") if wants_version else None,
+            headers.get("idempotency-key") if idempotent else None,
+        )
+
+    dependency.from_request = from_request  # type: ignore[attr-defined]
     return dependency
 
 

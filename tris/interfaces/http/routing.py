@@ -16,11 +16,19 @@ import contextvars
 import functools
 import inspect
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
-from fastapi.routing import APIRoute
+import fastapi.routing
+from fastapi import params
+from fastapi.datastructures import DefaultPlaceholder
+from fastapi.dependencies.utils import request_body_to_args, request_params_to_args
+from fastapi.routing import APIRoute, serialize_response
+from fastapi.utils import is_body_allowed_for_status_code
+from pydantic_core import PydanticUndefined as Undefined
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 # As many threads as anyio lends sync endpoints by default: requests beyond them queue.
 ROUTE_THREADS = 40
@@ -55,3 +63,139 @@ class OffLoopRoute(APIRoute):
         if inspect.isfunction(endpoint) and not inspect.iscoroutinefunction(endpoint):
             endpoint = off_loop(endpoint)
         super().__init__(path, endpoint, **kwargs)
+
+    def get_route_handler(self) -> Handler:
+        """FastAPI's handler, behind the lean path where the route's shape allows it."""
+        full = super().get_route_handler()
+        # The route as included in its application (FastAPI builds one per inclusion).
+        included = getattr(fastapi.routing, "_effective_route_context_var", None)
+        context = included.get() if included is not None else None
+        route = context if getattr(context, "original_route", None) is self else self
+        return lean_handler(route, full) or full
+
+
+# --- The command routes' lean path (ADR 39) ---------------------------------------------
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+Resolver = Callable[[Request], Awaitable[Any]]
+
+# The JSON bodies the lean path parses itself; any other Content-Type goes the full way.
+_JSON_TYPES = frozenset({"application/json", "application/json; charset=utf-8"})
+
+
+def lean_resolver(call: Any) -> Resolver | None:
+    """How the lean path resolves a dependency from the request alone, or None when it
+    cannot (a dependency declares it with a `from_request` attribute)."""
+    resolver = getattr(call, "from_request", None)
+    return cast(Resolver, resolver) if callable(resolver) else None
+
+
+def lean_handler(route: Any, full: Handler) -> Handler | None:
+    """A handler for `route` that skips FastAPI's per-request analysis when the request is
+    well-formed, or None when the route's shape is not one it covers.
+
+    It covers a route whose endpoint is a coroutine function taking path parameters, at
+    most one JSON body (not embedded), the `Response`, and dependencies that resolve from
+    the request alone (`from_request`): the commands. It validates the path parameters
+    and the body with the route's own fields, exactly as FastAPI does, before anything
+    with an effect runs; a request they refuse, a body that is not plain JSON, or any
+    dependency override goes to `full`, FastAPI's own handler, which then answers exactly
+    as it always did (the same errors, in the same order). Only the happy path is short.
+    """
+    dependant = getattr(route, "dependant", None)
+    if dependant is None or not inspect.iscoroutinefunction(dependant.call):
+        return None
+    if (
+        dependant.query_params
+        or dependant.header_params
+        or dependant.cookie_params
+        or len(dependant.body_params) > 1
+        or getattr(route, "_embed_body_fields", True)
+        or dependant.request_param_name
+        or dependant.websocket_param_name
+        or dependant.http_connection_param_name
+        or dependant.background_tasks_param_name
+        or dependant.security_scopes_param_name
+        or route.stream_item_field is not None
+        or route.is_json_stream
+        or not isinstance(route.response_class, DefaultPlaceholder)
+        or route.response_model_include is not None
+        or route.response_model_exclude is not None
+        or not route.response_model_by_alias
+        or route.response_model_exclude_unset
+        or route.response_model_exclude_defaults
+        or route.response_model_exclude_none
+    ):
+        return None
+    if dependant.body_params and isinstance(dependant.body_params[0].field_info, params.Form):
+        return None
+    resolvers: list[tuple[str, Resolver]] = []
+    for sub in dependant.dependencies:
+        resolver = lean_resolver(sub.call)
+        if resolver is None or sub.name is None:
+            return None
+        resolvers.append((sub.name, resolver))
+    endpoint = cast(Callable[..., Awaitable[Any]], dependant.call)
+    path_params, body_params = dependant.path_params, dependant.body_params
+    response_name = dependant.response_param_name
+    response_field = route.response_field
+    status_code = route.status_code
+    provider = route.dependency_overrides_provider
+
+    async def lean(request: Request) -> Response:
+        if provider is not None and getattr(provider, "dependency_overrides", None):
+            return await full(request)
+        values, errors = request_params_to_args(path_params, request.path_params)
+        if errors:
+            return await full(request)
+        if body_params:
+            body: Any = Undefined
+            if await request.body():
+                if request.headers.get("content-type", "").lower() not in _JSON_TYPES:
+                    return await full(request)
+                try:
+                    body = await request.json()
+                except Exception:  # not JSON: FastAPI's handler words the 422
+                    return await full(request)
+            body_values, errors = await request_body_to_args(body_params, body, False)
+            if errors:
+                return await full(request)
+            values.update(body_values)
+        for name, resolve in resolvers:
+            values[name] = await resolve(request)
+        sub_response = Response()
+        del sub_response.headers["content-length"]
+        sub_response.status_code = None  # type: ignore[assignment]
+        if response_name is not None:
+            values[response_name] = sub_response
+        raw = await endpoint(**values)
+        if isinstance(raw, Response):
+            return raw
+        return await _serialised(raw, response_field, status_code, sub_response)
+
+    return lean
+
+
+async def _serialised(
+    raw: Any, field: Any, status_code: int | None, sub_response: Response
+) -> Response:
+    """An answer that is not a `Response` yet, through the route's model, as FastAPI's
+    handler serialises it (a replayed command's stored answer)."""
+    content = await serialize_response(
+        field=field, response_content=raw, is_coroutine=True, dump_json=field is not None
+    )
+    arguments: dict[str, Any] = {}
+    status = status_code or sub_response.status_code
+    if sub_response.status_code:
+        status = sub_response.status_code
+    if status is not None:
+        arguments["status_code"] = status
+    response: Response
+    if field is not None:
+        response = Response(content=content, media_type="application/json", **arguments)
+    else:
+        response = JSONResponse(content, **arguments)
+    if not is_body_allowed_for_status_code(response.status_code):
+        response.body = b""
+    response.headers.raw.extend(sub_response.headers.raw)
+    return response
