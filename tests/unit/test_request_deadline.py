@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -24,7 +25,11 @@ def run(app: Any, seconds: float) -> list[Message]:
     async def send(message: Message) -> None:
         sent.append(message)
 
-    asyncio.run(RequestDeadlineMiddleware(app, seconds)(SCOPE, receive, send))
+    # On a thread of its own: a test before may have left this thread's loop running.
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(
+            asyncio.run, RequestDeadlineMiddleware(app, seconds)(SCOPE, receive, send)
+        ).result()
     return sent
 
 
