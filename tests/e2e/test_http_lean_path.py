@@ -127,6 +127,66 @@ def refused_requests(trio: Trio) -> list[tuple[str, str, dict[str, Any]]]:
     ]
 
 
+def refused_reads(api: Api, trio: Trio) -> list[tuple[str, str, dict[str, Any]]]:
+    """Reads the lean path must not answer differently from FastAPI: each refused."""
+    proposed = api.propose(trio.state, content(trio.state, trio.business))
+    agreement = f"/v1/agreements/{proposed.json()['id']}"
+    partner = trio.state.headers()
+    researcher = bearer(api.issue_token("researcher"))
+    return [
+        ("GET", agreement, {"params": {"version": "0"}, "headers": partner}),
+        ("GET", agreement, {"params": {"version": "one"}, "headers": partner}),
+        ("GET", agreement, {"params": {"as_of": "yesterday"}, "headers": partner}),
+        ("GET", agreement, {"params": {"version": "0"}, "headers": {}}),
+        ("GET", agreement, {"headers": researcher}),
+        ("GET", agreement, {"headers": trio.outsider.headers()}),
+        ("GET", f"{agreement}/history", {"params": {"limit": "501"}, "headers": partner}),
+        ("GET", f"{agreement}/history", {"params": {"cursor": "x" * 300}, "headers": partner}),
+        ("GET", f"{agreement}/revisions/0", {"headers": partner}),
+        ("GET", f"{agreement}/revisions/9", {"headers": partner}),
+        ("GET", "/v1/agreements", {"params": {"limit": "0"}, "headers": partner}),
+        ("GET", "/v1/agreements", {"params": {"status": "nonsense"}, "headers": partner}),
+        ("GET", "/v1/tokens", {"headers": partner}),
+        ("GET", "/v1/events", {"params": {"after": "-1"}, "headers": researcher}),
+        ("GET", "/v1/events", {"headers": partner}),
+    ]
+
+
+def test_refused_reads_are_answered_exactly_as_fastapi_answers_them(
+    api: Api, client: TestClient, full_client: TestClient, trio: Trio
+) -> None:
+    for method, path, arguments in refused_reads(api, trio):
+        lean = client.request(method, path, **arguments)
+        full = full_client.request(method, path, **arguments)
+        assert lean.status_code >= 400, (path, arguments, lean.text)
+        assert (lean.status_code, lean.content) == (full.status_code, full.content), path
+        assert _headers(lean) == _headers(full), path
+
+
+def test_reads_are_answered_as_fastapi_answers_them(
+    api: Api, client: TestClient, full_client: TestClient, trio: Trio, solved: list[str]
+) -> None:
+    proposed = api.propose(trio.state, content(trio.state, trio.business))
+    agreement = f"/v1/agreements/{proposed.json()['id']}"
+    partner = trio.state.headers()
+    for path, arguments in [
+        (agreement, {"headers": partner}),
+        (agreement, {"params": {"version": "1"}, "headers": api.admin}),
+        (f"{agreement}/history", {"params": {"limit": "1"}, "headers": partner}),
+        (f"{agreement}/revisions/1", {"headers": partner}),
+        (f"{agreement}/revisions/1/signing-payload", {"headers": partner}),
+        ("/v1/agreements", {"params": {"limit": "5"}, "headers": partner}),
+        ("/v1/tokens", {"headers": api.admin}),
+    ]:
+        solved.clear()
+        lean = client.get(path, **arguments)
+        assert solved == [], path  # the lean path answered
+        full = full_client.get(path, **arguments)
+        assert lean.status_code == 200, (path, lean.text)
+        assert (lean.status_code, lean.content) == (full.status_code, full.content), path
+        assert _headers(lean) == _headers(full), path
+
+
 def test_refused_commands_are_answered_exactly_as_fastapi_answers_them(
     client: TestClient, full_client: TestClient, trio: Trio
 ) -> None:

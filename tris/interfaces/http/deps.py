@@ -88,7 +88,40 @@ async def _principal(
     return principal
 
 
+async def _once(request: Request, key: Any, compute: Callable[[], Awaitable[Any]]) -> Any:
+    """A dependency's value for the request, computed once however many ask for it (as
+    FastAPI caches it for the request): a token is charged to its rate limit once."""
+    memo = request.scope.setdefault("tris.dependencies", {})
+    if key not in memo:
+        memo[key] = await compute()
+    return memo[key]
+
+
+async def _authenticate_from_request(request: Request) -> Principal:
+    async def compute() -> Principal:
+        services = await get_services(request)
+        return await _principal(request, services, await bearer_scheme(request))
+
+    return cast(Principal, await _once(request, authenticate, compute))
+
+
+# The routes' lean path resolves it from the request alone (ADR 39).
+authenticate.from_request = _authenticate_from_request  # type: ignore[attr-defined]
+
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+
+
+def from_principal(check: Callable[[Principal], Any]) -> Callable[[Principal], Any]:
+    """Mark a dependency that takes nothing but the `CurrentPrincipal` and checks it, so
+    that the routes' lean path resolves it (ADR 39)."""
+
+    async def from_request(request: Request) -> Any:
+        result = check(await _authenticate_from_request(request))
+        return await result if inspect.isawaitable(result) else result
+
+    check.from_request = from_request  # type: ignore[attr-defined]
+    return check
+
 
 PageCursor = Annotated[str | None, Query(description="`next_cursor` of the page before")]
 BoundedCursor = Annotated[
@@ -113,9 +146,19 @@ def limit_anonymous(request: Request) -> None:
         )
 
 
+async def _limit_anonymous_from_request(request: Request) -> None:
+    async def compute() -> None:
+        limit_anonymous(request)
+
+    await _once(request, limit_anonymous, compute)
+
+
+limit_anonymous.from_request = _limit_anonymous_from_request  # type: ignore[attr-defined]
+
 Anonymous = Depends(limit_anonymous)
 
 
+@from_principal
 async def require_admin(principal: CurrentPrincipal) -> Principal:
     """An admin token, or PermissionDeniedError."""
     return admin_only(principal)
@@ -143,6 +186,7 @@ def partner_only(principal: Principal) -> Principal:
     return principal
 
 
+@from_principal
 async def require_agreement_reader(principal: CurrentPrincipal) -> Principal:
     """A token that may read agreements: partners (their own), admins and auditors."""
     if principal.role is Role.RESEARCHER:

@@ -28,7 +28,7 @@ from fastapi.routing import APIRoute, serialize_response
 from fastapi.utils import is_body_allowed_for_status_code
 from pydantic_core import PydanticUndefined as Undefined
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 # As many threads as anyio lends sync endpoints by default: requests beyond them queue.
 ROUTE_THREADS = 40
@@ -94,21 +94,26 @@ def lean_handler(route: Any, full: Handler) -> Handler | None:
     """A handler for `route` that skips FastAPI's per-request analysis when the request is
     well-formed, or None when the route's shape is not one it covers.
 
-    It covers a route whose endpoint is a coroutine function taking path parameters, at
-    most one JSON body (not embedded), the `Response`, and dependencies that resolve from
-    the request alone (`from_request`): the commands. It validates the path parameters
-    and the body with the route's own fields, exactly as FastAPI does, before anything
-    with an effect runs; a request they refuse, a body that is not plain JSON, or any
-    dependency override goes to `full`, FastAPI's own handler, which then answers exactly
-    as it always did (the same errors, in the same order). Only the happy path is short.
+    It covers a route whose endpoint is a coroutine function taking path, query and header
+    parameters, at most one JSON body (not embedded), the `Response`, and dependencies
+    that resolve from the request alone (`from_request`): the commands and most reads.
+    It validates the parameters and the body with the route's own fields, exactly as
+    FastAPI does, before anything with an effect runs; a request they refuse, a body
+    that is not plain JSON, or any dependency override goes to `full`, FastAPI's own
+    handler, which then answers exactly as it always did (the same errors, in the same
+    order). Only the happy path is short.
     """
     dependant = getattr(route, "dependant", None)
     if dependant is None or not inspect.iscoroutinefunction(dependant.call):
         return None
+    if inspect.isgeneratorfunction(inspect.unwrap(dependant.call)):
+        return None
+    response_class = route.response_class
+    actual_class = (
+        response_class.value if isinstance(response_class, DefaultPlaceholder) else response_class
+    )
     if (
-        dependant.query_params
-        or dependant.header_params
-        or dependant.cookie_params
+        dependant.cookie_params
         or len(dependant.body_params) > 1
         or getattr(route, "_embed_body_fields", True)
         or dependant.request_param_name
@@ -118,7 +123,9 @@ def lean_handler(route: Any, full: Handler) -> Handler | None:
         or dependant.security_scopes_param_name
         or route.stream_item_field is not None
         or route.is_json_stream
-        or not isinstance(route.response_class, DefaultPlaceholder)
+        or not isinstance(actual_class, type)
+        or not issubclass(actual_class, (JSONResponse, Response))
+        or issubclass(actual_class, StreamingResponse)
         or route.response_model_include is not None
         or route.response_model_exclude is not None
         or not route.response_model_by_alias
@@ -136,10 +143,10 @@ def lean_handler(route: Any, full: Handler) -> Handler | None:
             return None
         resolvers.append((sub.name, resolver))
     endpoint = cast(Callable[..., Awaitable[Any]], dependant.call)
-    path_params, body_params = dependant.path_params, dependant.body_params
+    path_params, query_params = dependant.path_params, dependant.query_params
+    header_params, body_params = dependant.header_params, dependant.body_params
     response_name = dependant.response_param_name
-    response_field = route.response_field
-    status_code = route.status_code
+    answer = _Answer(route.response_field, route.status_code, response_class)
     provider = route.dependency_overrides_provider
 
     async def lean(request: Request) -> Response:
@@ -148,6 +155,15 @@ def lean_handler(route: Any, full: Handler) -> Handler | None:
         values, errors = request_params_to_args(path_params, request.path_params)
         if errors:
             return await full(request)
+        for fields, received in (
+            (query_params, request.query_params),
+            (header_params, request.headers),
+        ):
+            if fields:
+                more, errors = request_params_to_args(fields, received)
+                if errors:
+                    return await full(request)
+                values.update(more)
         if body_params:
             body: Any = Undefined
             if await request.body():
@@ -171,31 +187,43 @@ def lean_handler(route: Any, full: Handler) -> Handler | None:
         raw = await endpoint(**values)
         if isinstance(raw, Response):
             return raw
-        return await _serialised(raw, response_field, status_code, sub_response)
+        return await answer.serialised(raw, sub_response)
 
     return lean
 
 
-async def _serialised(
-    raw: Any, field: Any, status_code: int | None, sub_response: Response
-) -> Response:
-    """An answer that is not a `Response` yet, through the route's model, as FastAPI's
-    handler serialises it (a replayed command's stored answer)."""
-    content = await serialize_response(
-        field=field, response_content=raw, is_coroutine=True, dump_json=field is not None
-    )
-    arguments: dict[str, Any] = {}
-    status = status_code or sub_response.status_code
-    if sub_response.status_code:
-        status = sub_response.status_code
-    if status is not None:
-        arguments["status_code"] = status
-    response: Response
-    if field is not None:
-        response = Response(content=content, media_type="application/json", **arguments)
-    else:
-        response = JSONResponse(content, **arguments)
-    if not is_body_allowed_for_status_code(response.status_code):
-        response.body = b""
-    response.headers.raw.extend(sub_response.headers.raw)
-    return response
+class _Answer:
+    """How a route's answer of plain data becomes its response, as FastAPI's handler
+    makes it: through the route's model, with the route's status and response class."""
+
+    def __init__(self, field: Any, status_code: int | None, response_class: Any) -> None:
+        self.field = field
+        self.status_code = status_code
+        self.dump_json = field is not None and isinstance(response_class, DefaultPlaceholder)
+        self.response_class = (
+            response_class.value
+            if isinstance(response_class, DefaultPlaceholder)
+            else response_class
+        )
+
+    async def serialised(self, raw: Any, sub_response: Response) -> Response:
+        """The response for the endpoint's answer `raw` (a replayed command's stored
+        answer, a read's view), with the headers and status set on `sub_response`."""
+        content = await serialize_response(
+            field=self.field, response_content=raw, is_coroutine=True, dump_json=self.dump_json
+        )
+        arguments: dict[str, Any] = {}
+        status = self.status_code or sub_response.status_code
+        if sub_response.status_code:
+            status = sub_response.status_code
+        if status is not None:
+            arguments["status_code"] = status
+        response: Response
+        if self.dump_json:
+            response = Response(content=content, media_type="application/json", **arguments)
+        else:
+            response = self.response_class(content, **arguments)
+        if not is_body_allowed_for_status_code(response.status_code):
+            response.body = b""
+        response.headers.raw.extend(sub_response.headers.raw)
+        return response

@@ -20,7 +20,7 @@ from tris.application.opendata.notifier import Revalidation
 from tris.application.opendata.stream import PAGE_LIMIT, EventStream
 from tris.bootstrap import Services
 from tris.domain.errors import PermissionDeniedError
-from tris.interfaces.http.deps import CurrentPrincipal, ServicesDep
+from tris.interfaces.http.deps import CurrentPrincipal, ServicesDep, from_principal
 from tris.interfaces.http.errors import MalformedHeaderError, RateLimitedError
 from tris.interfaces.http.responses import problems
 from tris.interfaces.http.routing import OffLoopRoute
@@ -47,6 +47,7 @@ SSE_EVENT_SCHEMA = {
 router = APIRouter(prefix="/v1/events", tags=["event stream"], route_class=OffLoopRoute)
 
 
+@from_principal
 def require_stream_reader(principal: CurrentPrincipal) -> Principal:
     """Auditors, researchers and admins read the global stream; partners do not."""
     if principal.role is Role.PARTNER:

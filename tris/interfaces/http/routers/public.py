@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.routing import APIRoute
 
 from tris.application.access import PUBLIC, Principal
@@ -34,6 +34,13 @@ UNPUBLISHED = "Published agreements only: anything else answers 404, as if it di
 def public_reader() -> Principal:
     """The principal of a request without a token."""
     return PUBLIC
+
+
+async def _public_reader_from_request(request: Request) -> Principal:
+    return PUBLIC
+
+
+public_reader.from_request = _public_reader_from_request  # type: ignore[attr-defined]
 
 
 PublicReader = Annotated[Principal, Depends(public_reader)]
