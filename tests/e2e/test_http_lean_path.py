@@ -149,6 +149,11 @@ def refused_reads(api: Api, trio: Trio) -> list[tuple[str, str, dict[str, Any]]]
         ("GET", "/v1/tokens", {"headers": partner}),
         ("GET", "/v1/events", {"params": {"after": "-1"}, "headers": researcher}),
         ("GET", "/v1/events", {"headers": partner}),
+        # The public routes: no token, the address's limit, published agreements only.
+        ("GET", f"/v1/public{agreement.removeprefix('/v1')}", {}),
+        ("GET", "/v1/public/agreements", {"params": {"limit": "0"}}),
+        ("GET", f"/v1/public/agreements/{'x' * 101}", {}),
+        ("GET", "/v1/public/stats", {"params": {"as_of": "someday"}}),
     ]
 
 
@@ -177,6 +182,8 @@ def test_reads_are_answered_as_fastapi_answers_them(
         (f"{agreement}/revisions/1/signing-payload", {"headers": partner}),
         ("/v1/agreements", {"params": {"limit": "5"}, "headers": partner}),
         ("/v1/tokens", {"headers": api.admin}),
+        ("/v1/public/agreements", {"params": {"limit": "5"}}),
+        ("/v1/public/stats", {}),
     ]:
         solved.clear()
         lean = client.get(path, **arguments)
@@ -213,5 +220,16 @@ def test_a_refused_command_charges_its_token_once(database_url: str) -> None:
                 for _ in range(4)
             ]
         assert answers == [422, 422, 422, 429]
+    finally:
+        services.close()
+
+
+def test_a_public_read_charges_its_address_once(database_url: str) -> None:
+    # The public routes' limit is their router's dependency: it has no parameter to go to.
+    services = build_services(database_url, anonymous_rate_limit_per_minute=3)
+    try:
+        with TestClient(create_app(services)) as client:
+            answers = [client.get("/v1/public/stats").status_code for _ in range(4)]
+        assert answers == [200, 200, 200, 429]
     finally:
         services.close()

@@ -140,10 +140,11 @@ def lean_handler(route: Any, full: Handler) -> Handler | None:
         return None
     if dependant.body_params and isinstance(dependant.body_params[0].field_info, params.Form):
         return None
-    resolvers: list[tuple[str, Resolver]] = []
+    # In FastAPI's order; a dependency without a name (a router's) runs for its effect.
+    resolvers: list[tuple[str | None, Resolver]] = []
     for sub in dependant.dependencies:
         resolver = lean_resolver(sub.call)
-        if resolver is None or sub.name is None:
+        if resolver is None:
             return None
         resolvers.append((sub.name, resolver))
     endpoint = cast(Callable[..., Awaitable[Any]], dependant.call)
@@ -182,7 +183,9 @@ def lean_handler(route: Any, full: Handler) -> Handler | None:
                 return await full(request)
             values.update(body_values)
         for name, resolve in resolvers:
-            values[name] = await resolve(request)
+            value = await resolve(request)
+            if name is not None:
+                values[name] = value
         sub_response = Response()
         del sub_response.headers["content-length"]
         sub_response.status_code = None  # type: ignore[assignment]
