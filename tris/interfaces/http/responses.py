@@ -139,11 +139,14 @@ def respond(
         response.status_code = outcome.status
         response.headers.update(headers)
         return outcome.body
-    # The headers in one piece: setting them one by one scans the list each time.
+    # The headers in one piece (set one by one, each scans the list), by lower-case name
+    # as they go out: the answer's own replace any of the same name set before.
+    merged = dict(response.headers)
+    merged.update((name.lower(), value) for name, value in headers.items())
     return Response(
         content=pydantic_core.to_json(outcome.body),
         status_code=outcome.status,
-        headers={**response.headers, **headers},
+        headers=merged,
         media_type="application/json",
     )
 
