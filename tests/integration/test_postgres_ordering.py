@@ -167,10 +167,13 @@ def test_a_save_looks_up_the_aggregates_it_read_by_index_not_by_scanning_the_log
 
     statement = re.sub(rb"%\((\w+)\)s", numbered, recorder._append_sql).decode()
     values = {
+        "read_saves": "'{0}'",
         "read_ids": "'{00000000-0000-0000-0000-000000000001}'",
         "read_versions": "'{1}'",
+        "first_saves": "'{0}'",
         "first_ids": "'{00000000-0000-0000-0000-000000000002}'",
         "first_versions": "'{2}'",
+        "saves": "'{0}'",
         "ids": "'{00000000-0000-0000-0000-000000000002}'",
         "versions": "'{2}'",
         "topics": "'{t}'",

@@ -26,6 +26,7 @@ from tris.domain.values import Sector
 from tris.storage.cursors import PipelinedTransaction, implicit_transaction
 from tris.storage.follow_up import FollowUp
 from tris.storage.group_commit import Write
+from tris.storage.idempotency import IdempotencyRecord
 from tris.storage.postgres_parallel import ParallelPostgresRecorder
 from tris.storage.schema import STALE_READ
 
@@ -242,6 +243,49 @@ def test_a_batch_is_written_in_one_pipelined_transaction_with_its_positions(
     assert batch[1].result == [log[(known, 2)], log[(fresh[1], 1)]]
     assert (fresh[2], 1) not in log
     assert recorder.select_events(fresh[2]) == []
+
+
+def test_a_batch_is_one_statement_and_a_read_of_what_an_earlier_save_writes_is_stale(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = recorder_of(services)
+    known, other = uuid4(), uuid4()
+    commit_and_settle(recorder, batch_of(([stored(known)], {}), ([stored(other)], {})))
+    statements: list[bytes] = []
+    execute = psycopg.Cursor.execute
+
+    def counted(self: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        statements.append(query)
+        return execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", counted)
+    fresh = [uuid4() for _ in range(2)]
+
+    def kept(key: str) -> dict[str, Any]:
+        record = IdempotencyRecord("token-1", key, f"print-{key}", 201, {"key": key})
+        return {"idempotency": record}
+
+    # The second save's command read `known` at its stored version, which the first save
+    # of the same batch moves on: as if the batch were written save by save, the second
+    # is stale and writes nothing, not even its idempotency record; the third read
+    # `other`, which nothing moved, and is written.
+    batch = batch_of(
+        ([stored(known, 2)], kept("first")),
+        ([stored(fresh[0])], {"read_versions": [(known, 1)], **kept("second")}),
+        ([stored(fresh[1])], {"read_versions": [(other, 1)], **kept("third")}),
+    )
+    commit_and_settle(recorder, batch)
+
+    assert statements.count(recorder._append_sql) == 1
+    assert [write.error is None for write in batch] == [True, False, True]
+    assert str(batch[1].error) == STALE_READ
+    assert [e.originator_version for e in recorder.select_events(known)] == [1, 2]
+    assert recorder.select_events(fresh[0]) == []
+    assert len(recorder.select_events(fresh[1])) == 1
+    with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+        curs.execute("SELECT idem_key, status, body FROM tris_idempotency ORDER BY idem_key")
+        records = [(r["idem_key"], r["status"], r["body"]) for r in curs]
+    assert records == [("first", 201, '{"key":"first"}'), ("third", 201, '{"key":"third"}')]
 
 
 @pytest.mark.parametrize("alone", [False, True])
