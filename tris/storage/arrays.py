@@ -3,14 +3,15 @@
 psycopg dumps a list parameter in Python element by element, and works the elements' type
 out afresh on every cursor (each cursor has its own adaptation cache): a save's twelve
 arrays took ~80 µs of every command's CPU. A list of one of these types says what it
-holds, and its dumper writes the array's text form at once (~20 µs for the same save),
-with a fixed type, so a prepared statement sees the same parameter types every time.
-Plain lists are still dumped as psycopg dumps them.
+holds, and its dumper writes the array at once (~20 µs for the same save), in binary
+since ADR 40 (the text form before), with a fixed type, so a prepared statement sees the
+same parameter types every time. Plain lists are still dumped as psycopg dumps them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import struct
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -36,57 +37,84 @@ class ByteaArray(list[Any]):
     """A `bytea[]` parameter (bytes or None)."""
 
 
-def _literal(items: Iterable[str]) -> bytes:
-    return ("{" + ",".join(items) + "}").encode()
+# The binary form of a one-dimensional array (PostgreSQL's `array_send`): dimensions, a
+# flag for NULLs, the elements' type, the length and lower bound, then each element as
+# its length and bytes (-1 and nothing for NULL). PostgreSQL reads it without parsing
+# text (a save's arrays were a third of its statement's bind), and Python writes it with
+# less work than the text form's quoting.
+_EMPTY = struct.Struct("!iiI")
+_HEADER = struct.Struct("!iiIii")
+_LENGTH = struct.Struct("!i")
+_BIGINT = struct.Struct("!iq")
+_NULL = _LENGTH.pack(-1)
+_UUID_LENGTH = _LENGTH.pack(16)
 
 
-def _number(value: Any) -> str:
+def _uuid(value: Any) -> bytes:
     if value is None:
-        return "NULL"
+        return _NULL
+    if type(value) is UUID:
+        return _UUID_LENGTH + value.bytes
+    try:  # a UUID's text, as Python's `UUID` reads it
+        return _UUID_LENGTH + UUID(str(value)).bytes
+    except ValueError:
+        raise psycopg.DataError(f"not a UUID in a uuid[]: {value!r}") from None
+
+
+def _bigint(value: Any) -> bytes:
+    if value is None:
+        return _NULL
     if type(value) is not int:
         raise psycopg.DataError(f"not an integer in a bigint[]: {value!r}")
-    return str(value)
+    try:
+        return _BIGINT.pack(8, value)
+    except struct.error:
+        raise psycopg.DataError(f"out of the range of bigint: {value}") from None
 
 
-def _uuid(value: Any) -> str:
+def _text(value: Any) -> bytes:
     if value is None:
-        return "NULL"
-    # A UUID's text needs no quotes; anything else is quoted (and checked by PostgreSQL).
-    return str(value) if type(value) is UUID else _quoted(str(value))
-
-
-def _quoted(value: str | None) -> str:
-    if value is None:
-        return "NULL"
-    if "\x00" in value:
+        return _NULL
+    encoded = str(value).encode()
+    if b"\x00" in encoded:
         raise psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return _LENGTH.pack(len(encoded)) + encoded
 
 
-def _hex(value: bytes | None) -> str:
-    # bytea's hex form, `\x…`, its backslash escaped inside the quoted element.
-    return "NULL" if value is None else '"\\\\x' + value.hex() + '"'
+def _bytea(value: Any) -> bytes:
+    if value is None:
+        return _NULL
+    return _LENGTH.pack(len(value)) + bytes(value)
 
 
 class _ArrayDumper(Dumper):
-    """An array's text form in one piece, each element written by `element`."""
+    """An array's binary form in one piece, each element written by `element`."""
 
-    format = Format.TEXT
-    element: Callable[[Any], str]
+    format = Format.BINARY
+    element: Callable[[Any], bytes]
+    element_oid: int
 
     def dump(self, obj: Any) -> bytes:
-        return _literal(map(self.element, obj))
+        if not obj:
+            return _EMPTY.pack(0, 0, self.element_oid)
+        nulls = 1 if None in obj else 0
+        head = _HEADER.pack(1, nulls, self.element_oid, len(obj), 1)
+        return head + b"".join(map(self.element, obj))
 
 
 for _kind, _type, _element in (
     (UuidArray, "uuid", _uuid),
-    (BigintArray, "int8", _number),
-    (TextArray, "text", _quoted),
-    (ByteaArray, "bytea", _hex),
+    (BigintArray, "int8", _bigint),
+    (TextArray, "text", _text),
+    (ByteaArray, "bytea", _bytea),
 ):
     _dumper = type(
         f"{_kind.__name__}Dumper",
         (_ArrayDumper,),
-        {"oid": postgres.types[_type].array_oid, "element": staticmethod(_element)},
+        {
+            "oid": postgres.types[_type].array_oid,
+            "element_oid": postgres.types[_type].oid,
+            "element": staticmethod(_element),
+        },
     )
     psycopg.adapters.register_dumper(_kind, _dumper)
