@@ -413,7 +413,7 @@ def test_the_live_tail_waits_for_a_late_writer_and_then_sends_every_event_once(
         )
         tail.start()
         with late_writer(services, firm):
-            # Others commit meanwhile; each waits (boundedly) for a position it cannot get yet.
+            # Others save meanwhile; each waits for the numbering lock the late writer holds.
             others = [
                 threading.Thread(
                     target=services.agreements.propose,
@@ -423,9 +423,9 @@ def test_the_live_tail_waits_for_a_late_writer_and_then_sends_every_event_once(
             ]
             for other in others:
                 other.start()
-            joined(*others)
             time.sleep(0.5)
             assert [e.id for e in seen] == list(range(1, head_before + 1))
+        joined(*others)
         tail.join(timeout=30)
 
     assert [e.id for e in seen] == list(range(1, head_before + 6))

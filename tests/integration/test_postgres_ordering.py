@@ -60,10 +60,73 @@ def test_concurrent_writers_get_contiguous_positions(services: Services) -> None
     assert seen == list(range(1, len(seen) + 1))
 
 
-def test_a_writer_that_commits_late_is_never_skipped(services: Services) -> None:
+def test_writers_of_two_processes_take_turns_at_numbering(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes' writers (each its own group commit) number their batches in turns
+    (ADR 41): a batch takes the numbering lock before it reads the highest position, so
+    no batch is given a position another still holds, and none is written again save by
+    save for it."""
+    world = make_world(services)
+    firm = world.add("Kiezbäckerei Schulz GmbH", Sector.BUSINESS)
+    assoc = world.add("Nachbarschaftshaus Moabit e.V.", Sector.CIVIL_SOCIETY)
+    other = build(
+        load_settings(
+            database_url=services.settings.database_url,
+            projections="worker",
+            read_your_writes_timeout=0,
+        ),
+        today=lambda: date(2026, 6, 1),
+    )
+    try:
+        again: list[int] = []
+        for each in (services, other):
+            each_recorder = each.store.log.app.recorder
+            assert isinstance(each_recorder, ParallelPostgresRecorder)
+            alone = each_recorder._write_alone
+
+            def counted(*args: Any, _alone: Any = alone, **kwargs: Any) -> None:
+                again.append(1)
+                _alone(*args, **kwargs)
+
+            monkeypatch.setattr(each_recorder, "_write_alone", counted)
+
+        def write(n: int) -> None:
+            side = (services, other)[n % 2]
+            for i in range(6):
+                side.agreements.propose(firm.ctx(), draft(firm, assoc, title=f"T{n}-{i}"))
+
+        assert run_in_threads(write, 8) == []
+    finally:
+        other.close()
+    seen = positions(services)
+    assert seen == list(range(1, len(seen) + 1))
+    assert again == []
+
+
+def late_world(services: Services) -> tuple[World, Member, Member]:
     world: World = make_world(services)
     firm = world.add("Kiezbäckerei Schulz GmbH", Sector.BUSINESS)
     assoc = world.add("Nachbarschaftshaus Moabit e.V.", Sector.CIVIL_SOCIETY)
+    return world, firm, assoc
+
+
+def proposing(services: Services, firm: Member, assoc: Member) -> list[threading.Thread]:
+    """Four proposals, each on a thread of its own, started."""
+    threads = [
+        threading.Thread(
+            target=services.agreements.propose,
+            args=(firm.ctx(), draft(firm, assoc, title=f"Nach {n}")),
+        )
+        for n in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def test_a_writer_that_commits_late_is_never_skipped(services: Services) -> None:
+    world, firm, assoc = late_world(services)
     store = services.store
     recorder = store.log.app.recorder
     assert isinstance(recorder, ParallelPostgresRecorder)
@@ -77,17 +140,16 @@ def test_a_writer_that_commits_late_is_never_skipped(services: Services) -> None
         tail.wait_for(tail.head(), timeout=10)
         head_before = tail.head()
 
-        # The late writer: a transaction that inserts an event and stays open.
+        # The late writer: a transaction that saves an event, numbered, and stays open.
         with late_writer(services, firm):
-            # Others commit while it is open (no table lock blocks them); readers must
-            # not move past the open transaction's event.
-            later = [
-                services.agreements.propose(firm.ctx(), draft(firm, assoc, title=f"Nach {n}"))
-                for n in range(4)
-            ]
+            # Others save meanwhile: they wait for the numbering lock it holds; readers
+            # see nothing beyond what was there.
+            later = proposing(services, firm, assoc)
             time.sleep(1.5)
+            assert all(thread.is_alive() for thread in later)
             assert tail.head() == head_before
             assert tail.caught_up_to() == head_before
+        joined(*later)
 
         assert tail.wait_for(head_before + 1 + 4 * 1, timeout=15)
         seen = positions(services)
@@ -96,7 +158,7 @@ def test_a_writer_that_commits_late_is_never_skipped(services: Services) -> None
             start=head_before, limit=100, inclusive_of_start=False
         )
         kinds = [n.topic.rsplit(".", 1)[-1] for n in notifications]
-        # The late event comes first: its transaction started before the others.
+        # The late event comes first: it was numbered before the others.
         assert kinds[0] == "DetailsUpdated"
         assert sorted(kinds[1:]) == ["Proposed"] * len(later)
     finally:
@@ -105,6 +167,39 @@ def test_a_writer_that_commits_late_is_never_skipped(services: Services) -> None
 
     listed = services.queries.agreements(world.admin, AgreementFilter())["items"]
     assert len(listed) == len(later)
+    live = tail.digest()
+    services.projections.rebuild()
+    assert services.projections.digest() == live
+
+
+def test_a_writer_without_the_lock_that_commits_late_is_numbered_after_it(
+    services: Services,
+) -> None:
+    """A writer that saves without the numbering lock (a process of a version before
+    ADR 41) leaves its event unnumbered: the others are numbered and read meanwhile, and
+    the late event is numbered after its commit, behind them; no reader skips it."""
+    _, firm, assoc = late_world(services)
+    store = services.store
+    tail = ProjectionRunner(store, default_projections(), batch_size=2)
+    stop = threading.Event()
+    worker = threading.Thread(target=tail.run_forever, args=(stop,), kwargs={"interval": 0.01})
+    worker.start()
+    try:
+        tail.wait_for(tail.head(), timeout=10)
+        head_before = tail.head()
+        with late_writer(services, firm, numbered=False):
+            joined(*proposing(services, firm, assoc))
+            assert tail.wait_for(head_before + 4, timeout=15)
+            assert positions(services) == list(range(1, head_before + 5))
+        # Numbered once a reader runs the sequencer after its commit.
+        assert tail.wait_for(head_before + 5, timeout=15)
+        seen = positions(services)
+        assert seen == list(range(1, head_before + 6))
+        last = store.log.app.recorder.select_notifications(start=head_before + 5, limit=1)
+        assert last[0].topic.rsplit(".", 1)[-1] == "DetailsUpdated"
+    finally:
+        stop.set()
+        joined(worker)
     live = tail.digest()
     services.projections.rebuild()
     assert services.projections.digest() == live

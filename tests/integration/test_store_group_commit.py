@@ -292,9 +292,10 @@ def test_a_batch_is_one_statement_and_a_read_of_what_an_earlier_save_writes_is_s
 def test_a_save_learns_its_own_positions_not_its_aggregates_whole_history(
     services: Services, monkeypatch: pytest.MonkeyPatch, alone: bool
 ) -> None:
-    """The sequencer's call looks up the batch's events by aggregate and version: what it
-    answers does not grow with the history of a long-lived aggregate (a network's
-    membership graph, an agreement with thousands of fulfilments)."""
+    """A save's positions come with its statement; when they must be looked up (a batch
+    settled without them), the sequencer's call looks the batch's events up by aggregate
+    and version: what it answers does not grow with the history of a long-lived aggregate
+    (a network's membership graph, an agreement with thousands of fulfilments)."""
     recorder = recorder_of(services)
     long_lived = uuid4()
     for version in range(1, 41):
@@ -318,8 +319,12 @@ def test_a_save_learns_its_own_positions_not_its_aggregates_whole_history(
 
     log = {n.originator_version: n.id for n in recorder.select_notifications(None, 100)}
     assert batch[0].result == [log[41], log[42]]
-    # Its two events and the row with the highest position numbered so far.
-    assert answered[-1] == 3
+    if alone:
+        # Its two events and the row with the highest position numbered so far.
+        assert answered == [3]
+    else:
+        # The save's own statement gave the positions (ADR 41): nothing looked up.
+        assert answered == []
 
 
 def test_a_save_the_database_refuses_fails_alone_and_the_rest_of_its_batch_commits(
@@ -344,29 +349,22 @@ def test_a_save_the_database_refuses_fails_alone_and_the_rest_of_its_batch_commi
 
 
 @pytest.mark.parametrize("saves", [1, 3])
-def test_saves_stand_when_the_sequencers_call_after_their_commit_fails(
+def test_saves_stand_when_the_statements_after_their_commit_fail(
     services: Services, monkeypatch: pytest.MonkeyPatch, saves: int
 ) -> None:
     recorder = recorder_of(services)
-    locate = recorder._locate_sql
-    # The call that goes out after COMMIT in the same round trip fails (its lock timed
-    # out, say): the saves committed, so they stand, and learn their positions when the
-    # batch is settled.
-    failing = (
-        b"SELECT NULL::uuid AS o_id, %s::bigint / 0 AS o_version, %s::uuid[] AS o_position, "
-        b"%s::bigint[] AS o_versions"
-    )
-    monkeypatch.setattr(recorder, "_locate_sql", failing)
+    # The read models' statements that go out after COMMIT in the same round trip fail
+    # (a claim refused, say): the saves committed, so they stand, with the positions
+    # their statement gave them.
+    monkeypatch.setattr(recorder, "_follow_up", lambda *args: [(b"SELECT 1 / 0", ())])
     fresh = [uuid4() for _ in range(saves)]
     batch = batch_of(*(([stored(i)], {}) for i in fresh))
-    recorder._commit_batch(batch)
+    commit_and_settle(recorder, batch)
 
     assert [write.error for write in batch] == [None] * saves
-    assert all("positions" not in write.extra for write in batch)
-    monkeypatch.setattr(recorder, "_locate_sql", locate)
-    recorder._settle_batch(batch)
     log = {n.originator_id: n.id for n in recorder.select_notifications(None, 100)}
     assert [write.result for write in batch] == [[log[i]] for i in fresh]
+    assert sorted(log.values()) == list(range(1, saves + 1))
 
 
 def store_connection(services: Services) -> psycopg.Connection[Any]:

@@ -65,7 +65,7 @@ def test_a_paging_reader_waits_for_a_late_writer_and_then_sees_every_event_once(
     reader.start()
     try:
         with late_writer(services, firm):
-            # Others commit meanwhile; each waits (boundedly) for a position it cannot get yet.
+            # Others save meanwhile; each waits for the numbering lock the late writer holds.
             others = [
                 threading.Thread(
                     target=services.agreements.propose,
@@ -75,11 +75,11 @@ def test_a_paging_reader_waits_for_a_late_writer_and_then_sees_every_event_once(
             ]
             for other in others:
                 other.start()
-            joined(*others)
             time.sleep(0.5)
-            # Nothing after the open transaction's event has a position yet.
+            # Nothing after the positions before the open transaction is there yet.
             assert [i["position"] for i in seen] == list(range(1, head_before + 1))
             assert stream.page(head_before, 10).items == []
+        joined(*others)
 
         deadline = time.monotonic() + 15
         while len(seen) < head_before + 5 and time.monotonic() < deadline:

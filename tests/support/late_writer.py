@@ -11,15 +11,22 @@ from tests.support.scenario import Member
 from tris.bootstrap import Services
 from tris.domain.party import PartyDetails
 from tris.domain.values import Sector
+from tris.storage.group_commit import Write
 from tris.storage.postgres_parallel import ParallelPostgresRecorder
 
 
 @contextmanager
-def late_writer(services: Services, member: Member) -> Iterator[None]:
+def late_writer(services: Services, member: Member, *, numbered: bool = True) -> Iterator[None]:
     """Insert one event of `member`'s party in a transaction that stays open in the block.
 
-    The event takes the next log position at once, but commits only when the block ends,
-    after whatever the block commits meanwhile: readers must neither skip it nor move past it.
+    `numbered`: as TRIS's writers save (ADR 41), holding the numbering lock, the event at
+    the next position. Every other writer waits for the lock until the block ends; readers
+    see nothing after the positions before it until then, and the late event first.
+
+    Not `numbered`: as a writer without the lock saves (the library's own insert, or a
+    process of a version before ADR 41), the event without a position. The others are
+    numbered meanwhile; the late event is numbered after its commit, behind them: readers
+    must never skip it.
     """
     store = services.store
     recorder = store.log.app.recorder
@@ -32,6 +39,11 @@ def late_writer(services: Services, member: Member) -> Iterator[None]:
     late = [store.log.app.mapper.to_stored_event(e) for e in party.collect_events()]
     with recorder.datastore.get_connection() as conn, conn.transaction():
         with conn.cursor() as curs:
-            recorder._insert_events(curs, late)
-            PostgresAggregateRecorder._insert_stored_events(recorder, curs, late)
+            if numbered:
+                curs.execute(recorder._number_lock_sql)
+                params, _ = recorder._append_params(curs, [Write((late, {}), frozenset())])
+                curs.execute(recorder._append_sql, params)
+            else:
+                recorder._insert_events(curs, late)
+                PostgresAggregateRecorder._insert_stored_events(recorder, curs, late)
         yield

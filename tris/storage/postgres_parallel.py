@@ -1,23 +1,28 @@
-"""A PostgreSQL write path where writers commit in parallel and readers never skip an event.
+"""A PostgreSQL write path whose positions become visible in order and are never skipped.
 
 The library's recorder takes `LOCK TABLE … IN EXCLUSIVE MODE` on every save so that
-positions become visible in order; that serialises every writer. Here writers insert
-without any table lock, and the global **position** is assigned after commit by a
-sequencer:
+positions become visible in order; that serialises every writer with every reader's
+table access. Here:
 
-- every row records the id of the transaction that wrote it (`tx_id`, `xid8`);
-- the sequencer (one at a time, under an advisory lock) numbers the rows that have no
-  position yet and whose transaction id is below `pg_snapshot_xmin(pg_current_snapshot())`
-  — every such transaction has finished, so no row can later appear before them —
-  in `(tx_id, notification_id)` order, continuing after the highest position;
-- readers read by position only, so a late-committing transaction is simply numbered
-  after the rows that were sequenced before it committed: nobody skips it.
+- TRIS's writers give positions in the save's own statement (ADR 41): a batch's
+  transaction takes the numbering lock (a transaction-scoped advisory lock) before its
+  statement reads the highest position, and the statement numbers the batch's events
+  after it, in the batch's order. The lock is held until the transaction ends, so
+  positions become visible in their order, and one durable commit holds the events with
+  their positions. One process writes every batch of a server (ADR 38), so the lock
+  costs turns only between servers, or a server and the CLI.
+- Rows written without the lock (by a process of a version before ADR 41, or the
+  library's own insert) have no position; every row records the id of the transaction
+  that wrote it (`tx_id`, `xid8`), and the **sequencer** (under the same lock) numbers
+  the rows without a position whose transaction id is below
+  `pg_snapshot_xmin(pg_current_snapshot())` — every such transaction has finished, so no
+  row can later appear before them — in `(tx_id, notification_id)` order, continuing
+  after the highest position. Readers read by position only, so such a late transaction
+  is numbered after whatever was numbered before it committed: nobody skips it.
 
-A writer runs the sequencer after its commit (to learn its own positions for
-read-your-writes, in the same call); readers run it opportunistically (never blocking)
-before they read, unless this process ran it a moment ago: writers number their own rows,
-so a reader only has to pick up the rows of a writer that died before numbering them.
-The cost: one long-running transaction anywhere holds new positions back until it ends.
+Readers run the sequencer opportunistically (never blocking) before they read, unless
+this process ran it a moment ago; a save whose positions were not given (a batch settled
+without them) looks them up through it.
 """
 
 from __future__ import annotations
@@ -58,7 +63,8 @@ SEQUENCE_FRESH_SECONDS = 0.02
 
 
 class ParallelPostgresRecorder(TrisPostgresRecorder):
-    """TRIS's PostgreSQL recorder without the table lock: positions assigned after commit."""
+    """TRIS's PostgreSQL recorder without the table lock: positions given under the
+    numbering lock, in the save's statement (ADR 41)."""
 
     position_column = "position"
 
@@ -188,7 +194,8 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         append = SQL(
             # One index lookup per aggregate read: as a join, a plan made while the log was
             # small (a prepared statement keeps it) scanned the whole table on every save.
-            "WITH stale AS (SELECT r.s "
+            "WITH base AS (SELECT COALESCE(MAX(position), 0) AS m FROM {t}), "
+            "stale AS (SELECT r.s "
             "FROM unnest(%(read_saves)s::bigint[], %(read_ids)s::uuid[], "
             "%(read_versions)s::bigint[]) AS r(s, id, v) "
             "WHERE (SELECT max(e.originator_version) FROM {t} AS e "
@@ -202,10 +209,12 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
             "%(first_versions)s::bigint[]) AS f(s, id, v) "
             "WHERE f.v > 1 AND NOT EXISTS (SELECT 1 FROM {t} AS p "
             "WHERE p.originator_id = f.id AND p.originator_version = f.v - 1)), "
-            "ev AS (INSERT INTO {t} (originator_id, originator_version, topic, state) "
-            "SELECT e.id, e.v, e.topic, e.state FROM unnest(%(saves)s::bigint[], "
-            "%(ids)s::uuid[], %(versions)s::bigint[], %(topics)s::text[], %(states)s::bytea[]) "
-            "AS e(s, id, v, topic, state) "
+            # The written events take the positions after the highest, in the batch's order.
+            "ev AS (INSERT INTO {t} (originator_id, originator_version, topic, state, position) "
+            "SELECT e.id, e.v, e.topic, e.state, base.m + row_number() OVER (ORDER BY e.n) "
+            "FROM unnest(%(saves)s::bigint[], %(ids)s::uuid[], %(versions)s::bigint[], "
+            "%(topics)s::text[], %(states)s::bytea[]) WITH ORDINALITY "
+            "AS e(s, id, v, topic, state, n) CROSS JOIN base "
             "WHERE NOT EXISTS (SELECT 1 FROM stale WHERE stale.s = e.s)), "
             "ch AS (INSERT INTO tris_event_hashes "
             "(originator_id, originator_version, hash, prev_hash) "
@@ -220,9 +229,17 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
             "%(fingerprints)s::text[], %(statuses)s::integer[], %(bodies)s::text[]) "
             "AS i(s, token, key, fingerprint, status, body) "
             "WHERE NOT EXISTS (SELECT 1 FROM stale WHERE stale.s = i.s)) "
-            "SELECT ARRAY(SELECT DISTINCT s FROM stale) AS stale"
+            "SELECT ARRAY(SELECT DISTINCT s FROM stale) AS stale, (SELECT m FROM base) AS base"
         ).format(**fmt)
         self._append_sql = append.as_bytes()
+        # Taken before the batch's statement, in its transaction, and held until it ends:
+        # the sequencer's lock, so that the highest position the statement reads is final
+        # and the positions it gives become visible in their order (ADR 41).
+        self._number_lock_sql = (
+            SQL("SELECT pg_advisory_xact_lock({lock})")
+            .format(lock=Literal(SEQUENCER_LOCK))
+            .as_bytes()
+        )
         self._sequenced_at = float("-inf")
         self.group = GroupCommit(self._commit_batch, self._settle_batch)
         # The highest position numbered when a save of this process was last given its
@@ -261,7 +278,7 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         """Write every save of the batch in one transaction.
 
         Saves are seldom refused, so the batch is first written in one round trip
-        (`_write_batch`), with the sequencer's call and the read models' rows (also when
+        (`_write_batch`), with its positions and the read models' rows (also when
         saves wait behind it: measured, ADR 35). When the database refuses a save, that
         transaction is rolled back and a batch of several written again with a savepoint
         per save, so the refused one fails alone and the others commit; saves that claim
@@ -281,6 +298,7 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                         self._committed(batch)
                         return
                 with conn.transaction():
+                    conn.execute(self._number_lock_sql)
                     for write in batch:
                         self._write_alone(conn, write, savepoint=len(batch) > 1)
                 self._committed(batch)
@@ -291,13 +309,13 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
 
     def _write_batch(self, conn: psycopg.Connection[DictRow], batch: list[Write]) -> None:
         """Every save of a batch in one transaction, one statement and one round trip:
-        BEGIN, the batch's statement and COMMIT go out together (pipeline mode), the
-        sequencer's call after them (ADR 30), followed by the batch's read-model
-        statements when it has them (`_follow_up`, ADR 35). A save whose command read an
-        aggregate that has moved since wrote nothing and is refused alone (the statement
-        names it); the others commit. When the database refuses the statement (a version
-        or key taken) the whole transaction ends: the caller then writes the batch save
-        by save.
+        BEGIN, the numbering lock, the batch's statement (which gives the events their
+        positions, ADR 41) and COMMIT go out together (pipeline mode), followed by the
+        batch's read-model statements when it has them (`_follow_up`, ADR 35). A save
+        whose command read an aggregate that has moved since wrote nothing and is refused
+        alone (the statement names it); the others commit. When the database refuses the
+        statement (a version or key taken) the whole transaction ends: the caller then
+        writes the batch save by save, under the numbering lock too.
 
         Previous hashes the chain needs are read before, outside the transaction: a
         committed hash never changes, and the statement refuses events that do not
@@ -308,18 +326,12 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         built: list[FollowUp] = []
         applied = False
         try:
-            with conn.cursor() as appended, conn.cursor() as located:
-                began = time.monotonic()
-                keys = _keys([e for w in batch for e in w.payload[0]])
-                found, applied = self._append_and_locate(
-                    conn,
-                    appended,
-                    params,
-                    located,
-                    keys,
-                    lambda: self._follow_up(batch, first, built),
+            with conn.cursor() as appended:
+                applied = self._append(
+                    conn, appended, params, lambda: self._follow_up(batch, first, built)
                 )
-                refused = _refused(appended.fetchone())
+                answer = appended.fetchone()
+                refused = _refused(answer)
                 written: list[Write] = []
                 for place, (write, rows) in enumerate(zip(batch, chains, strict=True)):
                     if place in refused:
@@ -328,19 +340,9 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                     else:
                         write.extra["chain"] = rows
                         written.append(write)
-                if found:
-                    # Positions for every save, or none when some are not numbered yet
-                    # (`_settle_batch` then asks again).
-                    events = [e for write in written for e in write.payload[0]]
-                    positions = self._located(located, events, began)
-                    if positions is not None:
-                        for write, own in zip(written, _per_save(written, positions), strict=True):
-                            write.extra["positions"] = own
-                    # Predicted right, or would have been: the next batch's are predicted.
-                    self._predicting = positions is not None and positions[:1] == [first]
-                else:
-                    # The call or the follow-up failed (a wrong guess among the causes).
-                    self._predicting = False
+                positions = self._given(answer, written)
+                # Predicted right: the next batch's are predicted (ADR 35).
+                self._predicting = positions[:1] == [first]
         finally:
             for follow_up in built:
                 follow_up.settle(applied)
@@ -348,7 +350,7 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
     def _follow_up(
         self, batch: list[Write], first: int, built: list[FollowUp]
     ) -> list[tuple[Any, tuple[Any, ...]]]:
-        """The statements to send after the sequencer's call (ADR 35), built while the
+        """The statements to send after the batch's COMMIT (ADR 35), built while the
         database commits the batch: the check that the batch's events are at the
         positions predicted for them (from `first` on), then the read models' claim and
         statements. Nothing unless positions are being predicted (the last batch's were
@@ -373,33 +375,29 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
         check = (first, *_keys([e for e, _ in pairs]))
         return [(self._expect_sql, check), *follow_up.statements]
 
-    def _append_and_locate(
+    def _append(
         self,
         conn: psycopg.Connection[DictRow],
         appended: psycopg.Cursor[DictRow],
         params: dict[str, Any],
-        located: psycopg.Cursor[DictRow],
-        keys: tuple[list[Any], list[int]],
         follow_up: Callable[[], list[tuple[Any, tuple[Any, ...]]]],
-    ) -> tuple[bool, bool]:
-        """BEGIN, the batch's statement with `params` (on `appended`), COMMIT, the
-        sequencer's call for its events (on `located`) and the statements
-        `follow_up` gives, in one round trip (`PipelinedTransaction`). Whether the call
-        answered, and whether the follow-up's statements committed.
+    ) -> bool:
+        """BEGIN, the sequencer's lock, the batch's statement with `params` (on
+        `appended`), COMMIT and the statements `follow_up` gives, in one round trip
+        (`PipelinedTransaction`). Whether the follow-up's statements committed.
 
         The statements before the sync go out as they are executed: the follow-up is
-        built while the database commits the batch, and sent behind the sequencer's call,
-        with which it shares one transaction (no BEGIN: the statements up to a sync). When
-        the call or the follow-up fails after COMMIT, that transaction is rolled back at
-        the sync, numbering included; the saves stand and their positions are asked for
-        again when the batch is settled. A failure before COMMIT is raised."""
+        built while the database commits the batch, and sent behind the COMMIT as one
+        transaction of its own (no BEGIN: the statements up to a sync). When it fails,
+        that transaction is rolled back at the sync; the saves stand, and the read models
+        catch up with them after the round trip. A failure before COMMIT is raised."""
         transaction = PipelinedTransaction(conn)
         following = rolled_back = False
         try:
             with transaction, conn.cursor() as behind:
+                behind.execute(self._number_lock_sql, prepare=True)
                 appended.execute(self._append_sql, params, prepare=True)
                 transaction.commit()
-                located.execute(self._locate_sql, (SEQUENCE_BATCH, *keys), prepare=True)
                 try:
                     statements = follow_up()
                 except Exception:
@@ -412,7 +410,7 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                 except BaseException:
                     # Refused before it reached the database (a value psycopg cannot
                     # send, say): what went out of the follow-up must not commit at the
-                    # sync, the numbering neither.
+                    # sync.
                     with contextlib.suppress(psycopg.Error):
                         behind.execute(b"ROLLBACK")
                         rolled_back = True
@@ -422,12 +420,28 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                 forget_prepared(conn)
             if not transaction.committed:
                 raise
-            if not following:
-                log.warning("the sequencer's call after a committed batch failed: %s", exc)
-            elif getattr(exc, "sqlstate", None) not in (POSITIONS_REFUSED, CLAIM_REFUSED):
+            if following and getattr(exc, "sqlstate", None) not in (
+                POSITIONS_REFUSED,
+                CLAIM_REFUSED,
+            ):
                 log.warning("a batch's read-model statements failed (%s); applied after it", exc)
-            return False, False
-        return True, following
+            return False
+        return following
+
+    def _given(self, answer: DictRow | None, written: list[Write]) -> list[int]:
+        """The positions the batch's statement gave its written saves' events (after the
+        highest it found, in the batch's order), handed to each save; all of them."""
+        if answer is None or answer["base"] is None:
+            raise psycopg.OperationalError("the save's statement answered no positions")
+        position = int(answer["base"])
+        given: list[int] = []
+        for write in written:
+            count = len(write.payload[0])
+            write.extra["positions"] = list(range(position + 1, position + count + 1))
+            given.extend(write.extra["positions"])
+            position += count
+        self.given_out = max(self.given_out, position)
+        return given
 
     def _write_alone(
         self, conn: psycopg.Connection[DictRow], write: Write, *, savepoint: bool
@@ -463,8 +477,10 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                 curs.executemany(SQL(key_owners.INSERT), claims)
             params, chains = self._append_params(curs, [write])
             curs.execute(self._append_sql, params, prepare=True)
-            if _refused(curs.fetchone()):
+            answer = curs.fetchone()
+            if _refused(answer):
                 raise psycopg.IntegrityError(STALE_READ)
+            self._given(answer, [write])
         write.extra["chain"] = chains[0]
 
     def _append_params(
