@@ -420,19 +420,20 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
                 forget_prepared(conn)
             if not transaction.committed:
                 raise
-            if following and getattr(exc, "sqlstate", None) not in (
-                POSITIONS_REFUSED,
-                CLAIM_REFUSED,
-            ):
+            if not following:
+                log.warning("a committed batch's round trip failed after COMMIT: %s", exc)
+            elif getattr(exc, "sqlstate", None) not in (POSITIONS_REFUSED, CLAIM_REFUSED):
                 log.warning("a batch's read-model statements failed (%s); applied after it", exc)
             return False
         return following
 
     def _given(self, answer: DictRow | None, written: list[Write]) -> list[int]:
         """The positions the batch's statement gave its written saves' events (after the
-        highest it found, in the batch's order), handed to each save; all of them."""
+        highest it found, in the batch's order), handed to each save; all of them. None
+        answered (no statement answers so), none handed: the saves stand, and
+        `_settle_batch` looks their positions up."""
         if answer is None or answer["base"] is None:
-            raise psycopg.OperationalError("the save's statement answered no positions")
+            return []
         position = int(answer["base"])
         given: list[int] = []
         for write in written:
