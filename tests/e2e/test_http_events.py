@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 
 from tests.support.concurrency import joined
 from tests.support.http import Api, Trio, bearer, build_services, content
-from tests.support.late_writer import late_writer
+from tests.support.late_writer import late_writer, proposing
 from tests.support.scenario import draft, make_world
 from tris.application.access import Role
 from tris.application.opendata.export import write_export
@@ -414,15 +414,7 @@ def test_the_live_tail_waits_for_a_late_writer_and_then_sends_every_event_once(
         tail.start()
         with late_writer(services, firm):
             # Others save meanwhile; each waits for the numbering lock the late writer holds.
-            others = [
-                threading.Thread(
-                    target=services.agreements.propose,
-                    args=(firm.ctx(), draft(firm, assoc, title=f"Nach {n}")),
-                )
-                for n in range(4)
-            ]
-            for other in others:
-                other.start()
+            others = proposing(services, firm, assoc)
             time.sleep(0.5)
             assert [e.id for e in seen] == list(range(1, head_before + 1))
         joined(*others)

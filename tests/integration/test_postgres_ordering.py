@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.support.concurrency import joined, run_in_threads
-from tests.support.late_writer import late_writer
+from tests.support.late_writer import late_writer, proposing
 from tests.support.scenario import Member, World, draft, make_world
 from tris.application.readmodels.catalogue import default_projections
 from tris.application.readmodels.queries.agreements import AgreementFilter
@@ -111,18 +112,20 @@ def late_world(services: Services) -> tuple[World, Member, Member]:
     return world, firm, assoc
 
 
-def proposing(services: Services, firm: Member, assoc: Member) -> list[threading.Thread]:
-    """Four proposals, each on a thread of its own, started."""
-    threads = [
-        threading.Thread(
-            target=services.agreements.propose,
-            args=(firm.ctx(), draft(firm, assoc, title=f"Nach {n}")),
-        )
-        for n in range(4)
-    ]
-    for thread in threads:
-        thread.start()
-    return threads
+@contextlib.contextmanager
+def tailing(services: Services) -> Iterator[ProjectionRunner]:
+    """A tailing reader (a projection worker) running all the time in the block, caught
+    up when it begins."""
+    tail = ProjectionRunner(services.store, default_projections(), batch_size=2)
+    stop = threading.Event()
+    worker = threading.Thread(target=tail.run_forever, args=(stop,), kwargs={"interval": 0.01})
+    worker.start()
+    try:
+        tail.wait_for(tail.head(), timeout=10)
+        yield tail
+    finally:
+        stop.set()
+        joined(worker)
 
 
 def test_a_writer_that_commits_late_is_never_skipped(services: Services) -> None:
@@ -131,13 +134,7 @@ def test_a_writer_that_commits_late_is_never_skipped(services: Services) -> None
     recorder = store.log.app.recorder
     assert isinstance(recorder, ParallelPostgresRecorder)
 
-    # A tailing reader (a projection worker) runs all the time.
-    tail = ProjectionRunner(store, default_projections(), batch_size=2)
-    stop = threading.Event()
-    worker = threading.Thread(target=tail.run_forever, args=(stop,), kwargs={"interval": 0.01})
-    worker.start()
-    try:
-        tail.wait_for(tail.head(), timeout=10)
+    with tailing(services) as tail:
         head_before = tail.head()
 
         # The late writer: a transaction that saves an event, numbered, and stays open.
@@ -161,9 +158,6 @@ def test_a_writer_that_commits_late_is_never_skipped(services: Services) -> None
         # The late event comes first: it was numbered before the others.
         assert kinds[0] == "DetailsUpdated"
         assert sorted(kinds[1:]) == ["Proposed"] * len(later)
-    finally:
-        stop.set()
-        joined(worker)
 
     listed = services.queries.agreements(world.admin, AgreementFilter())["items"]
     assert len(listed) == len(later)
@@ -179,13 +173,7 @@ def test_a_writer_without_the_lock_that_commits_late_is_numbered_after_it(
     ADR 41) leaves its event unnumbered: the others are numbered and read meanwhile, and
     the late event is numbered after its commit, behind them; no reader skips it."""
     _, firm, assoc = late_world(services)
-    store = services.store
-    tail = ProjectionRunner(store, default_projections(), batch_size=2)
-    stop = threading.Event()
-    worker = threading.Thread(target=tail.run_forever, args=(stop,), kwargs={"interval": 0.01})
-    worker.start()
-    try:
-        tail.wait_for(tail.head(), timeout=10)
+    with tailing(services) as tail:
         head_before = tail.head()
         with late_writer(services, firm, numbered=False):
             joined(*proposing(services, firm, assoc))
@@ -195,11 +183,8 @@ def test_a_writer_without_the_lock_that_commits_late_is_numbered_after_it(
         assert tail.wait_for(head_before + 5, timeout=15)
         seen = positions(services)
         assert seen == list(range(1, head_before + 6))
-        last = store.log.app.recorder.select_notifications(start=head_before + 5, limit=1)
+        last = services.store.log.app.recorder.select_notifications(start=head_before + 5, limit=1)
         assert last[0].topic.rsplit(".", 1)[-1] == "DetailsUpdated"
-    finally:
-        stop.set()
-        joined(worker)
     live = tail.digest()
     services.projections.rebuild()
     assert services.projections.digest() == live

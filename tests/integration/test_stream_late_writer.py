@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from tests.support.concurrency import joined
-from tests.support.late_writer import late_writer
-from tests.support.scenario import draft, make_world
+from tests.support.late_writer import late_writer, proposing
+from tests.support.scenario import make_world
 from tris.application.opendata.stream import EventStream
 from tris.bootstrap import Services, build
 from tris.config import load_settings
@@ -66,15 +66,7 @@ def test_a_paging_reader_waits_for_a_late_writer_and_then_sees_every_event_once(
     try:
         with late_writer(services, firm):
             # Others save meanwhile; each waits for the numbering lock the late writer holds.
-            others = [
-                threading.Thread(
-                    target=services.agreements.propose,
-                    args=(firm.ctx(), draft(firm, assoc, title=f"Nach {n}")),
-                )
-                for n in range(4)
-            ]
-            for other in others:
-                other.start()
+            others = proposing(services, firm, assoc)
             time.sleep(0.5)
             # Nothing after the positions before the open transaction is there yet.
             assert [i["position"] for i in seen] == list(range(1, head_before + 1))

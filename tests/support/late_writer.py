@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from eventsourcing.postgres import PostgresAggregateRecorder
 
-from tests.support.scenario import Member
+from tests.support.scenario import Member, draft
 from tris.bootstrap import Services
 from tris.domain.party import PartyDetails
 from tris.domain.values import Sector
@@ -47,3 +48,18 @@ def late_writer(services: Services, member: Member, *, numbered: bool = True) ->
                 recorder._insert_events(curs, late)
                 PostgresAggregateRecorder._insert_stored_events(recorder, curs, late)
         yield
+
+
+def proposing(services: Services, firm: Member, assoc: Member) -> list[threading.Thread]:
+    """Four proposals of `firm` with `assoc` ("Nach 0" … "Nach 3"), each on a thread of
+    its own, started: the others that save while a late writer's transaction is open."""
+    threads = [
+        threading.Thread(
+            target=services.agreements.propose,
+            args=(firm.ctx(), draft(firm, assoc, title=f"Nach {n}")),
+        )
+        for n in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    return threads
