@@ -229,7 +229,7 @@ class ParallelPostgresRecorder(TrisPostgresRecorder):
             "%(fingerprints)s::text[], %(statuses)s::integer[], %(bodies)s::text[]) "
             "AS i(s, token, key, fingerprint, status, body) "
             "WHERE NOT EXISTS (SELECT 1 FROM stale WHERE stale.s = i.s)) "
-            "SELECT ARRAY(SELECT DISTINCT s FROM stale) AS stale, (SELECT m FROM base) AS base"
+            "SELECT ARRAY(SELECT s FROM stale) AS stale, (SELECT m FROM base) AS base"
         ).format(**fmt)
         self._append_sql = append.as_bytes()
         # Taken before the batch's statement, in its transaction, and held until it ends:

@@ -113,9 +113,8 @@ def lean_handler(route: Any, full: Handler) -> Handler | None:
     if inspect.isgeneratorfunction(inspect.unwrap(dependant.call)):
         return None
     response_class = route.response_class
-    actual_class = (
-        response_class.value if isinstance(response_class, DefaultPlaceholder) else response_class
-    )
+    default_class = isinstance(response_class, DefaultPlaceholder)
+    actual_class = response_class.value if default_class else response_class
     if (
         dependant.cookie_params
         or len(dependant.body_params) > 1
@@ -151,7 +150,7 @@ def lean_handler(route: Any, full: Handler) -> Handler | None:
     path_params, query_params = dependant.path_params, dependant.query_params
     header_params, body_params = dependant.header_params, dependant.body_params
     response_name = dependant.response_param_name
-    answer = _Answer(route.response_field, route.status_code, response_class)
+    answer = _Answer(route.response_field, route.status_code, actual_class, default_class)
     provider = route.dependency_overrides_provider
 
     async def lean(request: Request) -> Response:
@@ -203,15 +202,14 @@ class _Answer:
     """How a route's answer of plain data becomes its response, as FastAPI's handler
     makes it: through the route's model, with the route's status and response class."""
 
-    def __init__(self, field: Any, status_code: int | None, response_class: Any) -> None:
+    def __init__(
+        self, field: Any, status_code: int | None, response_class: Any, default_class: bool
+    ) -> None:
         self.field = field
         self.status_code = status_code
-        self.dump_json = field is not None and isinstance(response_class, DefaultPlaceholder)
-        self.response_class = (
-            response_class.value
-            if isinstance(response_class, DefaultPlaceholder)
-            else response_class
-        )
+        # FastAPI writes the model's JSON itself only for a route with the default class.
+        self.dump_json = field is not None and default_class
+        self.response_class = response_class
 
     async def serialised(self, raw: Any, sub_response: Response) -> Response:
         """The response for the endpoint's answer `raw` (a replayed command's stored
@@ -220,9 +218,7 @@ class _Answer:
             field=self.field, response_content=raw, is_coroutine=True, dump_json=self.dump_json
         )
         arguments: dict[str, Any] = {}
-        status = self.status_code or sub_response.status_code
-        if sub_response.status_code:
-            status = sub_response.status_code
+        status = sub_response.status_code or self.status_code
         if status is not None:
             arguments["status_code"] = status
         response: Response
