@@ -1888,7 +1888,9 @@ def test_the_database_splits_the_log_as_the_partner_rule_says(database_url: str)
         services.close()
 
 
-def test_a_rebuild_with_a_partner_process_equals_one_without(database_url: str) -> None:
+def test_a_rebuild_with_a_partner_process_equals_one_without(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     services = open_services(database_url, projections="inline")
     try:
         world = make_world(services)
@@ -1922,14 +1924,30 @@ def test_a_rebuild_with_a_partner_process_equals_one_without(database_url: str) 
         started: list[int] = []
         spawn = runner._partner
         runner._partner = lambda *a: started.append(1) or spawn(*a)  # type: ignore[method-assign]
+        # The partner holds its new agreements' rows to its end too, and hands them over
+        # apart from its stage (ADR 36): the agreements it held, per rebuild.
+        handed: list[set[str]] = []
+        take = Partner.held
+
+        def held(partner: Partner) -> dict[str, list[tuple[Any, ...]]]:
+            rows = take(partner)
+            handed.append({row[0] for row in rows.get("rm_agreements", ())})
+            return rows
+
+        monkeypatch.setattr(Partner, "held", held)
         runner.reset()
         runner.rebuild()
         assert started
+        # Its last proposal, held, is added to this process's stage, which applies the
+        # rest of that agreement's life on top of it.
+        assert str(first.originator_id) in handed[-1]
         assert runner.digest() == live
         assert services.queries.stats() == stats
         assert services.queries.market_stats(market_id) == market_stats
         runner.rebuild_flush_events = 10_000  # the partner takes everything
         runner.rebuild()
+        # Its proposals left alone are written beside both stages.
+        assert {i for i in alone if UUID(i).int & 0xFF < SPLIT} <= handed[-1]
         assert runner.digest() == live
         assert services.queries.stats() == stats
     finally:

@@ -102,6 +102,8 @@ class Stage:
         self._reading = threading.Lock()
         # Rows of a `write` that are not in the stage, by table (ADR 36).
         self._held: dict[str, Sequence[tuple[Any, ...]]] = {}
+        # Rows a partner held apart whose stage is read beside this one (`merge`).
+        self._partner_held: dict[str, Sequence[tuple[Any, ...]]] = {}
         # Nothing here needs to survive a crash: the store keeps what was written to it.
         self._conn = sqlite3.connect(self._path, isolation_level=None)
         for pragma in ("journal_mode=OFF", "synchronous=OFF", "temp_store=MEMORY"):
@@ -146,6 +148,7 @@ class Stage:
         add: Callable[[Any, Any], Any],
         *,
         copy_rows: bool = True,
+        held: Mapping[str, Sequence[tuple[Any, ...]]] | None = None,
     ) -> None:
         """Add a partner's stage (same tables) to this one.
 
@@ -153,8 +156,13 @@ class Stage:
         are distinct, except in the tables of `sums`: rows with the same key there are
         one row whose named columns are added up (`add`). Without `copy_rows` only those
         are added here; the partner's other rows stay in its file and are read beside
-        this stage's when it is written (for a stage that takes no more events).
+        this stage's when it is written (for a stage that takes no more events). `held`:
+        rows the partner kept in memory instead of its stage (by table, never of `sums`),
+        added as its stage's are: here, or beside this stage's when it is written.
         """
+        held = dict(held or {})
+        if summed := sorted(set(held) & set(sums)):
+            raise ValueError(f"rows held apart cannot be summed: {', '.join(summed)}")
         self._conn.execute("ATTACH DATABASE ? AS partner", (str(path),))
         try:
             with self.batch() as cur:
@@ -167,6 +175,7 @@ class Stage:
                             f"INSERT INTO main.{table} ({names}) "  # noqa: S608 - our own DDL
                             f"SELECT {names} FROM partner.{table}"
                         )
+                        cur.write_rows(f"main.{table}", columns, held.get(table, ()))
         except BaseException:
             self._conn.execute("DETACH DATABASE partner")
             raise
@@ -174,6 +183,7 @@ class Stage:
             self._conn.execute("DETACH DATABASE partner")
         else:
             self._partner = (path, frozenset(sums))
+            self._partner_held = held
 
     def _merge_sums(
         self,
@@ -230,7 +240,10 @@ class Stage:
         On PostgreSQL, `helper` opens a transaction on a second connection: half of the
         fresh tables are filled and indexed there, beside the other half here.
         """
-        self._held = dict(held or {})
+        self._held = {
+            table: [*(held or {}).get(table, ()), *self._partner_held.get(table, ())]
+            for table in {*(held or {}), *self._partner_held}
+        }
         try:
             if backend == "postgres":
                 return self._swap(target, helper)

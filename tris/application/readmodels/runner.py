@@ -856,7 +856,13 @@ class ProjectionRunner:
                 f"{theirs.positions}, not {partner.log_tally.positions})",
             )
         final = partner.until >= head
-        stage.merge(partner.path, self._partition_sums(), _add_decimals, copy_rows=not final)
+        stage.merge(
+            partner.path,
+            self._partition_sums(),
+            _add_decimals,
+            copy_rows=not final,
+            held=partner.held(),
+        )
         return final
 
     def _partition_sums(self) -> dict[str, Sequence[str]]:

@@ -126,9 +126,10 @@ class AgreementsProjection(Projection):
         self._write_new(cur)
 
     def take_held(self) -> dict[str, list[tuple[Any, ...]]]:
-        """The held agreements' rows, by table."""
-        held = list(self._new)
-        taken = {**self.listing.take_new(held), "rm_revisions": self.revisions.take_new(held)}
+        """The held agreements' rows, by table. Taken after a batch's `flush`, when only
+        the held agreements' rows are pending: all of them, in one pass (a lookup per
+        agreement cost a rebuild ~0.3 s on the bench's log)."""
+        taken = {**self.listing.take_new(None), "rm_revisions": self.revisions.take_new(None)}
         self._new = {}
         self._holding_bytes = 0
         return taken

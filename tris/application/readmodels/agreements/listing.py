@@ -99,14 +99,12 @@ class Listing:
         if parties:
             self._upsert_parties(cur, parties)
 
-    def take_new(self, agreements: Collection[str]) -> dict[str, list[tuple[Any, ...]]]:
-        """The new rows of `agreements` by table, in each table's column order, not to be
-        written here (a rebuild's write takes them)."""
-        # As the upsert leaves them: one row per agreement and party, the last one's.
-        parties = {row[:2]: row[:5] for row in self._new_parties.take(agreements)}
+    def take_new(self, agreements: Collection[str] | None) -> dict[str, list[tuple[Any, ...]]]:
+        """The new rows of `agreements` (all when None) by table, in each table's column
+        order, not to be written here (a rebuild's write takes them)."""
         return {
             "rm_agreements": self._new_agreements.take(agreements),
-            "rm_agreement_parties": list(parties.values()),
+            "rm_agreement_parties": self._new_parties.take(agreements),
         }
 
     def forget_new(self) -> None:
@@ -247,9 +245,11 @@ class Listing:
         rows = []
         for number in current:
             content, sectors = self.revisions.get(cur, agreement_id, number)
+            # Each party once (as the upsert would leave it): a held agreement's rows
+            # are copied as they are.
             rows += [
-                (agreement_id, party_id, sectors[party_id], True, seq, True, sectors[party_id])
-                for party_id in content.parties
+                (agreement_id, party_id, sectors[party_id], True, seq)
+                for party_id in dict.fromkeys(content.parties)
             ]
         if first:
             for row in rows:
@@ -274,7 +274,7 @@ class Listing:
         cur.executemany(
             "INSERT INTO rm_agreement_parties (agreement_id, party_id, sector, "
             "is_current, seq) VALUES (%s, %s, %s, %s, %s) "
-            "ON CONFLICT (agreement_id, party_id) DO UPDATE SET is_current=%s, "
-            "sector=%s",
+            "ON CONFLICT (agreement_id, party_id) DO UPDATE SET "
+            "is_current=excluded.is_current, sector=excluded.sector",
             rows,
         )

@@ -56,9 +56,9 @@ class Revisions:
                 rows,
             )
 
-    def take_new(self, agreements: Collection[str]) -> list[tuple[str, int, str, str]]:
-        """The new rows of `agreements`, in the table's column order, not to be written
-        here (a rebuild's write takes them)."""
+    def take_new(self, agreements: Collection[str] | None) -> list[tuple[str, int, str, str]]:
+        """The new rows of `agreements` (all when None), in the table's column order,
+        not to be written here (a rebuild's write takes them)."""
         return self._new.take(agreements)
 
     def forget_new(self) -> None:
