@@ -2027,6 +2027,32 @@ def partnered_services(database_url: str) -> Iterator[Services]:
     services.close()
 
 
+@pytest.mark.parametrize("handover", ["missing", "cut short"])
+def test_a_partner_whose_held_rows_cannot_be_read_fails_the_rebuild_and_changes_nothing(
+    partnered_services: Services, monkeypatch: pytest.MonkeyPatch, handover: str
+) -> None:
+    runner = partnered_services.projections
+    before = runner.digest()
+    waited = Partner.wait
+
+    def spoiled(partner: Partner) -> tuple[int, Tally]:
+        outcome = waited(partner)
+        if handover == "missing":
+            partner.held_path.unlink()
+        else:
+            partner.held_path.write_bytes(partner.held_path.read_bytes()[:10])
+        return outcome
+
+    monkeypatch.setattr(Partner, "wait", spoiled)
+    with pytest.raises(ProjectionFailedError) as failed:
+        runner.rebuild()
+    assert "the rows the partner process handed over cannot be read" in str(failed.value)
+    assert runner.digest() == before  # the store's read models were not touched
+    monkeypatch.undo()
+    runner.rebuild()
+    assert runner.digest() == before
+
+
 @pytest.mark.parametrize(
     "recipe, failure",
     [

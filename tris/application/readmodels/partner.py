@@ -163,9 +163,19 @@ class Partner:
 
     def held(self) -> dict[str, list[tuple[Any, ...]]]:
         """The rows the partner held in memory to its end (new agreements' rows nothing
-        changed since, ADR 36), by table: not in its stage. Read once it has finished."""
-        with self.held_path.open("rb") as file:
-            return cast(dict[str, list[tuple[Any, ...]]], pickle.load(file))  # noqa: S301 - our own child's file
+        changed since, ADR 36), by table: not in its stage. Read once it has finished;
+        a handover that cannot be read fails the rebuild (nothing was written yet)."""
+        try:
+            with self.held_path.open("rb") as file:
+                held = pickle.load(file)  # noqa: S301 - our own child's file
+        except (OSError, EOFError, pickle.UnpicklingError) as error:
+            raise ProjectionFailedError(
+                "rebuild",
+                self.until,
+                "",
+                f"the rows the partner process handed over cannot be read: {error}",
+            ) from error
+        return cast(dict[str, list[tuple[Any, ...]]], held)
 
     def stop(self) -> None:
         """End the partner if it still runs (the rebuild failed on this side)."""
