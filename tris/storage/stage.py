@@ -240,10 +240,7 @@ class Stage:
         On PostgreSQL, `helper` opens a transaction on a second connection: half of the
         fresh tables are filled and indexed there, beside the other half here.
         """
-        self._held = {
-            table: [*(held or {}).get(table, ()), *self._partner_held.get(table, ())]
-            for table in {*(held or {}), *self._partner_held}
-        }
+        self._held = dict(held or {})
         try:
             if backend == "postgres":
                 return self._swap(target, helper)
@@ -313,7 +310,7 @@ class Stage:
         work = {}
         for table, table_indexes in indexes.items():
             rows = sum(row[0] for row in self._conn.execute(self._select(table, "COUNT(*)")))
-            rows += len(self._held.get(table, ()))
+            rows += sum(len(kept.get(table, ())) for kept in (self._held, self._partner_held))
             weight = 2 + sum(4 if "gin" in d.lower() else 1 for _, d in table_indexes)
             work[table] = rows * weight
         return sorted(work, key=lambda t: -work[t])
@@ -375,7 +372,7 @@ class Stage:
         self, conn: sqlite3.Connection, table: str, columns: list[str]
     ) -> Iterator[tuple[Any, ...]]:
         """A table's rows, read a chunk at a time by one thread of this process at a time,
-        then those of the table held beside the stage.
+        then those of the table held beside it (the caller's, then the partner's).
 
         Two threads reading SQLite at once (the two connections of `_swap`) run several
         times slower than one after the other: SQLite's allocator takes one lock for the
@@ -391,6 +388,7 @@ class Stage:
                 break
             yield from rows
         yield from self._held.get(table, ())
+        yield from self._partner_held.get(table, ())
 
     def _select(self, table: str, what: str) -> str:
         """A table's rows: this stage's, and those left in a partner's file (`merge`)."""

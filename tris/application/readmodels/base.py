@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Container, Hashable, Iterable, Mapping, Sequence
+from collections.abc import (
+    Callable,
+    Collection,
+    Container,
+    Hashable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
 from eventsourcing.persistence import Notification
@@ -154,6 +164,28 @@ class Projection(ABC):
 
 
 Applied = Iterable[tuple[Notification, Any]]
+
+
+@contextmanager
+def holding(projections: Sequence[Projection]) -> Iterator[None]:
+    """The projections may hold new rows in memory beside a rebuild's stage (ADR 36);
+    what they hold when it ends is dropped (nothing, unless the rebuild failed)."""
+    for projection in projections:
+        projection.holding = True
+    try:
+        yield
+    finally:
+        for projection in projections:
+            projection.holding = False
+            projection.forget_pending()
+
+
+def take_held(projections: Sequence[Projection]) -> dict[str, list[tuple[Any, ...]]]:
+    """Every projection's held rows, by table; they are no longer held."""
+    held: dict[str, list[tuple[Any, ...]]] = {}
+    for projection in projections:
+        held.update(projection.take_held())
+    return held
 
 
 def apply_batch(

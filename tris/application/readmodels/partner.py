@@ -31,7 +31,7 @@ from eventsourcing.persistence import Notification
 from eventsourcing.utils import resolve_topic
 
 from tris.application.collection import bulk_collection
-from tris.application.readmodels.base import Applied, Projection, apply_batch
+from tris.application.readmodels.base import Applied, Projection, apply_batch, holding, take_held
 from tris.domain.agreement import Agreement
 from tris.storage.errors import ProjectionFailedError, StorageUnavailableError, is_unavailable
 from tris.storage.log_part import LogPart, Tally, bound_for_share
@@ -202,13 +202,9 @@ def main() -> None:
         log = recipe.open_log()
         try:
             projections = list(recipe.make_projections())
-            with Stage(projections, path) as stage, bulk_collection():
-                for projection in projections:
-                    projection.holding = True
+            with Stage(projections, path) as stage, bulk_collection(), holding(projections):
                 last, applied = _apply(log, projections, stage, until, page, part, parent)
-                held: dict[str, list[tuple[Any, ...]]] = {}
-                for projection in projections:
-                    held.update(projection.take_held())
+                held = take_held(projections)
             with held_path(path).open("wb") as file:
                 pickle.dump(held, file, protocol=pickle.HIGHEST_PROTOCOL)
         finally:

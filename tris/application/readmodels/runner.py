@@ -16,9 +16,8 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -27,7 +26,7 @@ from eventsourcing.persistence import Notification, Recording, StoredEvent
 
 from tris.application.collection import bulk_collection
 from tris.application.errors import ConcurrentUpdateError
-from tris.application.readmodels.base import Applied, Projection, apply_batch
+from tris.application.readmodels.base import Applied, Projection, apply_batch, holding, take_held
 from tris.application.readmodels.partner import Partner, PartnerRecipe
 from tris.application.store import EventStore
 from tris.storage import tracking
@@ -704,23 +703,10 @@ class ProjectionRunner:
                         stage.load(cur)
                         tracked = tracking.positions(cur)
                     positions = {name: tracked.get(name, 0) for name in positions}
-                with bulk_collection(), self._holding():
+                with bulk_collection(), holding(self.projections):
                     self._build(stage, positions, progress)
         self.catch_up(progress)
         return REBUILD_STARTED in markers
-
-    @contextmanager
-    def _holding(self) -> Iterator[None]:
-        """The projections may hold new rows in memory beside the stage (ADR 36); what
-        they hold when it ends is dropped (nothing, unless the rebuild failed)."""
-        for projection in self.projections:
-            projection.holding = True
-        try:
-            yield
-        finally:
-            for projection in self.projections:
-                projection.holding = False
-                projection.forget_pending()
 
     def _build(
         self,
@@ -881,8 +867,7 @@ class ProjectionRunner:
         """
         held: dict[str, list[tuple[Any, ...]]] = {}
         if finished:  # rows held in memory go to the store without the stage (ADR 36)
-            for projection in self.projections:
-                held.update(projection.take_held())
+            held = take_held(self.projections)
         else:  # the stage must have them for its later writes
             with stage.batch() as staged:
                 for projection in self.projections:

@@ -99,12 +99,12 @@ class Listing:
         if parties:
             self._upsert_parties(cur, parties)
 
-    def take_new(self, agreements: Collection[str] | None) -> dict[str, list[tuple[Any, ...]]]:
-        """The new rows of `agreements` (all when None) by table, in each table's column
-        order, not to be written here (a rebuild's write takes them)."""
+    def take_new(self) -> dict[str, list[tuple[Any, ...]]]:
+        """All new rows by table, in each table's column order, not to be written here
+        (a rebuild's write takes them)."""
         return {
-            "rm_agreements": self._new_agreements.take(agreements),
-            "rm_agreement_parties": self._new_parties.take(agreements),
+            "rm_agreements": self._new_agreements.take(None),
+            "rm_agreement_parties": self._new_parties.take(None),
         }
 
     def forget_new(self) -> None:

@@ -56,10 +56,10 @@ class Revisions:
                 rows,
             )
 
-    def take_new(self, agreements: Collection[str] | None) -> list[tuple[str, int, str, str]]:
-        """The new rows of `agreements` (all when None), in the table's column order,
-        not to be written here (a rebuild's write takes them)."""
-        return self._new.take(agreements)
+    def take_new(self) -> list[tuple[str, int, str, str]]:
+        """All new rows, in the table's column order, not to be written here (a
+        rebuild's write takes them)."""
+        return self._new.take(None)
 
     def forget_new(self) -> None:
         """The batch rolled back: nothing of it is written."""
