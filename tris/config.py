@@ -86,6 +86,11 @@ class Settings(BaseSettings):
         "first to save writes for all (ADR 38; set by `tris serve --workers N`)",
     )
     read_your_writes_timeout: float = Field(default=5.0, ge=0, le=60)
+    opentelemetry: bool = Field(
+        default=False,
+        description="FastAPI's own OpenTelemetry spans and metrics, through the global "
+        "providers an operator configures (off: no cost per request)",
+    )
     request_timeout: float = Field(
         default=30.0,
         gt=0,

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import fastapi
 import fastapi.routing
 import httpx
 import pytest
@@ -15,7 +16,8 @@ from fastapi.testclient import TestClient
 from tests.support.http import Api, Trio, bearer, build_services, content
 from tris.application.access import Role
 from tris.bootstrap import Services
-from tris.interfaces.http.app import create_app
+from tris.interfaces.http.app import ROUTERS, create_app
+from tris.interfaces.http.routing import include_flat
 
 
 def unused() -> None:
@@ -233,3 +235,31 @@ def test_a_public_read_charges_its_address_once(database_url: str) -> None:
         assert answers == [200, 200, 200, 429]
     finally:
         services.close()
+
+
+def test_routes_included_flat_answer_a_wrong_method_as_included_ones_did(
+    services: Services,
+) -> None:
+    # The API's routes are the application's own (ADR 42): a path that exists answers
+    # another method 405 with the methods it has, and each operation is documented once.
+    with TestClient(create_app(services)) as client:
+        answer = client.delete("/v1/agreements/some-id/signatures")
+        document = client.get("/openapi.json").json()
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "POST"
+    ids = [op["operationId"] for item in document["paths"].values() for op in item.values()]
+    documented = [
+        (route.path, method)
+        for router in ROUTERS
+        for route in router.routes
+        if isinstance(route, fastapi.routing.APIRoute) and route.include_in_schema
+        for method in route.methods
+    ]
+    assert len(ids) == len(set(ids)) == len(documented) > 80
+
+
+def test_include_flat_refuses_what_is_not_an_api_route() -> None:
+    router = fastapi.APIRouter()
+    router.mount("/files", fastapi.FastAPI())
+    with pytest.raises(TypeError, match="only API routes"):
+        include_flat(fastapi.FastAPI(), router)
