@@ -117,18 +117,21 @@ def build(settings: Settings | None = None, *, today: Clock = date.today) -> Ser
         return projections.follow_up(first, events)
 
     store.log.follow_saves_with(follow_up)
-    if settings.writer_dir is not None:
-        shared = store.log.share_writer(settings.writer_dir)
-        if shared is not None:
+    head_watcher = HeadWatcher(store.log.head, channel=store.log.head_channel())
+    shared = store.log.share_writer(settings.writer_dir) if settings.writer_dir else None
+    if shared is not None:
 
-            def after_forwarded(position: int) -> bool:
-                """In the writer: another process's save is durable; make the read
-                models hold it as that process would have, and say whether they do."""
-                projections.after_commit(position, mode, timeout)
-                return projections.holds(position)
+        def after_forwarded(position: int) -> bool:
+            """In the writer: another process's save is durable; make the read models
+            hold it as that process would have, and say whether they do. The writer's
+            watcher announces it (the saving process does not: one NOTIFY, with its
+            durable commit, for both)."""
+            head_watcher.committed(position)
+            projections.after_commit(position, mode, timeout)
+            return projections.holds(position)
 
-            shared.after_forwarded = after_forwarded
-            shared.held_elsewhere = projections.held_elsewhere
+        shared.after_forwarded = after_forwarded
+        shared.held_elsewhere = projections.held_elsewhere
     integrity = Integrity(store, settings)
     # Each person's key is wrapped by a key derived from the server key (outside the
     # database); keys and inline data from before are moved under wrapped keys once.
@@ -136,8 +139,12 @@ def build(settings: Settings | None = None, *, today: Clock = date.today) -> Ser
     if store.vault.unwrapped_persons():
         store.vault.migrate(store.log.inline_contacts)
     cursors = CursorCodec(lambda: integrity.derived_key(CURSOR_PURPOSE))
-    head_watcher = HeadWatcher(store.log.head, channel=store.log.head_channel())
-    store.after_commit.append(lambda position, _: head_watcher.committed(position))
+
+    def committed(position: int | None, _: object) -> None:
+        forwarded = shared is not None and not shared.is_writer
+        head_watcher.committed(position, announced_elsewhere=forwarded)
+
+    store.after_commit.append(committed)
     queries = Queries(store.database, today=today, cursors=cursors)
 
     def settle(position: int) -> bool:

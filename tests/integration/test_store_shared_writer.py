@@ -7,6 +7,7 @@ from __future__ import annotations
 import fcntl
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID
@@ -132,6 +133,34 @@ def test_a_forwarded_save_gets_its_own_refusal_and_its_own_replay(
     titles = first.queries.agreements(firm.principal, AgreementFilter(), limit=100)["items"]
     assert [item["title"] for item in titles].count("Einmal") == 1
     assert writer_of(second).forwarded >= 1
+
+
+def test_the_writer_announces_a_forwarded_save_and_its_saver_knows_it_at_once(
+    on_postgres: None, pair: tuple[Services, Services], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One NOTIFY (a durable commit of its own) for a forwarded save, from the writer,
+    # not one from each process: the saver learns its head from its own save.
+    first, second = pair
+    firm, assoc = two_parties(first)  # the first process saves first: it is the writer
+    announced: dict[str, list[int]] = {"first": [], "second": []}
+    for name, services in (("first", first), ("second", second)):
+        channel = services.head_watcher.channel
+        assert channel is not None
+        monkeypatch.setattr(channel, "announce", announced[name].append)
+        services.head_watcher.start()
+    try:
+        outcome = second.agreements.propose(firm.ctx(), draft(firm, assoc))
+        assert outcome.position is not None and writer_of(second).forwarded == 1
+        assert second.head_watcher.head() >= outcome.position
+        deadline = time.monotonic() + 5
+        while max(announced["first"], default=0) < outcome.position:
+            assert time.monotonic() < deadline, announced
+            time.sleep(0.01)
+        time.sleep(0.2)  # past the watchers' pause between two announcements
+        assert announced["second"] == []
+    finally:
+        second.head_watcher.stop()
+        first.head_watcher.stop()
 
 
 def test_when_the_writer_stops_the_next_save_elects_another(

@@ -115,10 +115,14 @@ class HeadWatcher:
         with self._lock:
             return self._head
 
-    def committed(self, position: int | None) -> None:
+    def committed(self, position: int | None, *, announced_elsewhere: bool = False) -> None:
         """A command of this process committed up to `position`: known at once here, and
-        announced to the other processes by the watcher."""
+        announced to the other processes by the watcher — unless `announced_elsewhere`:
+        the process that committed it for this one (ADR 38's writer) announces it."""
         if position is None:
+            return
+        if announced_elsewhere:
+            self._heard(position)
             return
         with self._lock:
             self._own = max(self._own, position)
