@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
-from tris.interfaces.http.deps import NOT_JSON, request_fingerprint
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from starlette.requests import Request
+
+from tris.interfaces.http.deps import NOT_JSON, request_fingerprint, url_path
 
 KEY = b"k" * 32
 BODY = {"title": "Kiezküche", "parties": ["a", "b"], "quantity": "10"}
@@ -33,3 +37,12 @@ def test_a_body_that_is_not_json_is_fingerprinted_by_its_bytes() -> None:
 def test_json_that_is_null_is_not_an_empty_body() -> None:
     assert fingerprint(b"null", None) == fingerprint(b"null")
     assert fingerprint(b"null") != fingerprint(b"")
+
+
+@settings(max_examples=2000)
+@given(path=st.text(min_size=0, max_size=40).map(lambda text: "/" + text))
+def test_the_fingerprinted_path_is_the_path_of_the_requests_url(path: str) -> None:
+    # Fingerprints kept before `url_path` took the path from the URL Starlette builds: a
+    # retry of a request made then must still match it.
+    scope = {"type": "http", "path": path, "headers": [(b"host", b"tris.example:8000")]}
+    assert url_path(scope) == Request(scope).url.path

@@ -262,6 +262,19 @@ def request_fingerprint(
     return digest.hexdigest()
 
 
+def url_path(scope: Any) -> str:
+    """The request's path as `request.url.path` gives it (Starlette escapes the characters
+    that would end a path in a URL, and splitting the URL drops tabs and line breaks),
+    without building the whole URL: parsing the Host header and splitting the URL again
+    cost a command ~4 % of its process's time. (A command's path holds neither: the URL
+    check refuses control characters first.)"""
+    path = str(scope["path"]).replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+    return path.translate(_URL_DROPPED)
+
+
+_URL_DROPPED = str.maketrans("", "", "\t\r\n")
+
+
 async def json_of(request: Request, body: bytes) -> Any:
     """The body's JSON value, or NOT_JSON. FastAPI parsed it already when the route takes a
     JSON body (`Request.json` keeps it), so the body is parsed once per request."""
@@ -321,7 +334,7 @@ async def _idempotency(
     fingerprint = request_fingerprint(
         services.integrity.derived_key(FINGERPRINT_PURPOSE),
         request.method,
-        request.url.path,
+        url_path(request.scope),
         body,
         parsed=parsed,
     )
