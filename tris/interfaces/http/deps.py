@@ -265,9 +265,9 @@ def request_fingerprint(
 def url_path(scope: Any) -> str:
     """The request's path as `request.url.path` gives it (Starlette escapes the characters
     that would end a path in a URL, and splitting the URL drops tabs and line breaks),
-    without building the whole URL: parsing the Host header and splitting the URL again
-    cost a command ~4 % of its process's time. (A command's path holds neither: the URL
-    check refuses control characters first.)"""
+    without building the whole URL, which parses the Host header and splits the URL
+    again (1.5 against 4.6 µs). (A command's path holds neither: the URL check refuses
+    control characters first.)"""
     path = str(scope["path"]).replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
     return path.translate(_URL_DROPPED)
 

@@ -83,8 +83,8 @@ def include_flat(app: FastAPI, router: APIRouter) -> None:
 
     FastAPI (from 0.16x) keeps an included router as one entry that it matches twice a
     request (once to choose it, once more to choose the route within it), each time
-    through a context per inclusion: ~6 % of an API process's time under load (ADR 42).
-    A route of the application's own is one regular expression tried once. The copy is
+    through a context per inclusion (ADR 42). A route of the application's own is one
+    regular expression tried once. The copy is
     made as `include_router` once made it: every option of the route, the application as
     the provider of dependency overrides; the router's own prefix, tags and dependencies
     are already the route's.
