@@ -258,8 +258,12 @@ def test_routes_included_flat_answer_a_wrong_method_as_included_ones_did(
     assert len(ids) == len(set(ids)) == len(documented) > 80
 
 
-def test_include_flat_refuses_what_is_not_an_api_route() -> None:
-    router = fastapi.APIRouter()
-    router.mount("/files", fastapi.FastAPI())
+def test_include_flat_refuses_what_it_cannot_copy() -> None:
+    mounting = fastapi.APIRouter()
+    mounting.mount("/files", fastapi.FastAPI())
     with pytest.raises(TypeError, match="only API routes"):
-        include_flat(fastapi.FastAPI(), router)
+        include_flat(fastapi.FastAPI(), mounting)
+    limited = fastapi.APIRouter()
+    limited.add_api_route("/upload", unused, methods=["POST"], max_body_size=1024)
+    with pytest.raises(TypeError, match="body limit of its own"):
+        include_flat(fastapi.FastAPI(), limited)
