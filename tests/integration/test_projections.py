@@ -1113,6 +1113,12 @@ def test_a_rebuild_leaves_the_schema_as_it_found_it(database_url: str) -> None:
                 "AND tablename IN ('rm_agreements', 'rm_agreement_parties', 'rm_commitments')"
             )
             assert len(cur.fetchall()) == 3
+            # Of a revision's key, not of its content, which no query looks into.
+            cur.execute(
+                "SELECT attname FROM pg_stats WHERE schemaname = current_schema() "
+                "AND tablename = 'rm_revisions' ORDER BY attname"
+            )
+            assert cur.fetchall() == [("agreement_id",), ("number",)]
     services.close()
     again = open_services(database_url, projections="inline")
     assert again.projections.digest() == before
@@ -1175,30 +1181,47 @@ def lanes_writing(
 
 
 @pytest.mark.postgres
-def test_a_rebuild_lane_held_up_by_one_table_leaves_the_others_to_the_other_lane(
+def test_a_rebuild_lane_held_up_by_the_slowest_index_leaves_the_rest_to_the_other_lane(
     history_on_postgres: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The fresh tables are filled on two connections; which table takes longest is only
-    # guessed, so a lane takes the next table when it is done, not a half fixed up front.
+    # The fresh tables are filled and indexed on two connections a piece at a time, a
+    # table's indexes each a piece of its own; how long a piece takes is only guessed, so
+    # a lane takes the next piece when it is done, not a share fixed up front.
     services = history_on_postgres
     before = services.projections.digest()
     tables_in_all = len(schema_tables(services))
+    copied = lanes_writing(monkeypatch, lambda _: None)
+    indexed: list[tuple[str, str]] = []
+    execute = cursors.PostgresAdapter.execute
 
-    def hold(begun: list[tuple[str, str]]) -> None:
-        # Until the other lane has begun every other table (fixed halves never do).
-        deadline = time.monotonic() + 20
-        while len(begun) < tables_in_all and time.monotonic() < deadline:
-            time.sleep(0.01)
+    def slow(self: cursors.PostgresAdapter, sql: Any, params: Any = (), /) -> Any:
+        if isinstance(sql, str) and sql.startswith("CREATE INDEX"):
+            lane = threading.current_thread().name
+            indexed.append((lane, sql.split()[2]))
+            if "USING gin" in sql:
+                # Until the other lane has copied every other table.
+                deadline = time.monotonic() + 20
+                while len(copied) < tables_in_all and time.monotonic() < deadline:
+                    time.sleep(0.01)
+        return execute(self, sql, params)
 
-    written = lanes_writing(monkeypatch, hold)
+    monkeypatch.setattr(cursors.PostgresAdapter, "execute", slow)
     services.projections.rebuild()
     monkeypatch.undo()
     assert services.projections.digest() == before
-    assert len({lane for lane, _ in written}) == 2
-    tables = [table for _, table in written]
+    tables = [table for _, table in copied]
     assert len(tables) == len(set(tables)) == tables_in_all
-    held_up, first_table = written[0]
-    assert [table for lane, table in written if lane == held_up] == [first_table]
+    [held_up] = [lane for lane, name in indexed if name == "rm_agreements_search__rebuilt"]
+    # The held-up lane had copied the searched table only; the other lane copied the rest
+    # and built that table's other indexes meanwhile.
+    assert [table for lane, table in copied if lane == held_up] == ["rm_agreements__rebuilt"]
+    others = [
+        lane
+        for lane, name in indexed
+        if name.startswith("rm_agreements_") and name != "rm_agreements_search__rebuilt"
+    ]
+    assert others
+    assert held_up not in others
 
 
 @pytest.mark.postgres

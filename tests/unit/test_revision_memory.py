@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from tris.application.readmodels.agreements.revisions import Revisions
-from tris.application.readmodels.base import Remembered
+from tris.application.readmodels.base import NewRows, Remembered
 from tris.domain.values import Content, Sector, Terms
 
 
@@ -114,3 +114,31 @@ def test_remembered_facts_drop_the_least_recently_used_beyond_either_bound() -> 
     assert by_bytes.bytes == 6
     by_bytes.put("y", "second", 6)
     assert (by_bytes.get("x"), by_bytes.get("y"), by_bytes.bytes) == (None, "second", 6)
+
+
+def test_rows_not_kept_are_taken_and_those_kept_stay_until_taken_by_key() -> None:
+    rows = NewRows()
+    rows.add("held", ("held", 1))
+    rows.add("old", ("old", 2))
+    assert rows.take_unkept(keep={"held"}) == [("old", 2)]
+    # Nothing new since: the held entity's rows are not looked at again, nor taken.
+    assert rows.take_unkept(keep={"held"}) == []
+    rows.add("old", ("old", 3))
+    rows.add("other", ("other", 1))
+    assert rows.take_unkept(keep={"held"}) == [("old", 3), ("other", 1)]
+    # A held entity leaves `keep` by having its rows taken by key; later rows of it are
+    # taken as any other's.
+    assert rows.take(["held"]) == [("held", 1)]
+    rows.add("held", ("held", 2))
+    assert rows.take_unkept(keep=set()) == [("held", 2)]
+    assert rows.take() == []
+
+
+def test_rows_cleared_or_taken_whole_are_not_taken_again() -> None:
+    rows = NewRows()
+    rows.add("a", ("a", 1))
+    rows.clear()
+    assert rows.take_unkept(keep=set()) == []
+    rows.add("b", ("b", 1))
+    assert rows.take() == [("b", 1)]
+    assert rows.take_unkept(keep=set()) == []

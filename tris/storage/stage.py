@@ -30,7 +30,8 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, closing
+from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -47,28 +48,107 @@ FRESH = "__rebuilt"
 # (`a TEXT PRIMARY KEY`).
 _TABLE_KEY = re.compile(r",\s*PRIMARY KEY \(([^)]*)\)")
 _COLUMN_KEY = re.compile(r"(\w+) \w+( PRIMARY KEY)")
+# Connections filling the fresh tables and building their indexes at once: while one lane
+# copies rows (Python's work as much as PostgreSQL's), the others build indexes.
+LANES = 2
+# A table's rows against one of its B-tree indexes, in work (`_Pieces`).
+_ROWS_WEIGHT = 4
 _INDEX = re.compile(r"CREATE INDEX IF NOT EXISTS (\w+) ON (\w+) (.+)", re.DOTALL)
 
 
-class _Turns:
-    """Tables handed out one at a time, in their order, to whichever lane asks next."""
+@dataclass(frozen=True)
+class _Piece:
+    """A piece of a swap's work: a table's rows (created, copied, its primary key and
+    statistics), or one of its indexes (`index`: name and definition)."""
 
-    def __init__(self, tables: list[str]) -> None:
-        self._tables = list(reversed(tables))
-        self._lock = threading.Lock()
+    table: str
+    index: tuple[str, str] | None = None
 
-    def __iter__(self) -> Iterator[str]:
+
+class _Pieces:
+    """A swap's pieces, handed out one at a time to whichever lane asks next, the most work
+    first (ADR 26).
+
+    A table's rows are one piece (created, copied, its primary key and statistics); once
+    they are committed, each of its indexes is a piece of its own (`CREATE INDEX` does not
+    wait for another on the same table). One table is copied at a time: a copy is this
+    process's work as much as PostgreSQL's, and two at once only take turns with Python's
+    lock while the other lane could build an index. How long a piece takes is guessed
+    from its table's rows: measured on the bench's log, a table's rows take about four
+    times as long as one of its B-tree indexes, its trigram index ten times; a table's
+    rows count with the slowest of its indexes, which can only follow them, and a table
+    with a trigram index is begun first.
+    """
+
+    def __init__(
+        self, rows: Mapping[str, int], indexes: Mapping[str, list[tuple[str, str]]]
+    ) -> None:
+        """`rows`: each table's rows (its stage's and those held beside it)."""
+        self._rows = rows
+        self._indexes = indexes
+        # Popped from the end: a table with a trigram index last (that index is the last
+        # piece to be done), then the most work.
+        self._tables = sorted(rows, key=lambda t: (self._slowest(t) > 1, self._filling_work(t)))
+        self._ready: list[_Piece] = []
+        self._filling = 0
+        self._copying = False
+        self._closed = False
+        self._changed = threading.Condition()
+
+    def __iter__(self) -> Iterator[_Piece]:
         while True:
-            with self._lock:
-                if not self._tables:
-                    return
-                table = self._tables.pop()
-            yield table
+            with self._changed:
+                while True:
+                    if self._closed:
+                        return
+                    table = self._tables[-1] if self._tables and not self._copying else None
+                    if self._ready and (
+                        table is None or self._work(self._ready[-1]) >= self._filling_work(table)
+                    ):
+                        piece = self._ready.pop()
+                        break
+                    if table is not None:
+                        piece = _Piece(self._tables.pop())
+                        self._filling += 1
+                        self._copying = True
+                        break
+                    if not self._tables and not self._filling:
+                        return
+                    # The next table's rows once the copy under way is done; or the
+                    # indexes of a table being filled.
+                    self._changed.wait()
+            yield piece
+
+    def copied(self) -> None:
+        """The rows of the table being copied are out: the next table may begin."""
+        with self._changed:
+            self._copying = False
+            self._changed.notify_all()
+
+    def filled(self, table: str) -> None:
+        """The table's rows are committed: its indexes may be built."""
+        with self._changed:
+            self._filling -= 1
+            self._ready.extend(_Piece(table, index) for index in self._indexes[table])
+            self._ready.sort(key=self._work)
+            self._changed.notify_all()
+
+    def _filling_work(self, table: str) -> int:
+        """A table's rows, and the slowest of its indexes after them."""
+        return self._rows[table] * (_ROWS_WEIGHT + self._slowest(table))
+
+    def _slowest(self, table: str) -> int:
+        return max((_index_weight(d) for _, d in self._indexes[table]), default=0)
+
+    def _work(self, piece: _Piece) -> int:
+        assert piece.index is not None
+        return self._rows[piece.table] * _index_weight(piece.index[1])
 
     def close(self) -> None:
-        """Hand out no more tables (a lane failed: the rebuild's attempt is lost)."""
-        with self._lock:
-            self._tables.clear()
+        """Hand out no more pieces (a lane failed: the rebuild's attempt is lost)."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
 
 
 class StagedTables(Protocol):
@@ -77,6 +157,7 @@ class StagedTables(Protocol):
     tables: Sequence[str]
     indexes: Sequence[str]
     backend_indexes: Mapping[str, Sequence[str]]
+    unanalysed: Mapping[str, Sequence[str]]
 
     def table_names(self) -> list[str]:
         """The names of its tables."""
@@ -116,6 +197,12 @@ class Stage:
             table: [row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")]
             for projection in self.projections
             for table in projection.table_names()
+        }
+        # Each table's columns whose statistics PostgreSQL's planner is given.
+        skipped = {t: set(c) for p in self.projections for t, c in p.unanalysed.items()}
+        self._analysed = {
+            table: [c for c in columns if c not in skipped.get(table, ())]
+            for table, columns in self.columns.items()
         }
 
     def __enter__(self) -> Self:
@@ -279,18 +366,14 @@ class Stage:
         for ddl in ddls:
             name, table, definition = _index(ddl)
             indexes[table].append((name, definition))
-        # Both lanes take the next table when they are done with one, the most work first:
-        # how long a table takes is only guessed, and a lane left with the last big table
-        # while the other idles held the whole swap back (~1 s of a 7 s rebuild).
-        turns = _Turns(self._by_work(indexes) if helper is not None else list(tables))
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tris-rebuild-write") as pool:
-            helped = pool.submit(self._fill_apart, helper, turns, tables, indexes)
-            try:
-                written = self._fill(target, self._conn, turns, tables, indexes)
-            except BaseException:
-                turns.close()  # the helper's lane stops after its table
-                raise
-            written += helped.result()
+        # Every lane takes the next piece when it is done with one (ADR 26): how long a
+        # piece takes is only guessed, and a lane left with the last big one while the
+        # others idle holds the whole swap back.
+        pieces = _Pieces(self._rows_by_table(tables), indexes)
+        if helper is None:  # one lane, in the swap's own transaction
+            written = self._lane(lambda: nullcontext(target), pieces, tables, indexes)
+        else:
+            written = self._lanes(helper, pieces, tables, indexes)
         # No process may create or change the schema meanwhile (it runs DDL on these names).
         serialise_schema_changes(target, "postgres")
         for table, ddl in tables.items():
@@ -304,69 +387,101 @@ class Stage:
                 target.execute(f"ALTER INDEX {name}{FRESH} RENAME TO {name}")
         return written
 
-    def _by_work(self, indexes: dict[str, list[tuple[str, str]]]) -> list[str]:
-        """The tables, the most work first: rows times the indexes to build (a trigram
-        index counting as several)."""
-        work = {}
-        for table, table_indexes in indexes.items():
-            rows = sum(row[0] for row in self._conn.execute(self._select(table, "COUNT(*)")))
-            rows += sum(len(kept.get(table, ())) for kept in (self._held, self._partner_held))
-            weight = 2 + sum(4 if "gin" in d.lower() else 1 for _, d in table_indexes)
-            work[table] = rows * weight
-        return sorted(work, key=lambda t: -work[t])
+    def _rows_by_table(self, tables: Mapping[str, str]) -> dict[str, int]:
+        """Each table's rows: the stage's and those held beside it."""
+        rows = {}
+        for table in tables:
+            rows[table] = sum(row[0] for row in self._conn.execute(self._select(table, "COUNT(*)")))
+            rows[table] += sum(
+                len(kept.get(table, ())) for kept in (self._held, self._partner_held)
+            )
+        return rows
 
-    def _fill_apart(
+    def _lanes(
         self,
-        helper: Callable[[], AbstractContextManager[Cursor]] | None,
-        tables: _Turns,
+        helper: Callable[[], AbstractContextManager[Cursor]],
+        pieces: _Pieces,
         ddl: dict[str, str],
         indexes: dict[str, list[tuple[str, str]]],
     ) -> int:
-        """`_fill` in a transaction of the helper's, reading the stage on a connection of
-        this thread's own."""
-        if helper is None:
-            return 0
+        """`LANES` lanes at once, each a connection of its own and a transaction a piece,
+        committed (fresh names nobody reads; the swap's commit, durable, follows them)."""
+
+        def transaction() -> Iterator[Cursor]:
+            with helper() as cur:
+                cur.execute("SET LOCAL synchronous_commit = off")
+                yield cur
+
+        begin = contextmanager(transaction)
+        with ThreadPoolExecutor(
+            max_workers=LANES - 1, thread_name_prefix="tris-rebuild-write"
+        ) as pool:
+            others = [
+                pool.submit(self._lane, begin, pieces, ddl, indexes) for _ in range(LANES - 1)
+            ]
+            written = self._lane(begin, pieces, ddl, indexes)
+            return written + sum(other.result() for other in others)
+
+    def _lane(
+        self,
+        begin: Callable[[], AbstractContextManager[Cursor]],
+        pieces: _Pieces,
+        ddl: dict[str, str],
+        indexes: dict[str, list[tuple[str, str]]],
+    ) -> int:
+        """Take pieces and do each in a transaction of `begin`'s, until none is left;
+        return the rows copied. A lane that fails stops the others after their piece."""
+        written = 0
         try:
-            with closing(self._connect()) as conn, helper() as cur:
-                return self._fill(cur, conn, tables, ddl, indexes)
+            with closing(self._connect()) as conn:  # the stage, read on this thread
+                for piece in pieces:
+                    with begin() as cur:
+                        # Building an index takes memory in one piece: more than the
+                        # default makes the trigram index several times faster to build.
+                        cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
+                        if piece.index is None:
+                            written += self._fill(
+                                cur, conn, piece.table, ddl[piece.table], pieces.copied
+                            )
+                        else:
+                            name, definition = piece.index
+                            cur.execute(
+                                f"CREATE INDEX {name}{FRESH} ON {piece.table}{FRESH} {definition}"
+                            )
+                    if piece.index is None:
+                        pieces.filled(piece.table)
         except BaseException:
-            tables.close()  # the first lane stops after its table
+            pieces.close()
             raise
+        return written
 
     def _fill(
         self,
         target: Cursor,
         conn: sqlite3.Connection,
-        tables: _Turns,
-        ddl: dict[str, str],
-        indexes: dict[str, list[tuple[str, str]]],
+        table: str,
+        ddl: str,
+        copied: Callable[[], None],
     ) -> int:
-        """Create the tables `tables` hands this lane afresh, copy their rows, then build
-        their indexes."""
-        # Building an index takes memory in one piece: more than the default makes the
-        # trigram index several times faster to build (this transaction only).
-        target.execute("SET LOCAL maintenance_work_mem = '256MB'")
-        written = 0
-        for table in tables:
-            fresh = table + FRESH
-            target.execute(f"DROP TABLE IF EXISTS {fresh}")
-            create, key = _fresh_table(ddl[table], table)
-            target.execute(create)
-            counted = _Counted(self._rows(conn, table, self.columns[table]))
-            target.write_rows(fresh, self.columns[table], counted, fresh=True)
-            written += counted.count
-            if key is not None:
-                # Named as PostgreSQL names a table's own (the swap renames it back).
-                target.execute(
-                    f"ALTER TABLE {fresh} ADD CONSTRAINT {fresh}_pkey PRIMARY KEY ({key})"
-                )
-            for name, definition in indexes[table]:
-                target.execute(f"CREATE INDEX {name}{FRESH} ON {fresh} {definition}")
-            # The planner's statistics, which follow the table through the swap: without
-            # them it takes a filter that matches most rows for a rare one and reads them
-            # all instead of walking an index for one page.
-            target.execute(f"ANALYZE {fresh}")
-        return written
+        """Create a table afresh, copy its rows, add its primary key and its statistics;
+        return the rows copied."""
+        fresh = table + FRESH
+        target.execute(f"DROP TABLE IF EXISTS {fresh}")
+        create, key = _fresh_table(ddl, table)
+        target.execute(create)
+        counted = _Counted(self._rows(conn, table, self.columns[table]))
+        target.write_rows(fresh, self.columns[table], counted, fresh=True)
+        copied()
+        if key is not None:
+            # Named as PostgreSQL names a table's own (the swap renames it back).
+            target.execute(f"ALTER TABLE {fresh} ADD CONSTRAINT {fresh}_pkey PRIMARY KEY ({key})")
+        # The planner's statistics, which follow the table through the swap: without
+        # them it takes a filter that matches most rows for a rare one and reads them
+        # all instead of walking an index for one page. (Here, not after the indexes:
+        # ANALYZE waits for an index being built on its table.) Not of columns no query
+        # looks into (`Projection.unanalysed`): ANALYZE reads every value of its sample.
+        target.execute(f"ANALYZE {fresh} ({', '.join(self._analysed[table])})")
+        return counted.count
 
     def _rows(
         self, conn: sqlite3.Connection, table: str, columns: list[str]
@@ -461,3 +576,8 @@ def _index(ddl: str) -> tuple[str, str, str]:
     if match is None:
         raise ValueError(f"not an index's DDL: {ddl[:60]!r}")
     return match[1], match[2], match[3]
+
+
+def _index_weight(definition: str) -> int:
+    """An index's work against a B-tree's (`_Pieces`)."""
+    return 10 if "gin" in definition.lower() else 1

@@ -75,29 +75,44 @@ class NewRows:
 
     def __init__(self) -> None:
         self._rows: dict[str, list[tuple[Any, ...]]] = {}
+        # The entities with rows added since the last `take_unkept`, in arrival order.
+        self._unchecked: dict[str, None] = {}
 
     def add(self, key: str, row: tuple[Any, ...]) -> None:
         """Keep a row of the entity `key`."""
         self._rows.setdefault(key, []).append(row)
+        self._unchecked[key] = None
 
-    def take(
-        self, keys: Collection[str] | None = None, keep: Container[str] = ()
-    ) -> list[tuple[Any, ...]]:
-        """The rows of `keys` (of every entity when None) except those of `keep`; they
-        are no longer kept."""
-        if keys is None and not keep:
+    def take(self, keys: Collection[str] | None = None) -> list[tuple[Any, ...]]:
+        """The rows of `keys` (of every entity when None); they are no longer kept."""
+        if keys is None:
             rows = [row for kept in self._rows.values() for row in kept]
-            self._rows = {}
+            self.clear()
             return rows
-        chosen = keys if keys is not None else [k for k in self._rows if k not in keep]
         rows = []
-        for key in chosen:
+        for key in keys:
             rows += self._rows.pop(key, ())
+        return rows
+
+    def take_unkept(self, keep: Container[str]) -> list[tuple[Any, ...]]:
+        """The rows of the entities not in `keep` that had rows added since the last call;
+        they are no longer kept.
+
+        Only those entities are looked at, not every entity kept (a rebuild keeps tens of
+        thousands across its batches): an entity kept by one call must stay in `keep` until
+        its rows are taken by `take`, as a rebuild's held agreements do.
+        """
+        rows: list[tuple[Any, ...]] = []
+        for key in self._unchecked:
+            if key not in keep:
+                rows += self._rows.pop(key, ())
+        self._unchecked = {}
         return rows
 
     def clear(self) -> None:
         """Keep nothing (the batch that added them did not commit)."""
         self._rows = {}
+        self._unchecked = {}
 
 
 class Projection(ABC):
@@ -117,6 +132,10 @@ class Projection(ABC):
     # of the agreements' events (ADR 27); its rows are added to the first process's here,
     # and must be distinct from them in every other table.
     partition_sums: Mapping[str, Sequence[str]] = {}
+    # Columns no query filters, joins or sorts on, by table: a rebuild does not have
+    # PostgreSQL gather the planner's statistics of them (ANALYZE reads each value of its
+    # sample: a tenth of a second for the revisions' contents on the bench's log).
+    unanalysed: Mapping[str, Sequence[str]] = {}
     # Set by a rebuild while it applies the log to its stage (ADR 36): a projection may
     # then keep the rows of new entities in memory across batches, up to a bound, as long
     # as nothing reads or changes them, and hand them to the write (`take_held`) instead

@@ -52,6 +52,8 @@ class AgreementsProjection(Projection):
     )
 
     partition_sums = {"rm_commitment_totals": ("committed", "fulfilled")}
+    # A revision is read by its key alone.
+    unanalysed = {"rm_revisions": ("content", "sectors")}
 
     def __init__(self) -> None:
         self.revisions = revisions.Revisions()
@@ -107,7 +109,7 @@ class AgreementsProjection(Projection):
             # Held rows whose version and time change below are written first (an event
             # with no handler, a signature say, changes nothing else of them).
             self._write_new(cur, [a for a in self._touched if a in self._new])
-            self.revisions.write_new(cur, keep=self._new)  # of agreements not new
+            self.revisions.write_unkept(cur, keep=self._new)  # of agreements not new
         else:
             self._write_new(cur)
         if self._touched:

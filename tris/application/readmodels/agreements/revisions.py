@@ -43,12 +43,18 @@ class Revisions:
         # read of the table in the batch, and at its end).
         self._new = NewRows()
 
-    def write_new(
-        self, cur: Cursor, agreements: Collection[str] | None = None, keep: Container[str] = ()
-    ) -> None:
-        """Write the revisions added since they were last written: of `agreements` (all
-        when None), except those of `keep`."""
-        rows = self._new.take(agreements, keep)
+    def write_new(self, cur: Cursor, agreements: Collection[str] | None = None) -> None:
+        """Write the revisions added since they were last written: of `agreements`, or all
+        when None."""
+        self._insert(cur, self._new.take(agreements))
+
+    def write_unkept(self, cur: Cursor, keep: Container[str]) -> None:
+        """Write the revisions added since the last such write except those of `keep`
+        (`NewRows.take_unkept`: an agreement kept stays in `keep` until its revisions are
+        written by `write_new` or taken)."""
+        self._insert(cur, self._new.take_unkept(keep))
+
+    def _insert(self, cur: Cursor, rows: list[tuple[Any, ...]]) -> None:
         if rows:
             cur.executemany(
                 "INSERT INTO rm_revisions (agreement_id, number, content, sectors) "
