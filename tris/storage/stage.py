@@ -9,10 +9,10 @@ models at once: tables and tracking positions change in one transaction.
 On PostgreSQL (ADR 26) the rows are copied (COPY) into fresh tables without indexes, each
 table's indexes are built on it once it is full (the text-search index last), and the
 fresh tables then take the old ones' place and names. Loading into indexed tables costs
-several times more, the trigram index most of all. The tables are filled in two groups on
-two connections at once (the second group committed under its fresh names just before the
-swap), so that two PostgreSQL backends work. Readers see the old tables until the swap
-commits, then the new ones.
+several times more, the trigram index most of all. The work is done in pieces (a table's
+rows, each of its indexes) on two connections at once, each piece committed under the
+fresh names, so that two PostgreSQL backends work. Readers see the old tables until the
+swap commits, then the new ones.
 
 A rebuild's partner process (ADR 27) keeps a stage of its own, which `merge` adds to the
 first process's before anything is written (or, for a stage that takes no more events,
@@ -324,8 +324,9 @@ class Stage:
         (rows kept in memory instead of the stage, by table, in its column order); return
         the rows written.
 
-        On PostgreSQL, `helper` opens a transaction on a second connection: half of the
-        fresh tables are filled and indexed there, beside the other half here.
+        On PostgreSQL, `helper` opens a transaction on another connection: the fresh
+        tables are filled and indexed in such transactions on `LANES` connections at once
+        (without it, all in `target`'s).
         """
         self._held = dict(held or {})
         try:
@@ -347,7 +348,7 @@ class Stage:
         """PostgreSQL: copy into fresh tables, index them, put them in the old ones' place.
 
         The caller holds the read-model batch lock, so no other rebuild writes meanwhile.
-        The helper's half is committed before the swap (fresh names nobody reads; an
+        The lanes' pieces are committed before the swap (fresh names nobody reads; an
         attempt that fails before its swap leaves them to the next, which replaces them).
         """
         tables = {
