@@ -865,10 +865,10 @@ class ProjectionRunner:
         worker that applied events meanwhile loses its next compare-and-set and applies
         them again on top of the stage's state.
         """
-        held: dict[str, list[tuple[Any, ...]]] = {}
-        if finished:  # rows held in memory go to the store without the stage (ADR 36)
-            held = take_held(self.projections)
-        else:  # the stage must have them for its later writes
+        # Rows held in memory go to the store without the stage when it is the last write
+        # (ADR 36); otherwise the stage must have them for its later writes.
+        held = take_held(self.projections) if finished else {}
+        if not finished:
             with stage.batch() as staged:
                 for projection in self.projections:
                     projection.write_held(staged)
