@@ -372,9 +372,9 @@ class Stage:
         # others idle holds the whole swap back.
         pieces = _Pieces(self._rows_by_table(tables), indexes)
         if helper is None:  # one lane, in the swap's own transaction
-            written = self._lane(lambda: nullcontext(target), pieces, tables, indexes)
+            written = self._lane(lambda: nullcontext(target), pieces, tables)
         else:
-            written = self._lanes(helper, pieces, tables, indexes)
+            written = self._lanes(helper, pieces, tables)
         # No process may create or change the schema meanwhile (it runs DDL on these names).
         serialise_schema_changes(target, "postgres")
         for table, ddl in tables.items():
@@ -403,7 +403,6 @@ class Stage:
         helper: Callable[[], AbstractContextManager[Cursor]],
         pieces: _Pieces,
         ddl: dict[str, str],
-        indexes: dict[str, list[tuple[str, str]]],
     ) -> int:
         """`LANES` lanes at once, each a connection of its own and a transaction a piece,
         committed (fresh names nobody reads; the swap's commit, durable, follows them)."""
@@ -417,10 +416,8 @@ class Stage:
         with ThreadPoolExecutor(
             max_workers=LANES - 1, thread_name_prefix="tris-rebuild-write"
         ) as pool:
-            others = [
-                pool.submit(self._lane, begin, pieces, ddl, indexes) for _ in range(LANES - 1)
-            ]
-            written = self._lane(begin, pieces, ddl, indexes)
+            others = [pool.submit(self._lane, begin, pieces, ddl) for _ in range(LANES - 1)]
+            written = self._lane(begin, pieces, ddl)
             return written + sum(other.result() for other in others)
 
     def _lane(
@@ -428,7 +425,6 @@ class Stage:
         begin: Callable[[], AbstractContextManager[Cursor]],
         pieces: _Pieces,
         ddl: dict[str, str],
-        indexes: dict[str, list[tuple[str, str]]],
     ) -> int:
         """Take pieces and do each in a transaction of `begin`'s, until none is left;
         return the rows copied. A lane that fails stops the others after their piece."""
