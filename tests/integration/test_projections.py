@@ -1119,6 +1119,14 @@ def test_a_rebuild_leaves_the_schema_as_it_found_it(database_url: str) -> None:
                 "AND tablename = 'rm_revisions' ORDER BY attname"
             )
             assert cur.fetchall() == [("agreement_id",), ("number",)]
+            # An agreement's search text and status, not its title or purpose.
+            cur.execute(
+                "SELECT attname FROM pg_stats WHERE schemaname = current_schema() "
+                "AND tablename = 'rm_agreements'"
+            )
+            analysed = {row[0] for row in cur.fetchall()}
+            assert {"agreement_id", "search_text", "status", "sector_mix"} <= analysed
+            assert not analysed & {"title", "purpose"}
     services.close()
     again = open_services(database_url, projections="inline")
     assert again.projections.digest() == before
@@ -1223,6 +1231,29 @@ def test_a_rebuild_lane_held_up_by_the_slowest_index_leaves_the_rest_to_the_othe
     assert copied_by_then < tables_in_all  # tables were left when it was held up
     assert all(lane != held_up for lane, _ in copied[copied_by_then:])
     assert other_lane_indexed_the_table(held_up)
+
+
+@pytest.mark.postgres
+def test_a_rebuild_gives_no_statistics_of_a_table_none_of_whose_columns_is_analysed(
+    history_on_postgres: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `Projection.unanalysed` may name every column of a table: it then gets no ANALYZE
+    # at all (one of no columns would not parse), and the rebuild goes through.
+    services = history_on_postgres
+    before = services.projections.digest()
+    projection = next(
+        p for p in services.projections.projections if isinstance(p, AgreementsProjection)
+    )
+    unanalysed = {**projection.unanalysed, "rm_published": ("agreement_id", "seq")}
+    monkeypatch.setattr(projection, "unanalysed", unanalysed)
+    services.projections.rebuild()
+    assert services.projections.digest() == before
+    with services.store.database.read() as cur:
+        cur.execute(
+            "SELECT tablename FROM pg_stats WHERE schemaname = current_schema() "
+            "AND tablename IN ('rm_published', 'rm_agreements') GROUP BY tablename"
+        )
+        assert cur.fetchall() == [("rm_agreements",)]
 
 
 @pytest.mark.postgres

@@ -477,7 +477,8 @@ class Stage:
         # all instead of walking an index for one page. (Here, not after the indexes:
         # ANALYZE waits for an index being built on its table.) Not of columns no query
         # looks into (`Projection.unanalysed`): ANALYZE reads every value of its sample.
-        target.execute(f"ANALYZE {fresh} ({', '.join(self._analysed[table])})")
+        if analysed := self._analysed[table]:
+            target.execute(f"ANALYZE {fresh} ({', '.join(analysed)})")
         return counted.count
 
     def _rows(

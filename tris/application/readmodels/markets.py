@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from typing import Any
+from uuid import UUID
 
 from tris.application.readmodels.base import Projection
 from tris.domain.agreement import Agreement
@@ -196,17 +197,19 @@ class MarketsProjection(Projection):
         # Agreements proposed elsewhere than at a market: their later events change no deal
         # (an agreement's origin is fixed by its first event), so they cost no statement.
         # A fact about the log, true whoever applies the later events and after a reset.
-        self._not_deals: OrderedDict[str, None] = OrderedDict()
+        # By the agreement's id as the event holds it (its text costs more than a lookup).
+        self._not_deals: OrderedDict[UUID, None] = OrderedDict()
 
     def _deal(self, cur: Cursor, position: int, event: Any) -> None:
-        agreement_id = str(event.originator_id)
-        if agreement_id in self._not_deals:
+        originator: UUID = event.originator_id
+        if originator in self._not_deals:
             return
         if type(event) is Agreement.Proposed:
-            self._not_deals[agreement_id] = None
+            self._not_deals[originator] = None
             if len(self._not_deals) > NOT_DEALS_KEPT:
                 self._not_deals.popitem(last=False)
             return
+        agreement_id = str(originator)
         if isinstance(event, Agreement.ProposedAtMarket):
             origin = event.origin
             cur.execute(

@@ -34,7 +34,10 @@ class PartiesProjection(Projection):
     )
 
     def apply(self, cur: Cursor, position: int, event: Any) -> None:
-        """Apply a Party event; other events are ignored."""
+        """Apply a Party event; other events are ignored (most of a log is agreements':
+        looked at by name, without matching each against every case below)."""
+        if not type(event).__qualname__.startswith("Party."):
+            return
         party_id = str(event.originator_id)
         match event:
             case Party.Registered():

@@ -52,8 +52,13 @@ class AgreementsProjection(Projection):
     )
 
     partition_sums = {"rm_commitment_totals": ("committed", "fulfilled")}
-    # A revision is read by its key alone.
-    unanalysed = {"rm_revisions": ("content", "sectors")}
+    # A revision is read by its key alone; no query filters or sorts on an agreement's
+    # title or purpose (`q` searches `search_text`), and ANALYZE sorts every sampled value
+    # of each column it looks into (of the bench's 100,000 agreements: 0.11 s of 0.31).
+    unanalysed = {
+        "rm_revisions": ("content", "sectors"),
+        "rm_agreements": ("title", "purpose"),
+    }
 
     def __init__(self) -> None:
         self.revisions = revisions.Revisions()
