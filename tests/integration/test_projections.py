@@ -1982,11 +1982,15 @@ def test_a_rebuild_with_a_partner_process_equals_one_without(
         # The partner holds its new agreements' rows to its end too, and hands them over
         # apart from its stage (ADR 36): the agreements it held, per rebuild.
         handed: list[set[str]] = []
+        # On PostgreSQL a partner whose part ends at the log's head copies its rows into
+        # the fresh tables itself instead (each table's rows, per rebuild).
+        prefilled: list[dict[str, int]] = []
         take = Partner.held
 
         def held(partner: Partner) -> dict[str, list[tuple[Any, ...]]]:
             rows = take(partner)
             handed.append({row[0] for row in rows.get("rm_agreements", ())})
+            prefilled.append({table: n for table, (_, n) in partner.prefilled.items()})
             return rows
 
         monkeypatch.setattr(Partner, "held", held)
@@ -1999,10 +2003,24 @@ def test_a_rebuild_with_a_partner_process_equals_one_without(
         assert runner.digest() == live
         assert services.queries.stats() == stats
         assert services.queries.market_stats(market_id) == market_stats
+        assert prefilled[-1] == {}  # its stage was added to this one's
         runner.rebuild_flush_events = 10_000  # the partner takes everything
         runner.rebuild()
-        # Its proposals left alone are written beside both stages.
-        assert {i for i in alone if UUID(i).int & 0xFF < SPLIT} <= handed[-1]
+        theirs = {i for i in alone if UUID(i).int & 0xFF < SPLIT}
+        if services.store.database.backend == "postgres":
+            # It copied every agreement of its part into the fresh tables, held or not.
+            with services.store.database.read() as cur:
+                cur.execute("SELECT agreement_id FROM rm_agreements")
+                agreements = [row[0] for row in cur.fetchall()]
+            assert prefilled[-1]["rm_agreements"] == sum(
+                UUID(i).int & 0xFF < SPLIT for i in agreements
+            )
+            assert theirs <= set(agreements)
+            assert handed[-1] == set()
+        else:
+            # Its proposals left alone are written beside both stages.
+            assert theirs <= handed[-1]
+            assert prefilled[-1] == {}
         assert runner.digest() == live
         assert services.queries.stats() == stats
     finally:
@@ -2095,7 +2113,7 @@ def test_a_partner_whose_held_rows_cannot_be_read_fails_the_rebuild_and_changes_
         if handover == "missing":
             partner.held_path.unlink()
         else:
-            partner.held_path.write_bytes(partner.held_path.read_bytes()[:10])
+            partner.held_path.write_bytes(partner.held_path.read_bytes()[:-1])
         return outcome
 
     monkeypatch.setattr(Partner, "wait", spoiled)
@@ -2106,6 +2124,38 @@ def test_a_partner_whose_held_rows_cannot_be_read_fails_the_rebuild_and_changes_
     monkeypatch.undo()
     runner.rebuild()
     assert runner.digest() == before
+
+
+@pytest.mark.postgres
+def test_a_partners_copied_rows_replaced_by_another_rebuild_fail_the_attempt_not_the_store(
+    history_on_postgres: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A partner whose part ends at the log's head copies its rows into the fresh tables
+    # itself before the first process writes; should another rebuild's swap replace one
+    # of those tables meanwhile, the first process must not write beside a stranger's.
+    services = history_on_postgres
+    runner = services.projections
+    runner.rebuild_partner_events = 0
+    before = runner.digest()
+    schema = schema_of_read_models(services)
+    merge = Stage.merge
+
+    def replaced(stage: Stage, *args: Any, **kwargs: Any) -> None:
+        merge(stage, *args, **kwargs)
+        assert "rm_agreements" in kwargs["prefilled"]
+        with services.store.database.transaction() as cur:
+            cur.execute("DROP TABLE rm_agreements__rebuilt")
+            cur.execute("CREATE TABLE rm_agreements__rebuilt (LIKE rm_agreements)")
+
+    monkeypatch.setattr(Stage, "merge", replaced)
+    with pytest.raises(ProjectionFailedError) as failed:
+        runner.rebuild()
+    assert "another rebuild replaced the rows the partner process copied" in str(failed.value)
+    assert runner.digest() == before  # the store's read models were not touched
+    monkeypatch.undo()
+    runner.rebuild()
+    assert runner.digest() == before
+    assert schema_of_read_models(services) == schema  # nothing of the attempt is left
 
 
 @pytest.mark.parametrize(
@@ -2265,7 +2315,7 @@ def test_a_partner_whose_rebuild_has_ended_stops_without_an_outcome(
         )
         gone = int(printed.stdout)
         part = partner_part(services.store.log)
-        handed = (recipe, tmp_path / "partner.db", 100, 2, part, outcome)
+        handed = (recipe, tmp_path / "partner.db", 100, 2, part, None, outcome)
         ended = run_partner((*handed, gone, CODE))
         assert ended.returncode == 1, ended.stderr
         assert not outcome.exists()

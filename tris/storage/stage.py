@@ -16,19 +16,22 @@ swap commits, then the new ones.
 
 A rebuild's partner process (ADR 27) keeps a stage of its own, which `merge` adds to the
 first process's before anything is written (or, for a stage that takes no more events,
-reads beside it when it is written).
+reads beside it when it is written). On PostgreSQL, a partner whose stage takes no more
+events copies its rows into the fresh tables itself once it is done (`prefill`), while
+the first process still applies its part: the first process adds its own rows to them.
 
 Rows a projection kept in memory instead of writing them here (new agreements nothing
 changed since, ADR 36) are handed to `write` and copied after the stage's own."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -37,6 +40,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from tris.storage.cursors import Cursor, SQLiteAdapter
+from tris.storage.errors import ProjectionFailedError
 from tris.storage.schema import serialise_schema_changes
 
 # Rows of a stage table read at once when it is written to the store.
@@ -185,6 +189,8 @@ class Stage:
         self._held: dict[str, Sequence[tuple[Any, ...]]] = {}
         # Rows a partner held apart whose stage is read beside this one (`merge`).
         self._partner_held: dict[str, Sequence[tuple[Any, ...]]] = {}
+        # Fresh tables a partner filled with its rows (`prefill`): each one's OID and rows.
+        self._prefilled: dict[str, tuple[int, int]] = {}
         # Nothing here needs to survive a crash: the store keeps what was written to it.
         self._conn = sqlite3.connect(self._path, isolation_level=None)
         for pragma in ("journal_mode=OFF", "synchronous=OFF", "temp_store=MEMORY"):
@@ -236,6 +242,7 @@ class Stage:
         *,
         copy_rows: bool = True,
         held: Mapping[str, Sequence[tuple[Any, ...]]] | None = None,
+        prefilled: Mapping[str, tuple[int, int]] | None = None,
     ) -> None:
         """Add a partner's stage (same tables) to this one.
 
@@ -246,8 +253,14 @@ class Stage:
         this stage's when it is written (for a stage that takes no more events). `held`:
         rows the partner kept in memory instead of its stage (by table, never of `sums`),
         added as its stage's are: here, or beside this stage's when it is written.
+        `prefilled`: the fresh tables the partner already filled with its rows of them
+        (`prefill`: each one's OID and rows), which are written to them, only without
+        `copy_rows`.
         """
         held = dict(held or {})
+        prefilled = dict(prefilled or {})
+        if prefilled and copy_rows:
+            raise ValueError("a partner's prefilled tables are only for its last stage")
         if summed := sorted(set(held) & set(sums)):
             raise ValueError(f"rows held apart cannot be summed: {', '.join(summed)}")
         self._conn.execute("ATTACH DATABASE ? AS partner", (str(path),))
@@ -269,8 +282,10 @@ class Stage:
         if copy_rows:
             self._conn.execute("DETACH DATABASE partner")
         else:
-            self._partner = (path, frozenset(sums))
-            self._partner_held = held
+            # Neither the summed tables (added here) nor the prefilled ones (written).
+            self._partner = (path, frozenset(sums) | frozenset(prefilled))
+            self._partner_held = {t: rows for t, rows in held.items() if t not in prefilled}
+            self._prefilled = prefilled
 
     def _merge_sums(
         self,
@@ -300,6 +315,38 @@ class Stage:
                 [*(add(a, values[c]) for a, c in zip(mine, summed, strict=True))]
                 + [values[k] for k in keys],
             )
+
+    def prefill(
+        self,
+        target: Cursor,
+        tables: Collection[str],
+        held: Mapping[str, Sequence[tuple[Any, ...]]],
+    ) -> dict[str, tuple[int, int]]:
+        """A partner's last stage, on PostgreSQL: create the fresh tables of `tables` that
+        it has rows for (its stage's and those it `held`), copy its rows into them, frozen,
+        in `target`'s transaction; return each one's OID and rows, for the first process's
+        `merge`. The caller holds the read-model batch lock, as a swap does: another
+        rebuild's swap (which drops and replaces fresh tables) cannot run meanwhile."""
+        ddl = {
+            table: create
+            for projection in self.projections
+            for table, create in zip(projection.table_names(), projection.tables, strict=True)
+        }
+        filled = {}
+        for table in tables:
+            (staged,) = self._conn.execute(self._select(table, "COUNT(*)")).fetchone()
+            kept = held.get(table, ())
+            if not staged + len(kept):
+                continue
+            columns = self.columns[table]
+            fresh = table + FRESH
+            target.execute(f"DROP TABLE IF EXISTS {fresh}")
+            target.execute(_fresh_table(ddl[table], table)[0])
+            rows = _Counted(itertools.chain(self._rows(self._conn, table, columns), kept))
+            target.write_rows(fresh, columns, rows, fresh=True)
+            target.execute("SELECT %s::regclass::oid", (fresh,))
+            filled[table] = (int(target.fetchone()[0]), rows.count)
+        return filled
 
     def batch(self) -> _Batch:
         """A transaction on the stage (applying a page of events in one is much faster)."""
@@ -396,6 +443,7 @@ class Stage:
             rows[table] += sum(
                 len(kept.get(table, ())) for kept in (self._held, self._partner_held)
             )
+            rows[table] += self._prefilled.get(table, (0, 0))[1]
         return rows
 
     def _lanes(
@@ -463,11 +511,25 @@ class Stage:
         """Create a table afresh, copy its rows, add its primary key and its statistics;
         return the rows copied."""
         fresh = table + FRESH
-        target.execute(f"DROP TABLE IF EXISTS {fresh}")
         create, key = _fresh_table(ddl, table)
-        target.execute(create)
+        prefilled = self._prefilled.get(table)
+        if prefilled is None:
+            target.execute(f"DROP TABLE IF EXISTS {fresh}")
+            target.execute(create)
+        else:
+            # The partner's, unless another rebuild replaced it since (`prefill`).
+            target.execute("SELECT to_regclass(%s)::oid", (fresh,))
+            found = target.fetchone()
+            if found is None or found[0] != prefilled[0]:
+                raise ProjectionFailedError(
+                    "rebuild",
+                    0,
+                    "",
+                    f"another rebuild replaced the rows the partner process copied into "
+                    f"{fresh}; rebuild again",
+                )
         counted = _Counted(self._rows(conn, table, self.columns[table]))
-        target.write_rows(fresh, self.columns[table], counted, fresh=True)
+        target.write_rows(fresh, self.columns[table], counted, fresh=prefilled is None)
         copied()
         if key is not None:
             # Named as PostgreSQL names a table's own (the swap renames it back).
@@ -479,7 +541,7 @@ class Stage:
         # looks into (`Projection.unanalysed`): ANALYZE reads every value of its sample.
         if analysed := self._analysed[table]:
             target.execute(f"ANALYZE {fresh} ({', '.join(analysed)})")
-        return counted.count
+        return counted.count + (0 if prefilled is None else prefilled[1])
 
     def _rows(
         self, conn: sqlite3.Connection, table: str, columns: list[str]

@@ -10,7 +10,8 @@ which applies them with the same projections to a stage of its own; the first pr
 applies everything else, then adds the partner's stage to its own, and the rebuild goes
 on as before (ADR 27). Like the first process, the partner keeps the rows of agreements
 proposed and not changed since in memory instead of its stage (ADR 36) and hands them
-over in a file of their own at its end.
+over in a file of their own at its end — unless its part ends at the log's head on
+PostgreSQL: it then copies its rows into the fresh tables itself (`Prefill`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol, cast
@@ -33,6 +35,7 @@ from eventsourcing.utils import resolve_topic
 from tris.application.collection import bulk_collection
 from tris.application.readmodels.base import Applied, Projection, apply_batch, holding, take_held
 from tris.domain.agreement import Agreement
+from tris.storage.cursors import Cursor
 from tris.storage.errors import ProjectionFailedError, StorageUnavailableError, is_unavailable
 from tris.storage.log_part import LogPart, Tally, bound_for_share
 from tris.storage.stage import Stage
@@ -64,6 +67,31 @@ class PartnerLog(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+    @property
+    def database(self) -> PartnerDatabase:
+        """The store, where a partner's last stage is copied (`Prefill`)."""
+        ...
+
+
+class PartnerDatabase(Protocol):
+    """What a partner needs of the store to copy its rows into the fresh tables."""
+
+    def transaction(self) -> AbstractContextManager[Cursor]:
+        """A cursor in one committed-on-success transaction."""
+        ...
+
+
+@dataclass(frozen=True)
+class Prefill:
+    """A partner's stage that takes no more events, on PostgreSQL: the partner copies its
+    rows into the fresh tables itself once it is done, while the first process still
+    applies its part (ADR 27), under the read-model batch lock (`lock`, the advisory
+    lock's key) as a swap is. Not the tables of `sums`, whose rows the first process adds
+    up with its own."""
+
+    lock: int
+    sums: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -107,11 +135,13 @@ class Partner:
         page: int,
         tallies: Mapping[tuple[str, int], Tally],
         below: int | None = None,
+        prefill: Prefill | None = None,
     ) -> None:
         """Start the partner on its part of the log up to `until`: of the topics there
         (`tallies`, the events up to `until` by topic and last byte of their originator's
         id), the agreements' whose id ends in a byte below `below` (by default the bound
-        that gives it `PARTNER_SHARE` of the events)."""
+        that gives it `PARTNER_SHARE` of the events). With `prefill`, it copies its rows
+        into the fresh tables itself (`prefilled` says which)."""
         self.path = path
         self.until = until
         # The whole log up to `until`: both processes' parts must add up to it.
@@ -133,7 +163,19 @@ class Partner:
             stdin=subprocess.PIPE,
             env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
         )
-        handed = (recipe, path, until, page, self.part, self._outcome, os.getpid(), CODE)
+        # The fresh tables it filled, each one's OID and rows (`wait`).
+        self.prefilled: dict[str, tuple[int, int]] = {}
+        handed = (
+            recipe,
+            path,
+            until,
+            page,
+            self.part,
+            prefill,
+            self._outcome,
+            os.getpid(),
+            CODE,
+        )
         try:
             with cast(IO[bytes], self._process.stdin) as stdin:
                 pickle.dump(handed, stdin)
@@ -149,6 +191,7 @@ class Partner:
         except (OSError, ValueError):
             outcome = ["ended"]
         if code == 0 and outcome[0] == "done":
+            self.prefilled = {t: (int(oid), int(n)) for t, (oid, n) in outcome[4].items()}
             return int(outcome[1]), Tally(int(outcome[2]), int(outcome[3]))
         if outcome[0] == "unavailable":
             raise StorageUnavailableError(outcome[1])
@@ -187,7 +230,8 @@ class Partner:
 def main() -> None:
     """The partner process: read the recipe, apply the partnered events up to `until` to
     the stage at `path`, write how it went."""
-    recipe, path, until, page, part, outcome_path, parent, code = pickle.load(sys.stdin.buffer)  # noqa: S301
+    handed = pickle.load(sys.stdin.buffer)  # noqa: S301 - our parent's
+    recipe, path, until, page, part, prefill, outcome_path, parent, code = handed
     outcome: list[Any]
     try:
         if code != CODE:
@@ -205,11 +249,13 @@ def main() -> None:
             with Stage(projections, path) as stage, bulk_collection(), holding(projections):
                 last, applied = _apply(log, projections, stage, until, page, part, parent)
                 held = take_held(projections)
+                prefilled = {} if prefill is None else _prefill(log, stage, prefill, held)
+            held = {table: rows for table, rows in held.items() if table not in prefilled}
             with held_path(path).open("wb") as file:
                 pickle.dump(held, file, protocol=pickle.HIGHEST_PROTOCOL)
         finally:
             log.close()
-        outcome = ["done", last, applied.events, applied.positions]
+        outcome = ["done", last, applied.events, applied.positions, prefilled]
     except ProjectionFailedError as error:
         outcome = ["failed", error.projection, error.position, error.event_type, error.cause]
     except Exception as error:
@@ -223,6 +269,21 @@ def main() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0 if outcome[0] == "done" else 1)
+
+
+def _prefill(
+    log: PartnerLog,
+    stage: Stage,
+    prefill: Prefill,
+    held: Mapping[str, Sequence[tuple[Any, ...]]],
+) -> dict[str, tuple[int, int]]:
+    """Copy the stage's rows and those held into the fresh tables, in one transaction
+    under the batch lock, committed without waiting for the disk (fresh names nobody
+    reads; the swap's durable commit follows)."""
+    with log.database.transaction() as cur:
+        cur.execute("SET LOCAL synchronous_commit = off")
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (prefill.lock,))
+        return stage.prefill(cur, [t for t in stage.columns if t not in prefill.sums], held)
 
 
 def held_path(path: Path) -> Path:

@@ -27,7 +27,7 @@ from eventsourcing.persistence import Notification, Recording, StoredEvent
 from tris.application.collection import bulk_collection
 from tris.application.errors import ConcurrentUpdateError
 from tris.application.readmodels.base import Applied, Projection, apply_batch, holding, take_held
-from tris.application.readmodels.partner import Partner, PartnerRecipe
+from tris.application.readmodels.partner import Partner, PartnerRecipe, Prefill
 from tris.application.store import EventStore
 from tris.storage import tracking
 from tris.storage.cursors import Cursor, RecordingCursor
@@ -803,6 +803,12 @@ class ProjectionRunner:
             return None
         until = min(head, self.rebuild_flush_events)
         tallies = self.store.log.tallies_up_to(until)
+        # Its stage takes no more events when its part ends at the head (`_join`): on
+        # PostgreSQL it then copies its rows into the fresh tables itself, while this
+        # process still applies its part.
+        prefill = None
+        if until >= head and self.database.backend == "postgres":
+            prefill = Prefill(PROJECTION_LOCK, frozenset(self._partition_sums()))
         return Partner(
             self.partner,
             stage.partner_path(),
@@ -810,6 +816,7 @@ class ProjectionRunner:
             self.rebuild_page,
             tallies,
             self.rebuild_partner_bound,
+            prefill,
         )
 
     def _join(self, stage: Stage, partner: Partner, head: int, applied: Tally) -> bool:
@@ -848,6 +855,7 @@ class ProjectionRunner:
             _add_decimals,
             copy_rows=not final,
             held=partner.held(),
+            prefilled=partner.prefilled,
         )
         return final
 
