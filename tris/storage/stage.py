@@ -508,8 +508,11 @@ class Stage:
         ddl: str,
         copied: Callable[[], None],
     ) -> int:
-        """Create a table afresh, copy its rows, add its primary key and its statistics;
-        return the rows copied."""
+        """Create a table afresh (or take the one a partner filled, `prefill`), copy its
+        rows, add its primary key and its statistics; return the rows the table holds.
+
+        Rows copied into a partner's table are not written frozen (another transaction
+        created it): their first readers set their hint bits, a vacuum freezes them."""
         fresh = table + FRESH
         create, key = _fresh_table(ddl, table)
         prefilled = self._prefilled.get(table)
