@@ -327,11 +327,7 @@ class Stage:
         in `target`'s transaction; return each one's OID and rows, for the first process's
         `merge`. The caller holds the read-model batch lock, as a swap does: another
         rebuild's swap (which drops and replaces fresh tables) cannot run meanwhile."""
-        ddl = {
-            table: create
-            for projection in self.projections
-            for table, create in zip(projection.table_names(), projection.tables, strict=True)
-        }
+        ddl = self._ddl_by_table()
         filled = {}
         for table in tables:
             (staged,) = self._conn.execute(self._select(table, "COUNT(*)")).fetchone()
@@ -398,11 +394,7 @@ class Stage:
         The lanes' pieces are committed before the swap (fresh names nobody reads; an
         attempt that fails before its swap leaves them to the next, which replaces them).
         """
-        tables = {
-            table: ddl
-            for projection in self.projections
-            for table, ddl in zip(projection.table_names(), projection.tables, strict=True)
-        }
+        tables = self._ddl_by_table()
         # Each table's indexes: the plain ones first, then text search (the slowest).
         indexes: dict[str, list[tuple[str, str]]] = {table: [] for table in tables}
         ddls = [ddl for projection in self.projections for ddl in projection.indexes] + [
@@ -434,6 +426,14 @@ class Stage:
             for name, _ in indexes[table]:
                 target.execute(f"ALTER INDEX {name}{FRESH} RENAME TO {name}")
         return written
+
+    def _ddl_by_table(self) -> dict[str, str]:
+        """Each read-model table's DDL, by the table's name."""
+        return {
+            table: ddl
+            for projection in self.projections
+            for table, ddl in zip(projection.table_names(), projection.tables, strict=True)
+        }
 
     def _rows_by_table(self, tables: Mapping[str, str]) -> dict[str, int]:
         """Each table's rows: the stage's and those held beside it."""
