@@ -251,8 +251,9 @@ class Stage:
         one row whose named columns are added up (`add`). Without `copy_rows` only those
         are added here; the partner's other rows stay in its file and are read beside
         this stage's when it is written (for a stage that takes no more events). `held`:
-        rows the partner kept in memory instead of its stage (by table, never of `sums`),
-        added as its stage's are: here, or beside this stage's when it is written.
+        rows the partner kept in memory instead of its stage (by table, never of `sums`
+        nor of the tables it prefilled), added as its stage's are: here, or beside this
+        stage's when it is written.
         `prefilled`: the fresh tables the partner already filled with its rows of them
         (`prefill`: each one's OID and rows), which are written to them, only without
         `copy_rows`.
@@ -263,6 +264,9 @@ class Stage:
             raise ValueError("a partner's prefilled tables are only for its last stage")
         if summed := sorted(set(held) & set(sums)):
             raise ValueError(f"rows held apart cannot be summed: {', '.join(summed)}")
+        if copied := sorted(set(held) & set(prefilled)):
+            # The partner copied its held rows into those tables with its stage's.
+            raise ValueError(f"rows held apart were copied already: {', '.join(copied)}")
         self._conn.execute("ATTACH DATABASE ? AS partner", (str(path),))
         try:
             with self.batch() as cur:
@@ -284,7 +288,7 @@ class Stage:
         else:
             # Neither the summed tables (added here) nor the prefilled ones (written).
             self._partner = (path, frozenset(sums) | frozenset(prefilled))
-            self._partner_held = {t: rows for t, rows in held.items() if t not in prefilled}
+            self._partner_held = held
             self._prefilled = prefilled
 
     def _merge_sums(
