@@ -2100,6 +2100,20 @@ def partnered_services(database_url: str) -> Iterator[Services]:
     services.close()
 
 
+def rebuild_fails_then_recovers(
+    runner: ProjectionRunner, monkeypatch: pytest.MonkeyPatch, before: str, reason: str
+) -> None:
+    """A rebuild fails for `reason` and leaves the read models' digest `before`; with the
+    fault undone, the next rebuild makes them alike again."""
+    with pytest.raises(ProjectionFailedError) as failed:
+        runner.rebuild()
+    assert reason in str(failed.value)
+    assert runner.digest() == before  # the store's read models were not touched
+    monkeypatch.undo()
+    runner.rebuild()
+    assert runner.digest() == before
+
+
 @pytest.mark.parametrize("handover", ["missing", "cut short"])
 def test_a_partner_whose_held_rows_cannot_be_read_fails_the_rebuild_and_changes_nothing(
     partnered_services: Services, monkeypatch: pytest.MonkeyPatch, handover: str
@@ -2117,13 +2131,9 @@ def test_a_partner_whose_held_rows_cannot_be_read_fails_the_rebuild_and_changes_
         return outcome
 
     monkeypatch.setattr(Partner, "wait", spoiled)
-    with pytest.raises(ProjectionFailedError) as failed:
-        runner.rebuild()
-    assert "the rows the partner process handed over cannot be read" in str(failed.value)
-    assert runner.digest() == before  # the store's read models were not touched
-    monkeypatch.undo()
-    runner.rebuild()
-    assert runner.digest() == before
+    rebuild_fails_then_recovers(
+        runner, monkeypatch, before, "the rows the partner process handed over cannot be read"
+    )
 
 
 @pytest.mark.postgres
@@ -2148,13 +2158,9 @@ def test_a_partners_copied_rows_replaced_by_another_rebuild_fail_the_attempt_not
             cur.execute("CREATE TABLE rm_agreements__rebuilt (LIKE rm_agreements)")
 
     monkeypatch.setattr(Stage, "merge", replaced)
-    with pytest.raises(ProjectionFailedError) as failed:
-        runner.rebuild()
-    assert "another rebuild replaced the rows the partner process copied" in str(failed.value)
-    assert runner.digest() == before  # the store's read models were not touched
-    monkeypatch.undo()
-    runner.rebuild()
-    assert runner.digest() == before
+    rebuild_fails_then_recovers(
+        runner, monkeypatch, before, "another rebuild replaced the rows the partner process copied"
+    )
     assert schema_of_read_models(services) == schema  # nothing of the attempt is left
 
 
